@@ -1,0 +1,13 @@
+//! Platform services shared by every module: identity, access control, audit, masking,
+//! field encryption, jobs, notifications, and the web shell (layout, auth middleware,
+//! error pages, metrics).
+
+pub mod audit;
+pub mod crypto;
+pub mod identity;
+pub mod jobs;
+pub mod masking;
+pub mod notify;
+pub mod oauth;
+pub mod password;
+pub mod schema;

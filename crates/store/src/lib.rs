@@ -1,0 +1,393 @@
+//! One implementation of data access for SQLite and PostgreSQL.
+//!
+//! SQL is written once in the subset both databases share, with `$1, $2 …` parameters
+//! (SQLite binds `$N` by number too). Values are passed as [`Arg`]s, rows are decoded with
+//! `#[derive(sqlx::FromRow)]`. Timestamps are `BIGINT` microseconds since the epoch, ids are
+//! `BIGINT`, flags `BOOLEAN`, blobs use the `{blob}` token in migrations. Backend-specific
+//! fast paths sit behind narrow functions ([`Db::backend`] lets a caller choose one).
+
+mod migrate;
+
+pub use migrate::{Migration, migrate};
+
+use sqlx::postgres::{PgPool, PgPoolOptions, PgRow};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{AssertSqlSafe, FromRow, Postgres, Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use yiyang_core::{AppError, AppResult};
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to either database, chosen by URL scheme.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+/// A bound parameter value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    I64(Option<i64>),
+    Text(Option<String>),
+    Bool(Option<bool>),
+    Bytes(Option<Vec<u8>>),
+    F64(Option<f64>),
+}
+
+macro_rules! arg_from {
+    ($t:ty, $v:ident, $e:expr) => {
+        impl From<$t> for Arg {
+            fn from(x: $t) -> Self {
+                let f = |$v: $t| $e;
+                f(x)
+            }
+        }
+    };
+}
+arg_from!(i64, v, Arg::I64(Some(v)));
+arg_from!(Option<i64>, v, Arg::I64(v));
+arg_from!(&i64, v, Arg::I64(Some(*v)));
+arg_from!(bool, v, Arg::Bool(Some(v)));
+arg_from!(Option<bool>, v, Arg::Bool(v));
+arg_from!(String, v, Arg::Text(Some(v)));
+arg_from!(&String, v, Arg::Text(Some(v.clone())));
+arg_from!(&str, v, Arg::Text(Some(v.to_string())));
+arg_from!(Option<String>, v, Arg::Text(v));
+arg_from!(Option<&str>, v, Arg::Text(v.map(str::to_string)));
+arg_from!(&Option<String>, v, Arg::Text(v.clone()));
+arg_from!(Vec<u8>, v, Arg::Bytes(Some(v)));
+arg_from!(Option<Vec<u8>>, v, Arg::Bytes(v));
+arg_from!(f64, v, Arg::F64(Some(v)));
+arg_from!(Option<f64>, v, Arg::F64(v));
+
+/// Builds a `Vec<Arg>` from values of mixed types.
+#[macro_export]
+macro_rules! args {
+    ($($e:expr),* $(,)?) => { vec![$($crate::Arg::from($e)),*] };
+}
+
+/// A row type decodable from both databases.
+pub trait Record:
+    for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+impl<T> Record for T where
+    T: for<'r> FromRow<'r, SqliteRow> + for<'r> FromRow<'r, PgRow> + Send + Unpin
+{
+}
+
+/// Maps database errors onto the platform's error contract.
+pub fn db_err(e: sqlx::Error) -> AppError {
+    if let sqlx::Error::Database(d) = &e {
+        if d.is_unique_violation() {
+            return AppError::conflict("common.duplicate", "记录已存在（与现有数据重复）");
+        }
+        if d.is_foreign_key_violation() {
+            return AppError::conflict("common.reference", "关联的记录不存在或仍被引用");
+        }
+    }
+    if matches!(e, sqlx::Error::PoolTimedOut) {
+        return AppError::new("common.busy", 503, "系统繁忙，请稍后重试");
+    }
+    AppError::internal(e)
+}
+
+macro_rules! bind_all {
+    ($q:expr, $args:expr) => {{
+        let mut q = $q;
+        for a in $args {
+            q = match a {
+                Arg::I64(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Bytes(v) => q.bind(v),
+                Arg::F64(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+macro_rules! run {
+    ($c:ident, $es:expr, $ep:expr, $self:ident, $sql:ident, $args:ident, $method:ident, $kind:ident) => {
+        match $self {
+            $kind::Sqlite($c) => {
+                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe($sql));
+                bind_all!(q, $args).$method($es).await.map_err(db_err)
+            }
+            $kind::Pg($c) => {
+                let q = sqlx::query_as::<Postgres, T>(AssertSqlSafe($sql));
+                bind_all!(q, $args).$method($ep).await.map_err(db_err)
+            }
+        }
+    };
+}
+
+macro_rules! exec_fns {
+    ($kind:ident, $recv:ty, $c:ident, $es:expr, $ep:expr) => {
+        impl $kind {
+            /// All rows of a query.
+            pub async fn fetch_all<T: Record>(
+                self: $recv,
+                sql: &str,
+                args: Vec<Arg>,
+            ) -> AppResult<Vec<T>> {
+                run!($c, $es, $ep, self, sql, args, fetch_all, $kind)
+            }
+
+            /// At most one row.
+            pub async fn fetch_optional<T: Record>(
+                self: $recv,
+                sql: &str,
+                args: Vec<Arg>,
+            ) -> AppResult<Option<T>> {
+                run!($c, $es, $ep, self, sql, args, fetch_optional, $kind)
+            }
+
+            /// Exactly one row.
+            pub async fn fetch_one<T: Record>(
+                self: $recv,
+                sql: &str,
+                args: Vec<Arg>,
+            ) -> AppResult<T> {
+                run!($c, $es, $ep, self, sql, args, fetch_one, $kind)
+            }
+
+            /// A single `BIGINT` value (counts, returned ids).
+            pub async fn scalar(self: $recv, sql: &str, args: Vec<Arg>) -> AppResult<i64> {
+                let (v,): (i64,) = self.fetch_one(sql, args).await?;
+                Ok(v)
+            }
+
+            /// A statement without rows; returns the number of rows affected.
+            pub async fn execute(self: $recv, sql: &str, args: Vec<Arg>) -> AppResult<u64> {
+                match self {
+                    $kind::Sqlite($c) => {
+                        let q = sqlx::query::<Sqlite>(AssertSqlSafe(sql));
+                        let r = bind_all!(q, args).execute($es).await.map_err(db_err)?;
+                        Ok(r.rows_affected())
+                    }
+                    $kind::Pg($c) => {
+                        let q = sqlx::query::<Postgres>(AssertSqlSafe(sql));
+                        let r = bind_all!(q, args).execute($ep).await.map_err(db_err)?;
+                        Ok(r.rows_affected())
+                    }
+                }
+            }
+        }
+    };
+}
+
+exec_fns!(Db, &Self, c, c, c);
+
+/// A write transaction on either database. On SQLite it starts with `BEGIN IMMEDIATE` so
+/// concurrent writers queue on the busy timeout instead of failing with "database is locked".
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Pg(Transaction<'static, Postgres>),
+}
+
+exec_fns!(Tx, &mut Self, c, &mut **c, &mut **c);
+
+impl Tx {
+    pub async fn commit(self) -> AppResult<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await.map_err(db_err),
+            Tx::Pg(t) => t.commit().await.map_err(db_err),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Tx::Sqlite(_) => Backend::Sqlite,
+            Tx::Pg(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Options for opening a database.
+#[derive(Debug, Clone)]
+pub struct DbOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Db {
+    /// Opens `sqlite://path` (created if missing, WAL mode) or `postgres://…`.
+    pub async fn connect(url: &str, opts: &DbOptions) -> AppResult<Db> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let pool = PgPoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect(url)
+                .await
+                .map_err(|e| {
+                    AppError::new(
+                        "store.connect",
+                        503,
+                        format!("无法连接 PostgreSQL 数据库：{e}"),
+                    )
+                })?;
+            return Ok(Db::Pg(pool));
+        }
+        if url.starts_with("sqlite:") {
+            let co = SqliteConnectOptions::from_str(url)
+                .map_err(|e| AppError::new("store.url", 400, format!("数据库地址无效：{e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(opts.max_connections)
+                .acquire_timeout(opts.acquire_timeout)
+                .connect_with(co)
+                .await
+                .map_err(|e| {
+                    AppError::new("store.connect", 503, format!("无法打开 SQLite 数据库：{e}"))
+                })?;
+            return Ok(Db::Sqlite(pool));
+        }
+        Err(AppError::new(
+            "store.url",
+            400,
+            "数据库地址须以 sqlite: 或 postgres:// 开头",
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Pg(_) => Backend::Postgres,
+        }
+    }
+
+    /// Starts a write transaction.
+    pub async fn begin(&self) -> AppResult<Tx> {
+        match self {
+            Db::Sqlite(p) => p
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map(Tx::Sqlite)
+                .map_err(db_err),
+            Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(db_err),
+        }
+    }
+
+    /// Pool statistics for metrics: (size, idle).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Pg(p) => (p.size(), p.num_idle()),
+        }
+    }
+
+    /// A cheap round trip for readiness checks.
+    pub async fn ping(&self) -> AppResult<()> {
+        self.scalar("SELECT 1", vec![]).await.map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// Builds a `WHERE` clause with numbered parameters, so dynamic filters stay parameterised.
+#[derive(Debug, Default)]
+pub struct Filter {
+    clauses: Vec<String>,
+    pub args: Vec<Arg>,
+}
+
+impl Filter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next placeholder, e.g. `$3`.
+    pub fn next(&self) -> String {
+        format!("${}", self.args.len() + 1)
+    }
+
+    /// Adds `clause` where `?` stands for the bound value.
+    pub fn add(&mut self, clause: &str, v: impl Into<Arg>) -> &mut Self {
+        let ph = self.next();
+        self.clauses.push(clause.replace('?', &ph));
+        self.args.push(v.into());
+        self
+    }
+
+    /// Adds a clause without parameters.
+    pub fn raw(&mut self, clause: &str) -> &mut Self {
+        self.clauses.push(clause.to_string());
+        self
+    }
+
+    /// `column IN (…)`; an empty set matches nothing.
+    pub fn any_of(&mut self, column: &str, values: &[i64]) -> &mut Self {
+        if values.is_empty() {
+            return self.raw("1 = 0");
+        }
+        let mut phs = Vec::with_capacity(values.len());
+        for v in values {
+            phs.push(self.next());
+            self.args.push(Arg::from(*v));
+        }
+        self.clauses
+            .push(format!("{column} IN ({})", phs.join(", ")));
+        self
+    }
+
+    /// `WHERE …` or an empty string.
+    pub fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// Appends `LIMIT/OFFSET` parameters and returns their SQL.
+    pub fn page(&mut self, limit: i64, offset: i64) -> String {
+        let l = self.next();
+        self.args.push(Arg::from(limit));
+        let o = self.next();
+        self.args.push(Arg::from(offset));
+        format!(" LIMIT {l} OFFSET {o}")
+    }
+}
+
+/// Escapes `%` and `_` for a `LIKE … ESCAPE '\'` pattern containing `needle`.
+pub fn like_pattern(needle: &str) -> String {
+    let mut s = String::from("%");
+    for c in needle.trim().to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('%');
+    s
+}
