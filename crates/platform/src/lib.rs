@@ -11,3 +11,4 @@ pub mod notify;
 pub mod oauth;
 pub mod password;
 pub mod schema;
+pub mod web;

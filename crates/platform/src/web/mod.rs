@@ -1,0 +1,323 @@
+//! The web shell every module plugs into: shared state, the authentication middleware
+//! (session cookie or OAuth bearer token, CSRF check), extractors that hand a handler its
+//! [`RequestContext`], error responses, security headers, metrics and the page layout.
+
+pub mod assets;
+pub mod layout;
+pub mod metrics;
+pub mod pages;
+
+use crate::audit::AuditSink;
+use crate::crypto::Keys;
+use crate::identity;
+use crate::jobs::JobStats;
+use crate::masking::Masking;
+use axum::extract::{ConnectInfo, FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
+use yiyang_core::{Actor, ActorKind, AppError, Clock, RequestContext};
+use yiyang_store::Db;
+
+pub use layout::NavItem;
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(pub Arc<Services>);
+
+pub struct Services {
+    pub db: Db,
+    pub clock: Arc<dyn Clock>,
+    pub keys: Arc<Keys>,
+    pub audit: AuditSink,
+    pub masking: Masking,
+    pub metrics: Arc<metrics::Metrics>,
+    pub job_stats: Arc<JobStats>,
+    pub nav: Vec<NavItem>,
+    /// Mark cookies `Secure` (when served over HTTPS).
+    pub cookie_secure: bool,
+}
+
+impl Deref for AppState {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+pub const SESSION_COOKIE: &str = "yy_session";
+pub const LARGE_TEXT_COOKIE: &str = "yy_lt";
+
+/// The browser session behind a request (absent for bearer tokens).
+#[derive(Debug, Clone)]
+pub struct SessionInfo {
+    pub id: i64,
+    pub csrf: String,
+    pub must_change_password: bool,
+    pub large_text: bool,
+}
+
+/// An authenticated request.
+#[derive(Debug, Clone)]
+pub struct Authed {
+    pub ctx: RequestContext,
+    pub session: Option<SessionInfo>,
+}
+
+impl Authed {
+    pub fn csrf(&self) -> &str {
+        self.session.as_ref().map(|s| s.csrf.as_str()).unwrap_or("")
+    }
+}
+
+/// Request id and client address, set for every request.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    pub request_id: String,
+    pub client_addr: Option<String>,
+}
+
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
+        let (k, v) = kv.trim().split_once('=')?;
+        (k == name).then_some(v)
+    })
+}
+
+fn new_request_id() -> String {
+    let t = crate::crypto::random_token();
+    t[..16].to_string()
+}
+
+/// Resolves who is calling and checks CSRF for cookie-authenticated writes.
+pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        .map(str::to_string)
+        .unwrap_or_else(new_request_id);
+    let client_addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let meta = RequestMeta { request_id: request_id.clone(), client_addr: client_addr.clone() };
+    req.extensions_mut().insert(meta);
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::to_string);
+    let authed = if let Some(token) = bearer {
+        match crate::oauth::authenticate(&st.db, &st.keys, st.clock.clone(), &token, request_id.clone(), client_addr.clone()).await {
+            Ok(ctx) => Some(Authed { ctx, session: None }),
+            Err(e) => return api_error_response(&e, &request_id),
+        }
+    } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_string) {
+        match identity::resolve_session(&st.db, st.clock.as_ref(), &token).await {
+            Ok(Some(s)) => match identity::account_context(&st.db, st.clock.clone(), &s, request_id.clone(), client_addr.clone()).await {
+                Ok(ctx) => Some(Authed {
+                    ctx,
+                    session: Some(SessionInfo {
+                        id: s.id,
+                        csrf: s.csrf_token,
+                        must_change_password: s.must_change_password,
+                        large_text: s.large_text,
+                    }),
+                }),
+                Err(e) => return api_error_response(&e, &request_id),
+            },
+            Ok(None) => None,
+            Err(e) => return api_error_response(&e, &request_id),
+        }
+    } else {
+        None
+    };
+    if let Some(Authed { session: Some(s), .. }) = &authed
+        && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+    {
+        match check_csrf(req, &s.csrf).await {
+            Ok(r) => req = r,
+            Err(resp) => return resp,
+        }
+    }
+    if let Some(a) = authed {
+        req.extensions_mut().insert(a);
+    }
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+/// Accepts the token in the `x-csrf-token` header, the `_csrf` query parameter (multipart
+/// uploads) or the `_csrf` field of a url-encoded form; the body is put back for the handler.
+async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
+    let reject = || {
+        let e = AppError::new("auth.csrf", 403, "页面已过期或请求来源不可信，请刷新页面后重试");
+        api_error_response(&e, "")
+    };
+    let ok = |v: &str| constant_eq(v.as_bytes(), expected.as_bytes());
+    if req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).is_some_and(ok) {
+        return Ok(req);
+    }
+    if let Some(q) = req.uri().query()
+        && form_urlencoded::parse(q.as_bytes()).any(|(k, v)| k == "_csrf" && ok(&v))
+    {
+        return Ok(req);
+    }
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(reject());
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 2 * 1024 * 1024).await.map_err(|_| reject())?;
+    if !form_urlencoded::parse(&bytes).any(|(k, v)| k == "_csrf" && ok(&v)) {
+        return Err(reject());
+    }
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Security headers on every response.
+pub async fn security_headers(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let is_asset = req.uri().path().starts_with("/assets/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static(
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    if st.cookie_secure {
+        h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+    }
+    if !is_asset && !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// JSON error body: `{code, message, details, request_id}`.
+pub fn api_error_response(e: &AppError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut body = serde_json::to_value(e).unwrap_or_default();
+    if !request_id.is_empty() {
+        body["request_id"] = serde_json::Value::String(request_id.to_string());
+    }
+    (status, axum::Json(body)).into_response()
+}
+
+/// Error type of JSON handlers.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        api_error_response(&self.0, "")
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Error type of HTML handlers: 401 goes to the login page, others render an error page.
+#[derive(Debug)]
+pub struct PageError(pub AppError);
+
+impl From<AppError> for PageError {
+    fn from(e: AppError) -> Self {
+        Self(e)
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if self.0.status == 401 {
+            return Redirect::to("/login").into_response();
+        }
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, layout::error_page(&self.0)).into_response()
+    }
+}
+
+pub type PageResult<T = Response> = Result<T, PageError>;
+
+/// The caller's context, for JSON endpoints (401 when not authenticated).
+#[derive(Debug, Clone)]
+pub struct Ctx(pub RequestContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts.extensions.get::<Authed>().map(|a| Ctx(a.ctx.clone())).ok_or_else(|| ApiError(AppError::unauthenticated()))
+    }
+}
+
+/// The signed-in user of an HTML page (redirects to the login page otherwise).
+#[derive(Debug, Clone)]
+pub struct Page(pub Authed);
+
+impl<S: Send + Sync> FromRequestParts<S> for Page {
+    type Rejection = PageError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Authed>() {
+            Some(a) if a.session.is_some() => Ok(Page(a.clone())),
+            _ => Err(PageError(AppError::unauthenticated())),
+        }
+    }
+}
+
+/// Request id and address, for anonymous endpoints (login, token).
+#[derive(Debug, Clone)]
+pub struct Meta(pub RequestMeta);
+
+impl<S: Send + Sync> FromRequestParts<S> for Meta {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Meta(parts.extensions.get::<RequestMeta>().cloned().unwrap_or(RequestMeta { request_id: new_request_id(), client_addr: None })))
+    }
+}
+
+impl AppState {
+    /// A context for an anonymous caller (used to audit login attempts).
+    pub fn anonymous_ctx(&self, meta: &RequestMeta) -> RequestContext {
+        RequestContext {
+            actor: Actor { kind: ActorKind::Account, id: 0, login: String::new(), display_name: String::new(), roles: vec![], org_id: None },
+            grants: Arc::new(vec![]),
+            clock: self.clock.clone(),
+            request_id: meta.request_id.clone(),
+            client_addr: meta.client_addr.clone(),
+        }
+    }
+}
+
+/// The `Set-Cookie` value for a session token.
+pub fn session_cookie(token: &str, secure: bool, max_age_secs: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
