@@ -93,12 +93,14 @@ struct Snapshot {
     rules: Vec<Rule>,
 }
 
+type Cached = (Instant, Arc<Snapshot>);
+
 /// Rules with a short-lived cache.
 #[derive(Clone, Debug)]
 pub struct Masking {
     db: Db,
     keys: Arc<Keys>,
-    cache: Arc<RwLock<Option<(Instant, Arc<Snapshot>)>>>,
+    cache: Arc<RwLock<Option<Cached>>>,
 }
 
 /// Masks values for one caller.

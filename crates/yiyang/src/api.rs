@@ -38,13 +38,33 @@ pub struct LoginInput {
 
 /// Sign in; sets the session cookie and returns the CSRF token for write requests.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "身份与访问", request_body = LoginInput, responses((status = 200), (status = 401), (status = 423)))]
-pub async fn login(State(st): State<AppState>, Meta(meta): Meta, headers: HeaderMap, Json(i): Json<LoginInput>) -> ApiResult<Response> {
+pub async fn login(
+    State(st): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Json(i): Json<LoginInput>,
+) -> ApiResult<Response> {
     let ctx = st.anonymous_ctx(&meta);
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let ok = identity::login(&st.db, &ctx, &i.login, &i.password, ua).await?;
-    let s = identity::resolve_session(&st.db, st.clock.as_ref(), &ok.token).await?.ok_or_else(AppError::unauthenticated)?;
-    let cookie = session_cookie(&ok.token, st.cookie_secure, identity::SESSION_ABSOLUTE_MICROS / 1_000_000);
-    Ok(([(header::SET_COOKIE, cookie)], Json(json!({ "csrf_token": s.csrf_token, "must_change_password": ok.must_change_password }))).into_response())
+    let s = identity::resolve_session(&st.db, st.clock.as_ref(), &ok.token)
+        .await?
+        .ok_or_else(AppError::unauthenticated)?;
+    let cookie = session_cookie(
+        &ok.token,
+        st.cookie_secure,
+        identity::SESSION_ABSOLUTE_MICROS / 1_000_000,
+    );
+    Ok((
+        [(header::SET_COOKIE, cookie)],
+        Json(
+            json!({ "csrf_token": s.csrf_token, "must_change_password": ok.must_change_password }),
+        ),
+    )
+        .into_response())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -83,23 +103,49 @@ pub struct TokenRequest {
 
 /// OAuth 2.0 token endpoint (client-credentials grant; credentials in the form or HTTP Basic).
 #[utoipa::path(post, path = "/oauth/token", tag = "身份与访问", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 401)))]
-pub async fn token(State(st): State<AppState>, headers: HeaderMap, Form(r): Form<TokenRequest>) -> Response {
-    let oauth_err = |status: u16, error: &str, desc: &str| (axum::http::StatusCode::from_u16(status).unwrap_or_default(), Json(json!({"error": error, "error_description": desc}))).into_response();
+pub async fn token(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Form(r): Form<TokenRequest>,
+) -> Response {
+    let oauth_err = |status: u16, error: &str, desc: &str| {
+        (
+            axum::http::StatusCode::from_u16(status).unwrap_or_default(),
+            Json(json!({"error": error, "error_description": desc})),
+        )
+            .into_response()
+    };
     if r.grant_type != "client_credentials" {
-        return oauth_err(400, "unsupported_grant_type", "仅支持 client_credentials 授权模式");
+        return oauth_err(
+            400,
+            "unsupported_grant_type",
+            "仅支持 client_credentials 授权模式",
+        );
     }
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64_decode(b))
-        .and_then(|s| s.split_once(':').map(|(a, b)| (a.to_string(), b.to_string())));
+        .and_then(base64_decode)
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+        });
     let (id, secret) = match (basic, r.client_id, r.client_secret) {
         (Some(pair), _, _) => pair,
         (None, Some(i), Some(s)) => (i, s),
         _ => return oauth_err(401, "invalid_client", "缺少客户端凭证"),
     };
-    match oauth::issue_token(&st.db, &st.keys, st.clock.as_ref(), &id, &secret, r.scope.as_deref()).await {
+    match oauth::issue_token(
+        &st.db,
+        &st.keys,
+        st.clock.as_ref(),
+        &id,
+        &secret,
+        r.scope.as_deref(),
+    )
+    .await
+    {
         Ok(t) => ([(header::CACHE_CONTROL, "no-store")], Json(t)).into_response(),
         Err(e) if e.code == "oauth.invalid_scope" => oauth_err(400, "invalid_scope", &e.message),
         Err(e) if e.status == 401 => oauth_err(401, "invalid_client", &e.message),
@@ -109,7 +155,10 @@ pub async fn token(State(st): State<AppState>, headers: HeaderMap, Form(r): Form
 
 fn base64_decode(s: &str) -> Option<String> {
     use base64::Engine;
-    base64::engine::general_purpose::STANDARD.decode(s.trim()).ok().and_then(|b| String::from_utf8(b).ok())
+    base64::engine::general_purpose::STANDARD
+        .decode(s.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -119,14 +168,26 @@ pub struct AccountQuery {
 
 /// Accounts within the caller's scope.
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "身份与访问", params(AccountQuery), responses((status = 200, body = [Account])))]
-pub async fn list_accounts(State(st): State<AppState>, Ctx(ctx): Ctx, Query(q): Query<AccountQuery>) -> ApiResult<Json<Vec<Account>>> {
-    Ok(Json(identity::list_accounts(&st.db, &ctx, q.q.as_deref()).await?))
+pub async fn list_accounts(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(q): Query<AccountQuery>,
+) -> ApiResult<Json<Vec<Account>>> {
+    Ok(Json(
+        identity::list_accounts(&st.db, &ctx, q.q.as_deref()).await?,
+    ))
 }
 
 /// Create an account with one role.
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "身份与访问", request_body = NewAccount, responses((status = 200)))]
-pub async fn create_account(State(st): State<AppState>, Ctx(ctx): Ctx, Json(a): Json<NewAccount>) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "id": identity::create_account(&st.db, &ctx, &a).await? })))
+pub async fn create_account(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Json(a): Json<NewAccount>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "id": identity::create_account(&st.db, &ctx, &a).await? }),
+    ))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -137,15 +198,29 @@ pub struct AuditPage {
 
 /// Search the audit log (newest first, 50 a page).
 #[utoipa::path(get, path = "/api/v1/audit", tag = "数据安全", params(AuditQuery), responses((status = 200, body = AuditPage)))]
-pub async fn search_audit(State(st): State<AppState>, Ctx(ctx): Ctx, Query(q): Query<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+pub async fn search_audit(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
     let (items, total) = audit::search(&st.db, &ctx, &q).await?;
-    st.audit.record(audit::AuditEntry::new(&ctx, "audit.search", "audit_log", "")).await;
+    st.audit
+        .record(audit::AuditEntry::new(
+            &ctx,
+            "audit.search",
+            "audit_log",
+            "",
+        ))
+        .await;
     Ok(Json(AuditPage { total, items }))
 }
 
 /// Masking algorithms.
 #[utoipa::path(get, path = "/api/v1/masking/algorithms", tag = "数据安全", responses((status = 200, body = [Algorithm])))]
-pub async fn list_algorithms(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Algorithm>>> {
+pub async fn list_algorithms(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+) -> ApiResult<Json<Vec<Algorithm>>> {
     ctx.require(yiyang_core::perm::MASKING_MANAGE)?;
     Ok(Json(st.masking.algorithms().await?))
 }
@@ -165,9 +240,35 @@ pub async fn inbox(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "梅州智慧医养平台 API", version = "1.0.0", description = "统一错误格式：{code, message, details, request_id}"),
-    paths(login, me, token, list_accounts, create_account, search_audit, list_algorithms, list_rules, inbox),
-    components(schemas(LoginInput, Me, TokenRequest, TokenResponse, Account, NewAccount, AuditPage, AuditRow, Algorithm, Rule, InboxItem))
+    info(
+        title = "梅州智慧医养平台 API",
+        version = "1.0.0",
+        description = "统一错误格式：{code, message, details, request_id}"
+    ),
+    paths(
+        login,
+        me,
+        token,
+        list_accounts,
+        create_account,
+        search_audit,
+        list_algorithms,
+        list_rules,
+        inbox
+    ),
+    components(schemas(
+        LoginInput,
+        Me,
+        TokenRequest,
+        TokenResponse,
+        Account,
+        NewAccount,
+        AuditPage,
+        AuditRow,
+        Algorithm,
+        Rule,
+        InboxItem
+    ))
 )]
 struct PlatformDoc;
 

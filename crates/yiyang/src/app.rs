@@ -17,14 +17,24 @@ use yiyang_store::{Db, DbOptions, Migration};
 
 /// Every module's migrations, in order.
 pub fn migrations() -> Vec<&'static [Migration]> {
-    vec![yiyang_platform::schema::MIGRATIONS, yiyang_basedata::schema::MIGRATIONS]
+    vec![
+        yiyang_platform::schema::MIGRATIONS,
+        yiyang_basedata::schema::MIGRATIONS,
+    ]
 }
 
 pub async fn open_db(cfg: &Config) -> AppResult<Db> {
     if cfg.database_url.starts_with("sqlite:") {
         std::fs::create_dir_all(&cfg.data_dir)?;
     }
-    Db::connect(&cfg.database_url, &DbOptions { max_connections: cfg.db_max_connections, ..Default::default() }).await
+    Db::connect(
+        &cfg.database_url,
+        &DbOptions {
+            max_connections: cfg.db_max_connections,
+            ..Default::default()
+        },
+    )
+    .await
 }
 
 /// Applies migrations and the idempotent reference data (roles, masking defaults, schedules).
@@ -32,8 +42,22 @@ pub async fn prepare(db: &Db, clock: &dyn Clock) -> AppResult<Vec<String>> {
     let applied = yiyang_store::migrate(db, &migrations(), clock.now_micros()).await?;
     yiyang_platform::identity::seed_roles(db).await?;
     yiyang_platform::masking::seed_defaults(db, clock.now_micros()).await?;
-    jobs::upsert_schedule(db, "证照到期提醒", yiyang_basedata::service::LICENCE_JOB, "0 0 8 * * *", clock.now_micros()).await?;
-    jobs::upsert_schedule(db, "清理过期会话", SESSION_CLEANUP_JOB, "0 30 3 * * *", clock.now_micros()).await?;
+    jobs::upsert_schedule(
+        db,
+        "证照到期提醒",
+        yiyang_basedata::service::LICENCE_JOB,
+        "0 0 8 * * *",
+        clock.now_micros(),
+    )
+    .await?;
+    jobs::upsert_schedule(
+        db,
+        "清理过期会话",
+        SESSION_CLEANUP_JOB,
+        "0 30 3 * * *",
+        clock.now_micros(),
+    )
+    .await?;
     Ok(applied)
 }
 
@@ -42,17 +66,57 @@ pub const SESSION_CLEANUP_JOB: &str = "platform.session_cleanup";
 fn nav() -> Vec<NavItem> {
     use yiyang_core::perm;
     let mut v = vec![
-        NavItem { href: "/", label: "首页", group: "工作台", permission: None },
-        NavItem { href: "/inbox", label: "消息中心", group: "工作台", permission: None },
+        NavItem {
+            href: "/",
+            label: "首页",
+            group: "工作台",
+            permission: None,
+        },
+        NavItem {
+            href: "/inbox",
+            label: "消息中心",
+            group: "工作台",
+            permission: None,
+        },
     ];
     v.extend(yiyang_basedata::nav());
     v.extend([
-        NavItem { href: "/admin/accounts", label: "账号与角色", group: "系统管理", permission: Some(perm::ACCOUNT_READ) },
-        NavItem { href: "/admin/clients", label: "接入客户端", group: "系统管理", permission: Some(perm::CLIENT_MANAGE) },
-        NavItem { href: "/admin/masking", label: "脱敏算法与规则", group: "数据安全", permission: Some(perm::MASKING_MANAGE) },
-        NavItem { href: "/audit", label: "审计日志", group: "数据安全", permission: Some(perm::AUDIT_READ) },
-        NavItem { href: "/jobs", label: "后台任务", group: "系统管理", permission: Some(perm::JOBS_READ) },
-        NavItem { href: "/api/docs", label: "接口文档", group: "系统管理", permission: Some(perm::CLIENT_MANAGE) },
+        NavItem {
+            href: "/admin/accounts",
+            label: "账号与角色",
+            group: "系统管理",
+            permission: Some(perm::ACCOUNT_READ),
+        },
+        NavItem {
+            href: "/admin/clients",
+            label: "接入客户端",
+            group: "系统管理",
+            permission: Some(perm::CLIENT_MANAGE),
+        },
+        NavItem {
+            href: "/admin/masking",
+            label: "脱敏算法与规则",
+            group: "数据安全",
+            permission: Some(perm::MASKING_MANAGE),
+        },
+        NavItem {
+            href: "/audit",
+            label: "审计日志",
+            group: "数据安全",
+            permission: Some(perm::AUDIT_READ),
+        },
+        NavItem {
+            href: "/jobs",
+            label: "后台任务",
+            group: "系统管理",
+            permission: Some(perm::JOBS_READ),
+        },
+        NavItem {
+            href: "/api/docs",
+            label: "接口文档",
+            group: "系统管理",
+            permission: Some(perm::CLIENT_MANAGE),
+        },
     ]);
     v
 }
@@ -99,13 +163,21 @@ pub fn system_clock() -> Arc<dyn Clock> {
 pub fn worker(st: &AppState, node: String) -> Worker {
     let mut handlers: HashMap<String, Handler> = HashMap::new();
     let channels: Vec<Arc<dyn Channel>> = vec![Arc::new(InboxChannel)];
-    handlers.insert(notify::DELIVER_JOB.into(), notify::deliver_handler(st.db.clone(), st.clock.clone(), channels));
+    handlers.insert(
+        notify::DELIVER_JOB.into(),
+        notify::deliver_handler(st.db.clone(), st.clock.clone(), channels),
+    );
     let s = st.clone();
     handlers.insert(
         yiyang_basedata::service::LICENCE_JOB.into(),
         Arc::new(move |_| {
             let s = s.clone();
-            Box::pin(async move { yiyang_basedata::service::warn_expiring_licences(&s).await.map(|_| ()).map_err(|e| e.message) })
+            Box::pin(async move {
+                yiyang_basedata::service::warn_expiring_licences(&s)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.message)
+            })
         }),
     );
     let s = st.clone();
@@ -115,7 +187,13 @@ pub fn worker(st: &AppState, node: String) -> Worker {
             let s = s.clone();
             Box::pin(async move {
                 let cutoff = s.clock.now_micros() - 30 * 86_400_000_000;
-                s.db.execute("DELETE FROM sessions WHERE expires_at < $1", yiyang_store::args![cutoff]).await.map(|_| ()).map_err(|e| e.message)
+                s.db.execute(
+                    "DELETE FROM sessions WHERE expires_at < $1",
+                    yiyang_store::args![cutoff],
+                )
+                .await
+                .map(|_| ())
+                .map_err(|e| e.message)
             })
         }),
     );
@@ -130,22 +208,43 @@ pub fn router(st: AppState) -> Router {
         .merge(yiyang_basedata::api::routes())
         .merge(crate::api::routes())
         .merge(crate::home::routes())
-        .route(yiyang_platform::web::assets::CSS_PATH, get(yiyang_platform::web::assets::css))
-        .route("/assets/favicon.svg", get(yiyang_platform::web::assets::favicon))
+        .route(
+            yiyang_platform::web::assets::CSS_PATH,
+            get(yiyang_platform::web::assets::css),
+        )
+        .route(
+            "/assets/favicon.svg",
+            get(yiyang_platform::web::assets::favicon),
+        )
         .route("/metrics", get(yiyang_platform::web::metrics::render))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
-        .route_layer(axum::middleware::from_fn_with_state(st.clone(), web::metrics::track))
-        .layer(axum::middleware::from_fn_with_state(st.clone(), web::auth_middleware))
-        .layer(axum::middleware::from_fn_with_state(st.clone(), web::security_headers))
+        .route_layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            web::metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            web::auth_middleware,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            st.clone(),
+            web::security_headers,
+        ))
         .layer(axum::extract::DefaultBodyLimit::max(20 * 1024 * 1024))
         .with_state(st)
 }
 
-async fn readyz(axum::extract::State(st): axum::extract::State<AppState>) -> axum::response::Response {
+async fn readyz(
+    axum::extract::State(st): axum::extract::State<AppState>,
+) -> axum::response::Response {
     use axum::response::IntoResponse;
     match st.db.ping().await {
         Ok(()) => "ready".into_response(),
-        Err(e) => (axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("database unavailable: {}", e.message)).into_response(),
+        Err(e) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            format!("database unavailable: {}", e.message),
+        )
+            .into_response(),
     }
 }

@@ -63,13 +63,23 @@ impl Config {
     pub fn load(path: Option<&Path>) -> AppResult<Config> {
         let file: FileConfig = match path {
             Some(p) => {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| AppError::validation("config.read", format!("无法读取配置文件 {}：{e}", p.display())))?;
-                toml::from_str(&text).map_err(|e| AppError::validation("config.parse", format!("配置文件格式错误：{e}")))?
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    AppError::validation(
+                        "config.read",
+                        format!("无法读取配置文件 {}：{e}", p.display()),
+                    )
+                })?;
+                toml::from_str(&text).map_err(|e| {
+                    AppError::validation("config.parse", format!("配置文件格式错误：{e}"))
+                })?
             }
             None => FileConfig::default(),
         };
-        let data_dir = PathBuf::from(env("YIYANG_DATA_DIR").or(file.data_dir.clone()).unwrap_or_else(|| "./data".into()));
+        let data_dir = PathBuf::from(
+            env("YIYANG_DATA_DIR")
+                .or(file.data_dir.clone())
+                .unwrap_or_else(|| "./data".into()),
+        );
         let database_url = env("YIYANG_DATABASE_URL")
             .or(file.database_url.clone())
             .unwrap_or_else(|| format!("sqlite://{}/yiyang.db", data_dir.display()));
@@ -78,7 +88,12 @@ impl Config {
         let tls = match (cert, key) {
             (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
             (None, None) => None,
-            _ => return Err(AppError::validation("config.tls", "启用 HTTPS 须同时配置证书（tls_cert）和私钥（tls_key）")),
+            _ => {
+                return Err(AppError::validation(
+                    "config.tls",
+                    "启用 HTTPS 须同时配置证书（tls_cert）和私钥（tls_key）",
+                ));
+            }
         };
         let key_source = FileConfig {
             data_keys: env("YIYANG_DATA_KEYS").or(file.data_keys.clone()),
@@ -88,12 +103,20 @@ impl Config {
             ..FileConfig::default()
         };
         Ok(Config {
-            listen: env("YIYANG_LISTEN").or(file.listen).unwrap_or_else(|| "127.0.0.1:8080".into()),
+            listen: env("YIYANG_LISTEN")
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir,
             database_url,
-            db_max_connections: env("YIYANG_DB_MAX_CONNECTIONS").and_then(|v| v.parse().ok()).or(file.db_max_connections).unwrap_or(16),
+            db_max_connections: env("YIYANG_DB_MAX_CONNECTIONS")
+                .and_then(|v| v.parse().ok())
+                .or(file.db_max_connections)
+                .unwrap_or(16),
             tls,
-            seed_demo: env("YIYANG_SEED_DEMO").map(|v| v != "false" && v != "0").or(file.seed_demo).unwrap_or(true),
+            seed_demo: env("YIYANG_SEED_DEMO")
+                .map(|v| v != "false" && v != "0")
+                .or(file.seed_demo)
+                .unwrap_or(true),
             key_source,
         })
     }
@@ -101,27 +124,50 @@ impl Config {
     /// The node's keys: configured ones, or the generated key file in the data directory.
     pub fn keys(&self) -> AppResult<Keys> {
         let k = &self.key_source;
-        let (data, blind, token, mask) = match (&k.data_keys, &k.blind_key, &k.token_key, &k.mask_key) {
-            (Some(d), Some(b), Some(t), Some(m)) => (d.clone(), b.clone(), t.clone(), m.clone()),
-            (None, None, None, None) => {
-                let f = self.key_file()?;
-                (f.data_keys, f.blind_key, f.token_key, f.mask_key)
-            }
-            _ => return Err(AppError::validation("config.keys", "须同时配置 data_keys、blind_key、token_key、mask_key 四个密钥")),
-        };
+        let (data, blind, token, mask) =
+            match (&k.data_keys, &k.blind_key, &k.token_key, &k.mask_key) {
+                (Some(d), Some(b), Some(t), Some(m)) => {
+                    (d.clone(), b.clone(), t.clone(), m.clone())
+                }
+                (None, None, None, None) => {
+                    let f = self.key_file()?;
+                    (f.data_keys, f.blind_key, f.token_key, f.mask_key)
+                }
+                _ => {
+                    return Err(AppError::validation(
+                        "config.keys",
+                        "须同时配置 data_keys、blind_key、token_key、mask_key 四个密钥",
+                    ));
+                }
+            };
         let mut versions = Vec::new();
         for part in data.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (v, key) = part.split_once(':').ok_or_else(|| AppError::validation("config.keys", "data_keys 格式应为 版本:密钥,版本:密钥"))?;
-            let v: u8 = v.trim().parse().map_err(|_| AppError::validation("config.keys", "密钥版本须为 1-255 的整数"))?;
+            let (v, key) = part.split_once(':').ok_or_else(|| {
+                AppError::validation("config.keys", "data_keys 格式应为 版本:密钥,版本:密钥")
+            })?;
+            let v: u8 = v
+                .trim()
+                .parse()
+                .map_err(|_| AppError::validation("config.keys", "密钥版本须为 1-255 的整数"))?;
             versions.push((v, parse_key(key)?));
         }
-        Keys::new(versions, parse_key(&blind)?, parse_key(&token)?, parse_key(&mask)?)
+        Keys::new(
+            versions,
+            parse_key(&blind)?,
+            parse_key(&token)?,
+            parse_key(&mask)?,
+        )
     }
 
     fn key_file(&self) -> AppResult<KeyFile> {
         let path = self.data_dir.join("keys.toml");
         if let Ok(text) = std::fs::read_to_string(&path) {
-            return toml::from_str(&text).map_err(|e| AppError::validation("config.keys", format!("密钥文件 {} 格式错误：{e}", path.display())));
+            return toml::from_str(&text).map_err(|e| {
+                AppError::validation(
+                    "config.keys",
+                    format!("密钥文件 {} 格式错误：{e}", path.display()),
+                )
+            });
         }
         std::fs::create_dir_all(&self.data_dir)?;
         let f = KeyFile {

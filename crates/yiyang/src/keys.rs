@@ -6,13 +6,20 @@ use yiyang_store::args;
 
 /// Re-encrypts every staff ID number not under the current key; returns how many.
 pub async fn rewrap(st: &AppState) -> AppResult<usize> {
-    let rows: Vec<(i64, Vec<u8>)> = st.db.fetch_all("SELECT id, id_cipher FROM staff", vec![]).await?;
+    let rows: Vec<(i64, Vec<u8>)> = st
+        .db
+        .fetch_all("SELECT id, id_cipher FROM staff", vec![])
+        .await?;
     let mut n = 0;
     let mut tx = st.db.begin().await?;
     for (id, blob) in rows {
         if st.keys.needs_rewrap(&blob) {
             let plain = st.keys.decrypt(&blob)?;
-            tx.execute("UPDATE staff SET id_cipher = $1 WHERE id = $2", args![st.keys.encrypt(&plain), id]).await?;
+            tx.execute(
+                "UPDATE staff SET id_cipher = $1 WHERE id = $2",
+                args![st.keys.encrypt(&plain), id],
+            )
+            .await?;
             n += 1;
         }
     }

@@ -88,7 +88,10 @@ fn read_password() -> AppResult<String> {
     std::io::stdin().read_to_string(&mut s)?;
     let p = s.trim_end_matches(['\n', '\r']).to_string();
     if p.is_empty() {
-        return Err(AppError::validation("cli.password_empty", "标准输入中没有密码"));
+        return Err(AppError::validation(
+            "cli.password_empty",
+            "标准输入中没有密码",
+        ));
     }
     Ok(p)
 }
@@ -96,7 +99,10 @@ fn read_password() -> AppResult<String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,sqlx=warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
         .init();
     let cli = Cli::parse();
     match run(cli).await {
@@ -110,7 +116,10 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
     let cfg = Config::load(cli.config.as_deref())?;
-    if let Some(Cmd::Keys { cmd: KeysCmd::Generate }) = &cli.cmd {
+    if let Some(Cmd::Keys {
+        cmd: KeysCmd::Generate,
+    }) = &cli.cmd
+    {
         println!("{}", yiyang_platform::crypto::generate_key_hex());
         return Ok(std::process::ExitCode::SUCCESS);
     }
@@ -120,7 +129,8 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let platform = app::Platform::start(db.clone(), cfg.keys()?, clock.clone(), cfg.tls.is_some()).await;
+    let platform =
+        app::Platform::start(db.clone(), cfg.keys()?, clock.clone(), cfg.tls.is_some()).await;
     let st = platform.state.clone();
     let sys = RequestContext::system(clock.clone(), "cli");
     let code = match cli.cmd.unwrap_or(Cmd::Serve) {
@@ -134,16 +144,37 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         }
         Cmd::SeedDemo => {
             let done = seed::seed_demo(&st).await?;
-            println!("{}", if done { "示例数据已创建" } else { "示例数据已存在，未重复创建" });
+            println!(
+                "{}",
+                if done {
+                    "示例数据已创建"
+                } else {
+                    "示例数据已存在，未重复创建"
+                }
+            );
             std::process::ExitCode::SUCCESS
         }
-        Cmd::User { cmd: UserCmd::Create { login, role, org, name, .. } } => {
+        Cmd::User {
+            cmd:
+                UserCmd::Create {
+                    login,
+                    role,
+                    org,
+                    name,
+                    ..
+                },
+        } => {
             let org_id = match org {
                 Some(code) => Some(
-                    db.fetch_optional::<(i64,)>("SELECT id FROM orgs WHERE code = $1", yiyang_store::args![code.trim().to_uppercase()])
-                        .await?
-                        .ok_or_else(|| AppError::validation("cli.org_missing", format!("机构编码不存在：{code}")))?
-                        .0,
+                    db.fetch_optional::<(i64,)>(
+                        "SELECT id FROM orgs WHERE code = $1",
+                        yiyang_store::args![code.trim().to_uppercase()],
+                    )
+                    .await?
+                    .ok_or_else(|| {
+                        AppError::validation("cli.org_missing", format!("机构编码不存在：{code}"))
+                    })?
+                    .0,
                 ),
                 None => None,
             };
@@ -151,7 +182,11 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
             let input = yiyang_platform::identity::NewAccount {
                 display_name: name.unwrap_or_else(|| login.clone()),
                 login,
-                kind: if matches!(role.as_str(), "elder" | "family") { "resident".into() } else { "staff".into() },
+                kind: if matches!(role.as_str(), "elder" | "family") {
+                    "resident".into()
+                } else {
+                    "staff".into()
+                },
                 org_id,
                 phone: String::new(),
                 password,
@@ -162,17 +197,26 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
             println!("账号已创建（id {id}）");
             std::process::ExitCode::SUCCESS
         }
-        Cmd::User { cmd: UserCmd::ResetPassword { login, .. } } => {
+        Cmd::User {
+            cmd: UserCmd::ResetPassword { login, .. },
+        } => {
             let (id,): (i64,) = db
-                .fetch_optional("SELECT id FROM accounts WHERE login = $1", yiyang_store::args![login.trim()])
+                .fetch_optional(
+                    "SELECT id FROM accounts WHERE login = $1",
+                    yiyang_store::args![login.trim()],
+                )
                 .await?
-                .ok_or_else(|| AppError::validation("cli.login_missing", format!("账号不存在：{login}")))?;
+                .ok_or_else(|| {
+                    AppError::validation("cli.login_missing", format!("账号不存在：{login}"))
+                })?;
             let password = read_password()?;
             yiyang_platform::identity::reset_password(&db, &sys, id, &password).await?;
             println!("密码已重置，用户下次登录须修改密码");
             std::process::ExitCode::SUCCESS
         }
-        Cmd::Audit { cmd: AuditCmd::Verify } => {
+        Cmd::Audit {
+            cmd: AuditCmd::Verify,
+        } => {
             let r = yiyang_platform::audit::verify(&db).await?;
             match r.first_broken {
                 None => {
@@ -180,17 +224,27 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
                     std::process::ExitCode::SUCCESS
                 }
                 Some((seq, why)) => {
-                    println!("审计日志哈希链断裂：第 {seq} 条记录，{why}（此前 {} 条完好）", r.checked);
+                    println!(
+                        "审计日志哈希链断裂：第 {seq} 条记录，{why}（此前 {} 条完好）",
+                        r.checked
+                    );
                     std::process::ExitCode::from(2)
                 }
             }
         }
-        Cmd::Keys { cmd: KeysCmd::Rewrap } => {
+        Cmd::Keys {
+            cmd: KeysCmd::Rewrap,
+        } => {
             let n = yiyang::keys::rewrap(&st).await?;
-            println!("已用当前密钥（版本 {}）重新加密 {n} 条记录", st.keys.current_version());
+            println!(
+                "已用当前密钥（版本 {}）重新加密 {n} 条记录",
+                st.keys.current_version()
+            );
             std::process::ExitCode::SUCCESS
         }
-        Cmd::Keys { cmd: KeysCmd::Generate } => unreachable!("handled before the database opens"),
+        Cmd::Keys {
+            cmd: KeysCmd::Generate,
+        } => unreachable!("handled before the database opens"),
     };
     platform.shutdown().await;
     db.close().await;

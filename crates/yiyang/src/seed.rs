@@ -3,10 +3,10 @@
 //! Every name and number here is made up; ID numbers are generated with valid check digits.
 
 use chrono::NaiveDate;
-use yiyang_core::{AppResult, RequestContext, idnumber};
-use yiyang_platform::web::AppState;
-use yiyang_platform::identity;
 use yiyang_basedata::service::{self, DeptInput, OrgInput, StaffInput};
+use yiyang_core::{AppResult, RequestContext, idnumber};
+use yiyang_platform::identity;
+use yiyang_platform::web::AppState;
 use yiyang_store::args;
 
 pub const DEMO_PASSWORD: &str = "Meizhou#2026";
@@ -27,13 +27,79 @@ pub const DEMO_ACCOUNTS: &[(&str, &str, &str, &str)] = &[
     ("family", "家属 丘小燕", "family", "MZ-CHC-01"),
 ];
 
-const ORGS: &[(&str, &str, &str, &str, &str, &str, i64, &str)] = &[
-    ("MZ-PLAT", "梅州市智慧医养平台运营中心", "platform", "", "梅江区", "梅州市梅江区彬芳大道（示例）1号", 0, "平台运营、数据治理"),
-    ("MZ-HOSP-01", "梅州市示例人民医院", "hospital", "三级甲等", "梅江区", "梅州市梅江区新中路（示例）63号", 1200, "综合医疗、急诊、老年医学"),
-    ("MZ-NH-01", "梅江区康乐颐养院（示例）", "nursing_home", "四星级", "梅江区", "梅州市梅江区江南路（示例）28号", 260, "长期照护、失能照护、日间照料"),
-    ("MZ-CHC-01", "江南街道社区卫生服务中心（示例）", "community_health", "一级", "梅江区", "梅州市梅江区江南街道（示例）9号", 40, "基本公共卫生、家庭医生签约、慢病管理"),
-    ("MZ-PHAR-01", "梅州市中心药房（示例）", "pharmacy", "", "梅县区", "梅州市梅县区新城（示例）18号", 0, "药品配送、药师咨询"),
-    ("XN-NH-02", "兴宁市福寿养老中心（示例）", "nursing_home", "三星级", "兴宁市", "兴宁市兴城街道（示例）66号", 180, "长期照护、康复护理"),
+/// code, name, kind, level, district, address, beds, service scope
+type OrgSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+    &'static str,
+);
+
+const ORGS: &[OrgSeed] = &[
+    (
+        "MZ-PLAT",
+        "梅州市智慧医养平台运营中心",
+        "platform",
+        "",
+        "梅江区",
+        "梅州市梅江区彬芳大道（示例）1号",
+        0,
+        "平台运营、数据治理",
+    ),
+    (
+        "MZ-HOSP-01",
+        "梅州市示例人民医院",
+        "hospital",
+        "三级甲等",
+        "梅江区",
+        "梅州市梅江区新中路（示例）63号",
+        1200,
+        "综合医疗、急诊、老年医学",
+    ),
+    (
+        "MZ-NH-01",
+        "梅江区康乐颐养院（示例）",
+        "nursing_home",
+        "四星级",
+        "梅江区",
+        "梅州市梅江区江南路（示例）28号",
+        260,
+        "长期照护、失能照护、日间照料",
+    ),
+    (
+        "MZ-CHC-01",
+        "江南街道社区卫生服务中心（示例）",
+        "community_health",
+        "一级",
+        "梅江区",
+        "梅州市梅江区江南街道（示例）9号",
+        40,
+        "基本公共卫生、家庭医生签约、慢病管理",
+    ),
+    (
+        "MZ-PHAR-01",
+        "梅州市中心药房（示例）",
+        "pharmacy",
+        "",
+        "梅县区",
+        "梅州市梅县区新城（示例）18号",
+        0,
+        "药品配送、药师咨询",
+    ),
+    (
+        "XN-NH-02",
+        "兴宁市福寿养老中心（示例）",
+        "nursing_home",
+        "三星级",
+        "兴宁市",
+        "兴宁市兴城街道（示例）66号",
+        180,
+        "长期照护、康复护理",
+    ),
 ];
 
 const DEPTS: &[(&str, &str, &str, &str)] = &[
@@ -47,28 +113,184 @@ const DEPTS: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// (org, dept, name, sex, birth, seq, profession, title, licence, expiry offset days)
-const STAFF: &[(&str, &str, &str, &str, (i32, u32, u32), u16, &str, &str, &str, i64)] = &[
-    ("MZ-HOSP-01", "NEI", "曾国华", "M", (1978, 4, 12), 31, "doctor", "主任医师", "110441400012345", 900),
-    ("MZ-HOSP-01", "NEI", "李秀梅", "F", (1986, 9, 3), 42, "nurse", "主管护师", "N-4414-2012-0087", 30),
-    ("MZ-HOSP-01", "GER", "黄志明", "M", (1972, 1, 25), 15, "doctor", "副主任医师", "110441400023456", 400),
-    ("MZ-HOSP-01", "GER", "温丽华", "F", (1990, 11, 18), 62, "nurse", "护师", "N-4414-2015-0311", -5),
-    ("MZ-HOSP-01", "ER", "饶建新", "M", (1983, 6, 7), 77, "doctor", "主治医师", "110441400034567", 1200),
-    ("MZ-HOSP-01", "LAB", "刘晓红", "F", (1988, 2, 29), 24, "technician", "主管技师", "", 0),
-    ("MZ-NH-01", "CARE1", "钟美玲", "F", (1975, 8, 8), 86, "caregiver", "高级护理员", "", 0),
-    ("MZ-NH-01", "CARE1", "罗桂英", "F", (1969, 12, 1), 8, "caregiver", "护理员", "", 0),
-    ("MZ-NH-01", "CARE2", "陈丽", "F", (1981, 5, 20), 44, "admin", "院长", "", 0),
-    ("MZ-CHC-01", "GP", "丘文辉", "M", (1980, 3, 14), 57, "doctor", "全科主治医师", "110441400045678", 45),
-    ("MZ-PHAR-01", "", "张伟", "M", (1985, 7, 30), 93, "pharmacist", "主管药师", "P-4414-2016-0042", 700),
-    ("XN-NH-02", "", "廖春燕", "F", (1979, 10, 10), 66, "caregiver", "护理员", "", 0),
+/// org, dept, name, sex, birth (y, m, d), sequence, profession, title, licence number, licence expiry in days from today
+type StaffSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    (i32, u32, u32),
+    u16,
+    &'static str,
+    &'static str,
+    &'static str,
+    i64,
+);
+
+const STAFF: &[StaffSeed] = &[
+    (
+        "MZ-HOSP-01",
+        "NEI",
+        "曾国华",
+        "M",
+        (1978, 4, 12),
+        31,
+        "doctor",
+        "主任医师",
+        "110441400012345",
+        900,
+    ),
+    (
+        "MZ-HOSP-01",
+        "NEI",
+        "李秀梅",
+        "F",
+        (1986, 9, 3),
+        42,
+        "nurse",
+        "主管护师",
+        "N-4414-2012-0087",
+        30,
+    ),
+    (
+        "MZ-HOSP-01",
+        "GER",
+        "黄志明",
+        "M",
+        (1972, 1, 25),
+        15,
+        "doctor",
+        "副主任医师",
+        "110441400023456",
+        400,
+    ),
+    (
+        "MZ-HOSP-01",
+        "GER",
+        "温丽华",
+        "F",
+        (1990, 11, 18),
+        62,
+        "nurse",
+        "护师",
+        "N-4414-2015-0311",
+        -5,
+    ),
+    (
+        "MZ-HOSP-01",
+        "ER",
+        "饶建新",
+        "M",
+        (1983, 6, 7),
+        77,
+        "doctor",
+        "主治医师",
+        "110441400034567",
+        1200,
+    ),
+    (
+        "MZ-HOSP-01",
+        "LAB",
+        "刘晓红",
+        "F",
+        (1988, 2, 29),
+        24,
+        "technician",
+        "主管技师",
+        "",
+        0,
+    ),
+    (
+        "MZ-NH-01",
+        "CARE1",
+        "钟美玲",
+        "F",
+        (1975, 8, 8),
+        86,
+        "caregiver",
+        "高级护理员",
+        "",
+        0,
+    ),
+    (
+        "MZ-NH-01",
+        "CARE1",
+        "罗桂英",
+        "F",
+        (1969, 12, 1),
+        8,
+        "caregiver",
+        "护理员",
+        "",
+        0,
+    ),
+    (
+        "MZ-NH-01",
+        "CARE2",
+        "陈丽",
+        "F",
+        (1981, 5, 20),
+        44,
+        "admin",
+        "院长",
+        "",
+        0,
+    ),
+    (
+        "MZ-CHC-01",
+        "GP",
+        "丘文辉",
+        "M",
+        (1980, 3, 14),
+        57,
+        "doctor",
+        "全科主治医师",
+        "110441400045678",
+        45,
+    ),
+    (
+        "MZ-PHAR-01",
+        "",
+        "张伟",
+        "M",
+        (1985, 7, 30),
+        93,
+        "pharmacist",
+        "主管药师",
+        "P-4414-2016-0042",
+        700,
+    ),
+    (
+        "XN-NH-02",
+        "",
+        "廖春燕",
+        "F",
+        (1979, 10, 10),
+        66,
+        "caregiver",
+        "护理员",
+        "",
+        0,
+    ),
 ];
 
 async fn org_id(st: &AppState, code: &str) -> AppResult<Option<i64>> {
-    Ok(st.db.fetch_optional::<(i64,)>("SELECT id FROM orgs WHERE code = $1", args![code]).await?.map(|r| r.0))
+    Ok(st
+        .db
+        .fetch_optional::<(i64,)>("SELECT id FROM orgs WHERE code = $1", args![code])
+        .await?
+        .map(|r| r.0))
 }
 
 /// Seeds the demo city once; returns false when it was already there.
 pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
-    let done: Option<(String,)> = st.db.fetch_optional("SELECT value FROM settings WHERE key = 'demo_seeded'", vec![]).await?;
+    let done: Option<(String,)> = st
+        .db
+        .fetch_optional(
+            "SELECT value FROM settings WHERE key = 'demo_seeded'",
+            vec![],
+        )
+        .await?;
     if done.is_some() {
         return Ok(false);
     }
@@ -88,8 +310,16 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
             phone: format!("0753{:07}", 2_100_000 + beds),
             beds: *beds,
             service_scope: scope.to_string(),
-            licence_no: if *kind == "platform" { String::new() } else { format!("PDY{}", 44_140_000 + beds) },
-            licence_expiry: Some((today + chrono::Duration::days(800)).format("%Y-%m-%d").to_string()),
+            licence_no: if *kind == "platform" {
+                String::new()
+            } else {
+                format!("PDY{}", 44_140_000 + beds)
+            },
+            licence_expiry: Some(
+                (today + chrono::Duration::days(800))
+                    .format("%Y-%m-%d")
+                    .to_string(),
+            ),
         };
         let id = service::create_org(st, &ctx, input).await?;
         service::submit_org(st, &ctx, id).await?;
@@ -97,14 +327,31 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
     }
     for (org, code, name, kind) in DEPTS {
         let id = org_id(st, org).await?.expect("seeded org");
-        service::create_department(st, &ctx, id, &DeptInput { code: code.to_string(), name: name.to_string(), kind: kind.to_string(), phone: String::new() }).await?;
+        service::create_department(
+            st,
+            &ctx,
+            id,
+            &DeptInput {
+                code: code.to_string(),
+                name: name.to_string(),
+                kind: kind.to_string(),
+                phone: String::new(),
+            },
+        )
+        .await?;
     }
     for (org, dept, name, sex, (y, m, d), seq, prof, title, lic, days) in STAFF {
         let oid = org_id(st, org).await?.expect("seeded org");
         let dept_id = if dept.is_empty() {
             None
         } else {
-            st.db.fetch_optional::<(i64,)>("SELECT id FROM departments WHERE org_id = $1 AND code = $2", args![oid, *dept]).await?.map(|r| r.0)
+            st.db
+                .fetch_optional::<(i64,)>(
+                    "SELECT id FROM departments WHERE org_id = $1 AND code = $2",
+                    args![oid, *dept],
+                )
+                .await?
+                .map(|r| r.0)
         };
         let birth = NaiveDate::from_ymd_opt(*y, *m, *d).expect("valid date");
         let seq = if *sex == "M" { seq | 1 } else { seq & !1 };
@@ -119,7 +366,11 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
             title: title.to_string(),
             qualification_no: String::new(),
             licence_no: lic.to_string(),
-            licence_expiry: (!lic.is_empty()).then(|| (today + chrono::Duration::days(*days)).format("%Y-%m-%d").to_string()),
+            licence_expiry: (!lic.is_empty()).then(|| {
+                (today + chrono::Duration::days(*days))
+                    .format("%Y-%m-%d")
+                    .to_string()
+            }),
         };
         let (id, _) = service::create_staff(st, &ctx, input).await?;
         if *days != 30 {
@@ -130,8 +381,16 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
         }
     }
     for (login, name, role, org) in DEMO_ACCOUNTS {
-        let org_id = if org.is_empty() { None } else { org_id(st, org).await? };
-        let kind = if matches!(*role, "elder" | "family") { "resident" } else { "staff" };
+        let org_id = if org.is_empty() {
+            None
+        } else {
+            org_id(st, org).await?
+        };
+        let kind = if matches!(*role, "elder" | "family") {
+            "resident"
+        } else {
+            "staff"
+        };
         identity::create_account(
             &st.db,
             &ctx,
@@ -148,6 +407,11 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
         )
         .await?;
     }
-    st.db.execute("INSERT INTO settings (key, value) VALUES ('demo_seeded', $1)", args![st.clock.now_micros().to_string()]).await?;
+    st.db
+        .execute(
+            "INSERT INTO settings (key, value) VALUES ('demo_seeded', $1)",
+            args![st.clock.now_micros().to_string()],
+        )
+        .await?;
     Ok(true)
 }

@@ -12,10 +12,13 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     if cfg.seed_demo && seed::seed_demo(&st).await? {
         tracing::info!("seeded the demo city");
     }
-    let addr: SocketAddr = cfg.listen.parse().map_err(|_| AppError::validation("config.listen", format!("监听地址无效：{}", cfg.listen)))?;
+    let addr: SocketAddr = cfg.listen.parse().map_err(|_| {
+        AppError::validation("config.listen", format!("监听地址无效：{}", cfg.listen))
+    })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = app::worker(&st, format!("node-{}", std::process::id()));
-    let worker_task = tokio::spawn(worker.run_forever(Duration::from_millis(500), st.job_stats.clone(), stop_rx));
+    let worker_task =
+        tokio::spawn(worker.run_forever(Duration::from_millis(500), st.job_stats.clone(), stop_rx));
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
     print_banner(&format!("{scheme}://{addr}"), cfg);
     let router = app::router(st.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -30,8 +33,13 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
         Some((cert, key)) => {
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
                 .await
-                .map_err(|e| AppError::validation("config.tls", format!("无法加载 TLS 证书或私钥：{e}")))?;
-            axum_server::bind_rustls(addr, tls).handle(handle).serve(router).await
+                .map_err(|e| {
+                    AppError::validation("config.tls", format!("无法加载 TLS 证书或私钥：{e}"))
+                })?;
+            axum_server::bind_rustls(addr, tls)
+                .handle(handle)
+                .serve(router)
+                .await
         }
         None => axum_server::bind(addr).handle(handle).serve(router).await,
     };
@@ -42,7 +50,14 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
 
 fn print_banner(url: &str, cfg: &Config) {
     println!("\n梅州智慧医养平台已启动：{url}/");
-    println!("数据库：{}", if cfg.database_url.starts_with("sqlite") { cfg.database_url.clone() } else { "PostgreSQL".into() });
+    println!(
+        "数据库：{}",
+        if cfg.database_url.starts_with("sqlite") {
+            cfg.database_url.clone()
+        } else {
+            "PostgreSQL".into()
+        }
+    );
     if cfg.seed_demo {
         println!("示例账号（密码均为 {}）：", seed::DEMO_PASSWORD);
         for (login, name, role, _) in seed::DEMO_ACCOUNTS {
@@ -58,7 +73,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

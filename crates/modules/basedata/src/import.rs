@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use yiyang_core::{AppError, AppResult, RequestContext};
 use yiyang_platform::web::AppState;
 
-
 /// (English key, Chinese header, required)
 pub const ORG_COLUMNS: &[(&str, &str, bool)] = &[
     ("code", "机构编码", true),
@@ -67,28 +66,51 @@ pub struct ImportReport {
 type Row = (usize, HashMap<String, String>);
 
 /// Reads rows keyed by English column key; `filename` picks CSV or XLSX.
-pub fn read_rows(filename: &str, bytes: &[u8], columns: &[(&str, &str, bool)]) -> AppResult<Vec<Row>> {
+pub fn read_rows(
+    filename: &str,
+    bytes: &[u8],
+    columns: &[(&str, &str, bool)],
+) -> AppResult<Vec<Row>> {
     let lower = filename.to_lowercase();
     let table: Vec<Vec<String>> = if lower.ends_with(".xlsx") {
-        let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec()))
-            .map_err(|e| AppError::validation("import.xlsx_invalid", format!("无法读取 XLSX 文件：{e}")))?;
+        let mut wb = calamine::Xlsx::new(std::io::Cursor::new(bytes.to_vec())).map_err(|e| {
+            AppError::validation("import.xlsx_invalid", format!("无法读取 XLSX 文件：{e}"))
+        })?;
         let range = wb
             .worksheet_range_at(0)
             .ok_or_else(|| AppError::validation("import.xlsx_empty", "XLSX 文件没有工作表"))?
-            .map_err(|e| AppError::validation("import.xlsx_invalid", format!("无法读取工作表：{e}")))?;
-        range.rows().map(|r| r.iter().map(cell_text).collect()).collect()
+            .map_err(|e| {
+                AppError::validation("import.xlsx_invalid", format!("无法读取工作表：{e}"))
+            })?;
+        range
+            .rows()
+            .map(|r| r.iter().map(cell_text).collect())
+            .collect()
     } else if lower.ends_with(".csv") || lower.ends_with(".txt") {
-        let text = std::str::from_utf8(bytes).map_err(|_| AppError::validation("import.encoding", "CSV 文件须为 UTF-8 编码（可在 Excel 中另存为“CSV UTF-8”）"))?;
+        let text = std::str::from_utf8(bytes).map_err(|_| {
+            AppError::validation(
+                "import.encoding",
+                "CSV 文件须为 UTF-8 编码（可在 Excel 中另存为“CSV UTF-8”）",
+            )
+        })?;
         let text = text.trim_start_matches('\u{feff}');
-        let mut rdr = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(text.as_bytes());
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(text.as_bytes());
         let mut out = Vec::new();
         for rec in rdr.records() {
-            let rec = rec.map_err(|e| AppError::validation("import.csv_invalid", format!("CSV 格式错误：{e}")))?;
+            let rec = rec.map_err(|e| {
+                AppError::validation("import.csv_invalid", format!("CSV 格式错误：{e}"))
+            })?;
             out.push(rec.iter().map(|s| s.to_string()).collect());
         }
         out
     } else {
-        return Err(AppError::validation("import.file_type", "仅支持 .csv 或 .xlsx 文件"));
+        return Err(AppError::validation(
+            "import.file_type",
+            "仅支持 .csv 或 .xlsx 文件",
+        ));
     };
     let Some((header, body)) = table.split_first() else {
         return Err(AppError::validation("import.empty", "文件为空"));
@@ -100,18 +122,40 @@ pub fn read_rows(filename: &str, bytes: &[u8], columns: &[(&str, &str, bool)]) -
             map.push((i, key.to_string()));
         }
     }
-    let missing: Vec<&str> = columns.iter().filter(|(k, _, req)| *req && !map.iter().any(|(_, m)| m == k)).map(|(_, zh, _)| *zh).collect();
+    let missing: Vec<&str> = columns
+        .iter()
+        .filter(|(k, _, req)| *req && !map.iter().any(|(_, m)| m == k))
+        .map(|(_, zh, _)| *zh)
+        .collect();
     if !missing.is_empty() {
-        return Err(AppError::validation("import.columns_missing", format!("缺少必需的列：{}", missing.join("、"))));
+        return Err(AppError::validation(
+            "import.columns_missing",
+            format!("缺少必需的列：{}", missing.join("、")),
+        ));
     }
     if body.len() > MAX_ROWS {
-        return Err(AppError::validation("import.too_many_rows", format!("单次最多导入 {MAX_ROWS} 行")));
+        return Err(AppError::validation(
+            "import.too_many_rows",
+            format!("单次最多导入 {MAX_ROWS} 行"),
+        ));
     }
     Ok(body
         .iter()
         .enumerate()
         .filter(|(_, r)| r.iter().any(|c| !c.trim().is_empty()))
-        .map(|(i, r)| (i + 2, map.iter().map(|(ci, k)| (k.clone(), r.get(*ci).map(|s| s.trim().to_string()).unwrap_or_default())).collect()))
+        .map(|(i, r)| {
+            (
+                i + 2,
+                map.iter()
+                    .map(|(ci, k)| {
+                        (
+                            k.clone(),
+                            r.get(*ci).map(|s| s.trim().to_string()).unwrap_or_default(),
+                        )
+                    })
+                    .collect(),
+            )
+        })
         .collect())
 }
 
@@ -127,7 +171,9 @@ fn cell_text(c: &calamine::Data) -> String {
         Data::DateTime(d) => {
             // Excel serial days since 1899-12-30.
             let base = chrono::NaiveDate::from_ymd_opt(1899, 12, 30).expect("date");
-            (base + chrono::Duration::days(d.as_f64().floor() as i64)).format("%Y-%m-%d").to_string()
+            (base + chrono::Duration::days(d.as_f64().floor() as i64))
+                .format("%Y-%m-%d")
+                .to_string()
         }
         Data::DateTimeIso(s) | Data::DurationIso(s) => s.chars().take(10).collect(),
         Data::Error(e) => format!("{e:?}"),
@@ -135,8 +181,17 @@ fn cell_text(c: &calamine::Data) -> String {
 }
 
 fn err(row: usize, e: &AppError) -> RowError {
-    let column = e.details.get("field").and_then(|v| v.as_str()).unwrap_or("").to_string();
-    RowError { row, column, message: e.message.clone() }
+    let column = e
+        .details
+        .get("field")
+        .and_then(|v| v.as_str())
+        .unwrap_or("")
+        .to_string();
+    RowError {
+        row,
+        column,
+        message: e.message.clone(),
+    }
 }
 
 fn g(r: &HashMap<String, String>, k: &str) -> String {
@@ -144,7 +199,12 @@ fn g(r: &HashMap<String, String>, k: &str) -> String {
 }
 
 /// Imports institutions (`org.write` city-wide).
-pub async fn import_orgs(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, dry_run: bool) -> AppResult<ImportReport> {
+pub async fn import_orgs(
+    st: &AppState,
+    ctx: &RequestContext,
+    rows: Vec<Row>,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
     if ctx.require(yiyang_core::perm::ORG_WRITE)? != yiyang_core::Scope::City {
         return Err(AppError::forbidden(yiyang_core::perm::ORG_WRITE));
     }
@@ -161,7 +221,11 @@ pub async fn import_orgs(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, dr
             district: g(r, "district"),
             address: g(r, "address"),
             phone: g(r, "phone"),
-            beds: if beds.is_empty() { 0 } else { beds.parse().unwrap_or(-1) },
+            beds: if beds.is_empty() {
+                0
+            } else {
+                beds.parse().unwrap_or(-1)
+            },
             service_scope: g(r, "service_scope"),
             licence_no: g(r, "licence_no"),
             licence_expiry: Some(g(r, "licence_expiry")),
@@ -170,7 +234,11 @@ pub async fn import_orgs(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, dr
             Err(e) => errors.push(err(*n, &e)),
             Ok(()) => {
                 if let Some(first) = seen.insert(o.code.clone(), *n) {
-                    errors.push(RowError { row: *n, column: "code".into(), message: format!("机构编码与第 {first} 行重复") });
+                    errors.push(RowError {
+                        row: *n,
+                        column: "code".into(),
+                        message: format!("机构编码与第 {first} 行重复"),
+                    });
                 } else {
                     valid.push((*n, o));
                 }
@@ -186,7 +254,14 @@ pub async fn import_orgs(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, dr
     finish(tx, rows.len(), valid.len(), errors, vec![], dry_run).await
 }
 
-async fn finish(tx: yiyang_store::Tx, total: usize, valid: usize, mut errors: Vec<RowError>, warnings: Vec<RowError>, dry_run: bool) -> AppResult<ImportReport> {
+async fn finish(
+    tx: yiyang_store::Tx,
+    total: usize,
+    valid: usize,
+    mut errors: Vec<RowError>,
+    warnings: Vec<RowError>,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
     errors.sort_by_key(|e| e.row);
     let ok = errors.is_empty() && !dry_run;
     if ok {
@@ -194,14 +269,30 @@ async fn finish(tx: yiyang_store::Tx, total: usize, valid: usize, mut errors: Ve
     } else {
         drop(tx); // rolls back
     }
-    Ok(ImportReport { total_rows: total, imported: if ok { valid } else { 0 }, errors, warnings, dry_run })
+    Ok(ImportReport {
+        total_rows: total,
+        imported: if ok { valid } else { 0 },
+        errors,
+        warnings,
+        dry_run,
+    })
 }
 
 /// Imports staff; each row's institution must be within the caller's `staff.write` scope.
-pub async fn import_staff(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, dry_run: bool) -> AppResult<ImportReport> {
+pub async fn import_staff(
+    st: &AppState,
+    ctx: &RequestContext,
+    rows: Vec<Row>,
+    dry_run: bool,
+) -> AppResult<ImportReport> {
     ctx.require(yiyang_core::perm::STAFF_WRITE)?;
     let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
-    let orgs: HashMap<String, i64> = st.db.fetch_all::<(String, i64)>("SELECT code, id FROM orgs", vec![]).await?.into_iter().collect();
+    let orgs: HashMap<String, i64> = st
+        .db
+        .fetch_all::<(String, i64)>("SELECT code, id FROM orgs", vec![])
+        .await?
+        .into_iter()
+        .collect();
     let depts: HashMap<(i64, String), i64> = st
         .db
         .fetch_all::<(i64, String, i64)>("SELECT org_id, code, id FROM departments", vec![])
@@ -216,7 +307,11 @@ pub async fn import_staff(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, d
     for (n, r) in &rows {
         let org_code = g(r, "org_code").to_uppercase();
         let Some(&org_id) = orgs.get(&org_code) else {
-            errors.push(RowError { row: *n, column: "org_code".into(), message: format!("机构编码不存在：{org_code}") });
+            errors.push(RowError {
+                row: *n,
+                column: "org_code".into(),
+                message: format!("机构编码不存在：{org_code}"),
+            });
             continue;
         };
         let dept_code = g(r, "dept_code").to_uppercase();
@@ -225,7 +320,11 @@ pub async fn import_staff(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, d
         } else if let Some(d) = depts.get(&(org_id, dept_code.clone())) {
             Some(*d)
         } else {
-            errors.push(RowError { row: *n, column: "dept_code".into(), message: format!("该机构下没有科室编码 {dept_code}") });
+            errors.push(RowError {
+                row: *n,
+                column: "dept_code".into(),
+                message: format!("该机构下没有科室编码 {dept_code}"),
+            });
             continue;
         };
         let input = StaffInput {
@@ -245,10 +344,18 @@ pub async fn import_staff(st: &AppState, ctx: &RequestContext, rows: Vec<Row>, d
             Err(e) => errors.push(err(*n, &e)),
             Ok(v) => {
                 if let Some(first) = seen.insert((org_id, v.id_number.as_str().to_string()), *n) {
-                    errors.push(RowError { row: *n, column: "id_number".into(), message: format!("身份证号与第 {first} 行重复") });
+                    errors.push(RowError {
+                        row: *n,
+                        column: "id_number".into(),
+                        message: format!("身份证号与第 {first} 行重复"),
+                    });
                     continue;
                 }
-                warnings.extend(v.warnings.iter().map(|w| RowError { row: *n, column: "id_number".into(), message: w.clone() }));
+                warnings.extend(v.warnings.iter().map(|w| RowError {
+                    row: *n,
+                    column: "id_number".into(),
+                    message: w.clone(),
+                }));
                 valid.push((*n, v));
             }
         }

@@ -14,9 +14,29 @@ use yiyang_platform::web::NavItem;
 pub fn nav() -> Vec<NavItem> {
     use yiyang_core::perm;
     vec![
-        NavItem { href: "/orgs", label: "机构信息", group: "基础信息", permission: Some(perm::ORG_READ) },
-        NavItem { href: "/staff", label: "人员信息", group: "基础信息", permission: Some(perm::STAFF_READ) },
-        NavItem { href: "/review", label: "待审核", group: "基础信息", permission: Some(perm::ORG_REVIEW) },
-        NavItem { href: "/import", label: "批量导入", group: "基础信息", permission: Some(perm::STAFF_WRITE) },
+        NavItem {
+            href: "/orgs",
+            label: "机构信息",
+            group: "基础信息",
+            permission: Some(perm::ORG_READ),
+        },
+        NavItem {
+            href: "/staff",
+            label: "人员信息",
+            group: "基础信息",
+            permission: Some(perm::STAFF_READ),
+        },
+        NavItem {
+            href: "/review",
+            label: "待审核",
+            group: "基础信息",
+            permission: Some(perm::ORG_REVIEW),
+        },
+        NavItem {
+            href: "/import",
+            label: "批量导入",
+            group: "基础信息",
+            permission: Some(perm::STAFF_WRITE),
+        },
     ]
 }

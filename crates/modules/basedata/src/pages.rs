@@ -1,6 +1,9 @@
 //! Pages of the base-data module.
 
-use crate::service::{self, DEPT_KINDS, DISTRICTS, ORG_KINDS, OrgInput, OrgQuery, PROFESSIONS, STATUSES, StaffInput, StaffQuery, Unmask, label};
+use crate::service::{
+    self, DEPT_KINDS, DISTRICTS, ORG_KINDS, OrgInput, OrgQuery, PROFESSIONS, STATUSES, StaffInput,
+    StaffQuery, Unmask, label,
+};
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -38,7 +41,10 @@ fn p<'a>(q: &'a Params, k: &str) -> &'a str {
 }
 
 fn msgs(q: &Params) -> Markup {
-    flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))
+    flash(
+        q.get("ok").map(String::as_str),
+        q.get("err").map(String::as_str),
+    )
 }
 
 fn status_badge(s: &str) -> Markup {
@@ -51,7 +57,13 @@ fn status_badge(s: &str) -> Markup {
     badge(kind, label(STATUSES, s))
 }
 
-fn select(name: &str, id: &str, options: &[(&str, &str)], current: &str, blank: Option<&str>) -> Markup {
+fn select(
+    name: &str,
+    id: &str,
+    options: &[(&str, &str)],
+    current: &str,
+    blank: Option<&str>,
+) -> Markup {
     html! { select id=(id) name=(name) {
         @if let Some(b) = blank { option value="" { (b) } }
         @for (v, l) in options { option value=(v) selected[*v == current] { (l) } }
@@ -87,107 +99,152 @@ fn org_input(f: &Params) -> OrgInput {
         district: p(f, "district").into(),
         address: p(f, "address").into(),
         phone: p(f, "phone").into(),
-        beds: p(f, "beds").trim().parse().unwrap_or(if p(f, "beds").trim().is_empty() { 0 } else { -1 }),
+        beds: p(f, "beds")
+            .trim()
+            .parse()
+            .unwrap_or(if p(f, "beds").trim().is_empty() {
+                0
+            } else {
+                -1
+            }),
         service_scope: p(f, "service_scope").into(),
         licence_no: p(f, "licence_no").into(),
         licence_expiry: Some(p(f, "licence_expiry").to_string()),
     }
 }
 
-async fn orgs_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
-    let oq = OrgQuery { q: q.get("q").cloned(), kind: q.get("kind").cloned(), status: q.get("status").cloned(), district: q.get("district").cloned() };
+async fn orgs_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let oq = OrgQuery {
+        q: q.get("q").cloned(),
+        kind: q.get("kind").cloned(),
+        status: q.get("status").cloned(),
+        district: q.get("district").cloned(),
+    };
     let orgs = service::list_orgs(&st, &a.ctx, &oq).await?;
     let districts: Vec<(&str, &str)> = DISTRICTS.iter().map(|d| (*d, *d)).collect();
     let can_create = a.ctx.scope_of(perm::ORG_WRITE) == Some(yiyang_core::Scope::City);
-    Ok(shell(&st.nav, &a, "机构信息", "/orgs", html! {
-        (msgs(&q))
-        form.toolbar method="get" {
-            div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(&q, "q")); }
-            div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(&q, "kind"), Some("全部"))) }
-            div { label for="district" { "区县" } (select("district", "district", &districts, p(&q, "district"), Some("全部"))) }
-            div { label for="status" { "状态" } (select("status", "status", STATUSES, p(&q, "status"), Some("全部"))) }
-            button type="submit" { "查询" }
-        }
-        p.muted { "共 " (orgs.len()) " 家机构" }
-        div.table-wrap { table {
-            thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "等级" } th { "区县" } th { "床位" } th { "联系电话" } th { "状态" } } }
-            tbody { @for o in &orgs { tr {
-                td.mono { (o.code) } td { a href=(format!("/orgs/{}", o.id)) { (o.name) } } td { (label(ORG_KINDS, &o.kind)) }
-                td { (o.level) } td { (o.district) } td { (o.beds) } td { (o.phone) } td { (status_badge(&o.status)) }
-            } } }
-        } }
-        @if can_create {
-            h2 { "录入机构" }
-            p.muted { "录入后为“待提交”，提交审核、审核通过后对全平台展示。" }
-            div.card { (org_form(&a, "/orgs", None)) }
-        }
-    }))
+    Ok(shell(
+        &st.nav,
+        &a,
+        "机构信息",
+        "/orgs",
+        html! {
+            (msgs(&q))
+            form.toolbar method="get" {
+                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(&q, "q")); }
+                div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(&q, "kind"), Some("全部"))) }
+                div { label for="district" { "区县" } (select("district", "district", &districts, p(&q, "district"), Some("全部"))) }
+                div { label for="status" { "状态" } (select("status", "status", STATUSES, p(&q, "status"), Some("全部"))) }
+                button type="submit" { "查询" }
+            }
+            p.muted { "共 " (orgs.len()) " 家机构" }
+            div.table-wrap { table {
+                thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "等级" } th { "区县" } th { "床位" } th { "联系电话" } th { "状态" } } }
+                tbody { @for o in &orgs { tr {
+                    td.mono { (o.code) } td { a href=(format!("/orgs/{}", o.id)) { (o.name) } } td { (label(ORG_KINDS, &o.kind)) }
+                    td { (o.level) } td { (o.district) } td { (o.beds) } td { (o.phone) } td { (status_badge(&o.status)) }
+                } } }
+            } }
+            @if can_create {
+                h2 { "录入机构" }
+                p.muted { "录入后为“待提交”，提交审核、审核通过后对全平台展示。" }
+                div.card { (org_form(&a, "/orgs", None)) }
+            }
+        },
+    ))
 }
 
 async fn org_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
     match service::create_org(&st, &a.ctx, org_input(&f)).await {
-        Ok(id) => back(&format!("/orgs/{id}"), Ok("机构已录入，请核对后提交审核".into())),
+        Ok(id) => back(
+            &format!("/orgs/{id}"),
+            Ok("机构已录入，请核对后提交审核".into()),
+        ),
         Err(e) => back("/orgs", Err(e)),
     }
 }
 
-async fn org_page(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn org_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let o = service::get_org(&st, &a.ctx, id).await?;
-    let depts = if a.ctx.has(perm::DEPT_READ) { service::list_departments(&st, &a.ctx, id).await? } else { vec![] };
+    let depts = if a.ctx.has(perm::DEPT_READ) {
+        service::list_departments(&st, &a.ctx, id).await?
+    } else {
+        vec![]
+    };
     let can_edit = a.ctx.has_for(perm::ORG_WRITE, id);
     let can_review = a.ctx.has_for(perm::ORG_REVIEW, id);
     let can_dept = a.ctx.has_for(perm::DEPT_WRITE, id);
-    Ok(shell(&st.nav, &a, &o.name, "/orgs", html! {
-        (msgs(&q))
-        div.card { dl.kv {
-            dt { "状态" } dd { (status_badge(&o.status)) @if !o.review_note.is_empty() { " 审核意见：" (o.review_note) } }
-            dt { "编码" } dd.mono { (o.code) }
-            dt { "类型" } dd { (label(ORG_KINDS, &o.kind)) " " (o.level) }
-            dt { "地址" } dd { (o.district) " " (o.address) }
-            dt { "联系电话" } dd { (o.phone) }
-            dt { "床位数" } dd { (o.beds) }
-            dt { "服务范围" } dd { (o.service_scope) }
-            dt { "许可证" } dd { (o.licence_no) " 有效期至 " (o.licence_expiry.clone().unwrap_or_default()) }
-            dt { "更新时间" } dd { (ts(o.updated_at)) }
-        } }
-        div.toolbar {
-            @if can_edit && (o.status == "draft" || o.status == "rejected") {
-                form.inline method="post" action=(format!("/orgs/{id}/submit")) { (csrf(&a)) button type="submit" { "提交审核" } }
-            }
-            @if can_review && o.status == "pending" {
-                form.inline method="post" action=(format!("/orgs/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
-                form.inline method="post" action=(format!("/orgs/{id}/review")) {
-                    (csrf(&a)) input type="hidden" name="approve" value="0";
-                    label.muted for="note" style="display:inline" { "退回意见 " } input #note type="text" name="note" style="width:auto" required;
-                    " " button.danger type="submit" { "退回" }
-                }
-            }
-            a.btn.secondary href=(format!("/staff?org_id={id}")) { "查看本机构人员" }
-        }
-        h2 { "科室" }
-        div.table-wrap { table {
-            thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "电话" } } }
-            tbody { @for d in &depts { tr { td.mono { (d.code) } td { (d.name) } td { (label(DEPT_KINDS, &d.kind)) } td { (d.phone) } } } }
-        } }
-        @if can_dept {
-            div.card { form.grid method="post" action=(format!("/orgs/{id}/departments")) {
-                (csrf(&a))
-                div { label for="dc" { "科室编码" } input #dc type="text" name="code" required; }
-                div { label for="dn" { "科室名称" } input #dn type="text" name="name" required; }
-                div { label for="dk" { "类型" } (select("kind", "dk", DEPT_KINDS, "clinical", None)) }
-                div { label for="dp" { "电话" } input #dp type="text" name="phone"; }
-                div { button type="submit" { "添加科室" } }
+    Ok(shell(
+        &st.nav,
+        &a,
+        &o.name,
+        "/orgs",
+        html! {
+            (msgs(&q))
+            div.card { dl.kv {
+                dt { "状态" } dd { (status_badge(&o.status)) @if !o.review_note.is_empty() { " 审核意见：" (o.review_note) } }
+                dt { "编码" } dd.mono { (o.code) }
+                dt { "类型" } dd { (label(ORG_KINDS, &o.kind)) " " (o.level) }
+                dt { "地址" } dd { (o.district) " " (o.address) }
+                dt { "联系电话" } dd { (o.phone) }
+                dt { "床位数" } dd { (o.beds) }
+                dt { "服务范围" } dd { (o.service_scope) }
+                dt { "许可证" } dd { (o.licence_no) " 有效期至 " (o.licence_expiry.clone().unwrap_or_default()) }
+                dt { "更新时间" } dd { (ts(o.updated_at)) }
             } }
-        }
-        @if can_edit {
-            h2 { "修改机构信息" }
-            p.muted { "已审核的机构修改后将重新进入审核。" }
-            div.card { (org_form(&a, &format!("/orgs/{id}"), Some(&o))) }
-        }
-    }))
+            div.toolbar {
+                @if can_edit && (o.status == "draft" || o.status == "rejected") {
+                    form.inline method="post" action=(format!("/orgs/{id}/submit")) { (csrf(&a)) button type="submit" { "提交审核" } }
+                }
+                @if can_review && o.status == "pending" {
+                    form.inline method="post" action=(format!("/orgs/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
+                    form.inline method="post" action=(format!("/orgs/{id}/review")) {
+                        (csrf(&a)) input type="hidden" name="approve" value="0";
+                        label.muted for="note" style="display:inline" { "退回意见 " } input #note type="text" name="note" style="width:auto" required;
+                        " " button.danger type="submit" { "退回" }
+                    }
+                }
+                a.btn.secondary href=(format!("/staff?org_id={id}")) { "查看本机构人员" }
+            }
+            h2 { "科室" }
+            div.table-wrap { table {
+                thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "电话" } } }
+                tbody { @for d in &depts { tr { td.mono { (d.code) } td { (d.name) } td { (label(DEPT_KINDS, &d.kind)) } td { (d.phone) } } } }
+            } }
+            @if can_dept {
+                div.card { form.grid method="post" action=(format!("/orgs/{id}/departments")) {
+                    (csrf(&a))
+                    div { label for="dc" { "科室编码" } input #dc type="text" name="code" required; }
+                    div { label for="dn" { "科室名称" } input #dn type="text" name="name" required; }
+                    div { label for="dk" { "类型" } (select("kind", "dk", DEPT_KINDS, "clinical", None)) }
+                    div { label for="dp" { "电话" } input #dp type="text" name="phone"; }
+                    div { button type="submit" { "添加科室" } }
+                } }
+            }
+            @if can_edit {
+                h2 { "修改机构信息" }
+                p.muted { "已审核的机构修改后将重新进入审核。" }
+                div.card { (org_form(&a, &format!("/orgs/{id}"), Some(&o))) }
+            }
+        },
+    ))
 }
 
-async fn org_update(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn org_update(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let r = service::update_org(&st, &a.ctx, id, org_input(&f)).await;
     back(&format!("/orgs/{id}"), r.map(|_| "已保存".into()))
 }
@@ -197,19 +254,47 @@ async fn org_submit(State(st): State<AppState>, Page(a): Page, Path(id): Path<i6
     back(&format!("/orgs/{id}"), r.map(|_| "已提交审核".into()))
 }
 
-async fn org_review(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn org_review(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let approve = p(&f, "approve") == "1";
     let r = service::review_org(&st, &a.ctx, id, approve, p(&f, "note")).await;
-    back(&format!("/orgs/{id}"), r.map(|_| if approve { "已审核通过，机构信息已对全平台展示".into() } else { "已退回".into() }))
+    back(
+        &format!("/orgs/{id}"),
+        r.map(|_| {
+            if approve {
+                "已审核通过，机构信息已对全平台展示".into()
+            } else {
+                "已退回".into()
+            }
+        }),
+    )
 }
 
-async fn dept_create(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
-    let d = service::DeptInput { code: p(&f, "code").into(), name: p(&f, "name").into(), kind: p(&f, "kind").into(), phone: p(&f, "phone").into() };
+async fn dept_create(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let d = service::DeptInput {
+        code: p(&f, "code").into(),
+        name: p(&f, "name").into(),
+        kind: p(&f, "kind").into(),
+        phone: p(&f, "phone").into(),
+    };
     let r = service::create_department(&st, &a.ctx, id, &d).await;
     back(&format!("/orgs/{id}"), r.map(|_| "科室已添加".into()))
 }
 
-async fn staff_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn staff_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let sq = StaffQuery {
         q: q.get("q").cloned(),
         org_id: q.get("org_id").and_then(|v| v.parse().ok()),
@@ -219,49 +304,65 @@ async fn staff_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<P
     };
     let list = service::list_staff(&st, &a.ctx, &sq, &Unmask::default()).await?;
     let write_scope = a.ctx.scope_of(perm::STAFF_WRITE);
-    let orgs: Vec<(i64, String)> = st.db.fetch_all("SELECT id, name FROM orgs ORDER BY id", vec![]).await?;
-    let my_orgs: Vec<&(i64, String)> = orgs.iter().filter(|(id, _)| write_scope.as_ref().is_some_and(|s| s.allows(*id))).collect();
-    Ok(shell(&st.nav, &a, "人员信息", "/staff", html! {
-        (msgs(&q))
-        form.toolbar method="get" {
-            div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(&q, "q")); }
-            div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(&q, "profession"), Some("全部"))) }
-            div { label for="stt" { "状态" } (select("status", "stt", STATUSES, p(&q, "status"), Some("全部"))) }
-            @if let Some(o) = q.get("org_id") { input type="hidden" name="org_id" value=(o); }
-            div { label { input type="checkbox" name="deleted" value="1" checked[p(&q, "deleted") == "1"]; " 回收站" } }
-            button type="submit" { "查询" }
-        }
-        p.muted { "共 " (list.len()) " 人。身份证号按完整号码精确查找（加密存储，盲索引检索）。个人信息按脱敏规则显示。" }
-        div.table-wrap { table {
-            thead { tr { th { "姓名" } th { "性别" } th { "身份证号" } th { "手机号" } th { "机构" } th { "科室" } th { "职业" } th { "执业证有效期" } th { "状态" } } }
-            tbody { @for s in &list { tr {
-                td { a href=(format!("/staff/{}", s.id)) { (s.name) } } td { (if s.sex == "M" { "男" } else { "女" }) }
-                td.mono { (s.id_number) } td.mono { (s.phone) } td { (s.org_name) } td { (s.dept_name.clone().unwrap_or_default()) }
-                td { (label(PROFESSIONS, &s.profession)) } td { (s.licence_expiry.clone().unwrap_or_default()) } td { (status_badge(&s.status)) }
-            } } }
-        } }
-        @if !my_orgs.is_empty() {
-            h2 { "录入人员" }
-            div.card { form.grid method="post" action="/staff" {
-                (csrf(&a))
-                div { label for="org" { "所属机构" span.req { "*" } } select #org name="org_id" { @for (id, n) in &my_orgs { option value=(id) { (n) } } } }
-                div { label for="dept" { "科室编号（可选）" } input #dept type="number" name="dept_id"; }
-                div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
-                div { label for="sx" { "性别" span.req { "*" } } select #sx name="sex" { option value="M" { "男" } option value="F" { "女" } } }
-                div { label for="idn" { "身份证号" span.req { "*" } } input #idn type="text" name="id_number" required maxlength="18" autocomplete="off"; }
-                div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
-                div { label for="pf" { "职业类别" span.req { "*" } } (select("profession", "pf", PROFESSIONS, "", None)) }
-                div { label for="tt" { "职称" } input #tt type="text" name="title"; }
-                div { label for="qn" { "资格证书编号" } input #qn type="text" name="qualification_no"; }
-                div { label for="ln" { "执业证书编号" } input #ln type="text" name="licence_no"; }
-                div { label for="le" { "执业证书有效期" } input #le type="date" name="licence_expiry"; }
-                div { button type="submit" { "录入" } }
+    let orgs: Vec<(i64, String)> = st
+        .db
+        .fetch_all("SELECT id, name FROM orgs ORDER BY id", vec![])
+        .await?;
+    let my_orgs: Vec<&(i64, String)> = orgs
+        .iter()
+        .filter(|(id, _)| write_scope.as_ref().is_some_and(|s| s.allows(*id)))
+        .collect();
+    Ok(shell(
+        &st.nav,
+        &a,
+        "人员信息",
+        "/staff",
+        html! {
+            (msgs(&q))
+            form.toolbar method="get" {
+                div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(&q, "q")); }
+                div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(&q, "profession"), Some("全部"))) }
+                div { label for="stt" { "状态" } (select("status", "stt", STATUSES, p(&q, "status"), Some("全部"))) }
+                @if let Some(o) = q.get("org_id") { input type="hidden" name="org_id" value=(o); }
+                div { label { input type="checkbox" name="deleted" value="1" checked[p(&q, "deleted") == "1"]; " 回收站" } }
+                button type="submit" { "查询" }
+            }
+            p.muted { "共 " (list.len()) " 人。身份证号按完整号码精确查找（加密存储，盲索引检索）。个人信息按脱敏规则显示。" }
+            div.table-wrap { table {
+                thead { tr { th { "姓名" } th { "性别" } th { "身份证号" } th { "手机号" } th { "机构" } th { "科室" } th { "职业" } th { "执业证有效期" } th { "状态" } } }
+                tbody { @for s in &list { tr {
+                    td { a href=(format!("/staff/{}", s.id)) { (s.name) } } td { (if s.sex == "M" { "男" } else { "女" }) }
+                    td.mono { (s.id_number) } td.mono { (s.phone) } td { (s.org_name) } td { (s.dept_name.clone().unwrap_or_default()) }
+                    td { (label(PROFESSIONS, &s.profession)) } td { (s.licence_expiry.clone().unwrap_or_default()) } td { (status_badge(&s.status)) }
+                } } }
             } }
-        }
-    }))
+            @if !my_orgs.is_empty() {
+                h2 { "录入人员" }
+                div.card { form.grid method="post" action="/staff" {
+                    (csrf(&a))
+                    div { label for="org" { "所属机构" span.req { "*" } } select #org name="org_id" { @for (id, n) in &my_orgs { option value=(id) { (n) } } } }
+                    div { label for="dept" { "科室编号（可选）" } input #dept type="number" name="dept_id"; }
+                    div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
+                    div { label for="sx" { "性别" span.req { "*" } } select #sx name="sex" { option value="M" { "男" } option value="F" { "女" } } }
+                    div { label for="idn" { "身份证号" span.req { "*" } } input #idn type="text" name="id_number" required maxlength="18" autocomplete="off"; }
+                    div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
+                    div { label for="pf" { "职业类别" span.req { "*" } } (select("profession", "pf", PROFESSIONS, "", None)) }
+                    div { label for="tt" { "职称" } input #tt type="text" name="title"; }
+                    div { label for="qn" { "资格证书编号" } input #qn type="text" name="qualification_no"; }
+                    div { label for="ln" { "执业证书编号" } input #ln type="text" name="licence_no"; }
+                    div { label for="le" { "执业证书有效期" } input #le type="date" name="licence_expiry"; }
+                    div { button type="submit" { "录入" } }
+                } }
+            }
+        },
+    ))
 }
 
-async fn staff_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
+async fn staff_create(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
     let input = StaffInput {
         org_id: p(&f, "org_id").parse().unwrap_or(0),
         dept_id: p(&f, "dept_id").trim().parse().ok(),
@@ -277,148 +378,235 @@ async fn staff_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<P
     };
     match service::create_staff(&st, &a.ctx, input).await {
         Ok((id, w)) if w.is_empty() => back(&format!("/staff/{id}"), Ok("人员已录入".into())),
-        Ok((id, w)) => back(&format!("/staff/{id}"), Ok(format!("人员已录入。请注意：{}", w.join("；")))),
+        Ok((id, w)) => back(
+            &format!("/staff/{id}"),
+            Ok(format!("人员已录入。请注意：{}", w.join("；"))),
+        ),
         Err(e) => back("/staff", Err(e)),
     }
 }
 
-async fn staff_detail(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Query(q): Query<Params>) -> PageResult<Markup> {
-    let um = Unmask { unmask: Some(p(&q, "unmask") == "1"), purpose: q.get("purpose").cloned() };
+async fn staff_detail(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let um = Unmask {
+        unmask: Some(p(&q, "unmask") == "1"),
+        purpose: q.get("purpose").cloned(),
+    };
     let s = match service::get_staff(&st, &a.ctx, id, &um).await {
-        Err(e) if um.unmask == Some(true) && e.status != 404 => return Ok(yiyang_platform::web::layout::error_page(&e)),
+        Err(e) if um.unmask == Some(true) && e.status != 404 => {
+            return Ok(yiyang_platform::web::layout::error_page(&e));
+        }
         r => r?,
     };
     let can_unmask = a.ctx.has_for(perm::STAFF_READ_UNMASKED, s.org_id);
     let can_write = a.ctx.has_for(perm::STAFF_WRITE, s.org_id);
     let can_review = a.ctx.has_for(perm::STAFF_REVIEW, s.org_id);
-    Ok(shell(&st.nav, &a, &format!("人员：{}", s.name), "/staff", html! {
-        (msgs(&q))
-        div.card { dl.kv {
-            dt { "状态" } dd { (status_badge(&s.status)) @if s.deleted { " " (badge("err", "已删除（回收站）")) } @if !s.review_note.is_empty() { " 审核意见：" (s.review_note) } }
-            dt { "姓名" } dd { (s.name) }
-            dt { "性别" } dd { (if s.sex == "M" { "男" } else { "女" }) }
-            dt { "出生日期" } dd { (s.birth_date) }
-            dt { "身份证号" } dd.mono { (s.id_number) }
-            dt { "手机号" } dd.mono { (s.phone) }
-            dt { "机构/科室" } dd { a href=(format!("/orgs/{}", s.org_id)) { (s.org_name) } " " (s.dept_name.clone().unwrap_or_default()) }
-            dt { "职业类别/职称" } dd { (label(PROFESSIONS, &s.profession)) " " (s.title) }
-            dt { "资格证书" } dd { (s.qualification_no) }
-            dt { "执业证书" } dd { (s.licence_no) " 有效期至 " (s.licence_expiry.clone().unwrap_or_default()) }
-            dt { "录入时间" } dd { (ts(s.created_at)) }
-        } }
-        @if s.masked && can_unmask {
-            div.card { form.toolbar method="get" action=(format!("/staff/{id}")) {
-                input type="hidden" name="unmask" value="1";
-                div { label for="purpose" { "查看明文的用途（将记入审计日志）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对执业注册信息"; }
-                button type="submit" { "查看明文" }
+    Ok(shell(
+        &st.nav,
+        &a,
+        &format!("人员：{}", s.name),
+        "/staff",
+        html! {
+            (msgs(&q))
+            div.card { dl.kv {
+                dt { "状态" } dd { (status_badge(&s.status)) @if s.deleted { " " (badge("err", "已删除（回收站）")) } @if !s.review_note.is_empty() { " 审核意见：" (s.review_note) } }
+                dt { "姓名" } dd { (s.name) }
+                dt { "性别" } dd { (if s.sex == "M" { "男" } else { "女" }) }
+                dt { "出生日期" } dd { (s.birth_date) }
+                dt { "身份证号" } dd.mono { (s.id_number) }
+                dt { "手机号" } dd.mono { (s.phone) }
+                dt { "机构/科室" } dd { a href=(format!("/orgs/{}", s.org_id)) { (s.org_name) } " " (s.dept_name.clone().unwrap_or_default()) }
+                dt { "职业类别/职称" } dd { (label(PROFESSIONS, &s.profession)) " " (s.title) }
+                dt { "资格证书" } dd { (s.qualification_no) }
+                dt { "执业证书" } dd { (s.licence_no) " 有效期至 " (s.licence_expiry.clone().unwrap_or_default()) }
+                dt { "录入时间" } dd { (ts(s.created_at)) }
             } }
-        }
-        div.toolbar {
-            @if can_write && !s.deleted && (s.status == "draft" || s.status == "rejected") {
-                form.inline method="post" action=(format!("/staff/{id}/submit")) { (csrf(&a)) button type="submit" { "提交审核" } }
+            @if s.masked && can_unmask {
+                div.card { form.toolbar method="get" action=(format!("/staff/{id}")) {
+                    input type="hidden" name="unmask" value="1";
+                    div { label for="purpose" { "查看明文的用途（将记入审计日志）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对执业注册信息"; }
+                    button type="submit" { "查看明文" }
+                } }
             }
-            @if can_review && s.status == "pending" {
-                form.inline method="post" action=(format!("/staff/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
-                form.inline method="post" action=(format!("/staff/{id}/review")) {
-                    (csrf(&a)) input type="hidden" name="approve" value="0";
-                    input type="text" name="note" placeholder="退回意见" style="width:auto" required; " " button.danger type="submit" { "退回" }
+            div.toolbar {
+                @if can_write && !s.deleted && (s.status == "draft" || s.status == "rejected") {
+                    form.inline method="post" action=(format!("/staff/{id}/submit")) { (csrf(&a)) button type="submit" { "提交审核" } }
+                }
+                @if can_review && s.status == "pending" {
+                    form.inline method="post" action=(format!("/staff/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
+                    form.inline method="post" action=(format!("/staff/{id}/review")) {
+                        (csrf(&a)) input type="hidden" name="approve" value="0";
+                        input type="text" name="note" placeholder="退回意见" style="width:auto" required; " " button.danger type="submit" { "退回" }
+                    }
+                }
+                @if can_write {
+                    @if s.deleted {
+                        form.inline method="post" action=(format!("/staff/{id}/restore")) { (csrf(&a)) button.secondary type="submit" { "从回收站恢复" } }
+                    } @else {
+                        form.inline method="post" action=(format!("/staff/{id}/delete")) { (csrf(&a)) button.secondary type="submit" { "移入回收站" } }
+                    }
                 }
             }
-            @if can_write {
-                @if s.deleted {
-                    form.inline method="post" action=(format!("/staff/{id}/restore")) { (csrf(&a)) button.secondary type="submit" { "从回收站恢复" } }
-                } @else {
-                    form.inline method="post" action=(format!("/staff/{id}/delete")) { (csrf(&a)) button.secondary type="submit" { "移入回收站" } }
-                }
-            }
-        }
-    }))
+        },
+    ))
 }
 
 async fn staff_submit(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
-    back(&format!("/staff/{id}"), service::submit_staff(&st, &a.ctx, id).await.map(|_| "已提交审核".into()))
+    back(
+        &format!("/staff/{id}"),
+        service::submit_staff(&st, &a.ctx, id)
+            .await
+            .map(|_| "已提交审核".into()),
+    )
 }
 
-async fn staff_review(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn staff_review(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let approve = p(&f, "approve") == "1";
-    back(&format!("/staff/{id}"), service::review_staff(&st, &a.ctx, id, approve, p(&f, "note")).await.map(|_| if approve { "已审核通过".into() } else { "已退回".into() }))
+    back(
+        &format!("/staff/{id}"),
+        service::review_staff(&st, &a.ctx, id, approve, p(&f, "note"))
+            .await
+            .map(|_| {
+                if approve {
+                    "已审核通过".into()
+                } else {
+                    "已退回".into()
+                }
+            }),
+    )
 }
 
 async fn staff_delete(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
-    back(&format!("/staff/{id}"), service::set_staff_deleted(&st, &a.ctx, id, true).await.map(|_| "已移入回收站，可随时恢复".into()))
+    back(
+        &format!("/staff/{id}"),
+        service::set_staff_deleted(&st, &a.ctx, id, true)
+            .await
+            .map(|_| "已移入回收站，可随时恢复".into()),
+    )
 }
 
 async fn staff_restore(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
-    back(&format!("/staff/{id}"), service::set_staff_deleted(&st, &a.ctx, id, false).await.map(|_| "已恢复".into()))
+    back(
+        &format!("/staff/{id}"),
+        service::set_staff_deleted(&st, &a.ctx, id, false)
+            .await
+            .map(|_| "已恢复".into()),
+    )
 }
 
-async fn review_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn review_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let (orgs, staff) = service::pending(&st, &a.ctx).await?;
-    Ok(shell(&st.nav, &a, "待审核", "/review", html! {
-        (msgs(&q))
-        h2 { "机构（" (orgs.len()) "）" }
-        @if orgs.is_empty() { p.muted { "没有待审核的机构。" } }
-        ul { @for o in &orgs { li { a href=(format!("/orgs/{}", o.id)) { (o.name) } " · " (label(ORG_KINDS, &o.kind)) " · 更新于 " (ts(o.updated_at)) } } }
-        h2 { "人员（" (staff.len()) "）" }
-        @if staff.is_empty() { p.muted { "没有待审核的人员。" } }
-        ul { @for s in &staff { li { a href=(format!("/staff/{}", s.id)) { (s.name) } " · " (s.org_name) " · " (label(PROFESSIONS, &s.profession)) } } }
-    }))
+    Ok(shell(
+        &st.nav,
+        &a,
+        "待审核",
+        "/review",
+        html! {
+            (msgs(&q))
+            h2 { "机构（" (orgs.len()) "）" }
+            @if orgs.is_empty() { p.muted { "没有待审核的机构。" } }
+            ul { @for o in &orgs { li { a href=(format!("/orgs/{}", o.id)) { (o.name) } " · " (label(ORG_KINDS, &o.kind)) " · 更新于 " (ts(o.updated_at)) } } }
+            h2 { "人员（" (staff.len()) "）" }
+            @if staff.is_empty() { p.muted { "没有待审核的人员。" } }
+            ul { @for s in &staff { li { a href=(format!("/staff/{}", s.id)) { (s.name) } " · " (s.org_name) " · " (label(PROFESSIONS, &s.profession)) } } }
+        },
+    ))
 }
 
-async fn import_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn import_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     a.ctx.require(perm::STAFF_WRITE)?;
     Ok(import_view(&st, &a, &q, None))
 }
 
-fn import_view(st: &AppState, a: &yiyang_platform::web::Authed, q: &Params, report: Option<(&str, &crate::import::ImportReport)>) -> Markup {
+fn import_view(
+    st: &AppState,
+    a: &yiyang_platform::web::Authed,
+    q: &Params,
+    report: Option<(&str, &crate::import::ImportReport)>,
+) -> Markup {
     let city = a.ctx.scope_of(perm::ORG_WRITE) == Some(yiyang_core::Scope::City);
-    shell(&st.nav, a, "批量导入", "/import", html! {
-        (msgs(q))
-        @if let Some((kind, r)) = report {
-            div.card {
-                h2 { (if kind == "orgs" { "机构" } else { "人员" }) "导入结果" }
-                @if r.errors.is_empty() && !r.dry_run { div.notice.ok { "共 " (r.total_rows) " 行，已全部导入 " (r.imported) " 行。" } }
-                @if r.errors.is_empty() && r.dry_run { div.notice.ok { "校验通过：共 " (r.total_rows) " 行，均可导入（本次仅校验，未写入）。" } }
-                @if !r.errors.is_empty() { div.notice.err { "共 " (r.total_rows) " 行，" (r.errors.len()) " 处错误。为保证数据完整，本次未导入任何数据，请修改后重新上传。" } }
-                @if !r.errors.is_empty() || !r.warnings.is_empty() {
-                    div.table-wrap { table {
-                        thead { tr { th { "行号" } th { "列" } th { "级别" } th { "说明" } } }
-                        tbody {
-                            @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (badge("err", "错误")) } td { (e.message) } } }
-                            @for e in &r.warnings { tr { td { (e.row) } td { (e.column) } td { (badge("warn", "提示")) } td { (e.message) } } }
-                        }
-                    } }
+    shell(
+        &st.nav,
+        a,
+        "批量导入",
+        "/import",
+        html! {
+            (msgs(q))
+            @if let Some((kind, r)) = report {
+                div.card {
+                    h2 { (if kind == "orgs" { "机构" } else { "人员" }) "导入结果" }
+                    @if r.errors.is_empty() && !r.dry_run { div.notice.ok { "共 " (r.total_rows) " 行，已全部导入 " (r.imported) " 行。" } }
+                    @if r.errors.is_empty() && r.dry_run { div.notice.ok { "校验通过：共 " (r.total_rows) " 行，均可导入（本次仅校验，未写入）。" } }
+                    @if !r.errors.is_empty() { div.notice.err { "共 " (r.total_rows) " 行，" (r.errors.len()) " 处错误。为保证数据完整，本次未导入任何数据，请修改后重新上传。" } }
+                    @if !r.errors.is_empty() || !r.warnings.is_empty() {
+                        div.table-wrap { table {
+                            thead { tr { th { "行号" } th { "列" } th { "级别" } th { "说明" } } }
+                            tbody {
+                                @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (badge("err", "错误")) } td { (e.message) } } }
+                                @for e in &r.warnings { tr { td { (e.row) } td { (e.column) } td { (badge("warn", "提示")) } td { (e.message) } } }
+                            }
+                        } }
+                    }
                 }
             }
-        }
-        div.card {
-            p { "支持 CSV（UTF-8）与 XLSX 文件，第一行为列名（中文或英文）。所有行校验通过后才会在一个事务中全部写入；任何一行有误则不导入，并逐行列出错误。" }
-            p { "模板：" a href="/import/template/staff" { "人员导入模板.csv" } @if city { " · " a href="/import/template/orgs" { "机构导入模板.csv" } } }
-            form.grid method="post" action=(format!("/import?_csrf={}", a.csrf())) enctype="multipart/form-data" {
-                div { label for="kind" { "导入内容" } select #kind name="kind" { option value="staff" { "人员信息" } @if city { option value="orgs" { "机构信息" } } } }
-                div { label for="file" { "文件" } input #file type="file" name="file" accept=".csv,.xlsx" required; }
-                div { label { input type="checkbox" name="dry_run" value="1"; " 仅校验，不写入" } }
-                div { button type="submit" { "上传" } }
+            div.card {
+                p { "支持 CSV（UTF-8）与 XLSX 文件，第一行为列名（中文或英文）。所有行校验通过后才会在一个事务中全部写入；任何一行有误则不导入，并逐行列出错误。" }
+                p { "模板：" a href="/import/template/staff" { "人员导入模板.csv" } @if city { " · " a href="/import/template/orgs" { "机构导入模板.csv" } } }
+                form.grid method="post" action=(format!("/import?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                    div { label for="kind" { "导入内容" } select #kind name="kind" { option value="staff" { "人员信息" } @if city { option value="orgs" { "机构信息" } } } }
+                    div { label for="file" { "文件" } input #file type="file" name="file" accept=".csv,.xlsx" required; }
+                    div { label { input type="checkbox" name="dry_run" value="1"; " 仅校验，不写入" } }
+                    div { button type="submit" { "上传" } }
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 async fn import_submit(State(st): State<AppState>, Page(a): Page, mut mp: Multipart) -> PageResult {
-    let (mut kind, mut name, mut bytes, mut dry) = (String::new(), String::new(), Vec::new(), false);
-    while let Some(field) = mp.next_field().await.map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))? {
+    let (mut kind, mut name, mut bytes, mut dry) =
+        (String::new(), String::new(), Vec::new(), false);
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))?
+    {
         match field.name() {
             Some("kind") => kind = field.text().await.unwrap_or_default(),
             Some("dry_run") => dry = field.text().await.unwrap_or_default() == "1",
             Some("file") => {
                 name = field.file_name().unwrap_or("").to_string();
-                bytes = field.bytes().await.map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))?.to_vec();
+                bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))?
+                    .to_vec();
             }
             _ => {}
         }
     }
     if bytes.is_empty() {
-        return Ok(back("/import", Err(AppError::validation("import.no_file", "请选择要导入的文件"))));
+        return Ok(back(
+            "/import",
+            Err(AppError::validation("import.no_file", "请选择要导入的文件")),
+        ));
     }
     match crate::api::run_import(&st, &a.ctx, &kind, &name, &bytes, dry).await {
         Ok(r) => Ok(import_view(&st, &a, &Params::new(), Some((&kind, &r))).into_response()),
@@ -429,8 +617,22 @@ async fn import_submit(State(st): State<AppState>, Page(a): Page, mut mp: Multip
 async fn import_template(Path(kind): Path<String>) -> Response {
     match crate::import::template(&kind) {
         Some(csv) => {
-            let fname = if kind == "orgs" { "orgs-template.csv" } else { "staff-template.csv" };
-            ([(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{fname}\""))], csv).into_response()
+            let fname = if kind == "orgs" {
+                "orgs-template.csv"
+            } else {
+                "staff-template.csv"
+            };
+            (
+                [
+                    (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{fname}\""),
+                    ),
+                ],
+                csv,
+            )
+                .into_response()
         }
         None => (axum::http::StatusCode::NOT_FOUND, "not found").into_response(),
     }

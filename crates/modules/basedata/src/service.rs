@@ -19,7 +19,16 @@ pub const ORG_KINDS: &[(&str, &str)] = &[
     ("platform", "平台运营方"),
 ];
 
-pub const DISTRICTS: &[&str] = &["梅江区", "梅县区", "兴宁市", "大埔县", "丰顺县", "五华县", "平远县", "蕉岭县"];
+pub const DISTRICTS: &[&str] = &[
+    "梅江区",
+    "梅县区",
+    "兴宁市",
+    "大埔县",
+    "丰顺县",
+    "五华县",
+    "平远县",
+    "蕉岭县",
+];
 
 pub const PROFESSIONS: &[(&str, &str)] = &[
     ("doctor", "医师"),
@@ -31,15 +40,27 @@ pub const PROFESSIONS: &[(&str, &str)] = &[
     ("admin", "管理人员"),
 ];
 
-pub const STATUSES: &[(&str, &str)] = &[("draft", "待提交"), ("pending", "待审核"), ("approved", "已审核"), ("rejected", "已退回")];
+pub const STATUSES: &[(&str, &str)] = &[
+    ("draft", "待提交"),
+    ("pending", "待审核"),
+    ("approved", "已审核"),
+    ("rejected", "已退回"),
+];
 
 pub fn label<'a>(table: &'a [(&'a str, &'a str)], code: &'a str) -> &'a str {
-    table.iter().find(|(c, l)| *c == code || *l == code).map(|(_, l)| *l).unwrap_or(code)
+    table
+        .iter()
+        .find(|(c, l)| *c == code || *l == code)
+        .map(|(_, l)| *l)
+        .unwrap_or(code)
 }
 
 fn code_of(table: &[(&'static str, &str)], v: &str) -> Option<&'static str> {
     let v = v.trim();
-    table.iter().find(|(c, l)| *c == v || *l == v).map(|(c, _)| *c)
+    table
+        .iter()
+        .find(|(c, l)| *c == v || *l == v)
+        .map(|(c, _)| *c)
 }
 
 // ---------- institutions ----------
@@ -96,7 +117,13 @@ fn parse_date(field: &str, v: &str) -> AppResult<NaiveDate> {
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y/%m/%d"))
         .or_else(|_| NaiveDate::parse_from_str(v, "%Y%m%d"))
-        .map_err(|_| AppError::field("common.date_invalid", field, format!("日期格式不正确：{v}（应为 YYYY-MM-DD）")))
+        .map_err(|_| {
+            AppError::field(
+                "common.date_invalid",
+                field,
+                format!("日期格式不正确：{v}（应为 YYYY-MM-DD）"),
+            )
+        })
 }
 
 fn opt_date(field: &str, v: &Option<String>) -> AppResult<Option<String>> {
@@ -112,7 +139,15 @@ fn check_phone(field: &str, v: &str) -> AppResult<String> {
         return Ok(digits);
     }
     let ok = digits.chars().all(|c| c.is_ascii_digit()) && (7..=12).contains(&digits.len());
-    if ok { Ok(digits) } else { Err(AppError::field("common.phone_invalid", field, "电话号码格式不正确")) }
+    if ok {
+        Ok(digits)
+    } else {
+        Err(AppError::field(
+            "common.phone_invalid",
+            field,
+            "电话号码格式不正确",
+        ))
+    }
 }
 
 impl OrgInput {
@@ -120,21 +155,49 @@ impl OrgInput {
     pub fn validate(&mut self) -> AppResult<()> {
         self.code = self.code.trim().to_uppercase();
         self.name = self.name.trim().to_string();
-        if self.code.is_empty() || self.code.len() > 32 || !self.code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            return Err(AppError::field("org.code_invalid", "code", "机构编码须为1-32位字母、数字或 -"));
+        if self.code.is_empty()
+            || self.code.len() > 32
+            || !self
+                .code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(AppError::field(
+                "org.code_invalid",
+                "code",
+                "机构编码须为1-32位字母、数字或 -",
+            ));
         }
         if self.name.is_empty() || self.name.chars().count() > 100 {
-            return Err(AppError::field("org.name_invalid", "name", "请填写机构名称（不超过100字）"));
+            return Err(AppError::field(
+                "org.name_invalid",
+                "name",
+                "请填写机构名称（不超过100字）",
+            ));
         }
         self.kind = code_of(ORG_KINDS, &self.kind)
-            .ok_or_else(|| AppError::field("org.kind_invalid", "kind", format!("机构类型不正确：{}", self.kind)))?
+            .ok_or_else(|| {
+                AppError::field(
+                    "org.kind_invalid",
+                    "kind",
+                    format!("机构类型不正确：{}", self.kind),
+                )
+            })?
             .to_string();
         self.district = self.district.trim().to_string();
         if !self.district.is_empty() && !DISTRICTS.contains(&self.district.as_str()) {
-            return Err(AppError::field("org.district_invalid", "district", format!("所属区县须为梅州市辖区县：{}", self.district)));
+            return Err(AppError::field(
+                "org.district_invalid",
+                "district",
+                format!("所属区县须为梅州市辖区县：{}", self.district),
+            ));
         }
         if !(0..=100_000).contains(&self.beds) {
-            return Err(AppError::field("org.beds_invalid", "beds", "床位数须在0到100000之间"));
+            return Err(AppError::field(
+                "org.beds_invalid",
+                "beds",
+                "床位数须在0到100000之间",
+            ));
         }
         self.phone = check_phone("phone", &self.phone)?;
         self.licence_expiry = opt_date("licence_expiry", &self.licence_expiry)?;
@@ -152,11 +215,18 @@ pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> App
     ctx.require(perm::ORG_READ)?;
     let mut f = Filter::new();
     visible_orgs(ctx, &mut f);
-    let t = |o: &Option<String>| o.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+    let t = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
     if let Some(s) = t(&q.q) {
         let ph = f.next();
         f.args.push(like_pattern(&s).into());
-        f.raw(&format!("(LOWER(name) LIKE {ph} ESCAPE '\\' OR LOWER(code) LIKE {ph} ESCAPE '\\')"));
+        f.raw(&format!(
+            "(LOWER(name) LIKE {ph} ESCAPE '\\' OR LOWER(code) LIKE {ph} ESCAPE '\\')"
+        ));
     }
     if let Some(k) = t(&q.kind) {
         f.add("kind = ?", k);
@@ -167,11 +237,21 @@ pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> App
     if let Some(d) = t(&q.district) {
         f.add("district = ?", d);
     }
-    st.db.fetch_all(&format!("SELECT {ORG_COLS} FROM orgs{} ORDER BY id LIMIT 1000", f.sql()), f.args).await
+    st.db
+        .fetch_all(
+            &format!(
+                "SELECT {ORG_COLS} FROM orgs{} ORDER BY id LIMIT 1000",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await
 }
 
 fn visible_orgs(ctx: &RequestContext, f: &mut Filter) {
-    if ctx.scope_of(perm::ORG_REVIEW) == Some(Scope::City) || ctx.scope_of(perm::ORG_WRITE) == Some(Scope::City) {
+    if ctx.scope_of(perm::ORG_REVIEW) == Some(Scope::City)
+        || ctx.scope_of(perm::ORG_WRITE) == Some(Scope::City)
+    {
         return;
     }
     match ctx.scope_of(perm::ORG_WRITE).and_then(|s| s.org_ids()) {
@@ -184,7 +264,10 @@ fn visible_orgs(ctx: &RequestContext, f: &mut Filter) {
                     p
                 })
                 .collect();
-            f.raw(&format!("(status = 'approved' OR id IN ({}))", phs.join(", ")));
+            f.raw(&format!(
+                "(status = 'approved' OR id IN ({}))",
+                phs.join(", ")
+            ));
         }
         _ => {
             f.raw("status = 'approved'");
@@ -214,9 +297,15 @@ pub async fn get_org(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<
 /// Inserts an institution in `tx` (status 待提交); used by the form and by import.
 pub async fn insert_org(tx: &mut Tx, ctx: &RequestContext, o: &OrgInput) -> AppResult<i64> {
     let now = ctx.clock.now_micros();
-    let dup: Option<(i64,)> = tx.fetch_optional("SELECT id FROM orgs WHERE code = $1", args![&o.code]).await?;
+    let dup: Option<(i64,)> = tx
+        .fetch_optional("SELECT id FROM orgs WHERE code = $1", args![&o.code])
+        .await?;
     if dup.is_some() {
-        return Err(AppError::field("org.code_taken", "code", format!("机构编码已存在：{}", o.code)));
+        return Err(AppError::field(
+            "org.code_taken",
+            "code",
+            format!("机构编码已存在：{}", o.code),
+        ));
     }
     let id = tx
         .scalar(
@@ -225,7 +314,13 @@ pub async fn insert_org(tx: &mut Tx, ctx: &RequestContext, o: &OrgInput) -> AppR
             args![&o.code, &o.name, &o.kind, o.level.trim(), &o.district, o.address.trim(), &o.phone, o.beds, o.service_scope.trim(), o.licence_no.trim(), &o.licence_expiry, now],
         )
         .await?;
-    audit::append(tx, &[AuditEntry::new(ctx, "org.create", "org", id).org(Some(id)).details(serde_json::json!({"code": o.code, "name": o.name}))]).await?;
+    audit::append(
+        tx,
+        &[AuditEntry::new(ctx, "org.create", "org", id)
+            .org(Some(id))
+            .details(serde_json::json!({"code": o.code, "name": o.name}))],
+    )
+    .await?;
     Ok(id)
 }
 
@@ -242,16 +337,29 @@ pub async fn create_org(st: &AppState, ctx: &RequestContext, mut o: OrgInput) ->
 }
 
 /// Edits an institution; an approved one goes back to review (信息变化时及时更新并审核).
-pub async fn update_org(st: &AppState, ctx: &RequestContext, id: i64, mut o: OrgInput) -> AppResult<()> {
+pub async fn update_org(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    mut o: OrgInput,
+) -> AppResult<()> {
     let cur = get_org(st, ctx, id).await?;
     if !can_edit_org(ctx, id) {
         return Err(AppError::forbidden(perm::ORG_WRITE));
     }
     o.validate()?;
     if o.code != cur.code {
-        return Err(AppError::field("org.code_immutable", "code", "机构编码创建后不可修改"));
+        return Err(AppError::field(
+            "org.code_immutable",
+            "code",
+            "机构编码创建后不可修改",
+        ));
     }
-    let status = if cur.status == "approved" { "pending" } else { cur.status.as_str() };
+    let status = if cur.status == "approved" {
+        "pending"
+    } else {
+        cur.status.as_str()
+    };
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     tx.execute(
@@ -261,7 +369,13 @@ pub async fn update_org(st: &AppState, ctx: &RequestContext, id: i64, mut o: Org
     )
     .await?;
     let before = serde_json::to_value(&cur).unwrap_or_default();
-    audit::append(&mut tx, &[AuditEntry::new(ctx, "org.update", "org", id).org(Some(id)).details(serde_json::json!({"before": before, "after": o}))]).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "org.update", "org", id)
+            .org(Some(id))
+            .details(serde_json::json!({"before": before, "after": o}))],
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -271,27 +385,82 @@ pub async fn submit_org(st: &AppState, ctx: &RequestContext, id: i64) -> AppResu
     if !can_edit_org(ctx, id) {
         return Err(AppError::forbidden(perm::ORG_WRITE));
     }
-    transition(st, ctx, "orgs", "org", id, &["draft", "rejected"], "pending", "").await
+    transition(
+        st,
+        ctx,
+        Rec {
+            table: "orgs",
+            kind: "org",
+            id,
+        },
+        &["draft", "rejected"],
+        "pending",
+        "",
+    )
+    .await
 }
 
 /// 审核 → 展示: approves or returns with a note.
-pub async fn review_org(st: &AppState, ctx: &RequestContext, id: i64, approve: bool, note: &str) -> AppResult<()> {
+pub async fn review_org(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    approve: bool,
+    note: &str,
+) -> AppResult<()> {
     if !ctx.has_for(perm::ORG_REVIEW, id) {
         return Err(AppError::forbidden(perm::ORG_REVIEW));
     }
     get_org(st, ctx, id).await?;
-    review(st, ctx, "orgs", "org", id, approve, note).await
+    review(
+        st,
+        ctx,
+        Rec {
+            table: "orgs",
+            kind: "org",
+            id,
+        },
+        approve,
+        note,
+    )
+    .await
 }
 
-async fn review(st: &AppState, ctx: &RequestContext, table: &str, kind: &str, id: i64, approve: bool, note: &str) -> AppResult<()> {
+async fn review(
+    st: &AppState,
+    ctx: &RequestContext,
+    rec: Rec<'_>,
+    approve: bool,
+    note: &str,
+) -> AppResult<()> {
     if !approve && note.trim().is_empty() {
-        return Err(AppError::field("review.note_required", "note", "退回时请填写审核意见"));
+        return Err(AppError::field(
+            "review.note_required",
+            "note",
+            "退回时请填写审核意见",
+        ));
     }
     let to = if approve { "approved" } else { "rejected" };
-    transition(st, ctx, table, kind, id, &["pending"], to, note.trim()).await
+    transition(st, ctx, rec, &["pending"], to, note.trim()).await
 }
 
-async fn transition(st: &AppState, ctx: &RequestContext, table: &str, kind: &str, id: i64, from: &[&str], to: &str, note: &str) -> AppResult<()> {
+/// A reviewable record: its table, audit resource type and id.
+#[derive(Clone, Copy)]
+struct Rec<'a> {
+    table: &'a str,
+    kind: &'a str,
+    id: i64,
+}
+
+async fn transition(
+    st: &AppState,
+    ctx: &RequestContext,
+    rec: Rec<'_>,
+    from: &[&str],
+    to: &str,
+    note: &str,
+) -> AppResult<()> {
+    let Rec { table, kind, id } = rec;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let from_sql: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
@@ -308,10 +477,25 @@ async fn transition(st: &AppState, ctx: &RequestContext, table: &str, kind: &str
         )
         .await?;
     if n == 0 {
-        return Err(AppError::conflict("review.state", "当前状态不能执行此操作（可能已被他人处理）"));
+        return Err(AppError::conflict(
+            "review.state",
+            "当前状态不能执行此操作（可能已被他人处理）",
+        ));
     }
-    let org = if table == "orgs" { Some(id) } else { tx.fetch_optional::<(i64,)>("SELECT org_id FROM staff WHERE id = $1", args![id]).await?.map(|r| r.0) };
-    audit::append(&mut tx, &[AuditEntry::new(ctx, &format!("{kind}.{to}"), kind, id).org(org).details(serde_json::json!({"note": note}))]).await?;
+    let org = if table == "orgs" {
+        Some(id)
+    } else {
+        tx.fetch_optional::<(i64,)>("SELECT org_id FROM staff WHERE id = $1", args![id])
+            .await?
+            .map(|r| r.0)
+    };
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, &format!("{kind}.{to}"), kind, id)
+            .org(org)
+            .details(serde_json::json!({"note": note}))],
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -338,9 +522,19 @@ pub struct DeptInput {
     pub phone: String,
 }
 
-pub const DEPT_KINDS: &[(&str, &str)] = &[("clinical", "临床科室"), ("medtech", "医技科室"), ("nursing", "护理单元"), ("admin", "行政后勤"), ("service", "服务部门")];
+pub const DEPT_KINDS: &[(&str, &str)] = &[
+    ("clinical", "临床科室"),
+    ("medtech", "医技科室"),
+    ("nursing", "护理单元"),
+    ("admin", "行政后勤"),
+    ("service", "服务部门"),
+];
 
-pub async fn list_departments(st: &AppState, ctx: &RequestContext, org_id: i64) -> AppResult<Vec<Department>> {
+pub async fn list_departments(
+    st: &AppState,
+    ctx: &RequestContext,
+    org_id: i64,
+) -> AppResult<Vec<Department>> {
     get_org(st, ctx, org_id).await?;
     ctx.require(perm::DEPT_READ)?;
     st.db
@@ -348,24 +542,54 @@ pub async fn list_departments(st: &AppState, ctx: &RequestContext, org_id: i64) 
         .await
 }
 
-pub async fn create_department(st: &AppState, ctx: &RequestContext, org_id: i64, d: &DeptInput) -> AppResult<i64> {
+pub async fn create_department(
+    st: &AppState,
+    ctx: &RequestContext,
+    org_id: i64,
+    d: &DeptInput,
+) -> AppResult<i64> {
     get_org(st, ctx, org_id).await?;
     if !ctx.has_for(perm::DEPT_WRITE, org_id) {
         return Err(AppError::forbidden(perm::DEPT_WRITE));
     }
     let code = d.code.trim().to_uppercase();
-    if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-        return Err(AppError::field("dept.code_invalid", "code", "科室编码须为1-32位字母、数字或 -"));
+    if code.is_empty()
+        || code.len() > 32
+        || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        return Err(AppError::field(
+            "dept.code_invalid",
+            "code",
+            "科室编码须为1-32位字母、数字或 -",
+        ));
     }
     if d.name.trim().is_empty() {
-        return Err(AppError::field("dept.name_required", "name", "请填写科室名称"));
+        return Err(AppError::field(
+            "dept.name_required",
+            "name",
+            "请填写科室名称",
+        ));
     }
-    let kind = if d.kind.trim().is_empty() { "clinical" } else { code_of(DEPT_KINDS, &d.kind).ok_or_else(|| AppError::field("dept.kind_invalid", "kind", "科室类型不正确"))? };
+    let kind = if d.kind.trim().is_empty() {
+        "clinical"
+    } else {
+        code_of(DEPT_KINDS, &d.kind)
+            .ok_or_else(|| AppError::field("dept.kind_invalid", "kind", "科室类型不正确"))?
+    };
     let phone = check_phone("phone", &d.phone)?;
     let mut tx = st.db.begin().await?;
-    let dup: Option<(i64,)> = tx.fetch_optional("SELECT id FROM departments WHERE org_id = $1 AND code = $2", args![org_id, &code]).await?;
+    let dup: Option<(i64,)> = tx
+        .fetch_optional(
+            "SELECT id FROM departments WHERE org_id = $1 AND code = $2",
+            args![org_id, &code],
+        )
+        .await?;
     if dup.is_some() {
-        return Err(AppError::field("dept.code_taken", "code", "本机构已有相同编码的科室"));
+        return Err(AppError::field(
+            "dept.code_taken",
+            "code",
+            "本机构已有相同编码的科室",
+        ));
     }
     let id = tx
         .scalar(
@@ -373,7 +597,13 @@ pub async fn create_department(st: &AppState, ctx: &RequestContext, org_id: i64,
             args![org_id, &code, d.name.trim(), kind, phone, ctx.clock.now_micros()],
         )
         .await?;
-    audit::append(&mut tx, &[AuditEntry::new(ctx, "dept.create", "department", id).org(Some(org_id)).details(serde_json::to_value(d).unwrap_or_default())]).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "dept.create", "department", id)
+            .org(Some(org_id))
+            .details(serde_json::to_value(d).unwrap_or_default())],
+    )
+    .await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -416,20 +646,42 @@ impl StaffInput {
     pub fn validate(mut self, today: NaiveDate) -> AppResult<ValidStaff> {
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
         if self.name.is_empty() || self.name.chars().count() > 40 {
-            return Err(AppError::field("staff.name_invalid", "name", "请填写姓名（不超过40字）"));
+            return Err(AppError::field(
+                "staff.name_invalid",
+                "name",
+                "请填写姓名（不超过40字）",
+            ));
         }
-        let sex = Sex::from_code(&self.sex).ok_or_else(|| AppError::field("staff.sex_invalid", "sex", "性别须为 男/女（M/F）"))?;
+        let sex = Sex::from_code(&self.sex)
+            .ok_or_else(|| AppError::field("staff.sex_invalid", "sex", "性别须为 男/女（M/F）"))?;
         let (id_number, w) = idnumber::parse(&self.id_number, today, Some(sex))?;
         self.phone = check_phone("phone", &self.phone)?;
         self.profession = code_of(PROFESSIONS, &self.profession)
-            .ok_or_else(|| AppError::field("staff.profession_invalid", "profession", format!("职业类别不正确：{}", self.profession)))?
+            .ok_or_else(|| {
+                AppError::field(
+                    "staff.profession_invalid",
+                    "profession",
+                    format!("职业类别不正确：{}", self.profession),
+                )
+            })?
             .to_string();
         self.licence_expiry = opt_date("licence_expiry", &self.licence_expiry)?;
-        if matches!(self.profession.as_str(), "doctor" | "nurse" | "pharmacist") && self.licence_no.trim().is_empty() {
-            return Err(AppError::field("staff.licence_required", "licence_no", "医师、护士、药师须填写执业证书编号"));
+        if matches!(self.profession.as_str(), "doctor" | "nurse" | "pharmacist")
+            && self.licence_no.trim().is_empty()
+        {
+            return Err(AppError::field(
+                "staff.licence_required",
+                "licence_no",
+                "医师、护士、药师须填写执业证书编号",
+            ));
         }
         let warnings = w.iter().map(|x| x.message()).collect();
-        Ok(ValidStaff { input: self, sex, id_number, warnings })
+        Ok(ValidStaff {
+            input: self,
+            sex,
+            id_number,
+            warnings,
+        })
     }
 }
 
@@ -495,7 +747,14 @@ fn present(st: &AppState, r: StaffRow, m: &yiyang_platform::masking::Masker) -> 
         dept_name: r.dept_name,
         name: m.mask("name", &r.name),
         sex: r.sex,
-        birth_date: if m.is_unmasked() { r.birth_date } else { r.birth_date.get(..4).map(|y| format!("{y}-**-**")).unwrap_or_default() },
+        birth_date: if m.is_unmasked() {
+            r.birth_date
+        } else {
+            r.birth_date
+                .get(..4)
+                .map(|y| format!("{y}-**-**"))
+                .unwrap_or_default()
+        },
         id_number: m.mask("id_number", &id_plain),
         phone: m.mask("phone", &r.phone),
         profession: r.profession,
@@ -512,25 +771,54 @@ fn present(st: &AppState, r: StaffRow, m: &yiyang_platform::masking::Masker) -> 
 }
 
 /// Inserts a validated staff record in `tx` (status 待提交); used by the form and by import.
-pub async fn insert_staff(st: &AppState, tx: &mut Tx, ctx: &RequestContext, v: &ValidStaff) -> AppResult<i64> {
+pub async fn insert_staff(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    v: &ValidStaff,
+) -> AppResult<i64> {
     let s = &v.input;
     if !ctx.has_for(perm::STAFF_WRITE, s.org_id) {
         return Err(AppError::forbidden(perm::STAFF_WRITE));
     }
-    let org: Option<(i64,)> = tx.fetch_optional("SELECT id FROM orgs WHERE id = $1", args![s.org_id]).await?;
+    let org: Option<(i64,)> = tx
+        .fetch_optional("SELECT id FROM orgs WHERE id = $1", args![s.org_id])
+        .await?;
     if org.is_none() {
-        return Err(AppError::field("staff.org_missing", "org_id", "所属机构不存在"));
+        return Err(AppError::field(
+            "staff.org_missing",
+            "org_id",
+            "所属机构不存在",
+        ));
     }
     if let Some(d) = s.dept_id {
-        let ok: Option<(i64,)> = tx.fetch_optional("SELECT id FROM departments WHERE id = $1 AND org_id = $2", args![d, s.org_id]).await?;
+        let ok: Option<(i64,)> = tx
+            .fetch_optional(
+                "SELECT id FROM departments WHERE id = $1 AND org_id = $2",
+                args![d, s.org_id],
+            )
+            .await?;
         if ok.is_none() {
-            return Err(AppError::field("staff.dept_missing", "dept_id", "科室不属于该机构"));
+            return Err(AppError::field(
+                "staff.dept_missing",
+                "dept_id",
+                "科室不属于该机构",
+            ));
         }
     }
     let blind = st.keys.blind_index("id_number", v.id_number.as_str());
-    let dup: Option<(i64,)> = tx.fetch_optional("SELECT id FROM staff WHERE org_id = $1 AND id_blind = $2", args![s.org_id, &blind]).await?;
+    let dup: Option<(i64,)> = tx
+        .fetch_optional(
+            "SELECT id FROM staff WHERE org_id = $1 AND id_blind = $2",
+            args![s.org_id, &blind],
+        )
+        .await?;
     if dup.is_some() {
-        return Err(AppError::field("staff.duplicate", "id_number", "本机构已登记相同身份证号的人员"));
+        return Err(AppError::field(
+            "staff.duplicate",
+            "id_number",
+            "本机构已登记相同身份证号的人员",
+        ));
     }
     let now = ctx.clock.now_micros();
     let id = tx
@@ -544,11 +832,21 @@ pub async fn insert_staff(st: &AppState, tx: &mut Tx, ctx: &RequestContext, v: &
             ],
         )
         .await?;
-    audit::append(tx, &[AuditEntry::new(ctx, "staff.create", "staff", id).org(Some(s.org_id)).details(serde_json::json!({"warnings": v.warnings}))]).await?;
+    audit::append(
+        tx,
+        &[AuditEntry::new(ctx, "staff.create", "staff", id)
+            .org(Some(s.org_id))
+            .details(serde_json::json!({"warnings": v.warnings}))],
+    )
+    .await?;
     Ok(id)
 }
 
-pub async fn create_staff(st: &AppState, ctx: &RequestContext, s: StaffInput) -> AppResult<(i64, Vec<String>)> {
+pub async fn create_staff(
+    st: &AppState,
+    ctx: &RequestContext,
+    s: StaffInput,
+) -> AppResult<(i64, Vec<String>)> {
     ctx.require(perm::STAFF_WRITE)?;
     let v = s.validate(yiyang_core::clock::today_cst(ctx.clock.as_ref()))?;
     let mut tx = st.db.begin().await?;
@@ -591,14 +889,23 @@ impl Unmask {
         }
         let purpose = self.purpose.as_deref().map(str::trim).unwrap_or("");
         if purpose.chars().count() < 2 {
-            return Err(AppError::field("privacy.purpose_required", "purpose", "查看明文信息须填写用途"));
+            return Err(AppError::field(
+                "privacy.purpose_required",
+                "purpose",
+                "查看明文信息须填写用途",
+            ));
         }
         Ok(Some(purpose.to_string()))
     }
 }
 
 /// Staff within the caller's `staff.read` scope; audited as one read listing the ids returned.
-pub async fn list_staff(st: &AppState, ctx: &RequestContext, q: &StaffQuery, um: &Unmask) -> AppResult<Vec<Staff>> {
+pub async fn list_staff(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &StaffQuery,
+    um: &Unmask,
+) -> AppResult<Vec<Staff>> {
     let scope = ctx.require(perm::STAFF_READ)?;
     let purpose = um.granted(ctx, q.org_id)?;
     let mut f = Filter::new();
@@ -622,55 +929,113 @@ pub async fn list_staff(st: &AppState, ctx: &RequestContext, q: &StaffQuery, um:
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
         if let Ok((idn, _)) = idnumber::parse(text, today, None) {
-            f.add("s.id_blind = ?", st.keys.blind_index("id_number", idn.as_str()));
+            f.add(
+                "s.id_blind = ?",
+                st.keys.blind_index("id_number", idn.as_str()),
+            );
         } else if text.chars().all(|c| c.is_ascii_digit()) && text.len() >= 7 {
             f.add("s.phone = ?", text);
         } else {
             f.add("s.name LIKE ? ESCAPE '\\'", like_pattern(text));
         }
     }
-    let rows: Vec<StaffRow> = st.db.fetch_all(&format!("{STAFF_SELECT}{} ORDER BY s.id LIMIT 500", f.sql()), f.args).await?;
+    let rows: Vec<StaffRow> = st
+        .db
+        .fetch_all(
+            &format!("{STAFF_SELECT}{} ORDER BY s.id LIMIT 500", f.sql()),
+            f.args,
+        )
+        .await?;
     let m = st.masking.masker(ctx, purpose.is_some()).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let out = rows.into_iter().map(|r| present(st, r, &m)).collect::<AppResult<Vec<_>>>()?;
-    let action = if purpose.is_some() { "staff.list_unmasked" } else { "staff.list" };
+    let out = rows
+        .into_iter()
+        .map(|r| present(st, r, &m))
+        .collect::<AppResult<Vec<_>>>()?;
+    let action = if purpose.is_some() {
+        "staff.list_unmasked"
+    } else {
+        "staff.list"
+    };
     st.audit
-        .record(AuditEntry::new(ctx, action, "staff", "").purpose(purpose.as_deref().unwrap_or("")).details(serde_json::json!({"ids": ids, "q": q.q})))
+        .record(
+            AuditEntry::new(ctx, action, "staff", "")
+                .purpose(purpose.as_deref().unwrap_or(""))
+                .details(serde_json::json!({"ids": ids, "q": q.q})),
+        )
         .await;
     Ok(out)
 }
 
 /// One staff record; out-of-scope ids look exactly like missing ones.
-pub async fn get_staff(st: &AppState, ctx: &RequestContext, id: i64, um: &Unmask) -> AppResult<Staff> {
+pub async fn get_staff(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    um: &Unmask,
+) -> AppResult<Staff> {
     let scope = ctx.require(perm::STAFF_READ)?;
-    let row: Option<StaffRow> = st.db.fetch_optional(&format!("{STAFF_SELECT} WHERE s.id = $1"), args![id]).await?;
+    let row: Option<StaffRow> = st
+        .db
+        .fetch_optional(&format!("{STAFF_SELECT} WHERE s.id = $1"), args![id])
+        .await?;
     let row = match row {
         Some(r) if scope.allows(r.org_id) => r,
         _ => {
-            st.audit.record(AuditEntry::new(ctx, "staff.read", "staff", id).outcome("not_found")).await;
+            st.audit
+                .record(AuditEntry::new(ctx, "staff.read", "staff", id).outcome("not_found"))
+                .await;
             return Err(AppError::not_found("staff"));
         }
     };
     let purpose = match um.granted(ctx, Some(row.org_id)) {
         Ok(p) => p,
         Err(e) => {
-            st.audit.record(AuditEntry::new(ctx, "staff.read_unmasked", "staff", id).org(Some(row.org_id)).outcome("denied")).await;
+            st.audit
+                .record(
+                    AuditEntry::new(ctx, "staff.read_unmasked", "staff", id)
+                        .org(Some(row.org_id))
+                        .outcome("denied"),
+                )
+                .await;
             return Err(e);
         }
     };
     let org = row.org_id;
     let m = st.masking.masker(ctx, purpose.is_some()).await?;
     let s = present(st, row, &m)?;
-    let action = if purpose.is_some() { "staff.read_unmasked" } else { "staff.read" };
-    st.audit.record(AuditEntry::new(ctx, action, "staff", id).org(Some(org)).purpose(purpose.as_deref().unwrap_or(""))).await;
+    let action = if purpose.is_some() {
+        "staff.read_unmasked"
+    } else {
+        "staff.read"
+    };
+    st.audit
+        .record(
+            AuditEntry::new(ctx, action, "staff", id)
+                .org(Some(org))
+                .purpose(purpose.as_deref().unwrap_or("")),
+        )
+        .await;
     Ok(s)
 }
 
-async fn staff_org(st: &AppState, ctx: &RequestContext, id: i64, permission: &str) -> AppResult<i64> {
-    let row: Option<(i64,)> = st.db.fetch_optional("SELECT org_id FROM staff WHERE id = $1", args![id]).await?;
+async fn staff_org(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    permission: &str,
+) -> AppResult<i64> {
+    let row: Option<(i64,)> = st
+        .db
+        .fetch_optional("SELECT org_id FROM staff WHERE id = $1", args![id])
+        .await?;
     match row {
         Some((o,)) if ctx.has_for(perm::STAFF_READ, o) || ctx.has_for(permission, o) => {
-            if ctx.has_for(permission, o) { Ok(o) } else { Err(AppError::forbidden(permission)) }
+            if ctx.has_for(permission, o) {
+                Ok(o)
+            } else {
+                Err(AppError::forbidden(permission))
+            }
         }
         _ => Err(AppError::not_found("staff")),
     }
@@ -678,34 +1043,103 @@ async fn staff_org(st: &AppState, ctx: &RequestContext, id: i64, permission: &st
 
 pub async fn submit_staff(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<()> {
     staff_org(st, ctx, id, perm::STAFF_WRITE).await?;
-    transition(st, ctx, "staff", "staff", id, &["draft", "rejected"], "pending", "").await
+    transition(
+        st,
+        ctx,
+        Rec {
+            table: "staff",
+            kind: "staff",
+            id,
+        },
+        &["draft", "rejected"],
+        "pending",
+        "",
+    )
+    .await
 }
 
-pub async fn review_staff(st: &AppState, ctx: &RequestContext, id: i64, approve: bool, note: &str) -> AppResult<()> {
+pub async fn review_staff(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    approve: bool,
+    note: &str,
+) -> AppResult<()> {
     staff_org(st, ctx, id, perm::STAFF_REVIEW).await?;
-    review(st, ctx, "staff", "staff", id, approve, note).await
+    review(
+        st,
+        ctx,
+        Rec {
+            table: "staff",
+            kind: "staff",
+            id,
+        },
+        approve,
+        note,
+    )
+    .await
 }
 
 /// Moves a record to the recycle bin, or restores it (deletes are reversible).
-pub async fn set_staff_deleted(st: &AppState, ctx: &RequestContext, id: i64, deleted: bool) -> AppResult<()> {
+pub async fn set_staff_deleted(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    deleted: bool,
+) -> AppResult<()> {
     let org = staff_org(st, ctx, id, perm::STAFF_WRITE).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let deleted_at = if deleted { Some(now) } else { None };
-    tx.execute("UPDATE staff SET deleted_at = $1, updated_at = $2 WHERE id = $3", args![deleted_at, now, id]).await?;
-    audit::append(&mut tx, &[AuditEntry::new(ctx, if deleted { "staff.delete" } else { "staff.restore" }, "staff", id).org(Some(org))]).await?;
+    tx.execute(
+        "UPDATE staff SET deleted_at = $1, updated_at = $2 WHERE id = $3",
+        args![deleted_at, now, id],
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(
+            ctx,
+            if deleted {
+                "staff.delete"
+            } else {
+                "staff.restore"
+            },
+            "staff",
+            id,
+        )
+        .org(Some(org))],
+    )
+    .await?;
     tx.commit().await
 }
 
 /// Records waiting for the caller's review.
 pub async fn pending(st: &AppState, ctx: &RequestContext) -> AppResult<(Vec<Org>, Vec<Staff>)> {
     let orgs = if ctx.has(perm::ORG_REVIEW) {
-        list_orgs(st, ctx, &OrgQuery { status: Some("pending".into()), ..Default::default() }).await?
+        list_orgs(
+            st,
+            ctx,
+            &OrgQuery {
+                status: Some("pending".into()),
+                ..Default::default()
+            },
+        )
+        .await?
     } else {
         vec![]
     };
     let staff = if ctx.has(perm::STAFF_REVIEW) {
-        list_staff(st, ctx, &StaffQuery { status: Some("pending".into()), ..Default::default() }, &Unmask::default()).await?
+        list_staff(
+            st,
+            ctx,
+            &StaffQuery {
+                status: Some("pending".into()),
+                ..Default::default()
+            },
+            &Unmask::default(),
+        )
+        .await?
     } else {
         vec![]
     };
@@ -720,7 +1154,9 @@ pub const LICENCE_WARN_DAYS: i64 = 60;
 /// licences that expire within [`LICENCE_WARN_DAYS`]; once per record per day.
 pub async fn warn_expiring_licences(st: &AppState) -> AppResult<usize> {
     let today = yiyang_core::clock::today_cst(st.clock.as_ref());
-    let limit = (today + chrono::Duration::days(LICENCE_WARN_DAYS)).format("%Y-%m-%d").to_string();
+    let limit = (today + chrono::Duration::days(LICENCE_WARN_DAYS))
+        .format("%Y-%m-%d")
+        .to_string();
     let today_s = today.format("%Y-%m-%d").to_string();
     let rows: Vec<(i64, i64, String, String, Option<i64>)> = st
         .db
@@ -741,8 +1177,14 @@ pub async fn warn_expiring_licences(st: &AppState) -> AppResult<usize> {
             )
             .await?;
         let expired = expiry.as_str() < today_s.as_str();
-        let title = if expired { "执业证书已过期" } else { "执业证书即将到期" };
-        let body = format!("人员 {name}（编号 {id}）的执业证书有效期至 {expiry}，请及时办理延续注册并更新人员信息。");
+        let title = if expired {
+            "执业证书已过期"
+        } else {
+            "执业证书即将到期"
+        };
+        let body = format!(
+            "人员 {name}（编号 {id}）的执业证书有效期至 {expiry}，请及时办理延续注册并更新人员信息。"
+        );
         let mut recipients: Vec<i64> = admins.into_iter().map(|r| r.0).collect();
         recipients.extend(account);
         let items: Vec<yiyang_platform::notify::Notification> = recipients
@@ -758,7 +1200,11 @@ pub async fn warn_expiring_licences(st: &AppState) -> AppResult<usize> {
             .collect();
         let mut tx = st.db.begin().await?;
         sent += yiyang_platform::notify::send_in(&mut tx, now, &items).await?;
-        tx.execute("UPDATE staff SET licence_warned_on = $1 WHERE id = $2", args![&today_s, id]).await?;
+        tx.execute(
+            "UPDATE staff SET licence_warned_on = $1 WHERE id = $2",
+            args![&today_s, id],
+        )
+        .await?;
         tx.commit().await?;
     }
     Ok(sent)

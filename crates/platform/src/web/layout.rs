@@ -27,7 +27,10 @@ fn head(title: &str) -> Markup {
 pub fn shell(nav: &[NavItem], a: &Authed, title: &str, active: &str, content: Markup) -> Markup {
     let large = a.session.as_ref().is_some_and(|s| s.large_text);
     let mut groups: Vec<(&str, Vec<&NavItem>)> = Vec::new();
-    for item in nav.iter().filter(|i| i.permission.is_none_or(|p| a.ctx.has(p))) {
+    for item in nav
+        .iter()
+        .filter(|i| i.permission.is_none_or(|p| a.ctx.has(p)))
+    {
         match groups.iter_mut().find(|(g, _)| *g == item.group) {
             Some((_, v)) => v.push(item),
             None => groups.push((item.group, vec![item])),
@@ -90,14 +93,18 @@ pub fn bare(title: &str, large: bool, content: Markup) -> Markup {
 }
 
 pub fn error_page(e: &AppError) -> Markup {
-    bare("出错了", false, html! {
-        div.card.narrow {
-            h1 { "出错了" }
-            p.error { (e.message) }
-            p.muted { "错误代码：" code { (e.code) } }
-            p { a href="javascript:history.back()" { "返回上一页" } " · " a href="/" { "回到首页" } }
-        }
-    })
+    bare(
+        "出错了",
+        false,
+        html! {
+            div.card.narrow {
+                h1 { "出错了" }
+                p.error { (e.message) }
+                p.muted { "错误代码：" code { (e.code) } }
+                p { a href="javascript:history.back()" { "返回上一页" } " · " a href="/" { "回到首页" } }
+            }
+        },
+    )
 }
 
 /// A hidden CSRF field for forms.

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Instant;
 
-const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
 
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -23,7 +25,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, secs: f64) {
-        *self.requests.lock().expect("metrics lock").entry((method.to_string(), route.to_string(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .expect("metrics lock")
+            .entry((method.to_string(), route.to_string(), status))
+            .or_default() += 1;
         for (i, b) in BUCKETS.iter().enumerate() {
             if secs <= *b {
                 self.buckets[i].fetch_add(1, Relaxed);
@@ -35,11 +42,20 @@ impl Metrics {
 }
 
 pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
     let method = req.method().to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
-    st.metrics.observe(&method, &route, resp.status().as_u16(), start.elapsed().as_secs_f64());
+    st.metrics.observe(
+        &method,
+        &route,
+        resp.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
     resp
 }
 
@@ -48,22 +64,50 @@ pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     let m = &st.metrics;
     let mut s = String::new();
     s.push_str("# HELP yiyang_http_requests_total HTTP requests by method, route and status.\n# TYPE yiyang_http_requests_total counter\n");
-    let mut rows: Vec<_> = m.requests.lock().expect("metrics lock").iter().map(|(k, v)| (k.clone(), *v)).collect();
+    let mut rows: Vec<_> = m
+        .requests
+        .lock()
+        .expect("metrics lock")
+        .iter()
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
     rows.sort();
     for ((method, route, status), n) in rows {
-        let _ = writeln!(s, "yiyang_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}");
+        let _ = writeln!(
+            s,
+            "yiyang_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {n}"
+        );
     }
     s.push_str("# HELP yiyang_http_request_duration_seconds Request latency.\n# TYPE yiyang_http_request_duration_seconds histogram\n");
     for (i, b) in BUCKETS.iter().enumerate() {
-        let _ = writeln!(s, "yiyang_http_request_duration_seconds_bucket{{le=\"{b}\"}} {}", m.buckets[i].load(Relaxed));
+        let _ = writeln!(
+            s,
+            "yiyang_http_request_duration_seconds_bucket{{le=\"{b}\"}} {}",
+            m.buckets[i].load(Relaxed)
+        );
     }
     let count = m.count.load(Relaxed);
-    let _ = writeln!(s, "yiyang_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(s, "yiyang_http_request_duration_seconds_sum {}", m.sum_micros.load(Relaxed) as f64 / 1e6);
+    let _ = writeln!(
+        s,
+        "yiyang_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+    );
+    let _ = writeln!(
+        s,
+        "yiyang_http_request_duration_seconds_sum {}",
+        m.sum_micros.load(Relaxed) as f64 / 1e6
+    );
     let _ = writeln!(s, "yiyang_http_request_duration_seconds_count {count}");
     s.push_str("# HELP yiyang_jobs_total Jobs run by this node by result.\n# TYPE yiyang_jobs_total counter\n");
-    let _ = writeln!(s, "yiyang_jobs_total{{result=\"success\"}} {}", st.job_stats.succeeded.load(Relaxed));
-    let _ = writeln!(s, "yiyang_jobs_total{{result=\"failure\"}} {}", st.job_stats.failed.load(Relaxed));
+    let _ = writeln!(
+        s,
+        "yiyang_jobs_total{{result=\"success\"}} {}",
+        st.job_stats.succeeded.load(Relaxed)
+    );
+    let _ = writeln!(
+        s,
+        "yiyang_jobs_total{{result=\"failure\"}} {}",
+        st.job_stats.failed.load(Relaxed)
+    );
     if let Ok(counts) = crate::jobs::counts(&st.db).await {
         s.push_str("# HELP yiyang_jobs Jobs in the queue by status.\n# TYPE yiyang_jobs gauge\n");
         for (status, n) in counts {

@@ -82,10 +82,15 @@ pub struct RequestMeta {
 }
 
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
 }
 
 fn new_request_id() -> String {
@@ -102,23 +107,49 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
         .filter(|v| v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
-    let client_addr = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-    let meta = RequestMeta { request_id: request_id.clone(), client_addr: client_addr.clone() };
+    let client_addr = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
+    let meta = RequestMeta {
+        request_id: request_id.clone(),
+        client_addr: client_addr.clone(),
+    };
     req.extensions_mut().insert(meta);
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::to_string);
     let authed = if let Some(token) = bearer {
-        match crate::oauth::authenticate(&st.db, &st.keys, st.clock.clone(), &token, request_id.clone(), client_addr.clone()).await {
+        match crate::oauth::authenticate(
+            &st.db,
+            &st.keys,
+            st.clock.clone(),
+            &token,
+            request_id.clone(),
+            client_addr.clone(),
+        )
+        .await
+        {
             Ok(ctx) => Some(Authed { ctx, session: None }),
             Err(e) => return api_error_response(&e, &request_id),
         }
     } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_string) {
         match identity::resolve_session(&st.db, st.clock.as_ref(), &token).await {
-            Ok(Some(s)) => match identity::account_context(&st.db, st.clock.clone(), &s, request_id.clone(), client_addr.clone()).await {
+            Ok(Some(s)) => match identity::account_context(
+                &st.db,
+                st.clock.clone(),
+                &s,
+                request_id.clone(),
+                client_addr.clone(),
+            )
+            .await
+            {
                 Ok(ctx) => Some(Authed {
                     ctx,
                     session: Some(SessionInfo {
@@ -136,7 +167,9 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
     } else {
         None
     };
-    if let Some(Authed { session: Some(s), .. }) = &authed
+    if let Some(Authed {
+        session: Some(s), ..
+    }) = &authed
         && !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
     {
         match check_csrf(req, &s.csrf).await {
@@ -158,11 +191,20 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
 /// uploads) or the `_csrf` field of a url-encoded form; the body is put back for the handler.
 async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
     let reject = || {
-        let e = AppError::new("auth.csrf", 403, "页面已过期或请求来源不可信，请刷新页面后重试");
+        let e = AppError::new(
+            "auth.csrf",
+            403,
+            "页面已过期或请求来源不可信，请刷新页面后重试",
+        );
         api_error_response(&e, "")
     };
     let ok = |v: &str| constant_eq(v.as_bytes(), expected.as_bytes());
-    if req.headers().get("x-csrf-token").and_then(|v| v.to_str().ok()).is_some_and(ok) {
+    if req
+        .headers()
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(ok)
+    {
         return Ok(req);
     }
     if let Some(q) = req.uri().query()
@@ -179,7 +221,9 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
         return Err(reject());
     }
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 2 * 1024 * 1024).await.map_err(|_| reject())?;
+    let bytes = axum::body::to_bytes(body, 2 * 1024 * 1024)
+        .await
+        .map_err(|_| reject())?;
     if !form_urlencoded::parse(&bytes).any(|(k, v)| k == "_csrf" && ok(&v)) {
         return Err(reject());
     }
@@ -195,11 +239,20 @@ pub async fn security_headers(State(st): State<AppState>, req: Request, next: Ne
     let is_asset = req.uri().path().starts_with("/assets/");
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=()"));
+    h.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
     h.insert(
         "content-security-policy",
         HeaderValue::from_static(
@@ -207,7 +260,10 @@ pub async fn security_headers(State(st): State<AppState>, req: Request, next: Ne
         ),
     );
     if st.cookie_secure {
-        h.insert("strict-transport-security", HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        h.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     if !is_asset && !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -258,7 +314,8 @@ impl IntoResponse for PageError {
         if self.0.status == 401 {
             return Redirect::to("/login").into_response();
         }
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status =
+            StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, layout::error_page(&self.0)).into_response()
     }
 }
@@ -272,7 +329,11 @@ pub struct Ctx(pub RequestContext);
 impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Authed>().map(|a| Ctx(a.ctx.clone())).ok_or_else(|| ApiError(AppError::unauthenticated()))
+        parts
+            .extensions
+            .get::<Authed>()
+            .map(|a| Ctx(a.ctx.clone()))
+            .ok_or_else(|| ApiError(AppError::unauthenticated()))
     }
 }
 
@@ -297,7 +358,16 @@ pub struct Meta(pub RequestMeta);
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Meta(parts.extensions.get::<RequestMeta>().cloned().unwrap_or(RequestMeta { request_id: new_request_id(), client_addr: None })))
+        Ok(Meta(
+            parts
+                .extensions
+                .get::<RequestMeta>()
+                .cloned()
+                .unwrap_or(RequestMeta {
+                    request_id: new_request_id(),
+                    client_addr: None,
+                }),
+        ))
     }
 }
 
@@ -305,7 +375,14 @@ impl AppState {
     /// A context for an anonymous caller (used to audit login attempts).
     pub fn anonymous_ctx(&self, meta: &RequestMeta) -> RequestContext {
         RequestContext {
-            actor: Actor { kind: ActorKind::Account, id: 0, login: String::new(), display_name: String::new(), roles: vec![], org_id: None },
+            actor: Actor {
+                kind: ActorKind::Account,
+                id: 0,
+                login: String::new(),
+                display_name: String::new(),
+                roles: vec![],
+                org_id: None,
+            },
             grants: Arc::new(vec![]),
             clock: self.clock.clone(),
             request_id: meta.request_id.clone(),

@@ -19,13 +19,19 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/prefs/large-text", post(large_text))
-        .route("/account/password", get(password_page).post(password_submit))
+        .route(
+            "/account/password",
+            get(password_page).post(password_submit),
+        )
         .route("/inbox", get(inbox_page))
         .route("/inbox/read", post(inbox_read))
         .route("/admin/accounts", get(accounts_page).post(account_create))
         .route("/admin/accounts/{id}", get(account_page))
         .route("/admin/accounts/{id}/roles", post(account_grant))
-        .route("/admin/accounts/{id}/roles/{aid}/revoke", post(account_revoke))
+        .route(
+            "/admin/accounts/{id}/roles/{aid}/revoke",
+            post(account_revoke),
+        )
         .route("/admin/accounts/{id}/password", post(account_reset))
         .route("/admin/accounts/{id}/status", post(account_status))
         .route("/admin/roles", get(roles_page).post(role_save))
@@ -60,31 +66,47 @@ fn opt_i64(q: &Params, k: &str) -> Option<i64> {
     q.get(k).and_then(|v| v.trim().parse().ok())
 }
 
-async fn login_page(State(st): State<AppState>, headers: HeaderMap, Query(q): Query<Params>) -> Markup {
+async fn login_page(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<Params>,
+) -> Markup {
     let large = super::cookie(&headers, super::LARGE_TEXT_COOKIE) == Some("1");
     let _ = &st;
-    layout::bare("登录", large, html! {
-        div.card.narrow {
-            h1 { "梅州智慧医养平台" }
-            p.muted { "医院、养老机构、社区卫生服务中心、药房与家庭，一个平台。" }
-            (flash(None, q.get("err").map(String::as_str)))
-            form method="post" action="/login" {
-                input type="hidden" name="next" value=(p(&q, "next"));
-                p { label for="login" { "登录名" } input #login type="text" name="login" autocomplete="username" required autofocus; }
-                p { label for="password" { "密码" } input #password type="password" name="password" autocomplete="current-password" required; }
-                p { button type="submit" { "登录" } }
+    layout::bare(
+        "登录",
+        large,
+        html! {
+            div.card.narrow {
+                h1 { "梅州智慧医养平台" }
+                p.muted { "医院、养老机构、社区卫生服务中心、药房与家庭，一个平台。" }
+                (flash(None, q.get("err").map(String::as_str)))
+                form method="post" action="/login" {
+                    input type="hidden" name="next" value=(p(&q, "next"));
+                    p { label for="login" { "登录名" } input #login type="text" name="login" autocomplete="username" required autofocus; }
+                    p { label for="password" { "密码" } input #password type="password" name="password" autocomplete="current-password" required; }
+                    p { button type="submit" { "登录" } }
+                }
+                form method="post" action="/prefs/large-text" {
+                    input type="hidden" name="on" value=(if large { "0" } else { "1" });
+                    button.link type="submit" { (if large { "切换为标准字号" } else { "切换为大字模式" }) }
+                }
             }
-            form method="post" action="/prefs/large-text" {
-                input type="hidden" name="on" value=(if large { "0" } else { "1" });
-                button.link type="submit" { (if large { "切换为标准字号" } else { "切换为大字模式" }) }
-            }
-        }
-    })
+        },
+    )
 }
 
-async fn login_submit(State(st): State<AppState>, Meta(meta): Meta, headers: HeaderMap, Form(f): Form<Params>) -> Response {
+async fn login_submit(
+    State(st): State<AppState>,
+    Meta(meta): Meta,
+    headers: HeaderMap,
+    Form(f): Form<Params>,
+) -> Response {
     let ctx = st.anonymous_ctx(&meta);
-    let ua = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match identity::login(&st.db, &ctx, p(&f, "login"), p(&f, "password"), ua).await {
         Ok(ok) => {
             let next = p(&f, "next");
@@ -95,7 +117,11 @@ async fn login_submit(State(st): State<AppState>, Meta(meta): Meta, headers: Hea
             } else {
                 "/"
             };
-            let cookie = session_cookie(&ok.token, st.cookie_secure, identity::SESSION_ABSOLUTE_MICROS / 1_000_000);
+            let cookie = session_cookie(
+                &ok.token,
+                st.cookie_secure,
+                identity::SESSION_ABSOLUTE_MICROS / 1_000_000,
+            );
             ([(header::SET_COOKIE, cookie)], Redirect::to(to)).into_response()
         }
         Err(e) => back("/login", Err(e)),
@@ -111,7 +137,12 @@ async fn logout(State(st): State<AppState>, Page(a): Page) -> PageResult {
 }
 
 /// Toggles large-text mode: saved on the account when signed in, in a cookie otherwise.
-async fn large_text(State(st): State<AppState>, a: Option<axum::Extension<super::Authed>>, headers: HeaderMap, Form(f): Form<Params>) -> PageResult {
+async fn large_text(
+    State(st): State<AppState>,
+    a: Option<axum::Extension<super::Authed>>,
+    headers: HeaderMap,
+    Form(f): Form<Params>,
+) -> PageResult {
     let on = p(&f, "on") == "1";
     if let Some(axum::Extension(a)) = &a {
         identity::set_large_text(&st.db, &a.ctx, on).await?;
@@ -119,56 +150,100 @@ async fn large_text(State(st): State<AppState>, a: Option<axum::Extension<super:
     let to = headers
         .get(header::REFERER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|r| r.find("://").and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string())))
+        .and_then(|r| {
+            r.find("://")
+                .and_then(|i| r[i + 3..].find('/').map(|j| r[i + 3 + j..].to_string()))
+        })
         .unwrap_or_else(|| "/".into());
-    let c = format!("{}={}; Path=/; SameSite=Lax; Max-Age=31536000", super::LARGE_TEXT_COOKIE, if on { "1" } else { "0" });
+    let c = format!(
+        "{}={}; Path=/; SameSite=Lax; Max-Age=31536000",
+        super::LARGE_TEXT_COOKIE,
+        if on { "1" } else { "0" }
+    );
     Ok(([(header::SET_COOKIE, c)], Redirect::to(&to)).into_response())
 }
 
-async fn password_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> Markup {
-    shell(&st.nav, &a, "修改密码", "", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        div.card {
-            p.muted { "密码至少10位，须包含大写字母、小写字母、数字、符号中的至少三类，且不能包含登录名。修改后其他设备上的登录将失效。" }
-            form.grid method="post" action="/account/password" {
-                (csrf(&a))
-                div { label for="old" { "原密码" } input #old type="password" name="old_password" autocomplete="current-password" required; }
-                div { label for="new" { "新密码" } input #new type="password" name="new_password" autocomplete="new-password" required; }
-                div { label for="new2" { "确认新密码" } input #new2 type="password" name="new_password2" autocomplete="new-password" required; }
-                div { button type="submit" { "保存" } }
+async fn password_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> Markup {
+    shell(
+        &st.nav,
+        &a,
+        "修改密码",
+        "",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            div.card {
+                p.muted { "密码至少10位，须包含大写字母、小写字母、数字、符号中的至少三类，且不能包含登录名。修改后其他设备上的登录将失效。" }
+                form.grid method="post" action="/account/password" {
+                    (csrf(&a))
+                    div { label for="old" { "原密码" } input #old type="password" name="old_password" autocomplete="current-password" required; }
+                    div { label for="new" { "新密码" } input #new type="password" name="new_password" autocomplete="new-password" required; }
+                    div { label for="new2" { "确认新密码" } input #new2 type="password" name="new_password2" autocomplete="new-password" required; }
+                    div { button type="submit" { "保存" } }
+                }
             }
-        }
-    })
+        },
+    )
 }
 
-async fn password_submit(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
+async fn password_submit(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
     if p(&f, "new_password") != p(&f, "new_password2") {
-        return back("/account/password", Err(AppError::validation("auth.password_mismatch", "两次输入的新密码不一致")));
+        return back(
+            "/account/password",
+            Err(AppError::validation(
+                "auth.password_mismatch",
+                "两次输入的新密码不一致",
+            )),
+        );
     }
     let sid = a.session.as_ref().map(|s| s.id);
-    let r = identity::change_password(&st.db, &a.ctx, sid, p(&f, "old_password"), p(&f, "new_password")).await;
+    let r = identity::change_password(
+        &st.db,
+        &a.ctx,
+        sid,
+        p(&f, "old_password"),
+        p(&f, "new_password"),
+    )
+    .await;
     back("/account/password", r.map(|_| "密码已修改".into()))
 }
 
-async fn inbox_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn inbox_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let items = notify::inbox(&st.db, &a.ctx).await?;
-    Ok(shell(&st.nav, &a, "消息中心", "/inbox", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        div.toolbar { form.inline method="post" action="/inbox/read" { (csrf(&a)) button.secondary type="submit" { "全部标为已读" } } }
-        @if items.is_empty() { p.muted { "暂无消息。" } }
-        @for m in &items {
-            div.card {
-                div { strong { (m.title) } " " @if m.read_at.is_none() { (badge("info", "未读")) } }
-                p { (m.body) }
-                div.muted { (ts(m.created_at))
-                    @if !m.link.is_empty() { " · " a href=(m.link) { "查看" } }
-                    @if m.read_at.is_none() {
-                        " · " form.inline method="post" action="/inbox/read" { (csrf(&a)) input type="hidden" name="id" value=(m.id); button.link type="submit" { "标为已读" } }
+    Ok(shell(
+        &st.nav,
+        &a,
+        "消息中心",
+        "/inbox",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            div.toolbar { form.inline method="post" action="/inbox/read" { (csrf(&a)) button.secondary type="submit" { "全部标为已读" } } }
+            @if items.is_empty() { p.muted { "暂无消息。" } }
+            @for m in &items {
+                div.card {
+                    div { strong { (m.title) } " " @if m.read_at.is_none() { (badge("info", "未读")) } }
+                    p { (m.body) }
+                    div.muted { (ts(m.created_at))
+                        @if !m.link.is_empty() { " · " a href=(m.link) { "查看" } }
+                        @if m.read_at.is_none() {
+                            " · " form.inline method="post" action="/inbox/read" { (csrf(&a)) input type="hidden" name="id" value=(m.id); button.link type="submit" { "标为已读" } }
+                        }
                     }
                 }
             }
-        }
-    }))
+        },
+    ))
 }
 
 async fn inbox_read(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
@@ -177,10 +252,16 @@ async fn inbox_read(State(st): State<AppState>, Page(a): Page, Form(f): Form<Par
 }
 
 async fn org_options(st: &AppState) -> Result<Vec<(i64, String)>, AppError> {
-    st.db.fetch_all("SELECT id, name FROM orgs ORDER BY id", vec![]).await
+    st.db
+        .fetch_all("SELECT id, name FROM orgs ORDER BY id", vec![])
+        .await
 }
 
-async fn accounts_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn accounts_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let accounts = identity::list_accounts(&st.db, &a.ctx, q.get("q").map(String::as_str)).await?;
     let ids: Vec<i64> = accounts.iter().map(|x| x.id).collect();
     let asg = identity::assignments(&st.db, &ids).await?;
@@ -188,42 +269,48 @@ async fn accounts_page(State(st): State<AppState>, Page(a): Page, Query(q): Quer
     let orgs = org_options(&st).await?;
     let scope = a.ctx.scope_of(perm::ACCOUNT_WRITE);
     let now = st.clock.now_micros();
-    Ok(shell(&st.nav, &a, "账号与角色", "/admin/accounts", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        form.toolbar method="get" {
-            div { label for="q" { "搜索" } input #q type="search" name="q" value=(p(&q, "q")) placeholder="登录名或姓名"; }
-            button type="submit" { "查询" }
-            a.btn.secondary href="/admin/roles" { "角色与权限" }
-        }
-        div.table-wrap { table {
-            thead { tr { th { "登录名" } th { "姓名" } th { "类型" } th { "角色（机构）" } th { "状态" } th { "创建时间" } } }
-            tbody { @for x in &accounts { tr {
-                td { a href=(format!("/admin/accounts/{}", x.id)) { (x.login) } }
-                td { (x.display_name) }
-                td { (if x.kind == "resident" { "居民" } else { "工作人员" }) }
-                td { @for g in asg.iter().filter(|g| g.account_id == x.id) { div { (g.role_name) "（" (g.org_name.clone().unwrap_or_else(|| "全市".into())) "）" } } }
-                td { (account_status_badge(x, now)) }
-                td { (ts(x.created_at)) }
-            } } }
-        } }
-        @if scope.is_some() {
-            h2 { "新建账号" }
-            div.card { form.grid method="post" action="/admin/accounts" {
-                (csrf(&a))
-                div { label for="login" { "登录名" span.req { "*" } } input #login type="text" name="login" required; }
-                div { label for="display_name" { "姓名" span.req { "*" } } input #display_name type="text" name="display_name" required; }
-                div { label for="kind" { "账号类型" } select #kind name="kind" { @for (k, l) in identity::ACCOUNT_KINDS { option value=(k) { (l) } } } }
-                div { label for="org_id" { "所属机构" } select #org_id name="org_id" {
-                    option value="" { "（无，全市）" }
-                    @for (id, name) in orgs.iter().filter(|(id, _)| scope.as_ref().is_some_and(|s| s.allows(*id))) { option value=(id) { (name) } }
-                } }
-                div { label for="role" { "角色" span.req { "*" } } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) } } } }
-                div { label for="phone" { "手机号" } input #phone type="text" name="phone"; }
-                div { label for="password" { "初始密码" span.req { "*" } } input #password type="password" name="password" autocomplete="new-password" required; }
-                div { button type="submit" { "创建（首次登录须改密码）" } }
+    Ok(shell(
+        &st.nav,
+        &a,
+        "账号与角色",
+        "/admin/accounts",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            form.toolbar method="get" {
+                div { label for="q" { "搜索" } input #q type="search" name="q" value=(p(&q, "q")) placeholder="登录名或姓名"; }
+                button type="submit" { "查询" }
+                a.btn.secondary href="/admin/roles" { "角色与权限" }
+            }
+            div.table-wrap { table {
+                thead { tr { th { "登录名" } th { "姓名" } th { "类型" } th { "角色（机构）" } th { "状态" } th { "创建时间" } } }
+                tbody { @for x in &accounts { tr {
+                    td { a href=(format!("/admin/accounts/{}", x.id)) { (x.login) } }
+                    td { (x.display_name) }
+                    td { (if x.kind == "resident" { "居民" } else { "工作人员" }) }
+                    td { @for g in asg.iter().filter(|g| g.account_id == x.id) { div { (g.role_name) "（" (g.org_name.clone().unwrap_or_else(|| "全市".into())) "）" } } }
+                    td { (account_status_badge(x, now)) }
+                    td { (ts(x.created_at)) }
+                } } }
             } }
-        }
-    }))
+            @if scope.is_some() {
+                h2 { "新建账号" }
+                div.card { form.grid method="post" action="/admin/accounts" {
+                    (csrf(&a))
+                    div { label for="login" { "登录名" span.req { "*" } } input #login type="text" name="login" required; }
+                    div { label for="display_name" { "姓名" span.req { "*" } } input #display_name type="text" name="display_name" required; }
+                    div { label for="kind" { "账号类型" } select #kind name="kind" { @for (k, l) in identity::ACCOUNT_KINDS { option value=(k) { (l) } } } }
+                    div { label for="org_id" { "所属机构" } select #org_id name="org_id" {
+                        option value="" { "（无，全市）" }
+                        @for (id, name) in orgs.iter().filter(|(id, _)| scope.as_ref().is_some_and(|s| s.allows(*id))) { option value=(id) { (name) } }
+                    } }
+                    div { label for="role" { "角色" span.req { "*" } } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) } } } }
+                    div { label for="phone" { "手机号" } input #phone type="text" name="phone"; }
+                    div { label for="password" { "初始密码" span.req { "*" } } input #password type="password" name="password" autocomplete="new-password" required; }
+                    div { button type="submit" { "创建（首次登录须改密码）" } }
+                } }
+            }
+        },
+    ))
 }
 
 fn account_status_badge(x: &identity::Account, now: i64) -> Markup {
@@ -236,7 +323,11 @@ fn account_status_badge(x: &identity::Account, now: i64) -> Markup {
     }
 }
 
-async fn account_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
+async fn account_create(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
     let input = identity::NewAccount {
         login: p(&f, "login").into(),
         display_name: p(&f, "display_name").into(),
@@ -253,7 +344,12 @@ async fn account_create(State(st): State<AppState>, Page(a): Page, Form(f): Form
     }
 }
 
-async fn account_page(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn account_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let x = identity::get_account(&st.db, &a.ctx, id).await?;
     let asg = identity::assignments(&st.db, &[id]).await?;
     let roles = identity::list_roles(&st.db).await?;
@@ -261,159 +357,239 @@ async fn account_page(State(st): State<AppState>, Page(a): Page, Path(id): Path<
     let can_write = a.ctx.has(perm::ACCOUNT_WRITE);
     let now = st.clock.now_micros();
     let base = format!("/admin/accounts/{id}");
-    Ok(shell(&st.nav, &a, &format!("账号：{}", x.display_name), "/admin/accounts", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        div.card { dl.kv {
-            dt { "登录名" } dd { (x.login) }
-            dt { "姓名" } dd { (x.display_name) }
-            dt { "状态" } dd { (account_status_badge(&x, now)) @if let Some(t) = x.locked_until.filter(|t| *t > now) { " 至 " (ts(t)) } }
-            dt { "所属机构" } dd { (x.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("（无）")) }
-            dt { "须修改密码" } dd { (if x.must_change_password { "是" } else { "否" }) }
-            dt { "创建时间" } dd { (ts(x.created_at)) }
-        } }
-        h2 { "角色" }
-        div.table-wrap { table {
-            thead { tr { th { "角色" } th { "数据范围" } th {} } }
-            tbody { @for g in &asg { tr {
-                td { (g.role_name) } td { (g.org_name.clone().unwrap_or_else(|| "全市".into())) }
-                td { @if can_write { form.inline method="post" action=(format!("{base}/roles/{}/revoke", g.id)) { (csrf(&a)) button.link type="submit" { "撤销" } } } }
-            } } }
-        } }
-        @if can_write {
-            h2 { "授予角色" }
-            div.card { form.grid method="post" action=(format!("{base}/roles")) {
-                (csrf(&a))
-                div { label for="role" { "角色" } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) (if r.city_wide { "（全市）" } else { "" }) } } } }
-                div { label for="org_id" { "机构（按机构授权的角色）" } select #org_id name="org_id" { option value="" { "（账号所属机构）" } @for (oid, n) in &orgs { option value=(oid) { (n) } } } }
-                div { button type="submit" { "授予" } }
+    Ok(shell(
+        &st.nav,
+        &a,
+        &format!("账号：{}", x.display_name),
+        "/admin/accounts",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            div.card { dl.kv {
+                dt { "登录名" } dd { (x.login) }
+                dt { "姓名" } dd { (x.display_name) }
+                dt { "状态" } dd { (account_status_badge(&x, now)) @if let Some(t) = x.locked_until.filter(|t| *t > now) { " 至 " (ts(t)) } }
+                dt { "所属机构" } dd { (x.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("（无）")) }
+                dt { "须修改密码" } dd { (if x.must_change_password { "是" } else { "否" }) }
+                dt { "创建时间" } dd { (ts(x.created_at)) }
             } }
-            h2 { "账号操作" }
-            div.card {
-                form.grid method="post" action=(format!("{base}/password")) {
+            h2 { "角色" }
+            div.table-wrap { table {
+                thead { tr { th { "角色" } th { "数据范围" } th {} } }
+                tbody { @for g in &asg { tr {
+                    td { (g.role_name) } td { (g.org_name.clone().unwrap_or_else(|| "全市".into())) }
+                    td { @if can_write { form.inline method="post" action=(format!("{base}/roles/{}/revoke", g.id)) { (csrf(&a)) button.link type="submit" { "撤销" } } } }
+                } } }
+            } }
+            @if can_write {
+                h2 { "授予角色" }
+                div.card { form.grid method="post" action=(format!("{base}/roles")) {
                     (csrf(&a))
-                    div { label for="np" { "重置密码为" } input #np type="password" name="password" autocomplete="new-password" required; }
-                    div { button type="submit" { "重置密码" } }
-                }
-                div.toolbar style="margin-top:14px" {
-                    @for (s, l) in [("unlock", "解除锁定"), ("disabled", "停用账号"), ("active", "启用账号")] {
-                        form.inline method="post" action=(format!("{base}/status")) { (csrf(&a)) input type="hidden" name="status" value=(s); button.secondary type="submit" { (l) } }
+                    div { label for="role" { "角色" } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) (if r.city_wide { "（全市）" } else { "" }) } } } }
+                    div { label for="org_id" { "机构（按机构授权的角色）" } select #org_id name="org_id" { option value="" { "（账号所属机构）" } @for (oid, n) in &orgs { option value=(oid) { (n) } } } }
+                    div { button type="submit" { "授予" } }
+                } }
+                h2 { "账号操作" }
+                div.card {
+                    form.grid method="post" action=(format!("{base}/password")) {
+                        (csrf(&a))
+                        div { label for="np" { "重置密码为" } input #np type="password" name="password" autocomplete="new-password" required; }
+                        div { button type="submit" { "重置密码" } }
+                    }
+                    div.toolbar style="margin-top:14px" {
+                        @for (s, l) in [("unlock", "解除锁定"), ("disabled", "停用账号"), ("active", "启用账号")] {
+                            form.inline method="post" action=(format!("{base}/status")) { (csrf(&a)) input type="hidden" name="status" value=(s); button.secondary type="submit" { (l) } }
+                        }
                     }
                 }
             }
-        }
-    }))
+        },
+    ))
 }
 
-async fn account_grant(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn account_grant(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let r = identity::grant_role(&st.db, &a.ctx, id, p(&f, "role"), opt_i64(&f, "org_id")).await;
-    back(&format!("/admin/accounts/{id}"), r.map(|_| "角色已授予".into()))
+    back(
+        &format!("/admin/accounts/{id}"),
+        r.map(|_| "角色已授予".into()),
+    )
 }
 
-async fn account_revoke(State(st): State<AppState>, Page(a): Page, Path((id, aid)): Path<(i64, i64)>) -> Response {
+async fn account_revoke(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path((id, aid)): Path<(i64, i64)>,
+) -> Response {
     let r = identity::revoke_role(&st.db, &a.ctx, aid).await;
-    back(&format!("/admin/accounts/{id}"), r.map(|_| "角色已撤销".into()))
+    back(
+        &format!("/admin/accounts/{id}"),
+        r.map(|_| "角色已撤销".into()),
+    )
 }
 
-async fn account_reset(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn account_reset(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let r = identity::reset_password(&st.db, &a.ctx, id, p(&f, "password")).await;
-    back(&format!("/admin/accounts/{id}"), r.map(|_| "密码已重置，用户下次登录须修改密码".into()))
+    back(
+        &format!("/admin/accounts/{id}"),
+        r.map(|_| "密码已重置，用户下次登录须修改密码".into()),
+    )
 }
 
-async fn account_status(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>, Form(f): Form<Params>) -> Response {
+async fn account_status(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
     let r = identity::set_account_status(&st.db, &a.ctx, id, p(&f, "status")).await;
     back(&format!("/admin/accounts/{id}"), r.map(|_| "已更新".into()))
 }
 
-async fn roles_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn roles_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     a.ctx.require(perm::ACCOUNT_READ)?;
     let roles = identity::list_roles(&st.db).await?;
     let rp = identity::role_permissions(&st.db).await?;
-    let editing = q.get("edit").and_then(|c| roles.iter().find(|r| &r.code == c));
+    let editing = q
+        .get("edit")
+        .and_then(|c| roles.iter().find(|r| &r.code == c));
     let can = a.ctx.has(perm::ROLE_MANAGE);
-    Ok(shell(&st.nav, &a, "角色与权限", "/admin/accounts", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        div.table-wrap { table {
-            thead { tr { th { "角色" } th { "编码" } th { "范围" } th { "权限" } th {} } }
-            tbody { @for r in &roles { tr {
-                td { (r.name) @if r.builtin { " " (badge("mute", "内置")) } }
-                td.mono { (r.code) }
-                td { (if r.city_wide { "全市" } else { "按机构" }) }
-                td { @for (_, pm) in rp.iter().filter(|(rid, _)| *rid == r.id) { span.badge.b-info { (perm::label(pm)) } " " } }
-                td { @if can { a href=(format!("/admin/roles?edit={}", r.code)) { "编辑" } } }
-            } } }
-        } }
-        @if can {
-            h2 { (if editing.is_some() { "编辑角色" } else { "新建角色" }) }
-            div.card { form method="post" action="/admin/roles" {
-                (csrf(&a))
-                div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px" {
-                    div { label for="code" { "编码" } input #code type="text" name="code" value=[editing.map(|r| r.code.as_str())] required; }
-                    div { label for="name" { "名称" } input #name type="text" name="name" value=[editing.map(|r| r.name.as_str())] required; }
-                    div { label { input type="checkbox" name="city_wide" value="1" checked[editing.is_some_and(|r| r.city_wide)]; " 全市范围" } }
-                }
-                fieldset { legend { "权限" }
-                    @for (pm, label) in perm::ALL {
-                        @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
-                        label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
-                    }
-                }
-                p { button type="submit" { "保存角色" } }
+    Ok(shell(
+        &st.nav,
+        &a,
+        "角色与权限",
+        "/admin/accounts",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            div.table-wrap { table {
+                thead { tr { th { "角色" } th { "编码" } th { "范围" } th { "权限" } th {} } }
+                tbody { @for r in &roles { tr {
+                    td { (r.name) @if r.builtin { " " (badge("mute", "内置")) } }
+                    td.mono { (r.code) }
+                    td { (if r.city_wide { "全市" } else { "按机构" }) }
+                    td { @for (_, pm) in rp.iter().filter(|(rid, _)| *rid == r.id) { span.badge.b-info { (perm::label(pm)) } " " } }
+                    td { @if can { a href=(format!("/admin/roles?edit={}", r.code)) { "编辑" } } }
+                } } }
             } }
-        }
-    }))
+            @if can {
+                h2 { (if editing.is_some() { "编辑角色" } else { "新建角色" }) }
+                div.card { form method="post" action="/admin/roles" {
+                    (csrf(&a))
+                    div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px" {
+                        div { label for="code" { "编码" } input #code type="text" name="code" value=[editing.map(|r| r.code.as_str())] required; }
+                        div { label for="name" { "名称" } input #name type="text" name="name" value=[editing.map(|r| r.name.as_str())] required; }
+                        div { label { input type="checkbox" name="city_wide" value="1" checked[editing.is_some_and(|r| r.city_wide)]; " 全市范围" } }
+                    }
+                    fieldset { legend { "权限" }
+                        @for (pm, label) in perm::ALL {
+                            @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
+                            label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
+                        }
+                    }
+                    p { button type="submit" { "保存角色" } }
+                } }
+            }
+        },
+    ))
 }
 
 async fn role_save(State(st): State<AppState>, Page(a): Page, body: axum::body::Bytes) -> Response {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let input = identity::RoleInput {
         code: get("code"),
         name: get("name"),
         description: String::new(),
         city_wide: get("city_wide") == "1",
-        permissions: pairs.iter().filter(|(k, _)| k == "permissions").map(|(_, v)| v.clone()).collect(),
+        permissions: pairs
+            .iter()
+            .filter(|(k, _)| k == "permissions")
+            .map(|(_, v)| v.clone())
+            .collect(),
     };
     let r = identity::save_role(&st.db, &a.ctx, &input).await;
     back("/admin/roles", r.map(|_| "角色已保存".into()))
 }
 
-async fn clients_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn clients_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let clients = oauth::list(&st.db, &a.ctx).await?;
     let orgs = org_options(&st).await?;
-    Ok(shell(&st.nav, &a, "接入客户端", "/admin/clients", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        p.muted { "HIS、LIS、网关等系统使用 OAuth 2.0 客户端凭证模式（POST /oauth/token）获取有效期" (oauth::TOKEN_TTL_SECS / 60) "分钟的访问令牌。吊销后令牌立即失效。" }
-        div.table-wrap { table {
-            thead { tr { th { "名称" } th { "client_id" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
-            tbody { @for c in &clients { tr {
-                td { (c.name) } td.mono { (c.client_id) } td { (c.scopes) }
-                td { (c.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("全市")) }
-                td { @if c.status == "active" { (badge("ok", "有效")) } @else { (badge("mute", "已吊销")) } }
-                td { (opt_ts(c.last_token_at)) }
-                td { @if c.status == "active" { form.inline method="post" action=(format!("/admin/clients/{}/revoke", c.id)) { (csrf(&a)) button.link type="submit" { "吊销" } } } }
-            } } }
-        } }
-        h2 { "登记客户端" }
-        div.card { form method="post" action="/admin/clients" {
-            (csrf(&a))
-            div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:12px" {
-                div { label for="name" { "名称" } input #name type="text" name="name" placeholder="如：梅州市人民医院 HIS" required; }
-                div { label for="org_id" { "所属机构（数据范围）" } select #org_id name="org_id" { option value="" { "全市" } @for (id, n) in &orgs { option value=(id) { (n) } } } }
-            }
-            fieldset { legend { "授权范围" } @for s in oauth::CLIENT_SCOPES {
-                label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="scopes" value=(s); " " (perm::label(s)) " (" code { (s) } ")" }
+    Ok(shell(
+        &st.nav,
+        &a,
+        "接入客户端",
+        "/admin/clients",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            p.muted { "HIS、LIS、网关等系统使用 OAuth 2.0 客户端凭证模式（POST /oauth/token）获取有效期" (oauth::TOKEN_TTL_SECS / 60) "分钟的访问令牌。吊销后令牌立即失效。" }
+            div.table-wrap { table {
+                thead { tr { th { "名称" } th { "client_id" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
+                tbody { @for c in &clients { tr {
+                    td { (c.name) } td.mono { (c.client_id) } td { (c.scopes) }
+                    td { (c.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("全市")) }
+                    td { @if c.status == "active" { (badge("ok", "有效")) } @else { (badge("mute", "已吊销")) } }
+                    td { (opt_ts(c.last_token_at)) }
+                    td { @if c.status == "active" { form.inline method="post" action=(format!("/admin/clients/{}/revoke", c.id)) { (csrf(&a)) button.link type="submit" { "吊销" } } } }
+                } } }
             } }
-            p { button type="submit" { "登记并生成密钥" } }
-        } }
-    }))
+            h2 { "登记客户端" }
+            div.card { form method="post" action="/admin/clients" {
+                (csrf(&a))
+                div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:12px" {
+                    div { label for="name" { "名称" } input #name type="text" name="name" placeholder="如：梅州市人民医院 HIS" required; }
+                    div { label for="org_id" { "所属机构（数据范围）" } select #org_id name="org_id" { option value="" { "全市" } @for (id, n) in &orgs { option value=(id) { (n) } } } }
+                }
+                fieldset { legend { "授权范围" } @for s in oauth::CLIENT_SCOPES {
+                    label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="scopes" value=(s); " " (perm::label(s)) " (" code { (s) } ")" }
+                } }
+                p { button type="submit" { "登记并生成密钥" } }
+            } }
+        },
+    ))
 }
 
-async fn client_create(State(st): State<AppState>, Page(a): Page, body: axum::body::Bytes) -> PageResult {
+async fn client_create(
+    State(st): State<AppState>,
+    Page(a): Page,
+    body: axum::body::Bytes,
+) -> PageResult {
     let pairs: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let get = |k: &str| pairs.iter().find(|(x, _)| x == k).map(|(_, v)| v.clone()).unwrap_or_default();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .find(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
     let input = oauth::NewClient {
         name: get("name"),
-        scopes: pairs.iter().filter(|(k, _)| k == "scopes").map(|(_, v)| v.clone()).collect(),
+        scopes: pairs
+            .iter()
+            .filter(|(k, _)| k == "scopes")
+            .map(|(_, v)| v.clone())
+            .collect(),
         org_id: get("org_id").parse().ok(),
     };
     match oauth::register(&st.db, &a.ctx, &input).await {
@@ -434,63 +610,83 @@ async fn client_revoke(State(st): State<AppState>, Page(a): Page, Path(id): Path
     back("/admin/clients", r.map(|_| "客户端已吊销".into()))
 }
 
-async fn masking_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn masking_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     a.ctx.require(perm::MASKING_MANAGE)?;
     let algs = st.masking.algorithms().await?;
     let rules = st.masking.rules().await?;
     let roles = identity::list_roles(&st.db).await?;
-    let samples = [("name", "欧阳秀兰"), ("id_number", "44140219490101123X"), ("phone", "13812345678"), ("address", "梅州市梅江区江南街道彬芳大道98号3栋"), ("free_text", "患者自述夜间胸闷")];
-    Ok(shell(&st.nav, &a, "脱敏算法与规则", "/admin/masking", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        h2 { "脱敏规则管理" }
-        p.muted { "规则按“字段类型 × 角色”指定算法；角色为 * 的规则是默认规则。拥有明文权限的用户须填写用途才能查看明文，每次查看都记入审计日志。" }
-        div.table-wrap { table {
-            thead { tr { th { "字段类型" } th { "角色" } th { "算法" } th { "示例" } th { "版本" } th { "状态" } } }
-            tbody { @for r in &rules {
-                @let alg = algs.iter().find(|x| x.id == r.algorithm_id);
-                @let sample = samples.iter().find(|(k, _)| *k == r.field_kind).map(|(_, v)| *v).unwrap_or("");
-                tr {
-                    td { (masking::FIELD_KINDS.iter().find(|(k, _)| *k == r.field_kind).map(|(_, l)| *l).unwrap_or(&r.field_kind)) }
-                    td { (if r.role_code == "*" { "*（默认）".to_string() } else { roles.iter().find(|x| x.code == r.role_code).map(|x| x.name.clone()).unwrap_or(r.role_code.clone()) }) }
-                    td { (alg.map(|x| x.name.as_str()).unwrap_or("?")) }
-                    td.mono { @if let Some(x) = alg { (masking::apply(x, sample, &st.keys)) } }
-                    td { "v" (r.version) }
-                    td { @if r.enabled { (badge("ok", "启用")) } @else { (badge("mute", "停用")) } }
-                }
+    let samples = [
+        ("name", "欧阳秀兰"),
+        ("id_number", "44140219490101123X"),
+        ("phone", "13812345678"),
+        ("address", "梅州市梅江区江南街道彬芳大道98号3栋"),
+        ("free_text", "患者自述夜间胸闷"),
+    ];
+    Ok(shell(
+        &st.nav,
+        &a,
+        "脱敏算法与规则",
+        "/admin/masking",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            h2 { "脱敏规则管理" }
+            p.muted { "规则按“字段类型 × 角色”指定算法；角色为 * 的规则是默认规则。拥有明文权限的用户须填写用途才能查看明文，每次查看都记入审计日志。" }
+            div.table-wrap { table {
+                thead { tr { th { "字段类型" } th { "角色" } th { "算法" } th { "示例" } th { "版本" } th { "状态" } } }
+                tbody { @for r in &rules {
+                    @let alg = algs.iter().find(|x| x.id == r.algorithm_id);
+                    @let sample = samples.iter().find(|(k, _)| *k == r.field_kind).map(|(_, v)| *v).unwrap_or("");
+                    tr {
+                        td { (masking::FIELD_KINDS.iter().find(|(k, _)| *k == r.field_kind).map(|(_, l)| *l).unwrap_or(&r.field_kind)) }
+                        td { (if r.role_code == "*" { "*（默认）".to_string() } else { roles.iter().find(|x| x.code == r.role_code).map(|x| x.name.clone()).unwrap_or(r.role_code.clone()) }) }
+                        td { (alg.map(|x| x.name.as_str()).unwrap_or("?")) }
+                        td.mono { @if let Some(x) = alg { (masking::apply(x, sample, &st.keys)) } }
+                        td { "v" (r.version) }
+                        td { @if r.enabled { (badge("ok", "启用")) } @else { (badge("mute", "停用")) } }
+                    }
+                } }
             } }
-        } }
-        div.card { form.grid method="post" action="/admin/masking/rules" {
-            (csrf(&a))
-            div { label for="fk" { "字段类型" } select #fk name="field_kind" { @for (k, l) in masking::FIELD_KINDS { option value=(k) { (l) } } } }
-            div { label for="rc" { "角色" } select #rc name="role_code" { option value="*" { "*（默认）" } @for r in &roles { option value=(r.code) { (r.name) } } } }
-            div { label for="al" { "算法" } select #al name="algorithm_id" { @for x in &algs { option value=(x.id) { (x.name) } } } }
-            div { label for="en" { "状态" } select #en name="enabled" { option value="1" { "启用" } option value="0" { "停用" } } }
-            div { button type="submit" { "保存规则" } }
-        } }
-        h2 { "脱敏算法管理" }
-        div.table-wrap { table {
-            thead { tr { th { "名称" } th { "编码" } th { "类型" } th { "保留前" } th { "保留后" } th { "替换/遮盖字符" } } }
-            tbody { @for x in &algs { tr {
-                td { (x.name) @if x.builtin { " " (badge("mute", "内置")) } }
-                td.mono { (x.code) }
-                td { (masking::ALGORITHM_KINDS.iter().find(|(k, _)| *k == x.kind).map(|(_, l)| *l).unwrap_or(&x.kind)) }
-                td { (x.keep_head) } td { (x.keep_tail) } td.mono { (x.replacement) }
-            } } }
-        } }
-        div.card { form.grid method="post" action="/admin/masking/algorithms" {
-            (csrf(&a))
-            div { label for="c" { "编码（已存在则修改）" } input #c type="text" name="code" required; }
-            div { label for="n" { "名称" } input #n type="text" name="name" required; }
-            div { label for="k" { "类型" } select #k name="kind" { @for (k, l) in masking::ALGORITHM_KINDS { option value=(k) { (l) } } } }
-            div { label for="h" { "保留前几位" } input #h type="number" name="keep_head" value="0" min="0" max="32"; }
-            div { label for="t" { "保留后几位" } input #t type="number" name="keep_tail" value="0" min="0" max="32"; }
-            div { label for="r" { "替换文本/遮盖字符" } input #r type="text" name="replacement" value="*"; }
-            div { button type="submit" { "保存算法" } }
-        } }
-    }))
+            div.card { form.grid method="post" action="/admin/masking/rules" {
+                (csrf(&a))
+                div { label for="fk" { "字段类型" } select #fk name="field_kind" { @for (k, l) in masking::FIELD_KINDS { option value=(k) { (l) } } } }
+                div { label for="rc" { "角色" } select #rc name="role_code" { option value="*" { "*（默认）" } @for r in &roles { option value=(r.code) { (r.name) } } } }
+                div { label for="al" { "算法" } select #al name="algorithm_id" { @for x in &algs { option value=(x.id) { (x.name) } } } }
+                div { label for="en" { "状态" } select #en name="enabled" { option value="1" { "启用" } option value="0" { "停用" } } }
+                div { button type="submit" { "保存规则" } }
+            } }
+            h2 { "脱敏算法管理" }
+            div.table-wrap { table {
+                thead { tr { th { "名称" } th { "编码" } th { "类型" } th { "保留前" } th { "保留后" } th { "替换/遮盖字符" } } }
+                tbody { @for x in &algs { tr {
+                    td { (x.name) @if x.builtin { " " (badge("mute", "内置")) } }
+                    td.mono { (x.code) }
+                    td { (masking::ALGORITHM_KINDS.iter().find(|(k, _)| *k == x.kind).map(|(_, l)| *l).unwrap_or(&x.kind)) }
+                    td { (x.keep_head) } td { (x.keep_tail) } td.mono { (x.replacement) }
+                } } }
+            } }
+            div.card { form.grid method="post" action="/admin/masking/algorithms" {
+                (csrf(&a))
+                div { label for="c" { "编码（已存在则修改）" } input #c type="text" name="code" required; }
+                div { label for="n" { "名称" } input #n type="text" name="name" required; }
+                div { label for="k" { "类型" } select #k name="kind" { @for (k, l) in masking::ALGORITHM_KINDS { option value=(k) { (l) } } } }
+                div { label for="h" { "保留前几位" } input #h type="number" name="keep_head" value="0" min="0" max="32"; }
+                div { label for="t" { "保留后几位" } input #t type="number" name="keep_tail" value="0" min="0" max="32"; }
+                div { label for="r" { "替换文本/遮盖字符" } input #r type="text" name="replacement" value="*"; }
+                div { button type="submit" { "保存算法" } }
+            } }
+        },
+    ))
 }
 
-async fn algorithm_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
+async fn algorithm_save(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
     let input = masking::AlgorithmInput {
         code: p(&f, "code").into(),
         name: p(&f, "name").into(),
@@ -505,14 +701,34 @@ async fn algorithm_save(State(st): State<AppState>, Page(a): Page, Form(f): Form
 
 async fn rule_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
     let Some(algorithm_id) = opt_i64(&f, "algorithm_id") else {
-        return back("/admin/masking", Err(AppError::field("masking.algorithm_missing", "algorithm_id", "请选择算法")));
+        return back(
+            "/admin/masking",
+            Err(AppError::field(
+                "masking.algorithm_missing",
+                "algorithm_id",
+                "请选择算法",
+            )),
+        );
     };
-    let input = masking::RuleInput { field_kind: p(&f, "field_kind").into(), role_code: p(&f, "role_code").into(), algorithm_id, enabled: p(&f, "enabled") != "0" };
+    let input = masking::RuleInput {
+        field_kind: p(&f, "field_kind").into(),
+        role_code: p(&f, "role_code").into(),
+        algorithm_id,
+        enabled: p(&f, "enabled") != "0",
+    };
     let r = st.masking.save_rule(&a.ctx, &input).await;
-    back("/admin/masking", r.map(|_| "规则已保存，各节点5秒内生效".into()))
+    back(
+        "/admin/masking",
+        r.map(|_| "规则已保存，各节点5秒内生效".into()),
+    )
 }
 
-async fn audit_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<audit::AuditQuery>, Query(m): Query<Params>) -> PageResult<Markup> {
+async fn audit_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<audit::AuditQuery>,
+    Query(m): Query<Params>,
+) -> PageResult<Markup> {
     let (rows, total) = audit::search(&st.db, &a.ctx, &q).await?;
     st.audit
         .record(audit::AuditEntry::new(&a.ctx, "audit.search", "audit_log", "").details(serde_json::json!({"actor": q.actor, "action": q.action, "resource_id": q.resource_id})))
@@ -521,42 +737,58 @@ async fn audit_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<a
     let pages = (total + 49) / 50;
     let qs = |pg: i64| {
         let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [("actor", &q.actor), ("action", &q.action), ("resource_type", &q.resource_type), ("resource_id", &q.resource_id), ("outcome", &q.outcome), ("from", &q.from), ("to", &q.to)] {
-            if let Some(v) = v { s.append_pair(k, v); }
+        for (k, v) in [
+            ("actor", &q.actor),
+            ("action", &q.action),
+            ("resource_type", &q.resource_type),
+            ("resource_id", &q.resource_id),
+            ("outcome", &q.outcome),
+            ("from", &q.from),
+            ("to", &q.to),
+        ] {
+            if let Some(v) = v {
+                s.append_pair(k, v);
+            }
         }
         s.append_pair("page", &pg.to_string());
         format!("/audit?{}", s.finish())
     };
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
-    Ok(shell(&st.nav, &a, "审计日志", "/audit", html! {
-        (flash(m.get("ok").map(String::as_str), m.get("err").map(String::as_str)))
-        form.toolbar method="get" action="/audit" {
-            div { label for="actor" { "操作人" } input #actor type="text" name="actor" value=(v(&q.actor)); }
-            div { label for="action" { "操作（前缀）" } input #action type="text" name="action" value=(v(&q.action)) placeholder="如 staff."; }
-            div { label for="rt" { "资源类型" } input #rt type="text" name="resource_type" value=(v(&q.resource_type)); }
-            div { label for="rid" { "资源ID" } input #rid type="text" name="resource_id" value=(v(&q.resource_id)); }
-            div { label for="oc" { "结果" } select #oc name="outcome" { option value="" { "全部" } option value="success" selected[q.outcome.as_deref() == Some("success")] { "成功" } option value="failure" selected[q.outcome.as_deref() == Some("failure")] { "失败" } } }
-            div { label for="from" { "开始日期" } input #from type="date" name="from" value=(v(&q.from)); }
-            div { label for="to" { "结束日期" } input #to type="date" name="to" value=(v(&q.to)); }
-            button type="submit" { "查询" }
-        }
-        form.toolbar method="post" action="/audit/verify" { (csrf(&a)) button.secondary type="submit" { "校验哈希链完整性" } }
-        p.muted { "共 " (total) " 条" }
-        div.table-wrap { table {
-            thead { tr { th { "序号" } th { "时间" } th { "操作人" } th { "角色" } th { "机构" } th { "操作" } th { "资源" } th { "结果" } th { "用途" } th { "来源地址" } th { "详情" } } }
-            tbody { @for r in &rows { tr {
-                td { (r.seq) } td { (ts(r.at)) } td { (r.actor_login) } td { (r.role) } td { (r.org_id.map(|o| o.to_string()).unwrap_or_default()) }
-                td.mono { (r.action) } td { (r.resource_type) " " (r.resource_id) }
-                td { @if r.outcome == "success" { (badge("ok", "成功")) } @else { (badge("err", &r.outcome)) } }
-                td { (r.purpose) } td { (r.client_addr) } td.mono { (r.details) }
-            } } }
-        } }
-        div.pager {
-            @if page > 1 { a href=(qs(page - 1)) { "上一页" } }
-            span { "第 " (page) " / " (pages.max(1)) " 页" }
-            @if page < pages { a href=(qs(page + 1)) { "下一页" } }
-        }
-    }))
+    Ok(shell(
+        &st.nav,
+        &a,
+        "审计日志",
+        "/audit",
+        html! {
+            (flash(m.get("ok").map(String::as_str), m.get("err").map(String::as_str)))
+            form.toolbar method="get" action="/audit" {
+                div { label for="actor" { "操作人" } input #actor type="text" name="actor" value=(v(&q.actor)); }
+                div { label for="action" { "操作（前缀）" } input #action type="text" name="action" value=(v(&q.action)) placeholder="如 staff."; }
+                div { label for="rt" { "资源类型" } input #rt type="text" name="resource_type" value=(v(&q.resource_type)); }
+                div { label for="rid" { "资源ID" } input #rid type="text" name="resource_id" value=(v(&q.resource_id)); }
+                div { label for="oc" { "结果" } select #oc name="outcome" { option value="" { "全部" } option value="success" selected[q.outcome.as_deref() == Some("success")] { "成功" } option value="failure" selected[q.outcome.as_deref() == Some("failure")] { "失败" } } }
+                div { label for="from" { "开始日期" } input #from type="date" name="from" value=(v(&q.from)); }
+                div { label for="to" { "结束日期" } input #to type="date" name="to" value=(v(&q.to)); }
+                button type="submit" { "查询" }
+            }
+            form.toolbar method="post" action="/audit/verify" { (csrf(&a)) button.secondary type="submit" { "校验哈希链完整性" } }
+            p.muted { "共 " (total) " 条" }
+            div.table-wrap { table {
+                thead { tr { th { "序号" } th { "时间" } th { "操作人" } th { "角色" } th { "机构" } th { "操作" } th { "资源" } th { "结果" } th { "用途" } th { "来源地址" } th { "详情" } } }
+                tbody { @for r in &rows { tr {
+                    td { (r.seq) } td { (ts(r.at)) } td { (r.actor_login) } td { (r.role) } td { (r.org_id.map(|o| o.to_string()).unwrap_or_default()) }
+                    td.mono { (r.action) } td { (r.resource_type) " " (r.resource_id) }
+                    td { @if r.outcome == "success" { (badge("ok", "成功")) } @else { (badge("err", &r.outcome)) } }
+                    td { (r.purpose) } td { (r.client_addr) } td.mono { (r.details) }
+                } } }
+            } }
+            div.pager {
+                @if page > 1 { a href=(qs(page - 1)) { "上一页" } }
+                span { "第 " (page) " / " (pages.max(1)) " 页" }
+                @if page < pages { a href=(qs(page + 1)) { "下一页" } }
+            }
+        },
+    ))
 }
 
 async fn audit_verify(State(st): State<AppState>, Page(a): Page) -> Result<Response, PageError> {
@@ -565,40 +797,60 @@ async fn audit_verify(State(st): State<AppState>, Page(a): Page) -> Result<Respo
     let rep = audit::verify(&st.db).await?;
     let msg = match &rep.first_broken {
         None => Ok(format!("哈希链完整：已校验 {} 条记录", rep.checked)),
-        Some((seq, why)) => Err(AppError::new("audit.chain_broken", 409, format!("哈希链在第 {seq} 条记录处断裂：{why}"))),
+        Some((seq, why)) => Err(AppError::new(
+            "audit.chain_broken",
+            409,
+            format!("哈希链在第 {seq} 条记录处断裂：{why}"),
+        )),
     };
     Ok(back("/audit", msg))
 }
 
-async fn jobs_page(State(st): State<AppState>, Page(a): Page, Query(q): Query<Params>) -> PageResult<Markup> {
+async fn jobs_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
     let list = jobs::list(&st.db, &a.ctx, q.get("status").map(String::as_str)).await?;
     let counts = jobs::counts(&st.db).await?;
     let schedules = jobs::schedules(&st.db).await?;
     let can = a.ctx.has(perm::JOBS_MANAGE);
-    let label = |s: &str| match s { "queued" => "排队中", "running" => "执行中", "done" => "已完成", "dead" => "已失败", _ => "其他" };
-    Ok(shell(&st.nav, &a, "后台任务", "/jobs", html! {
-        (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-        div.cards { @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) style="text-decoration:none" { div.n { (n) } div.l { (label(s)) } } } }
-        h2 { "定时任务" }
-        div.table-wrap { table {
-            thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th {} } }
-            tbody { @for s in &schedules { tr {
-                td { (s.name) } td.mono { (s.kind) } td.mono { (s.cron) } td { (ts(s.next_run_at)) }
-                td { @if can { form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) { (csrf(&a)) button.link type="submit" { "立即执行" } } } }
-            } } }
-        } }
-        h2 { "任务记录" " " a href="/jobs" style="font-size:.9rem" { "全部" } }
-        div.table-wrap { table {
-            thead { tr { th { "ID" } th { "类型" } th { "状态" } th { "计划时间" } th { "尝试" } th { "最后错误" } th { "来源" } th {} } }
-            tbody { @for j in &list { tr {
-                td { (j.id) } td.mono { (j.kind) }
-                td { (badge(match j.status.as_str() { "done" => "ok", "dead" => "err", "running" => "info", _ => "warn" }, label(&j.status))) }
-                td { (ts(j.run_at)) } td { (j.attempts) "/" (j.max_attempts) } td { (j.last_error) }
-                td { (if j.schedule.is_empty() { "即时" } else { &j.schedule }) }
-                td { @if can && j.status == "dead" { form.inline method="post" action=(format!("/jobs/{}/retry", j.id)) { (csrf(&a)) button.link type="submit" { "重试" } } } }
-            } } }
-        } }
-    }))
+    let label = |s: &str| match s {
+        "queued" => "排队中",
+        "running" => "执行中",
+        "done" => "已完成",
+        "dead" => "已失败",
+        _ => "其他",
+    };
+    Ok(shell(
+        &st.nav,
+        &a,
+        "后台任务",
+        "/jobs",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            div.cards { @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) style="text-decoration:none" { div.n { (n) } div.l { (label(s)) } } } }
+            h2 { "定时任务" }
+            div.table-wrap { table {
+                thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th {} } }
+                tbody { @for s in &schedules { tr {
+                    td { (s.name) } td.mono { (s.kind) } td.mono { (s.cron) } td { (ts(s.next_run_at)) }
+                    td { @if can { form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) { (csrf(&a)) button.link type="submit" { "立即执行" } } } }
+                } } }
+            } }
+            h2 { "任务记录" " " a href="/jobs" style="font-size:.9rem" { "全部" } }
+            div.table-wrap { table {
+                thead { tr { th { "ID" } th { "类型" } th { "状态" } th { "计划时间" } th { "尝试" } th { "最后错误" } th { "来源" } th {} } }
+                tbody { @for j in &list { tr {
+                    td { (j.id) } td.mono { (j.kind) }
+                    td { (badge(match j.status.as_str() { "done" => "ok", "dead" => "err", "running" => "info", _ => "warn" }, label(&j.status))) }
+                    td { (ts(j.run_at)) } td { (j.attempts) "/" (j.max_attempts) } td { (j.last_error) }
+                    td { (if j.schedule.is_empty() { "即时" } else { &j.schedule }) }
+                    td { @if can && j.status == "dead" { form.inline method="post" action=(format!("/jobs/{}/retry", j.id)) { (csrf(&a)) button.link type="submit" { "重试" } } } }
+                } } }
+            } }
+        },
+    ))
 }
 
 async fn job_retry(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
