@@ -81,6 +81,16 @@ async fn apply(db: &Db, all: &[&Migration], now_micros: i64) -> AppResult<Vec<St
             continue;
         }
         let mut tx = db.begin().await?;
+        // Another node may have applied it since we looked (SQLite has no advisory lock).
+        let again: Option<(String,)> = tx
+            .fetch_optional(
+                "SELECT id FROM schema_migrations WHERE id = $1",
+                args![m.id],
+            )
+            .await?;
+        if again.is_some() {
+            continue;
+        }
         let sql = render(m.sql, db.backend());
         for stmt in split_statements(&sql) {
             tx.execute(stmt, vec![]).await.map_err(|e| {

@@ -1176,6 +1176,17 @@ pub async fn warn_expiring_licences(st: &AppState) -> AppResult<usize> {
                 args![org],
             )
             .await?;
+        let admins = if admins.is_empty() {
+            // An institution without its own administrator: the city platform's administrators hear of it.
+            st.db
+                .fetch_all(
+                    "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN roles r ON r.id = ar.role_id WHERE r.code = 'platform_admin'",
+                    vec![],
+                )
+                .await?
+        } else {
+            admins
+        };
         let expired = expiry.as_str() < today_s.as_str();
         let title = if expired {
             "执业证书已过期"

@@ -1,0 +1,373 @@
+//! Storage contract tests: the same story on SQLite and, when configured, PostgreSQL —
+//! migrations, the job queue under concurrent workers, cron across nodes, retries, the
+//! notification outbox, and the audit chain under concurrent writers.
+
+mod common;
+
+use common::{TestApp, backends, fresh_db_url};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use yiyang_platform::jobs::{self, Handler, JobStats, Worker};
+use yiyang_store::{Db, DbOptions, args};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_apply_once_and_a_second_run_changes_nothing() {
+    for b in backends() {
+        let url = fresh_db_url(b).await;
+        let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
+        let sets = yiyang::app::migrations();
+        let first = yiyang_store::migrate(&db, &sets, 1).await.unwrap();
+        assert_eq!(
+            first,
+            vec!["0001_platform".to_string(), "0002_basedata".to_string()],
+            "{b}"
+        );
+        let second = yiyang_store::migrate(&db, &sets, 2).await.unwrap();
+        assert!(second.is_empty(), "{b}");
+        // Concurrent starts (several nodes) must not race.
+        let url2 = fresh_db_url(b).await;
+        let mut tasks = Vec::new();
+        for _ in 0..3 {
+            let url2 = url2.clone();
+            tasks.push(tokio::spawn(async move {
+                let db = Db::connect(&url2, &DbOptions::default()).await.unwrap();
+                yiyang_store::migrate(&db, &yiyang::app::migrations(), 1)
+                    .await
+                    .map(|v| v.len())
+            }));
+        }
+        let mut applied = 0;
+        for t in tasks {
+            applied += t
+                .await
+                .unwrap()
+                .expect("no migration error under concurrency");
+        }
+        assert_eq!(applied, 2, "each migration applied exactly once ({b})");
+        db.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unique_violations_become_conflicts_and_leave_the_row_alone() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let db = &app.state.db;
+        let e = db
+            .execute(
+                "INSERT INTO settings (key, value) VALUES ('demo_seeded', 'again')",
+                vec![],
+            )
+            .await
+            .unwrap_err();
+        assert_eq!((e.code, e.status), ("common.duplicate", 409), "{b}");
+        let (v,): (String,) = db
+            .fetch_one(
+                "SELECT value FROM settings WHERE key = 'demo_seeded'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_ne!(v, "again");
+        // A failed statement inside a transaction rolls the whole transaction back.
+        let mut tx = db.begin().await.unwrap();
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('a', '1')",
+            vec![],
+        )
+        .await
+        .unwrap();
+        assert!(
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('a', '2')",
+                vec![]
+            )
+            .await
+            .is_err()
+        );
+        drop(tx);
+        let n = db
+            .scalar("SELECT COUNT(*) FROM settings WHERE key = 'a'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(n, 0, "{b}");
+        app.stop().await;
+    }
+}
+
+fn counting_handler(counter: Arc<AtomicUsize>, seen: Arc<std::sync::Mutex<Vec<i64>>>) -> Handler {
+    Arc::new(move |payload| {
+        let (counter, seen) = (counter.clone(), seen.clone());
+        Box::pin(async move {
+            counter.fetch_add(1, Ordering::SeqCst);
+            seen.lock().unwrap().push(payload["n"].as_i64().unwrap());
+            Ok(())
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_workers_run_every_job_exactly_once() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        let now = st.clock.now_micros();
+        for n in 0..60 {
+            jobs::enqueue(
+                &st.db,
+                "test.count",
+                &serde_json::json!({ "n": n }),
+                now,
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        let counter = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let mut handlers: HashMap<String, Handler> = HashMap::new();
+            handlers.insert(
+                "test.count".into(),
+                counting_handler(counter.clone(), seen.clone()),
+            );
+            let worker = Worker::new(st.db.clone(), st.clock.clone(), handlers, format!("w{w}"));
+            tasks.push(tokio::spawn(async move {
+                worker.run_due(&JobStats::default()).await.unwrap()
+            }));
+        }
+        let mut ran = 0;
+        for t in tasks {
+            ran += t.await.unwrap();
+        }
+        assert_eq!(ran, 60, "{b}");
+        assert_eq!(counter.load(Ordering::SeqCst), 60, "{b}");
+        let mut s = seen.lock().unwrap().clone();
+        s.sort();
+        assert_eq!(s, (0..60).collect::<Vec<_>>(), "{b}");
+        let done = st
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM jobs WHERE kind = 'test.count' AND status = 'done'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(done, 60);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_jobs_back_off_then_die_and_can_be_retried() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        let now = st.clock.now_micros();
+        let id = jobs::enqueue(&st.db, "test.fail", &serde_json::json!({}), now, now)
+            .await
+            .unwrap();
+        let mut handlers: HashMap<String, Handler> = HashMap::new();
+        handlers.insert(
+            "test.fail".into(),
+            Arc::new(|_| Box::pin(async { Err("网关超时".to_string()) })),
+        );
+        let worker = Worker::new(st.db.clone(), st.clock.clone(), handlers, "w".into());
+        let stats = JobStats::default();
+        assert_eq!(worker.run_due(&stats).await.unwrap(), 1);
+        // Not due again until the backoff has passed.
+        assert_eq!(worker.run_due(&stats).await.unwrap(), 0, "{b}");
+        let (status, run_at, err): (String, i64, String) = st
+            .db
+            .fetch_one(
+                "SELECT status, run_at, last_error FROM jobs WHERE id = $1",
+                args![id],
+            )
+            .await
+            .unwrap();
+        assert_eq!((status.as_str(), err.as_str()), ("queued", "网关超时"));
+        assert_eq!(run_at - now, jobs::backoff_micros(1));
+        for _ in 0..4 {
+            app.clock.advance(chrono::Duration::hours(2));
+            worker.run_due(&stats).await.unwrap();
+        }
+        let (status,): (String,) = st
+            .db
+            .fetch_one("SELECT status FROM jobs WHERE id = $1", args![id])
+            .await
+            .unwrap();
+        assert_eq!(status, "dead", "{b}");
+        jobs::retry(&st.db, &app.system(), id).await.unwrap();
+        let (status, attempts): (String, i64) = st
+            .db
+            .fetch_one("SELECT status, attempts FROM jobs WHERE id = $1", args![id])
+            .await
+            .unwrap();
+        assert_eq!((status.as_str(), attempts), ("queued", 0));
+        assert!(
+            jobs::retry(&st.db, &app.system(), id).await.is_err(),
+            "only dead jobs are retried"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_occurrence_is_enqueued_once_even_with_two_nodes() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        app.clock.advance(chrono::Duration::days(1));
+        let w1 = Worker::new(st.db.clone(), st.clock.clone(), HashMap::new(), "a".into());
+        let w2 = Worker::new(st.db.clone(), st.clock.clone(), HashMap::new(), "b".into());
+        let stats = JobStats::default();
+        let (r1, r2) = tokio::join!(w1.run_due(&stats), w2.run_due(&stats));
+        r1.unwrap();
+        r2.unwrap();
+        let n = st
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM jobs WHERE schedule = '证照到期提醒'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 1, "{b}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expiring_licences_reach_the_institution_admins_inbox_once_a_day() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        let worker = yiyang::app::worker(st, "t".into());
+        let sent = yiyang_basedata::service::warn_expiring_licences(st)
+            .await
+            .unwrap();
+        assert!(sent >= 3, "{b}: {sent}");
+        worker.run_due(&JobStats::default()).await.unwrap();
+        let (c, _) = app.login("hospadmin").await;
+        let inbox: Vec<serde_json::Value> = c
+            .get(app.url("/api/v1/inbox"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let titles: Vec<&str> = inbox.iter().map(|m| m["title"].as_str().unwrap()).collect();
+        assert!(titles.contains(&"执业证书已过期"), "{b}: {titles:?}");
+        assert!(titles.contains(&"执业证书即将到期"), "{b}: {titles:?}");
+        // The nursing home's admin hears nothing about the hospital's staff.
+        let (nh, _) = app.login("nhadmin").await;
+        let inbox: Vec<serde_json::Value> = nh
+            .get(app.url("/api/v1/inbox"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(inbox.is_empty(), "{b}");
+        assert_eq!(
+            yiyang_basedata::service::warn_expiring_licences(st)
+                .await
+                .unwrap(),
+            0,
+            "once a day"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_audit_writers_keep_one_linear_chain() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        let ctx = app.system();
+        let mut tasks = Vec::new();
+        for w in 0..4 {
+            let (db, ctx) = (st.db.clone(), ctx.clone());
+            tasks.push(tokio::spawn(async move {
+                for i in 0..25 {
+                    let mut tx = db.begin().await.unwrap();
+                    let e = yiyang_platform::audit::AuditEntry::new(
+                        &ctx,
+                        "test.write",
+                        "thing",
+                        format!("{w}-{i}"),
+                    );
+                    yiyang_platform::audit::append(&mut tx, &[e]).await.unwrap();
+                    tx.commit().await.unwrap();
+                }
+            }));
+        }
+        for i in 0..200 {
+            st.audit
+                .record(yiyang_platform::audit::AuditEntry::new(
+                    &ctx,
+                    "test.read",
+                    "thing",
+                    i,
+                ))
+                .await;
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        st.audit.flush().await;
+        let r = yiyang_platform::audit::verify(&st.db).await.unwrap();
+        assert!(r.first_broken.is_none(), "{b}: {r:?}");
+        let n = st
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'test.%'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 300, "{b}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_keys_keep_old_ciphertexts_readable_and_rewrap_moves_them() {
+    let app = TestApp::start("sqlite").await;
+    let st = &app.state;
+    let keys = yiyang_platform::crypto::Keys::new(
+        vec![(1, [1; 32]), (2, [9; 32])],
+        [2; 32],
+        [3; 32],
+        [4; 32],
+    )
+    .unwrap();
+    let rotated = yiyang::app::Platform::start(st.db.clone(), keys, st.clock.clone(), false).await;
+    let n = yiyang::keys::rewrap(&rotated.state).await.unwrap();
+    assert_eq!(n, 12);
+    assert_eq!(yiyang::keys::rewrap(&rotated.state).await.unwrap(), 0);
+    let blobs: Vec<(Vec<u8>,)> = st
+        .db
+        .fetch_all("SELECT id_cipher FROM staff", vec![])
+        .await
+        .unwrap();
+    assert!(blobs.iter().all(|(b,)| b[0] == 2));
+    // The search by ID number still works: the blind index does not depend on the data key.
+    let ctx = app.system();
+    let birth = chrono::NaiveDate::from_ymd_opt(1978, 4, 12).unwrap();
+    let q = yiyang_basedata::service::StaffQuery {
+        q: Some(yiyang_core::idnumber::compose("441402", birth, 31)),
+        ..Default::default()
+    };
+    let found = yiyang_basedata::service::list_staff(&rotated.state, &ctx, &q, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    rotated.shutdown().await;
+    app.stop().await;
+}
