@@ -12,6 +12,8 @@ pub const STAFF_READ_UNMASKED: &str = "staff.read_unmasked";
 pub const PATIENT_READ: &str = "patient.read";
 pub const PATIENT_WRITE: &str = "patient.write";
 pub const PATIENT_READ_UNMASKED: &str = "patient.read_unmasked";
+pub const PATIENT_MERGE: &str = "patient.merge";
+pub const MPI_MANAGE: &str = "mpi.manage";
 pub const ACCOUNT_READ: &str = "account.read";
 pub const ACCOUNT_WRITE: &str = "account.write";
 pub const ROLE_MANAGE: &str = "role.manage";
@@ -35,6 +37,8 @@ pub const ALL: &[(&str, &str)] = &[
     (PATIENT_READ, "查看居民健康信息"),
     (PATIENT_WRITE, "记录居民健康信息"),
     (PATIENT_READ_UNMASKED, "查看居民明文信息"),
+    (PATIENT_MERGE, "合并/拆分患者索引"),
+    (MPI_MANAGE, "管理匹配规则与模型"),
     (ACCOUNT_READ, "查看账号"),
     (ACCOUNT_WRITE, "管理账号"),
     (ROLE_MANAGE, "管理角色"),

@@ -43,6 +43,11 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::AUDIT_READ,
             perm::JOBS_READ,
             perm::JOBS_MANAGE,
+            perm::PATIENT_READ,
+            perm::PATIENT_WRITE,
+            perm::PATIENT_READ_UNMASKED,
+            perm::PATIENT_MERGE,
+            perm::MPI_MANAGE,
         ],
     ),
     (
@@ -60,6 +65,10 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::ACCOUNT_READ,
             perm::ACCOUNT_WRITE,
             perm::JOBS_READ,
+            perm::PATIENT_READ,
+            perm::PATIENT_WRITE,
+            perm::PATIENT_READ_UNMASKED,
+            perm::PATIENT_MERGE,
         ],
     ),
     (
@@ -108,7 +117,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
         "caregiver",
         "护理员",
         false,
-        &[perm::ORG_READ, perm::PATIENT_READ],
+        &[perm::ORG_READ, perm::PATIENT_READ, perm::PATIENT_WRITE],
     ),
     (
         "pharmacist",

@@ -384,6 +384,17 @@ pub async fn seed_defaults(db: &Db, now: i64) -> AppResult<()> {
         )
         .await?;
     }
+    // Clinicians and carers see whom they treat: names and clinical text in full.
+    for role in ["doctor", "nurse", "caregiver", "pharmacist"] {
+        for kind in ["name", "free_text"] {
+            tx.execute(
+                "INSERT INTO mask_rules (field_kind, role_code, algorithm_id, enabled, version, updated_at) \
+                 SELECT $1, $2, id, TRUE, 1, $3 FROM mask_algorithms WHERE code = 'plain' ON CONFLICT (field_kind, role_code) DO NOTHING",
+                args![kind, role, now],
+            )
+            .await?;
+        }
+    }
     tx.commit().await
 }
 

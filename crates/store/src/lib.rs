@@ -345,6 +345,19 @@ impl Filter {
         self
     }
 
+    /// Binds `values` and returns their placeholders, e.g. `$2, $3` (`NULL` when empty).
+    pub fn placeholders(&mut self, values: &[i64]) -> String {
+        if values.is_empty() {
+            return "NULL".into();
+        }
+        let mut phs = Vec::with_capacity(values.len());
+        for v in values {
+            phs.push(self.next());
+            self.args.push(Arg::from(*v));
+        }
+        phs.join(", ")
+    }
+
     /// `column IN (…)`; an empty set matches nothing.
     pub fn any_of(&mut self, column: &str, values: &[i64]) -> &mut Self {
         if values.is_empty() {

@@ -276,6 +276,7 @@ struct PlatformDoc;
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = PlatformDoc::openapi();
     doc.merge(yiyang_basedata::api::ApiDoc::openapi());
+    doc.merge(yiyang_patients::api::ApiDoc::openapi());
     doc
 }
 

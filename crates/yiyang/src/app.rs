@@ -20,6 +20,7 @@ pub fn migrations() -> Vec<&'static [Migration]> {
     vec![
         yiyang_platform::schema::MIGRATIONS,
         yiyang_basedata::schema::MIGRATIONS,
+        yiyang_patients::schema::MIGRATIONS,
     ]
 }
 
@@ -42,6 +43,7 @@ pub async fn prepare(db: &Db, clock: &dyn Clock) -> AppResult<Vec<String>> {
     let applied = yiyang_store::migrate(db, &migrations(), clock.now_micros()).await?;
     yiyang_platform::identity::seed_roles(db).await?;
     yiyang_platform::masking::seed_defaults(db, clock.now_micros()).await?;
+    yiyang_patients::prepare(db, clock.now_micros()).await?;
     jobs::upsert_schedule(
         db,
         "证照到期提醒",
@@ -79,6 +81,7 @@ fn nav() -> Vec<NavItem> {
             permission: None,
         },
     ];
+    v.extend(yiyang_patients::nav());
     v.extend(yiyang_basedata::nav());
     v.extend([
         NavItem {
@@ -206,6 +209,8 @@ pub fn router(st: AppState) -> Router {
         .merge(yiyang_platform::web::pages::routes())
         .merge(yiyang_basedata::pages::routes())
         .merge(yiyang_basedata::api::routes())
+        .merge(yiyang_patients::pages::routes())
+        .merge(yiyang_patients::api::routes())
         .merge(crate::api::routes())
         .merge(crate::home::routes())
         .route(

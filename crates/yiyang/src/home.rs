@@ -84,7 +84,7 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
         "/",
         html! {
             p { "您好，" (ctx.actor.display_name) "。" }
-            div.cards { @for (l, n, href) in &cards { a.stat href=(href) style="text-decoration:none" { div.n { (n) } div.l { (l) } } } }
+            div.cards { @for (l, n, href) in &cards { a.stat href=(href) { div.n { (n) } div.l { (l) } } } }
             @if resident {
                 div.card {
                     p { "健康档案、慢病随访、长护服务和医养商城将在后续版本开放，届时会显示在这里。" }

@@ -39,6 +39,77 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Patient master index batch tools (no database needed).
+    Mpi {
+        #[command(subcommand)]
+        cmd: MpiCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum MpiCmd {
+    /// Link two files: one output row per linked or review pair.
+    Link {
+        #[arg(long)]
+        left: PathBuf,
+        #[arg(long)]
+        right: PathBuf,
+        /// Column mapping and model configuration (TOML), e.g. examples/mpi/febrl.toml.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Find duplicates within one file.
+    Dedupe {
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn mpi_batch(cmd: MpiCmd) -> AppResult<()> {
+    let open = |p: &PathBuf| {
+        std::fs::File::open(p)
+            .map_err(|e| AppError::validation("mpi.file", format!("无法打开 {}：{e}", p.display())))
+    };
+    let load = |p: &PathBuf| -> AppResult<yiyang_mpi::MappingConfig> {
+        let text = std::fs::read_to_string(p).map_err(|e| {
+            AppError::validation("mpi.config", format!("无法读取配置 {}：{e}", p.display()))
+        })?;
+        yiyang_mpi::MappingConfig::from_toml(&text)
+            .map_err(|e| AppError::validation("mpi.config", format!("配置无效：{e}")))
+    };
+    let create = |p: &PathBuf| {
+        std::fs::File::create(p)
+            .map(std::io::BufWriter::new)
+            .map_err(|e| AppError::validation("mpi.out", format!("无法写入 {}：{e}", p.display())))
+    };
+    let t = std::time::Instant::now();
+    let stats = match cmd {
+        MpiCmd::Link {
+            left,
+            right,
+            config,
+            out,
+        } => yiyang_mpi::link_csv(open(&left)?, open(&right)?, &load(&config)?, create(&out)?),
+        MpiCmd::Dedupe { input, config, out } => {
+            yiyang_mpi::dedupe_csv(open(&input)?, &load(&config)?, create(&out)?)
+        }
+    }
+    .map_err(|e| AppError::validation("mpi.failed", format!("匹配失败：{e}")))?;
+    eprintln!(
+        "候选对 {}，关联 {}，待审核 {}，EM 迭代 {}，用时 {:.0} ms",
+        stats.n_candidates,
+        stats.n_links,
+        stats.n_reviews,
+        stats.em_iterations,
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -115,7 +186,13 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
-    let cfg = Config::load(cli.config.as_deref())?;
+    if let Some(Cmd::Mpi { .. }) = &cli.cmd {
+        let Some(Cmd::Mpi { cmd }) = cli.cmd else {
+            unreachable!("matched above")
+        };
+        mpi_batch(cmd)?;
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if let Some(Cmd::Keys {
         cmd: KeysCmd::Generate,
     }) = &cli.cmd
@@ -123,6 +200,7 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         println!("{}", yiyang_platform::crypto::generate_key_hex());
         return Ok(std::process::ExitCode::SUCCESS);
     }
+    let cfg = Config::load(cli.config.as_deref())?;
     let clock = app::system_clock();
     let db = app::open_db(&cfg).await?;
     let applied = app::prepare(&db, clock.as_ref()).await?;
@@ -244,7 +322,8 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         }
         Cmd::Keys {
             cmd: KeysCmd::Generate,
-        } => unreachable!("handled before the database opens"),
+        }
+        | Cmd::Mpi { .. } => unreachable!("handled before the database opens"),
     };
     platform.shutdown().await;
     db.close().await;

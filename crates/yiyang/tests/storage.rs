@@ -20,7 +20,11 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
         let first = yiyang_store::migrate(&db, &sets, 1).await.unwrap();
         assert_eq!(
             first,
-            vec!["0001_platform".to_string(), "0002_basedata".to_string()],
+            vec![
+                "0001_platform".to_string(),
+                "0002_basedata".to_string(),
+                "0003_patients".to_string()
+            ],
             "{b}"
         );
         let second = yiyang_store::migrate(&db, &sets, 2).await.unwrap();
@@ -44,7 +48,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 .unwrap()
                 .expect("no migration error under concurrency");
         }
-        assert_eq!(applied, 2, "each migration applied exactly once ({b})");
+        assert_eq!(applied, 3, "each migration applied exactly once ({b})");
         db.close().await;
     }
 }

@@ -305,6 +305,25 @@ impl Matcher {
         &self.comparisons
     }
 
+    /// The blocking keys of a person, one per pass that applies: a store can index
+    /// them to find candidates without holding the whole index in memory.
+    pub fn block_keys(&self, p: &Person) -> Vec<u64> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(pass, b)| b.key(p, pass))
+            .collect()
+    }
+
+    /// Scores `a` against a candidate `b` from an index of `index_size` persons:
+    /// the prior is the expected number of matches per record over the index size.
+    pub fn explain_in_index(&self, a: &Person, b: &Person, index_size: usize) -> Explanation {
+        let n = index_size.max(1) as f64;
+        let r = self.model.matches_per_record.clamp(1e-6, 1.0);
+        let p = (r / n).min(0.5);
+        self.explain_with_prior(a, b, (p / (1.0 - p)).log2())
+    }
+
     pub(crate) fn blocks(&self) -> &[CompiledBlock] {
         &self.blocks
     }

@@ -209,7 +209,7 @@ async fn org_page(
                     form.inline method="post" action=(format!("/orgs/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
                     form.inline method="post" action=(format!("/orgs/{id}/review")) {
                         (csrf(&a)) input type="hidden" name="approve" value="0";
-                        label.muted for="note" style="display:inline" { "退回意见 " } input #note type="text" name="note" style="width:auto" required;
+                        label.muted.chk for="note" { "退回意见 " } input #note type="text" name="note" required;
                         " " button.danger type="submit" { "退回" }
                     }
                 }
@@ -312,6 +312,24 @@ async fn staff_page(
         .iter()
         .filter(|(id, _)| write_scope.as_ref().is_some_and(|s| s.allows(*id)))
         .collect();
+    let depts: Vec<(i64, i64, String)> =
+        st.db.fetch_all("SELECT id, org_id, name FROM departments WHERE status = 'active' ORDER BY org_id, code", vec![]).await?;
+    let depts: Vec<(i64, String)> = depts
+        .into_iter()
+        .filter(|(_, o, _)| my_orgs.iter().any(|(id, _)| id == o))
+        .map(|(id, o, n)| {
+            (
+                id,
+                format!(
+                    "{} · {n}",
+                    orgs.iter()
+                        .find(|(i, _)| *i == o)
+                        .map(|(_, x)| x.as_str())
+                        .unwrap_or("")
+                ),
+            )
+        })
+        .collect();
     Ok(shell(
         &st.nav,
         &a,
@@ -331,7 +349,7 @@ async fn staff_page(
             div.table-wrap { table {
                 thead { tr { th { "姓名" } th { "性别" } th { "身份证号" } th { "手机号" } th { "机构" } th { "科室" } th { "职业" } th { "执业证有效期" } th { "状态" } } }
                 tbody { @for s in &list { tr {
-                    td { a href=(format!("/staff/{}", s.id)) { (s.name) } } td { (if s.sex == "M" { "男" } else { "女" }) }
+                    td.nowrap { a href=(format!("/staff/{}", s.id)) { (s.name) } } td { (if s.sex == "M" { "男" } else { "女" }) }
                     td.mono { (s.id_number) } td.mono { (s.phone) } td { (s.org_name) } td { (s.dept_name.clone().unwrap_or_default()) }
                     td { (label(PROFESSIONS, &s.profession)) } td { (s.licence_expiry.clone().unwrap_or_default()) } td { (status_badge(&s.status)) }
                 } } }
@@ -341,7 +359,7 @@ async fn staff_page(
                 div.card { form.grid method="post" action="/staff" {
                     (csrf(&a))
                     div { label for="org" { "所属机构" span.req { "*" } } select #org name="org_id" { @for (id, n) in &my_orgs { option value=(id) { (n) } } } }
-                    div { label for="dept" { "科室编号（可选）" } input #dept type="number" name="dept_id"; }
+                    div { label for="dept" { "科室（须属于所选机构）" } select #dept name="dept_id" { option value="" { "（不指定）" } @for (id, n) in &depts { option value=(id) { (n) } } } }
                     div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
                     div { label for="sx" { "性别" span.req { "*" } } select #sx name="sex" { option value="M" { "男" } option value="F" { "女" } } }
                     div { label for="idn" { "身份证号" span.req { "*" } } input #idn type="text" name="id_number" required maxlength="18" autocomplete="off"; }
@@ -440,7 +458,7 @@ async fn staff_detail(
                     form.inline method="post" action=(format!("/staff/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
                     form.inline method="post" action=(format!("/staff/{id}/review")) {
                         (csrf(&a)) input type="hidden" name="approve" value="0";
-                        input type="text" name="note" placeholder="退回意见" style="width:auto" required; " " button.danger type="submit" { "退回" }
+                        input type="text" name="note" placeholder="退回意见" required; " " button.danger type="submit" { "退回" }
                     }
                 }
                 @if can_write {

@@ -395,7 +395,7 @@ async fn account_page(
                         div { label for="np" { "重置密码为" } input #np type="password" name="password" autocomplete="new-password" required; }
                         div { button type="submit" { "重置密码" } }
                     }
-                    div.toolbar style="margin-top:14px" {
+                    div.toolbar {
                         @for (s, l) in [("unlock", "解除锁定"), ("disabled", "停用账号"), ("active", "启用账号")] {
                             form.inline method="post" action=(format!("{base}/status")) { (csrf(&a)) input type="hidden" name="status" value=(s); button.secondary type="submit" { (l) } }
                         }
@@ -487,7 +487,7 @@ async fn roles_page(
                 h2 { (if editing.is_some() { "编辑角色" } else { "新建角色" }) }
                 div.card { form method="post" action="/admin/roles" {
                     (csrf(&a))
-                    div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px" {
+                    div.fields {
                         div { label for="code" { "编码" } input #code type="text" name="code" value=[editing.map(|r| r.code.as_str())] required; }
                         div { label for="name" { "名称" } input #name type="text" name="name" value=[editing.map(|r| r.name.as_str())] required; }
                         div { label { input type="checkbox" name="city_wide" value="1" checked[editing.is_some_and(|r| r.city_wide)]; " 全市范围" } }
@@ -495,7 +495,7 @@ async fn roles_page(
                     fieldset { legend { "权限" }
                         @for (pm, label) in perm::ALL {
                             @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
-                            label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
+                            label.chk { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
                         }
                     }
                     p { button type="submit" { "保存角色" } }
@@ -557,12 +557,12 @@ async fn clients_page(
             h2 { "登记客户端" }
             div.card { form method="post" action="/admin/clients" {
                 (csrf(&a))
-                div.grid style="display:grid;grid-template-columns:repeat(auto-fill,minmax(240px,1fr));gap:12px" {
+                div.fields {
                     div { label for="name" { "名称" } input #name type="text" name="name" placeholder="如：梅州市人民医院 HIS" required; }
                     div { label for="org_id" { "所属机构（数据范围）" } select #org_id name="org_id" { option value="" { "全市" } @for (id, n) in &orgs { option value=(id) { (n) } } } }
                 }
                 fieldset { legend { "授权范围" } @for s in oauth::CLIENT_SCOPES {
-                    label style="display:inline-block;font-weight:normal;margin-right:16px" { input type="checkbox" name="scopes" value=(s); " " (perm::label(s)) " (" code { (s) } ")" }
+                    label.chk { input type="checkbox" name="scopes" value=(s); " " (perm::label(s)) " (" code { (s) } ")" }
                 } }
                 p { button type="submit" { "登记并生成密钥" } }
             } }
@@ -829,7 +829,7 @@ async fn jobs_page(
         "/jobs",
         html! {
             (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            div.cards { @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) style="text-decoration:none" { div.n { (n) } div.l { (label(s)) } } } }
+            div.cards { @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) { div.n { (n) } div.l { (label(s)) } } } }
             h2 { "定时任务" }
             div.table-wrap { table {
                 thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th {} } }
@@ -838,7 +838,7 @@ async fn jobs_page(
                     td { @if can { form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) { (csrf(&a)) button.link type="submit" { "立即执行" } } } }
                 } } }
             } }
-            h2 { "任务记录" " " a href="/jobs" style="font-size:.9rem" { "全部" } }
+            h2 { "任务记录" " " a.small href="/jobs" { "全部" } }
             div.table-wrap { table {
                 thead { tr { th { "ID" } th { "类型" } th { "状态" } th { "计划时间" } th { "尝试" } th { "最后错误" } th { "来源" } th {} } }
                 tbody { @for j in &list { tr {

@@ -1,0 +1,215 @@
+//! Glue between the person registry and the `yiyang-mpi` engine: the versioned
+//! configuration and trained model stored in `mpi_configs`, a cached [`Matcher`] per
+//! configuration content, block keys in `person_block_keys` for candidate lookup, and
+//! unsupervised retraining on the registry itself.
+
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
+use yiyang_core::{AppError, AppResult};
+use yiyang_mpi::{ColumnMap, Field, MappingConfig, Matcher, Person, RawRecord, TrainedModel};
+use yiyang_store::{Db, Tx, args};
+
+/// The engine fields the registry feeds, named as the configuration's columns.
+pub fn column_map() -> ColumnMap {
+    let mut other = BTreeMap::new();
+    other.insert("insurance_no".to_string(), "insurance_no".to_string());
+    ColumnMap {
+        record_id: Some("id".into()),
+        full_name: Some("name".into()),
+        sex: Some("sex".into()),
+        birth_date: Some("birth_date".into()),
+        birth_date_format: Some("%Y-%m-%d".into()),
+        id_number: Some("id_number".into()),
+        phone: Some("phone".into()),
+        district: Some("district".into()),
+        town: Some("town".into()),
+        address_detail: Some("address_detail".into()),
+        other_ids: other,
+        ..Default::default()
+    }
+}
+
+/// The default configuration, created as version `meizhou-1` on first start.
+pub fn default_config() -> MappingConfig {
+    let mut c = MappingConfig::with_columns("meizhou-1", column_map());
+    c.description = "梅州默认匹配模型：姓名（拼音）、性别、出生日期、身份证号、手机号、区县、镇街、详细地址、医保号".into();
+    c
+}
+
+/// The demographic fields the engine compares.
+#[derive(Debug, Clone, Default)]
+pub struct MatchFields {
+    pub name: String,
+    pub sex: String,
+    pub birth_date: String,
+    pub id_number: String,
+    pub phone: String,
+    pub district: String,
+    pub town: String,
+    pub address_detail: String,
+    pub insurance_no: String,
+}
+
+impl MatchFields {
+    pub fn raw(&self, id: i64) -> RawRecord {
+        let mut r = RawRecord::new(id.to_string());
+        let mut set = |f: Field, v: &str| {
+            if !v.trim().is_empty() {
+                r.set(f, v.trim());
+            }
+        };
+        set(Field::FullName, &self.name);
+        set(Field::Sex, &self.sex);
+        set(Field::BirthDate, &self.birth_date);
+        set(Field::IdNumber, &self.id_number);
+        set(Field::Phone, &self.phone);
+        set(Field::District, &self.district);
+        set(Field::Town, &self.town);
+        set(Field::AddressDetail, &self.address_detail);
+        set(Field::Other("insurance_no".into()), &self.insurance_no);
+        r
+    }
+}
+
+/// The active configuration row.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct ConfigRow {
+    pub id: i64,
+    pub version: String,
+    pub config: String,
+    pub model: String,
+    pub active: bool,
+    pub note: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub trained_at: Option<i64>,
+}
+
+const CONFIG_COLS: &str =
+    "id, version, config, model, active, note, created_by, created_at, trained_at";
+
+/// A compiled matcher with the configuration version it came from.
+pub struct Engine {
+    pub matcher: Matcher,
+    pub version: String,
+}
+
+type Cache = Mutex<HashMap<String, Arc<Engine>>>;
+
+fn cache() -> &'static Cache {
+    static C: OnceLock<Cache> = OnceLock::new();
+    C.get_or_init(Cache::default)
+}
+
+fn engine_err(e: yiyang_mpi::Error) -> AppError {
+    AppError::validation("mpi.config_invalid", format!("匹配配置无效：{e}"))
+}
+
+/// Compiles a configuration (and optional trained model) into a matcher.
+pub fn compile(config: &str, model: &str) -> AppResult<Engine> {
+    let cfg = MappingConfig::from_toml(config).map_err(engine_err)?;
+    cfg.validate().map_err(engine_err)?;
+    let mut matcher = Matcher::new(&cfg).map_err(engine_err)?;
+    if !model.trim().is_empty() {
+        let m = TrainedModel::from_toml(model).map_err(engine_err)?;
+        matcher.set_model(m).map_err(engine_err)?;
+    }
+    Ok(Engine {
+        matcher,
+        version: cfg.version,
+    })
+}
+
+pub async fn active_config(db: &Db) -> AppResult<ConfigRow> {
+    db.fetch_optional(
+        &format!(
+            "SELECT {CONFIG_COLS} FROM mpi_configs WHERE active = TRUE ORDER BY id DESC LIMIT 1"
+        ),
+        vec![],
+    )
+    .await?
+    .ok_or_else(|| AppError::new("mpi.no_config", 503, "没有启用的匹配配置"))
+}
+
+pub async fn configs(db: &Db) -> AppResult<Vec<ConfigRow>> {
+    db.fetch_all(
+        &format!("SELECT {CONFIG_COLS} FROM mpi_configs ORDER BY id DESC"),
+        vec![],
+    )
+    .await
+}
+
+/// The matcher of the active configuration; compiled once per configuration content.
+pub async fn engine(db: &Db) -> AppResult<Arc<Engine>> {
+    let row = active_config(db).await?;
+    let key = hex::encode(Sha256::digest(format!("{}\u{1f}{}", row.config, row.model)));
+    if let Some(e) = cache().lock().expect("cache").get(&key) {
+        return Ok(e.clone());
+    }
+    let e = Arc::new(compile(&row.config, &row.model)?);
+    cache().lock().expect("cache").insert(key, e.clone());
+    Ok(e)
+}
+
+/// Creates the default configuration on first start.
+pub async fn seed_default(db: &Db, now: i64) -> AppResult<()> {
+    let n = db
+        .scalar("SELECT COUNT(*) FROM mpi_configs", vec![])
+        .await?;
+    if n == 0 {
+        let toml = default_config().to_toml().map_err(engine_err)?;
+        db.execute(
+            "INSERT INTO mpi_configs (version, config, model, active, note, created_by, created_at) VALUES ($1, $2, '', TRUE, $3, 'system', $4) ON CONFLICT (version) DO NOTHING",
+            args!["meizhou-1", toml, "默认配置（未训练，使用先验参数）", now],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Replaces the block keys of a person.
+pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -> AppResult<()> {
+    tx.execute(
+        "DELETE FROM person_block_keys WHERE person_id = $1",
+        args![person_id],
+    )
+    .await?;
+    let keys = e.matcher.block_keys(p);
+    for chunk in keys.chunks(100) {
+        let mut sql = String::from("INSERT INTO person_block_keys (person_id, key) VALUES ");
+        let mut a = Vec::new();
+        for (i, k) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${})", a.len() + 1, a.len() + 2));
+            a.extend(args![person_id, *k as i64]);
+        }
+        if !chunk.is_empty() {
+            tx.execute(&sql, a).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Active persons sharing at least one block key with `p` (at most `limit`).
+pub async fn candidate_ids(tx: &mut Tx, e: &Engine, p: &Person, limit: i64) -> AppResult<Vec<i64>> {
+    let keys = e.matcher.block_keys(p);
+    if keys.is_empty() {
+        return Ok(vec![]);
+    }
+    let mut f = yiyang_store::Filter::new();
+    let ks: Vec<i64> = keys.iter().map(|k| *k as i64).collect();
+    f.any_of("k.key", &ks);
+    f.raw("p.status = 'active'");
+    let lim = f.next();
+    f.args.push(limit.into());
+    let rows: Vec<(i64,)> = tx
+        .fetch_all(
+            &format!("SELECT DISTINCT k.person_id FROM person_block_keys k JOIN persons p ON p.id = k.person_id{} LIMIT {lim}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}

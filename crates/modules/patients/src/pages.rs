@@ -1,0 +1,1001 @@
+//! Pages: resident records (居民档案), the health 360 view (健康360视图), possible
+//! duplicates (疑似重复), statistics (查询统计), rules and model management, and the
+//! residents' own large-text view (我的健康档案).
+
+use crate::record::{self, ENCOUNTER_KINDS, HealthRecord, VITALS};
+use crate::service::{self, ID_TYPES, IdentifierInput, LIVING, PersonInput, PersonQuery, Unmask};
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+use std::collections::HashMap;
+use yiyang_core::{AppError, perm};
+use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
+use yiyang_platform::web::pages::back;
+use yiyang_platform::web::{AppState, Authed, Page, PageResult};
+
+type Params = HashMap<String, String>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/persons", get(persons_page).post(person_register))
+        .route("/persons/import", post(person_import))
+        .route("/persons/{id}", get(person_page))
+        .route("/persons/{id}/contacts", post(contact_add))
+        .route("/persons/{id}/merge", post(person_merge))
+        .route("/persons/{id}/unmerge", post(person_unmerge))
+        .route("/persons/{id}/records/{kind}", post(record_add))
+        .route("/encounters/{id}/{action}", post(encounter_move))
+        .route("/documents/{id}", get(document_get))
+        .route("/persons/{id}/documents", post(document_upload))
+        .route("/mpi/reviews", get(reviews_page))
+        .route("/mpi/reviews/{id}", get(review_page).post(review_decide))
+        .route("/mpi/stats", get(stats_page))
+        .route("/mpi/config", get(config_page).post(config_save))
+        .route("/mpi/config/activate", post(config_activate))
+        .route("/mpi/config/train", post(config_train))
+        .route("/my", get(my_page))
+}
+
+fn p<'a>(q: &'a Params, k: &str) -> &'a str {
+    q.get(k).map(String::as_str).unwrap_or("")
+}
+
+fn msgs(q: &Params) -> Markup {
+    flash(
+        q.get("ok").map(String::as_str),
+        q.get("err").map(String::as_str),
+    )
+}
+
+fn sex_label(s: &str) -> &'static str {
+    match s {
+        "M" => "男",
+        "F" => "女",
+        _ => "",
+    }
+}
+
+fn write_orgs(st_orgs: &[(i64, String)], a: &Authed) -> Vec<(i64, String)> {
+    st_orgs
+        .iter()
+        .filter(|(id, _)| a.ctx.has_for(perm::PATIENT_WRITE, *id))
+        .cloned()
+        .collect()
+}
+
+async fn orgs(st: &AppState) -> Result<Vec<(i64, String)>, AppError> {
+    st.db
+        .fetch_all(
+            "SELECT id, name FROM orgs WHERE status = 'approved' ORDER BY id",
+            vec![],
+        )
+        .await
+}
+
+fn org_select(name: &str, id: &str, list: &[(i64, String)]) -> Markup {
+    html! { select id=(id) name=(name) { @for (i, n) in list { option value=(i) { (n) } } } }
+}
+
+async fn persons_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let pq = PersonQuery {
+        q: q.get("q").cloned(),
+        district: q.get("district").cloned(),
+        page: q.get("page").and_then(|v| v.parse().ok()),
+        ..Default::default()
+    };
+    let (list, total) = service::search(&st, &a.ctx, &pq).await?;
+    let mine = write_orgs(&orgs(&st).await?, &a);
+    Ok(shell(
+        &st.nav,
+        &a,
+        "居民档案",
+        "/persons",
+        html! {
+            (msgs(&q))
+            form.toolbar method="get" {
+                div { label for="q" { "姓名/拼音/身份证号/手机号/院内标识" } input #q type="search" name="q" value=(p(&q, "q")); }
+                div { label for="d" { "区县" } select #d name="district" { option value="" { "全部" } @for d in ["梅江区", "梅县区", "兴宁市", "大埔县", "丰顺县", "五华县", "平远县", "蕉岭县"] { option value=(d) selected[p(&q, "district") == d] { (d) } } } }
+                button type="submit" { "查询" }
+            }
+            p.muted { "共 " (total) " 人（仅显示您有权访问的机构登记过的居民）" }
+            div.table-wrap { table {
+                thead { tr { th { "ID" } th { "姓名" } th { "性别" } th { "出生日期" } th { "年龄" } th { "身份证号" } th { "手机号" } th { "地址" } th { "居住状况" } } }
+                tbody { @for x in &list { tr {
+                    td { (x.id) } td.nowrap { a href=(format!("/persons/{}", x.id)) { (x.name) } } td { (sex_label(&x.sex)) } td.nowrap { (x.birth_date) }
+                    td { (x.age.map(|a| a.to_string()).unwrap_or_default()) } td.mono { (x.id_number) } td.mono { (x.phone) } td { (x.address) } td { (x.living_situation) }
+                } } }
+            } }
+            @if !mine.is_empty() {
+                h2 { "登记居民" }
+                p.muted { "登记时自动经过患者主索引：与已有居民高度匹配的自动关联，疑似重复的进入待审核队列。" }
+                div.card { form.grid method="post" action="/persons" {
+                    (csrf(&a))
+                    div { label for="org" { "登记机构" span.req { "*" } } (org_select("org_id", "org", &mine)) }
+                    div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
+                    div { label for="sx" { "性别" } select #sx name="sex" { option value="" { "（按身份证）" } option value="M" { "男" } option value="F" { "女" } } }
+                    div { label for="bd" { "出生日期" } input #bd type="date" name="birth_date"; }
+                    div { label for="idn" { "身份证号" } input #idn type="text" name="id_number" maxlength="18" autocomplete="off"; }
+                    div { label for="ins" { "医保号" } input #ins type="text" name="insurance_no"; }
+                    div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
+                    div { label for="dist" { "区县" } input #dist type="text" name="district" placeholder="如 梅江区"; }
+                    div { label for="town" { "镇/街道" } input #town type="text" name="town"; }
+                    div { label for="vil" { "村/社区" } input #vil type="text" name="village"; }
+                    div { label for="addr" { "详细地址" } input #addr type="text" name="address_detail"; }
+                    div { label for="liv" { "居住状况" } select #liv name="living_situation" { option value="" { "（未知）" } @for (c, l) in LIVING { option value=(c) { (l) } } } }
+                    div { label for="it" { "院内标识类型" } select #it name="id_type" { @for (c, l) in ID_TYPES { option value=(c) { (l) } } } }
+                    div { label for="iv" { "院内标识（门诊号/住院号等）" } input #iv type="text" name="id_value"; }
+                    div { button type="submit" { "登记" } }
+                } }
+                h2 { "批量登记（CSV/XLSX）" }
+                div.card { form.grid method="post" action=(format!("/persons/import?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                    div { label for="org2" { "登记机构" } (org_select("org_id", "org2", &mine)) }
+                    div { label for="f" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #f type="file" name="file" accept=".csv,.xlsx" required; }
+                    div { button type="submit" { "上传并登记" } }
+                } }
+            }
+        },
+    ))
+}
+
+fn person_input(f: &Params) -> PersonInput {
+    let id_value = p(f, "id_value").trim().to_string();
+    PersonInput {
+        org_id: p(f, "org_id").parse().unwrap_or(0),
+        name: p(f, "name").into(),
+        sex: p(f, "sex").into(),
+        birth_date: p(f, "birth_date").into(),
+        id_number: p(f, "id_number").into(),
+        insurance_no: p(f, "insurance_no").into(),
+        phone: p(f, "phone").into(),
+        district: p(f, "district").into(),
+        town: p(f, "town").into(),
+        village: p(f, "village").into(),
+        address_detail: p(f, "address_detail").into(),
+        living_situation: p(f, "living_situation").into(),
+        identifiers: if id_value.is_empty() {
+            vec![]
+        } else {
+            vec![IdentifierInput {
+                id_type: p(f, "id_type").into(),
+                value: id_value,
+            }]
+        },
+        ..Default::default()
+    }
+}
+
+async fn person_register(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
+    match service::register(&st, &a.ctx, person_input(&f)).await {
+        Ok(o) => {
+            let msg = match o.outcome.as_str() {
+                "linked" => format!(
+                    "已识别为已有居民（匹配概率 {:.1}%），登记信息已关联到该居民",
+                    o.probability.unwrap_or(1.0) * 100.0
+                ),
+                "review" => format!(
+                    "已登记为新居民；与居民 {} 疑似重复（概率 {:.1}%），已进入待审核队列",
+                    o.matched_id.unwrap_or(0),
+                    o.probability.unwrap_or(0.0) * 100.0
+                ),
+                _ => "已登记为新居民".into(),
+            };
+            let warn = if o.warnings.is_empty() {
+                String::new()
+            } else {
+                format!("。提示：{}", o.warnings.join("；"))
+            };
+            back(&format!("/persons/{}", o.person_id), Ok(msg + &warn))
+        }
+        Err(e) => back("/persons", Err(e)),
+    }
+}
+
+async fn person_import(State(st): State<AppState>, Page(a): Page, mut mp: Multipart) -> PageResult {
+    let (mut org, mut name, mut bytes) = (0i64, String::new(), Vec::new());
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))?
+    {
+        match field.name() {
+            Some("org_id") => org = field.text().await.unwrap_or_default().parse().unwrap_or(0),
+            Some("file") => {
+                name = field.file_name().unwrap_or("").to_string();
+                bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::validation("import.upload", format!("上传失败：{e}")))?
+                    .to_vec();
+            }
+            _ => {}
+        }
+    }
+    let rows = match yiyang_basedata::import::read_rows(&name, &bytes, crate::import::COLUMNS) {
+        Ok(r) => r,
+        Err(e) => return Ok(back("/persons", Err(e))),
+    };
+    let r = crate::import::import(&st, &a.ctx, org, rows, false).await?;
+    Ok(shell(&st.nav, &a, "批量登记结果", "/persons", html! {
+        @if r.errors.is_empty() {
+            div.notice.ok { "共 " (r.total_rows) " 行：新登记 " (r.created) " 人，关联已有居民 " (r.linked) " 人，疑似重复待审核 " (r.review) " 人。" }
+        } @else {
+            div.notice.err { "共 " (r.total_rows) " 行，" (r.errors.len()) " 处错误，本次未登记任何居民。" }
+            div.table-wrap { table { thead { tr { th { "行号" } th { "列" } th { "说明" } } } tbody { @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (e.message) } } } } } }
+        }
+        p { a href="/persons" { "返回居民档案" } " · " a href="/mpi/reviews" { "查看疑似重复" } }
+    }).into_response())
+}
+
+/// An inline SVG sparkline of values (oldest first).
+fn sparkline(values: &[f64]) -> Markup {
+    if values.len() < 2 {
+        return html! {};
+    }
+    let (w, h) = (160.0, 36.0);
+    let min = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let max = values.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let span = if (max - min).abs() < 1e-9 {
+        1.0
+    } else {
+        max - min
+    };
+    let pts: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * w / (values.len() - 1) as f64,
+                h - 3.0 - (v - min) / span * (h - 6.0)
+            )
+        })
+        .collect();
+    html! { svg.spark width="160" height="36" viewBox="0 0 160 36" role="img" aria-label="趋势" {
+        polyline points=(pts.join(" ")) fill="none" stroke="#0b6e4f" stroke-width="2" {}
+    } }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// Latest value per code with the last 20 numeric values (oldest first) for the trend.
+fn vital_series(rec: &HealthRecord) -> Vec<(&record::Observation, Vec<f64>)> {
+    let mut codes: Vec<&str> = Vec::new();
+    for o in &rec.observations {
+        if !codes.contains(&o.code.as_str()) {
+            codes.push(o.code.as_str());
+        }
+    }
+    codes
+        .into_iter()
+        .map(|code| {
+            let series: Vec<&record::Observation> =
+                rec.observations.iter().filter(|o| o.code == code).collect();
+            let mut vals: Vec<f64> = series.iter().take(20).filter_map(|o| o.value_num).collect();
+            vals.reverse();
+            (series[0], vals)
+        })
+        .collect()
+}
+
+fn vitals_block(rec: &HealthRecord) -> Markup {
+    html! {
+        div.table-wrap { table {
+            thead { tr { th { "体征/检验" } th { "最新值" } th { "参考范围" } th { "时间" } th { "趋势（近20次）" } } }
+            tbody {
+                @for (latest, vals) in vital_series(rec) {
+                    tr {
+                        td { (latest.display) " " span.muted.small { (latest.code) } }
+                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (latest.unit) " " (latest.flag) }
+                        td { (latest.ref_low.map(fmt_num).unwrap_or_default()) "–" (latest.ref_high.map(fmt_num).unwrap_or_default()) }
+                        td.nowrap { (ts(latest.effective_at)) }
+                        td { (sparkline(&vals)) }
+                    }
+                }
+            }
+        } }
+    }
+}
+
+async fn person_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let um = Unmask {
+        unmask: Some(p(&q, "unmask") == "1"),
+        purpose: q.get("purpose").cloned(),
+    };
+    let person = match service::get_person(&st, &a.ctx, id, &um).await {
+        Err(e) if um.unmask == Some(true) && e.status != 404 => {
+            return Ok(yiyang_platform::web::layout::error_page(&e));
+        }
+        r => r?,
+    };
+    let (pid, ids, rec) = record::read(&st, &a.ctx, id).await?;
+    let idents = service::identifiers(&st.db, &ids).await?;
+    let contacts = service::contacts(&st.db, &ids).await?;
+    let events = service::history(&st.db, &ids).await?;
+    let mine = write_orgs(&orgs(&st).await?, &a);
+    let can_merge = service::can_see(&st.db, &a.ctx, &ids, perm::PATIENT_MERGE).await?;
+    let can_unmask = service::can_see(&st.db, &a.ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
+    let m = st.masking.masker(&a.ctx, !person.masked).await?;
+    let merged_members: Vec<i64> = ids.iter().copied().filter(|x| *x != pid).collect();
+    let title = format!("健康360视图：{}", person.name);
+    Ok(shell(
+        &st.nav,
+        &a,
+        &title,
+        "/persons",
+        html! {
+            (msgs(&q))
+            @if pid != id { div.notice.ok { "记录 " (id) " 已合并到居民 " (pid) "，以下为合并后的完整档案。" } }
+            div.grid2 {
+                div.card {
+                    h2 { "基本信息" }
+                    dl.kv {
+                        dt { "姓名" } dd.big { (person.name) " " span.muted { (person.name_pinyin) } }
+                        dt { "性别/年龄" } dd { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
+                        dt { "出生日期" } dd { (person.birth_date) }
+                        dt { "身份证号" } dd.mono { (person.id_number) }
+                        dt { "医保号" } dd.mono { (person.insurance_no) }
+                        dt { "手机号" } dd.mono { (person.phone) }
+                        dt { "地址" } dd { (person.address) }
+                        dt { "居住状况" } dd { (person.living_situation) }
+                        dt { "主索引号" } dd.mono { "EMPI-" (pid) }
+                    }
+                    @if person.masked && can_unmask {
+                        form.toolbar method="get" action=(format!("/persons/{id}")) {
+                            input type="hidden" name="unmask" value="1";
+                            div { label for="purpose" { "查看明文的用途（记入审计）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对身份办理住院"; }
+                            button type="submit" { "查看明文" }
+                        }
+                    }
+                }
+                div.card {
+                    h2 { "各机构标识" }
+                    @if idents.is_empty() { p.muted { "暂无院内标识。" } }
+                    ul { @for i in &idents { li { (i.org_name) "：" (ID_TYPES.iter().find(|(c, _)| *c == i.id_type).map(|(_, l)| *l).unwrap_or(&i.id_type)) " " code { (i.value) } } } }
+                    h2 { "家庭成员与紧急联系人" }
+                    ul { @for c in &contacts { li {
+                        (m.mask("name", &c.name)) "（" (c.relation) "）" (m.mask("phone", &c.phone))
+                        @if c.is_emergency { " " (badge("warn", "紧急联系人")) }
+                        @if c.can_view { " " (badge("info", "可查看档案")) }
+                    } } }
+                }
+            }
+            div.grid2 {
+                div.card { h2 { "现存问题" }
+                    @let active: Vec<&record::Condition> = rec.conditions.iter().filter(|c| c.clinical_status == "active").collect();
+                    @if active.is_empty() { p.muted { "无。" } }
+                    ul { @for c in &active { li { (c.display) " " code { (c.code) } span.muted.small { " · " (c.org_name) } } } }
+                }
+                div.card { h2 { "用药" }
+                    @if rec.medications.is_empty() { p.muted { "无。" } }
+                    ul { @for md in &rec.medications { li { (md.name) " " (md.dose) " " (md.frequency) " " span.muted.small { (if md.kind == "prescribed" { "处方" } else { "服用记录" }) " · " (md.org_name) } } } }
+                }
+                div.card { h2 { "过敏" }
+                    @if rec.allergies.is_empty() { p.muted { "无已知过敏。" } }
+                    ul { @for al in &rec.allergies { li.error { (al.substance) " " (al.reaction) " " (al.severity) } } }
+                }
+            }
+            h2 { "最新体征与检验" }
+            @if rec.observations.is_empty() { p.muted { "暂无记录。" } } @else { (vitals_block(&rec)) }
+            h2 { "时间轴" }
+            ul.timeline {
+                @for e in &rec.encounters { li {
+                    strong { (ENCOUNTER_KINDS.iter().find(|(k, _)| *k == e.kind).map(|(_, l)| *l).unwrap_or(&e.kind)) } " · " (e.org_name) " " (e.dept) " " (e.location)
+                    " · " (ts(e.start_at)) @if let Some(end) = e.end_at { @if e.kind == "inpatient" { " 至 " (ts(end)) } }
+                    @if e.status == "in-progress" { " " (badge("warn", "在院")) }
+                    @if !e.reason.is_empty() { div.muted { (m.mask("free_text", &e.reason)) } }
+                    @if e.status == "in-progress" && a.ctx.has_for(perm::PATIENT_WRITE, e.org_id) {
+                        form.inline method="post" action=(format!("/encounters/{}/transfer", e.id)) { (csrf(&a)) input type="text" name="to_location" placeholder="转入病区/床位" required; " " button.secondary type="submit" { "转科/转床" } }
+                        " " form.inline method="post" action=(format!("/encounters/{}/discharge", e.id)) { (csrf(&a)) button.secondary type="submit" { "出院" } }
+                    }
+                } }
+                @for c in &rec.conditions { li { "诊断 " (c.display) " " code { (c.code) } " · " (c.org_name) " · " (ts(c.recorded_at)) } }
+                @for d in &rec.documents { li { "文档 " a href=(format!("/documents/{}", d.id)) { (d.title) } " · " (d.org_name) " · " (ts(d.created_at)) } }
+            }
+            @if !mine.is_empty() {
+                h2 { "记录健康信息" }
+                div.grid2 {
+                    div.card { h2 { "就诊/住院" } form method="post" action=(format!("/persons/{pid}/records/encounter")) {
+                        (csrf(&a)) div.fields {
+                            div { label for="eo" { "机构" } (org_select("org_id", "eo", &mine)) }
+                            div { label for="ek" { "类型" } select #ek name="kind" { @for (k, l) in ENCOUNTER_KINDS { option value=(k) { (l) } } } }
+                            div { label for="ed" { "科室" } input #ed type="text" name="dept"; }
+                            div { label for="el" { "病区/床位" } input #el type="text" name="location"; }
+                            div { label for="er" { "就诊原因" } input #er type="text" name="reason"; }
+                            div { label for="es" { "时间" } input #es type="datetime-local" name="start"; }
+                        } button type="submit" { "保存" }
+                    } }
+                    div.card { h2 { "体征/检验" } form method="post" action=(format!("/persons/{pid}/records/observation")) {
+                        (csrf(&a)) div.fields {
+                            div { label for="oo" { "机构" } (org_select("org_id", "oo", &mine)) }
+                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (u) "）" } } } }
+                            div { label for="ov" { "数值" } input #ov type="number" step="any" name="value" required; }
+                            div { label for="ot" { "时间" } input #ot type="datetime-local" name="effective"; }
+                        } button type="submit" { "保存" }
+                    } }
+                    div.card { h2 { "诊断（ICD-10）" } form method="post" action=(format!("/persons/{pid}/records/condition")) {
+                        (csrf(&a)) div.fields {
+                            div { label for="co" { "机构" } (org_select("org_id", "co", &mine)) }
+                            div { label for="cc" { "ICD-10 编码" } input #cc type="text" name="code" placeholder="如 I10" required; }
+                            div { label for="cd" { "诊断名称" } input #cd type="text" name="display" placeholder="如 原发性高血压" required; }
+                        } button type="submit" { "保存" }
+                    } }
+                    div.card { h2 { "过敏与用药" }
+                        form method="post" action=(format!("/persons/{pid}/records/allergy")) {
+                            (csrf(&a)) div.fields {
+                                div { label for="ao" { "机构" } (org_select("org_id", "ao", &mine)) }
+                                div { label for="as" { "过敏物质" } input #as type="text" name="substance" required; }
+                                div { label for="ar" { "反应" } input #ar type="text" name="reaction"; }
+                            } button type="submit" { "保存过敏" }
+                        }
+                        form method="post" action=(format!("/persons/{pid}/records/medication")) {
+                            (csrf(&a)) div.fields {
+                                div { label for="mo" { "机构" } (org_select("org_id", "mo", &mine)) }
+                                div { label for="mk" { "类型" } select #mk name="kind" { option value="prescribed" { "处方" } option value="taken" { "服用记录" } } }
+                                div { label for="mn" { "药品" } input #mn type="text" name="name" required; }
+                                div { label for="md" { "剂量" } input #md type="text" name="dose"; }
+                                div { label for="mf" { "频次" } input #mf type="text" name="frequency" placeholder="如 每日一次"; }
+                            } button type="submit" { "保存用药" }
+                        }
+                    }
+                    div.card { h2 { "上传报告/影像" } form method="post" action=(format!("/persons/{pid}/documents?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                    div.fields {
+                        div { label for="do" { "机构" } (org_select("org_id", "do", &mine)) }
+                        div { label for="dk" { "类型" } select #dk name="kind" { option value="report" { "检查/检验报告" } option value="image" { "影像" } option value="discharge" { "出院小结" } option value="other" { "其他" } } }
+                        div { label for="dt" { "标题" } input #dt type="text" name="title" required; }
+                        div { label for="df" { "文件（≤10MB）" } input #df type="file" name="file" required; }
+                    } button type="submit" { "上传" }
+                } }
+                div.card { h2 { "添加家属/紧急联系人" } form method="post" action=(format!("/persons/{pid}/contacts")) {
+                        (csrf(&a)) div.fields {
+                            div { label for="kn" { "姓名" } input #kn type="text" name="name" required; }
+                            div { label for="kr" { "关系" } input #kr type="text" name="relation" placeholder="如 女儿" required; }
+                            div { label for="kp" { "电话" } input #kp type="text" name="phone"; }
+                            div { label for="ka" { "家属账号（可选）" } input #ka type="text" name="account_login"; }
+                            div { label.chk { input type="checkbox" name="is_emergency" value="1"; " 紧急联系人" } label.chk { input type="checkbox" name="can_view" value="1"; " 允许查看档案" } }
+                        } button type="submit" { "保存" }
+                    } }
+                }
+            }
+            @if can_merge {
+                h2 { "主索引维护" }
+                div.card {
+                    form.toolbar method="post" action=(format!("/persons/{pid}/merge")) {
+                        (csrf(&a))
+                        div { label for="mid" { "将记录合并到本居民（记录ID）" } input #mid type="number" name="merged_id" required; }
+                        div { label for="mr" { "原因" } input #mr type="text" name="reason" required; }
+                        button type="submit" { "合并" }
+                    }
+                    @if !merged_members.is_empty() {
+                        p { "已合并的记录：" }
+                        ul { @for mid in &merged_members { li { "记录 " (mid) " "
+                            form.inline method="post" action=(format!("/persons/{mid}/unmerge")) { (csrf(&a)) input type="text" name="reason" placeholder="拆分原因" required; " " button.secondary type="submit" { "拆分（撤销合并）" } }
+                        } } }
+                    }
+                }
+            }
+            h2 { "主索引历史" }
+            div.table-wrap { table {
+                thead { tr { th { "时间" } th { "操作" } th { "记录" } th { "关联记录" } th { "操作人" } } }
+                tbody { @for e in &events { tr {
+                    td.nowrap { (ts(e.at)) }
+                    td { (match e.kind.as_str() { "register" => "登记", "link" => "关联", "merge" => "合并", "unmerge" => "拆分", "distinct" => "判定非同一人", other => other }) }
+                    td { (e.person_id) } td { (e.other_id.map(|x| x.to_string()).unwrap_or_default()) } td { (e.actor_login) }
+                } } }
+            } }
+        },
+    ))
+}
+
+async fn contact_add(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let c = service::Contact {
+        id: 0,
+        name: p(&f, "name").into(),
+        relation: p(&f, "relation").into(),
+        phone: p(&f, "phone").into(),
+        is_emergency: p(&f, "is_emergency") == "1",
+        account_id: None,
+        can_view: p(&f, "can_view") == "1",
+    };
+    let r = service::add_contact(&st, &a.ctx, id, &c, Some(p(&f, "account_login"))).await;
+    back(&format!("/persons/{id}"), r.map(|_| "联系人已添加".into()))
+}
+
+async fn person_merge(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let Ok(mid) = p(&f, "merged_id").trim().parse::<i64>() else {
+        return back(
+            &format!("/persons/{id}"),
+            Err(AppError::field(
+                "mpi.merge_id",
+                "merged_id",
+                "请填写要合并的记录ID",
+            )),
+        );
+    };
+    let r = service::merge(&st, &a.ctx, id, mid, p(&f, "reason")).await;
+    back(
+        &format!("/persons/{id}"),
+        r.map(|_| format!("记录 {mid} 已合并到本居民，可随时拆分恢复")),
+    )
+}
+
+async fn person_unmerge(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let r = service::unmerge(&st, &a.ctx, id, p(&f, "reason")).await;
+    back(
+        &format!("/persons/{id}"),
+        r.map(|_| "已拆分，记录恢复为独立居民".into()),
+    )
+}
+
+async fn record_add(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path((id, kind)): Path<(i64, String)>,
+    Form(f): Form<Params>,
+) -> Response {
+    let org: i64 = p(&f, "org_id").parse().unwrap_or(0);
+    let opt = |k: &str| Some(p(&f, k).to_string()).filter(|s| !s.is_empty());
+    let r = match kind.as_str() {
+        "encounter" => {
+            record::add_encounter(
+                &st,
+                &a.ctx,
+                id,
+                &record::EncounterInput {
+                    org_id: org,
+                    kind: p(&f, "kind").into(),
+                    dept: p(&f, "dept").into(),
+                    location: p(&f, "location").into(),
+                    reason: p(&f, "reason").into(),
+                    start: opt("start"),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        "observation" => match p(&f, "value").trim().parse::<f64>() {
+            Ok(v) => {
+                record::add_observation(
+                    &st,
+                    &a.ctx,
+                    id,
+                    &record::ObservationInput {
+                        org_id: org,
+                        code: p(&f, "code").into(),
+                        value: Some(v),
+                        effective: opt("effective"),
+                        ..Default::default()
+                    },
+                )
+                .await
+            }
+            Err(_) => Err(AppError::field(
+                "record.value_invalid",
+                "value",
+                "请填写数值",
+            )),
+        },
+        "condition" => {
+            record::add_condition(
+                &st,
+                &a.ctx,
+                id,
+                &record::ConditionInput {
+                    org_id: org,
+                    code: p(&f, "code").into(),
+                    display: p(&f, "display").into(),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        "allergy" => {
+            record::add_allergy(
+                &st,
+                &a.ctx,
+                id,
+                &record::AllergyInput {
+                    org_id: org,
+                    substance: p(&f, "substance").into(),
+                    reaction: p(&f, "reaction").into(),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        "medication" => {
+            record::add_medication(
+                &st,
+                &a.ctx,
+                id,
+                &record::MedicationInput {
+                    org_id: org,
+                    kind: p(&f, "kind").into(),
+                    name: p(&f, "name").into(),
+                    dose: p(&f, "dose").into(),
+                    frequency: p(&f, "frequency").into(),
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+        _ => Err(AppError::not_found("record_kind")),
+    };
+    back(&format!("/persons/{id}"), r.map(|_| "已保存".into()))
+}
+
+async fn encounter_move(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path((id, action)): Path<(i64, String)>,
+    Form(f): Form<Params>,
+) -> Response {
+    let pid: Option<(i64,)> = st
+        .db
+        .fetch_optional(
+            "SELECT person_id FROM encounters WHERE id = $1",
+            yiyang_store::args![id],
+        )
+        .await
+        .ok()
+        .flatten();
+    let to = pid
+        .map(|p| format!("/persons/{}", p.0))
+        .unwrap_or_else(|| "/persons".into());
+    let r = record::move_encounter(&st, &a.ctx, id, &action, p(&f, "to_location"), None).await;
+    back(
+        &to,
+        r.map(|_| {
+            if action == "discharge" {
+                "已办理出院".into()
+            } else {
+                "已转科/转床".into()
+            }
+        }),
+    )
+}
+
+async fn document_upload(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    mut mp: Multipart,
+) -> PageResult {
+    let mut d = record::DocumentInput::default();
+    while let Some(field) = mp
+        .next_field()
+        .await
+        .map_err(|e| AppError::validation("record.upload", format!("上传失败：{e}")))?
+    {
+        match field.name() {
+            Some("org_id") => {
+                d.org_id = field.text().await.unwrap_or_default().parse().unwrap_or(0)
+            }
+            Some("kind") => d.kind = field.text().await.unwrap_or_default(),
+            Some("title") => d.title = field.text().await.unwrap_or_default(),
+            Some("file") => {
+                d.mime = field
+                    .content_type()
+                    .unwrap_or("application/octet-stream")
+                    .to_string();
+                d.content = field
+                    .bytes()
+                    .await
+                    .map_err(|e| AppError::validation("record.upload", format!("上传失败：{e}")))?
+                    .to_vec();
+            }
+            _ => {}
+        }
+    }
+    let r = record::add_document(&st, &a.ctx, id, d).await;
+    Ok(back(
+        &format!("/persons/{id}"),
+        r.map(|_| "文档已上传".into()),
+    ))
+}
+
+async fn document_get(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+) -> PageResult {
+    let (title, mime, content) = record::document(&st, &a.ctx, id).await?;
+    let safe: String = title
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime),
+            (
+                header::CONTENT_DISPOSITION,
+                format!(
+                    "attachment; filename=\"{}\"",
+                    if safe.is_empty() {
+                        "document".into()
+                    } else {
+                        safe
+                    }
+                ),
+            ),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+async fn reviews_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let list = service::pending_reviews(&st, &a.ctx).await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "疑似重复",
+        "/mpi/reviews",
+        html! {
+            (msgs(&q))
+            p.muted { "匹配概率介于“审核阈值”与“关联阈值”之间的登记进入此队列，请逐对比较后确认是否为同一人。" }
+            @if list.is_empty() { p { "没有待处理的疑似重复。" } }
+            div.table-wrap { table {
+                thead { tr { th { "编号" } th { "新登记记录" } th { "疑似重复于" } th { "匹配概率" } th { "权重" } th { "时间" } th {} } }
+                tbody { @for r in &list { tr {
+                    td { (r.id) } td { a href=(format!("/persons/{}", r.person_id)) { (r.person_id) } } td { a href=(format!("/persons/{}", r.candidate_id)) { (r.candidate_id) } }
+                    td { (format!("{:.1}%", r.probability * 100.0)) } td { (format!("{:+.2}", r.weight)) } td.nowrap { (ts(r.created_at)) }
+                    td { a href=(format!("/mpi/reviews/{}", r.id)) { "对比处理" } }
+                } } }
+            } }
+        },
+    ))
+}
+
+async fn review_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+) -> PageResult<Markup> {
+    let r = service::get_review(&st, &a.ctx, id).await?;
+    let left = service::get_person(&st, &a.ctx, r.person_id, &Unmask::default()).await?;
+    let right = service::get_person(&st, &a.ctx, r.candidate_id, &Unmask::default()).await?;
+    let ex = service::explain_pair(&st, r.person_id, r.candidate_id).await?;
+    let row = |label: &str, l: &str, rr: &str| html! { tr { th { (label) } td { (l) } td { (rr) } td { @if l == rr && !l.is_empty() { (badge("ok", "相同")) } @else if l.is_empty() || rr.is_empty() { (badge("mute", "缺失")) } @else { (badge("warn", "不同")) } } } };
+    Ok(shell(
+        &st.nav,
+        &a,
+        &format!("疑似重复 #{id}"),
+        "/mpi/reviews",
+        html! {
+            div.table-wrap { table {
+                thead { tr { th {} th { "记录 " (left.id) } th { "记录 " (right.id) } th {} } }
+                tbody {
+                    (row("姓名", &left.name, &right.name))
+                    (row("性别", sex_label(&left.sex), sex_label(&right.sex)))
+                    (row("出生日期", &left.birth_date, &right.birth_date))
+                    (row("身份证号", &left.id_number, &right.id_number))
+                    (row("医保号", &left.insurance_no, &right.insurance_no))
+                    (row("手机号", &left.phone, &right.phone))
+                    (row("地址", &left.address, &right.address))
+                }
+            } }
+            h2 { "匹配解释（模型 " (ex.config_version) "）" }
+            p { "先验权重 " (format!("{:+.2}", ex.prior_weight)) "，总权重 " strong { (format!("{:+.2}", ex.match_weight)) } "，匹配概率 " strong { (format!("{:.2}%", ex.match_probability * 100.0)) }
+                @if let Some(rule) = &ex.rule { "，确定性规则：" code { (rule) } } }
+            div.table-wrap { table {
+                thead { tr { th { "比较项" } th { "字段" } th { "命中级别" } th { "m" } th { "u" } th { "贡献（log2 BF）" } } }
+                tbody { @for f in &ex.fields { tr {
+                    td { (f.comparison) } td { (f.field) } td { (f.level) @if f.tf_adjusted { " " (badge("info", "频率调整")) } }
+                    td { (format!("{:.4}", f.m)) } td { (format!("{:.6}", f.u)) }
+                    td class=(if f.weight > 0.0 { "flag-N" } else if f.weight < 0.0 { "flag-H" } else { "" }) { (format!("{:+.2}", f.weight)) }
+                } } }
+            } }
+            @if r.status == "pending" {
+                div.toolbar {
+                    form.inline method="post" action=(format!("/mpi/reviews/{id}")) { (csrf(&a)) input type="hidden" name="decision" value="merge"; button type="submit" { "是同一人：合并" } }
+                    form.inline method="post" action=(format!("/mpi/reviews/{id}")) { (csrf(&a)) input type="hidden" name="decision" value="distinct"; button.secondary type="submit" { "不是同一人" } }
+                }
+            } @else { p { "已处理：" (r.status) "（" (r.decided_by.clone().unwrap_or_default()) "）" } }
+        },
+    ))
+}
+
+async fn review_decide(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let d = p(&f, "decision").to_string();
+    let r = service::decide_review(&st, &a.ctx, id, &d).await;
+    back(
+        "/mpi/reviews",
+        r.map(|_| {
+            if d == "merge" {
+                "已合并（可在居民档案中拆分恢复）".into()
+            } else {
+                "已判定为不同的人".into()
+            }
+        }),
+    )
+}
+
+async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let s = service::stats(&st, &a.ctx).await?;
+    let max_org = s.per_org.iter().map(|x| x.1).max().unwrap_or(1).max(1);
+    let max_month = s.per_month.iter().map(|x| x.1).max().unwrap_or(1).max(1);
+    Ok(shell(
+        &st.nav,
+        &a,
+        "查询统计",
+        "/mpi/stats",
+        html! {
+            div.cards {
+                div.stat { div.n { (s.persons) } div.l { "在册居民" } }
+                div.stat { div.n { (s.merged) } div.l { "已合并记录" } }
+                div.stat { div.n { (s.identifiers) } div.l { "院内标识" } }
+                div.stat { div.n { (s.links) } div.l { "自动关联次数" } }
+                a.stat href="/mpi/reviews" { div.n { (s.pending_reviews) } div.l { "待审核疑似重复" } }
+                div.stat { div.n { (format!("{:.2}%", s.duplicate_rate * 100.0)) } div.l { "重复率" } }
+            }
+            div.grid2 {
+                div.card { h2 { "按机构" } table { tbody { @for (o, n) in &s.per_org { tr { td { (o) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_org) height="14" fill="#0b6e4f" {} } } } } } } }
+                div.card { h2 { "按月登记" } table { tbody { @for (m, n) in &s.per_month { tr { td { (m) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_month) height="14" fill="#0b6e4f" {} } } } } } } }
+            }
+        },
+    ))
+}
+
+async fn config_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    a.ctx.require(perm::MPI_MANAGE)?;
+    let list = crate::matching::configs(&st.db).await?;
+    let active = list.iter().find(|c| c.active);
+    Ok(shell(
+        &st.nav,
+        &a,
+        "匹配规则与模型",
+        "/mpi/config",
+        html! {
+            (msgs(&q))
+            p.muted { "匹配规则（确定性规则、分块、比较级别、阈值）是带版本的配置；模型（m/u 概率）由 EM 在本平台登记数据上无监督估计。每个匹配决定都可逐字段解释。" }
+            div.table-wrap { table {
+                thead { tr { th { "版本" } th { "状态" } th { "说明" } th { "模型" } th { "创建" } th {} } }
+                tbody { @for c in &list { tr {
+                    td.mono { (c.version) } td { @if c.active { (badge("ok", "启用中")) } }
+                    td { (c.note) } td { @if let Some(t) = c.trained_at { "已训练 " (ts(t)) } @else { "先验参数" } }
+                    td { (c.created_by) " " (ts(c.created_at)) }
+                    td { @if !c.active { form.inline method="post" action="/mpi/config/activate" { (csrf(&a)) input type="hidden" name="version" value=(c.version); button.link type="submit" { "启用" } } } }
+                } } }
+            } }
+            form.toolbar method="post" action="/mpi/config/train" { (csrf(&a)) button type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
+            @if let Some(c) = active {
+                h2 { "新建版本（以启用中的配置为底稿，修改 version 后保存）" }
+                form method="post" action="/mpi/config" {
+                    (csrf(&a))
+                    textarea.mono name="config" rows="24" { (c.config) }
+                    div.fields {
+                        div { label for="note" { "说明" } input #note type="text" name="note" required; }
+                        div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
+                    }
+                    button type="submit" { "保存新版本" }
+                }
+                @if !c.model.is_empty() { h2 { "当前模型参数" } pre.mono { (c.model) } }
+            }
+        },
+    ))
+}
+
+async fn config_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
+    let r = service::save_config(
+        &st,
+        &a.ctx,
+        p(&f, "config"),
+        p(&f, "note"),
+        p(&f, "activate") == "1",
+    )
+    .await;
+    back("/mpi/config", r.map(|v| format!("已保存版本 {v}")))
+}
+
+async fn config_activate(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
+    let r = service::activate_config(&st, &a.ctx, p(&f, "version")).await;
+    back("/mpi/config", r.map(|_| "已启用并重建分块索引".into()))
+}
+
+async fn config_train(State(st): State<AppState>, Page(a): Page) -> Response {
+    let r = service::train(&st, &a.ctx).await;
+    back("/mpi/config", r.map(|s| format!("训练完成：{s}")))
+}
+
+/// The resident's own view: the persons linked to this account, in large text.
+async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let linked: Vec<(i64, String)> = st
+        .db
+        .fetch_all("SELECT person_id, relation FROM person_contacts WHERE account_id = $1 AND can_view = TRUE ORDER BY id", yiyang_store::args![a.ctx.actor.id])
+        .await?;
+    let mut blocks = Vec::new();
+    for (pid, relation) in &linked {
+        let mut person = service::get_person(&st, &a.ctx, *pid, &Unmask::default()).await?;
+        // The resident (or the family member they authorised) sees the name in full.
+        let (name,): (String,) = st
+            .db
+            .fetch_one(
+                "SELECT name FROM persons WHERE id = $1",
+                yiyang_store::args![person.id],
+            )
+            .await?;
+        person.name = name;
+        let (_, _, rec) = record::read(&st, &a.ctx, *pid).await?;
+        blocks.push((relation.clone(), person, rec));
+    }
+    Ok(shell(
+        &st.nav,
+        &a,
+        "我的健康档案",
+        "/my",
+        html! {
+            @if blocks.is_empty() { div.card.big { p { "您的账号还没有关联健康档案。请联系社区卫生服务中心或签约家庭医生为您关联。" } } }
+            @for (relation, person, rec) in &blocks {
+                div.card.big {
+                    h2 { (person.name) "（" (relation) "）" }
+                    p { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
+                    h2 { "最近的测量" }
+                    @if rec.observations.is_empty() { p { "暂无。" } }
+                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (o.unit) } @if o.flag == "H" || o.flag == "L" { "（" (if o.flag == "H" { "偏高" } else { "偏低" }) "）" } span.muted { " " (ts(o.effective_at)) } } } }
+                    h2 { "正在使用的药" }
+                    @if rec.medications.is_empty() { p { "暂无。" } }
+                    ul { @for m in &rec.medications { li { (m.name) " " (m.dose) " " (m.frequency) } } }
+                    h2 { "过敏" }
+                    @if rec.allergies.is_empty() { p { "无已知过敏。" } }
+                    ul { @for al in &rec.allergies { li { (al.substance) } } }
+                    h2 { "最近就诊" }
+                    ul { @for e in rec.encounters.iter().take(5) { li { (ts(e.start_at)) " " (e.org_name) " " (e.dept) } } }
+                }
+            }
+        },
+    ))
+}

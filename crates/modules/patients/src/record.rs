@@ -1,0 +1,795 @@
+//! The health record (健康档案): encounters with admission/transfer/discharge, conditions
+//! (ICD-10), observations (vitals and labs with UCUM units, reference ranges, flags),
+//! allergies, medications, documents. FHIR-compatible shapes: coded concepts carry their
+//! code system, quantities their unit, everything its source institution.
+
+use crate::service::{can_see, cluster, survivor};
+use serde::{Deserialize, Serialize};
+use yiyang_core::{AppError, AppResult, RequestContext, perm};
+use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::web::AppState;
+use yiyang_store::{Filter, Tx, args};
+
+pub const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+pub const LOINC: &str = "http://loinc.org";
+
+pub const ENCOUNTER_KINDS: &[(&str, &str)] = &[
+    ("outpatient", "门诊"),
+    ("inpatient", "住院"),
+    ("emergency", "急诊"),
+    ("home_visit", "上门服务"),
+    ("follow_up", "随访"),
+    ("telemedicine", "远程诊疗"),
+];
+
+/// Vital signs with their LOINC codes and UCUM units, for forms and the 360 view.
+pub const VITALS: &[(&str, &str, &str, f64, f64)] = &[
+    ("8867-4", "心率", "/min", 60.0, 100.0),
+    ("8480-6", "收缩压", "mm[Hg]", 90.0, 139.0),
+    ("8462-4", "舒张压", "mm[Hg]", 60.0, 89.0),
+    ("59408-5", "血氧饱和度", "%", 95.0, 100.0),
+    ("8310-5", "体温", "Cel", 36.0, 37.3),
+    ("9279-1", "呼吸频率", "/min", 12.0, 20.0),
+    ("2339-0", "血糖", "mmol/L", 3.9, 7.8),
+    ("29463-7", "体重", "kg", 0.0, 0.0),
+];
+
+async fn writable(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    org_id: i64,
+) -> AppResult<i64> {
+    if !ctx.has_for(perm::PATIENT_WRITE, org_id) {
+        return Err(AppError::forbidden(perm::PATIENT_WRITE));
+    }
+    let pid = survivor(&st.db, person_id).await?;
+    let ids = cluster(&st.db, pid).await?;
+    if !can_see(&st.db, ctx, &ids, perm::PATIENT_READ).await?
+        && !can_see(&st.db, ctx, &ids, perm::PATIENT_WRITE).await?
+    {
+        return Err(AppError::not_found("person"));
+    }
+    Ok(pid)
+}
+
+async fn know(tx: &mut Tx, pid: i64, org: i64) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO person_orgs (person_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        args![pid, org],
+    )
+    .await
+    .map(|_| ())
+}
+
+fn when(v: &Option<String>, now: i64) -> AppResult<i64> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(now),
+        Some(s) => {
+            let t = chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M")
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
+                .or_else(|_| chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S"))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight"))
+                })
+                .map_err(|_| {
+                    AppError::field(
+                        "record.time_invalid",
+                        "time",
+                        format!("时间格式不正确：{s}"),
+                    )
+                })?;
+            Ok((t - chrono::Duration::hours(8))
+                .and_utc()
+                .timestamp_micros())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EncounterInput {
+    pub org_id: i64,
+    pub kind: String,
+    #[serde(default)]
+    pub dept: String,
+    #[serde(default)]
+    pub location: String,
+    #[serde(default)]
+    pub attending: String,
+    #[serde(default)]
+    pub reason: String,
+    /// Local time (CST), `YYYY-MM-DDTHH:MM`; now when empty.
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default)]
+    pub source_id: String,
+}
+
+/// Opens an encounter (an inpatient one is an admission).
+pub async fn add_encounter(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    e: &EncounterInput,
+) -> AppResult<i64> {
+    if !ENCOUNTER_KINDS.iter().any(|(k, _)| *k == e.kind) {
+        return Err(AppError::field(
+            "record.kind_invalid",
+            "kind",
+            "就诊类型不正确",
+        ));
+    }
+    let pid = writable(st, ctx, person_id, e.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let start = when(&e.start, now)?;
+    let mut tx = st.db.begin().await?;
+    let status = if e.kind == "inpatient" {
+        "in-progress"
+    } else {
+        "finished"
+    };
+    let id = tx
+        .scalar(
+            "INSERT INTO encounters (person_id, org_id, kind, status, dept, location, attending, reason, start_at, end_at, source, source_id, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            args![pid, e.org_id, &e.kind, status, e.dept.trim(), e.location.trim(), e.attending.trim(), e.reason.trim(), start, (status == "finished").then_some(start), &e.source, &e.source_id, now],
+        )
+        .await?;
+    if e.kind == "inpatient" {
+        tx.execute("INSERT INTO encounter_events (encounter_id, kind, at, to_location, created_at) VALUES ($1, 'admit', $2, $3, $4)", args![id, start, e.location.trim(), now]).await?;
+    }
+    know(&mut tx, pid, e.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.encounter_add", "person", pid)
+            .org(Some(e.org_id))
+            .details(serde_json::json!({"encounter": id, "kind": e.kind}))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Transfers (`to_location`) or discharges an inpatient encounter (入出转).
+pub async fn move_encounter(
+    st: &AppState,
+    ctx: &RequestContext,
+    encounter_id: i64,
+    kind: &str,
+    to_location: &str,
+    at: Option<String>,
+) -> AppResult<()> {
+    let row: Option<(i64, i64, String, String)> = st
+        .db
+        .fetch_optional(
+            "SELECT person_id, org_id, status, location FROM encounters WHERE id = $1",
+            args![encounter_id],
+        )
+        .await?;
+    let Some((pid, org, status, from)) = row else {
+        return Err(AppError::not_found("encounter"));
+    };
+    writable(st, ctx, pid, org).await?;
+    if status != "in-progress" {
+        return Err(AppError::conflict(
+            "record.encounter_closed",
+            "该次就诊已结束",
+        ));
+    }
+    let now = ctx.clock.now_micros();
+    let t = when(&at, now)?;
+    let mut tx = st.db.begin().await?;
+    match kind {
+        "transfer" => {
+            if to_location.trim().is_empty() {
+                return Err(AppError::field(
+                    "record.location_required",
+                    "to_location",
+                    "请填写转入病区/床位",
+                ));
+            }
+            tx.execute(
+                "UPDATE encounters SET location = $1 WHERE id = $2",
+                args![to_location.trim(), encounter_id],
+            )
+            .await?;
+        }
+        "discharge" => {
+            tx.execute(
+                "UPDATE encounters SET status = 'finished', end_at = $1 WHERE id = $2",
+                args![t, encounter_id],
+            )
+            .await?;
+        }
+        _ => {
+            return Err(AppError::field(
+                "record.move_invalid",
+                "kind",
+                "操作须为 transfer 或 discharge",
+            ));
+        }
+    }
+    tx.execute(
+        "INSERT INTO encounter_events (encounter_id, kind, at, from_location, to_location, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![encounter_id, kind, t, from, to_location.trim(), now],
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[
+            AuditEntry::new(ctx, &format!("record.encounter_{kind}"), "person", pid)
+                .org(Some(org))
+                .details(serde_json::json!({"encounter": encounter_id})),
+        ],
+    )
+    .await?;
+    tx.commit().await
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ConditionInput {
+    pub org_id: i64,
+    #[serde(default)]
+    pub encounter_id: Option<i64>,
+    /// Code system URI; ICD-10 when empty.
+    #[serde(default)]
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    #[serde(default)]
+    pub clinical_status: String,
+    #[serde(default)]
+    pub onset: Option<String>,
+    #[serde(default)]
+    pub source: String,
+}
+
+fn icd10_ok(code: &str) -> bool {
+    let b = code.as_bytes();
+    b.len() >= 3
+        && b[0].is_ascii_uppercase()
+        && b[1].is_ascii_digit()
+        && (b[2].is_ascii_digit() || b[2] == b'A' || b[2] == b'B')
+        && code[3..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == 'x')
+}
+
+pub async fn add_condition(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    c: &ConditionInput,
+) -> AppResult<i64> {
+    let system = if c.system.trim().is_empty() {
+        ICD10
+    } else {
+        c.system.trim()
+    };
+    let code = c.code.trim().to_uppercase();
+    if system == ICD10 && !icd10_ok(&code) {
+        return Err(AppError::field(
+            "record.icd10_invalid",
+            "code",
+            format!("ICD-10 编码格式不正确：{}", c.code),
+        ));
+    }
+    if c.display.trim().is_empty() {
+        return Err(AppError::field(
+            "record.display_required",
+            "display",
+            "请填写诊断名称",
+        ));
+    }
+    let status = if c.clinical_status.is_empty() {
+        "active"
+    } else {
+        c.clinical_status.as_str()
+    };
+    if !["active", "resolved", "inactive"].contains(&status) {
+        return Err(AppError::field(
+            "record.status_invalid",
+            "clinical_status",
+            "诊断状态须为 active/resolved/inactive",
+        ));
+    }
+    let pid = writable(st, ctx, person_id, c.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO conditions (person_id, org_id, encounter_id, system, code, display, clinical_status, onset, recorded_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            args![pid, c.org_id, c.encounter_id, system, code, c.display.trim(), status, &c.onset, now, &c.source],
+        )
+        .await?;
+    know(&mut tx, pid, c.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.condition_add", "person", pid).org(Some(c.org_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ObservationInput {
+    pub org_id: i64,
+    #[serde(default)]
+    pub encounter_id: Option<i64>,
+    /// `vital-signs` or `laboratory`
+    #[serde(default)]
+    pub category: String,
+    /// Code system URI; LOINC when empty.
+    #[serde(default)]
+    pub system: String,
+    pub code: String,
+    #[serde(default)]
+    pub display: String,
+    pub value: Option<f64>,
+    #[serde(default)]
+    pub value_text: String,
+    /// UCUM unit
+    #[serde(default)]
+    pub unit: String,
+    pub ref_low: Option<f64>,
+    pub ref_high: Option<f64>,
+    /// Abnormal flag as sent (N, H, L, HH, LL, A); computed from the range when empty.
+    #[serde(default)]
+    pub flag: String,
+    #[serde(default)]
+    pub effective: Option<String>,
+    #[serde(default)]
+    pub source: String,
+}
+
+/// Flag from a value and its reference range.
+pub fn flag_for(v: f64, low: Option<f64>, high: Option<f64>) -> &'static str {
+    match (low, high) {
+        (Some(l), _) if v < l => "L",
+        (_, Some(h)) if v > h => "H",
+        (None, None) => "",
+        _ => "N",
+    }
+}
+
+pub async fn add_observation(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    o: &ObservationInput,
+) -> AppResult<i64> {
+    let code = o.code.trim();
+    if code.is_empty() {
+        return Err(AppError::field(
+            "record.code_required",
+            "code",
+            "请填写检验/体征代码",
+        ));
+    }
+    if o.value.is_none() && o.value_text.trim().is_empty() {
+        return Err(AppError::field(
+            "record.value_required",
+            "value",
+            "请填写结果值",
+        ));
+    }
+    if o.value.is_some_and(|v| !v.is_finite()) {
+        return Err(AppError::field(
+            "record.value_invalid",
+            "value",
+            "结果值须为有限数值",
+        ));
+    }
+    let known = VITALS.iter().find(|(c, ..)| *c == code);
+    let display = if o.display.trim().is_empty() {
+        known.map(|k| k.1).unwrap_or(code).to_string()
+    } else {
+        o.display.trim().to_string()
+    };
+    let unit = if o.unit.trim().is_empty() {
+        known.map(|k| k.2).unwrap_or("").to_string()
+    } else {
+        o.unit.trim().to_string()
+    };
+    let (low, high) = match (o.ref_low, o.ref_high, known) {
+        (None, None, Some(k)) if k.4 > 0.0 => (Some(k.3), Some(k.4)),
+        (l, h, _) => (l, h),
+    };
+    let flag = if !o.flag.trim().is_empty() {
+        o.flag.trim().to_uppercase()
+    } else {
+        o.value
+            .map(|v| flag_for(v, low, high))
+            .unwrap_or("")
+            .to_string()
+    };
+    let category = if o.category.is_empty() {
+        if known.is_some() {
+            "vital-signs"
+        } else {
+            "laboratory"
+        }
+    } else {
+        o.category.as_str()
+    };
+    let system = if o.system.trim().is_empty() {
+        LOINC
+    } else {
+        o.system.trim()
+    };
+    let pid = writable(st, ctx, person_id, o.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let at = when(&o.effective, now)?;
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO observations (person_id, org_id, encounter_id, category, system, code, display, value_num, value_text, unit, ref_low, ref_high, flag, effective_at, source, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING id",
+            args![pid, o.org_id, o.encounter_id, category, system, code, display, o.value, o.value_text.trim(), unit, low, high, flag, at, &o.source, now],
+        )
+        .await?;
+    know(&mut tx, pid, o.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.observation_add", "person", pid).org(Some(o.org_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AllergyInput {
+    pub org_id: i64,
+    pub substance: String,
+    #[serde(default)]
+    pub reaction: String,
+    /// mild / moderate / severe
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+pub async fn add_allergy(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    a: &AllergyInput,
+) -> AppResult<i64> {
+    if a.substance.trim().is_empty() {
+        return Err(AppError::field(
+            "record.substance_required",
+            "substance",
+            "请填写过敏物质",
+        ));
+    }
+    if !a.severity.is_empty() && !["mild", "moderate", "severe"].contains(&a.severity.as_str()) {
+        return Err(AppError::field(
+            "record.severity_invalid",
+            "severity",
+            "严重程度须为 mild/moderate/severe",
+        ));
+    }
+    let pid = writable(st, ctx, person_id, a.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO allergies (person_id, org_id, substance, reaction, severity, status, recorded_at, source) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7) RETURNING id",
+            args![pid, a.org_id, a.substance.trim(), a.reaction.trim(), &a.severity, now, &a.source],
+        )
+        .await?;
+    know(&mut tx, pid, a.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.allergy_add", "person", pid).org(Some(a.org_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct MedicationInput {
+    pub org_id: i64,
+    /// `prescribed` or `taken`
+    pub kind: String,
+    pub name: String,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub dose: String,
+    #[serde(default)]
+    pub route: String,
+    #[serde(default)]
+    pub frequency: String,
+    #[serde(default)]
+    pub start_date: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+    #[serde(default)]
+    pub source: String,
+}
+
+pub async fn add_medication(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    m: &MedicationInput,
+) -> AppResult<i64> {
+    if !["prescribed", "taken"].contains(&m.kind.as_str()) {
+        return Err(AppError::field(
+            "record.med_kind",
+            "kind",
+            "用药类型须为 prescribed（处方）或 taken（服用记录）",
+        ));
+    }
+    if m.name.trim().is_empty() {
+        return Err(AppError::field("record.med_name", "name", "请填写药品名称"));
+    }
+    let pid = writable(st, ctx, person_id, m.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO medications (person_id, org_id, kind, code, name, dose, route, frequency, start_date, end_date, status, recorded_at, source) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12) RETURNING id",
+            args![pid, m.org_id, &m.kind, m.code.trim(), m.name.trim(), m.dose.trim(), m.route.trim(), m.frequency.trim(), &m.start_date, &m.end_date, now, &m.source],
+        )
+        .await?;
+    know(&mut tx, pid, m.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.medication_add", "person", pid).org(Some(m.org_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// A report or image to attach.
+#[derive(Debug, Clone, Default)]
+pub struct DocumentInput {
+    pub org_id: i64,
+    pub kind: String,
+    pub title: String,
+    pub mime: String,
+    pub content: Vec<u8>,
+}
+
+pub const DOCUMENT_KINDS: &[&str] = &["report", "image", "discharge", "other"];
+
+/// Attaches a report or image (at most 10 MiB).
+pub async fn add_document(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    d: DocumentInput,
+) -> AppResult<i64> {
+    if d.title.trim().is_empty() || d.content.is_empty() {
+        return Err(AppError::field(
+            "record.document_required",
+            "title",
+            "请填写标题并选择文件",
+        ));
+    }
+    if d.content.len() > 10 * 1024 * 1024 {
+        return Err(AppError::field(
+            "record.document_large",
+            "file",
+            "文件不能超过10MB",
+        ));
+    }
+    if !DOCUMENT_KINDS.contains(&d.kind.as_str()) {
+        return Err(AppError::field(
+            "record.document_kind",
+            "kind",
+            "文档类型不正确",
+        ));
+    }
+    let pid = writable(st, ctx, person_id, d.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO documents (person_id, org_id, kind, title, mime, content, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            args![pid, d.org_id, &d.kind, d.title.trim(), &d.mime, d.content, now],
+        )
+        .await?;
+    know(&mut tx, pid, d.org_id).await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "record.document_add", "person", pid).org(Some(d.org_id))],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Encounter {
+    pub id: i64,
+    pub person_id: i64,
+    pub org_id: i64,
+    pub org_name: String,
+    pub kind: String,
+    pub status: String,
+    pub dept: String,
+    pub location: String,
+    pub attending: String,
+    pub reason: String,
+    pub start_at: i64,
+    pub end_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Condition {
+    pub id: i64,
+    pub org_name: String,
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    pub clinical_status: String,
+    pub onset: Option<String>,
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Observation {
+    pub id: i64,
+    pub org_name: String,
+    pub category: String,
+    pub system: String,
+    pub code: String,
+    pub display: String,
+    pub value_num: Option<f64>,
+    pub value_text: String,
+    pub unit: String,
+    pub ref_low: Option<f64>,
+    pub ref_high: Option<f64>,
+    pub flag: String,
+    pub effective_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Allergy {
+    pub id: i64,
+    pub org_name: String,
+    pub substance: String,
+    pub reaction: String,
+    pub severity: String,
+    pub status: String,
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Medication {
+    pub id: i64,
+    pub org_name: String,
+    pub kind: String,
+    pub code: String,
+    pub name: String,
+    pub dose: String,
+    pub route: String,
+    pub frequency: String,
+    pub start_date: Option<String>,
+    pub end_date: Option<String>,
+    pub status: String,
+    pub recorded_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct DocumentMeta {
+    pub id: i64,
+    pub org_name: String,
+    pub kind: String,
+    pub title: String,
+    pub mime: String,
+    pub created_at: i64,
+}
+
+/// Everything recorded for one human (the merge cluster), newest first.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HealthRecord {
+    pub encounters: Vec<Encounter>,
+    pub conditions: Vec<Condition>,
+    pub observations: Vec<Observation>,
+    pub allergies: Vec<Allergy>,
+    pub medications: Vec<Medication>,
+    pub documents: Vec<DocumentMeta>,
+}
+
+/// Reads the record of a person's cluster. The caller has already checked access.
+pub async fn load(st: &AppState, ids: &[i64]) -> AppResult<HealthRecord> {
+    let q = |sql: &str| {
+        let mut f = Filter::new();
+        let list = f.placeholders(ids);
+        (sql.replace("{ids}", &list), f.args)
+    };
+    let (s, a) = q(
+        "SELECT e.id, e.person_id, e.org_id, o.name AS org_name, e.kind, e.status, e.dept, e.location, e.attending, e.reason, e.start_at, e.end_at FROM encounters e JOIN orgs o ON o.id = e.org_id WHERE e.person_id IN ({ids}) ORDER BY e.start_at DESC",
+    );
+    let encounters = st.db.fetch_all(&s, a).await?;
+    let (s, a) = q(
+        "SELECT c.id, o.name AS org_name, c.system, c.code, c.display, c.clinical_status, c.onset, c.recorded_at FROM conditions c JOIN orgs o ON o.id = c.org_id WHERE c.person_id IN ({ids}) ORDER BY c.recorded_at DESC",
+    );
+    let conditions = st.db.fetch_all(&s, a).await?;
+    let (s, a) = q(
+        "SELECT x.id, o.name AS org_name, x.category, x.system, x.code, x.display, x.value_num, x.value_text, x.unit, x.ref_low, x.ref_high, x.flag, x.effective_at FROM observations x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.effective_at DESC LIMIT 2000",
+    );
+    let observations = st.db.fetch_all(&s, a).await?;
+    let (s, a) = q(
+        "SELECT x.id, o.name AS org_name, x.substance, x.reaction, x.severity, x.status, x.recorded_at FROM allergies x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.recorded_at DESC",
+    );
+    let allergies = st.db.fetch_all(&s, a).await?;
+    let (s, a) = q(
+        "SELECT x.id, o.name AS org_name, x.kind, x.code, x.name, x.dose, x.route, x.frequency, x.start_date, x.end_date, x.status, x.recorded_at FROM medications x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.recorded_at DESC",
+    );
+    let medications = st.db.fetch_all(&s, a).await?;
+    let (s, a) = q(
+        "SELECT x.id, o.name AS org_name, x.kind, x.title, x.mime, x.created_at FROM documents x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.created_at DESC",
+    );
+    let documents = st.db.fetch_all(&s, a).await?;
+    Ok(HealthRecord {
+        encounters,
+        conditions,
+        observations,
+        allergies,
+        medications,
+        documents,
+    })
+}
+
+/// The record of a person the caller may read; audited.
+pub async fn read(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+) -> AppResult<(i64, Vec<i64>, HealthRecord)> {
+    let pid = survivor(&st.db, person_id)
+        .await
+        .map_err(|_| AppError::not_found("person"))?;
+    let ids = cluster(&st.db, pid).await?;
+    if !can_see(&st.db, ctx, &ids, perm::PATIENT_READ).await? {
+        st.audit
+            .record(AuditEntry::new(ctx, "record.read", "person", person_id).outcome("not_found"))
+            .await;
+        return Err(AppError::not_found("person"));
+    }
+    let rec = load(st, &ids).await?;
+    st.audit
+        .record(AuditEntry::new(ctx, "record.read", "person", pid))
+        .await;
+    Ok((pid, ids, rec))
+}
+
+/// One document's bytes, if the caller may read its person.
+pub async fn document(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+) -> AppResult<(String, String, Vec<u8>)> {
+    let row: Option<(i64, String, String, Vec<u8>)> = st
+        .db
+        .fetch_optional(
+            "SELECT person_id, title, mime, content FROM documents WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    let Some((pid, title, mime, content)) = row else {
+        return Err(AppError::not_found("document"));
+    };
+    let ids = cluster(&st.db, survivor(&st.db, pid).await?).await?;
+    if !can_see(&st.db, ctx, &ids, perm::PATIENT_READ).await? {
+        return Err(AppError::not_found("document"));
+    }
+    st.audit
+        .record(AuditEntry::new(ctx, "record.document_read", "document", id))
+        .await;
+    Ok((title, mime, content))
+}

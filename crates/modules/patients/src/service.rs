@@ -1,0 +1,1460 @@
+//! The person registry: registration through the master index, search, merge and unmerge
+//! with history, the review queue, statistics. Personal data is read only within the
+//! caller's scope, masked by role, and every read is audited.
+
+use crate::matching::{self, MatchFields};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use yiyang_core::idnumber::{self, Sex};
+use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
+use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::masking::Masker;
+use yiyang_platform::web::AppState;
+use yiyang_store::{Db, Filter, Tx, args, like_pattern};
+
+pub const LIVING: &[(&str, &str)] = &[
+    ("alone", "独居"),
+    ("empty_nest", "空巢"),
+    ("left_behind", "留守"),
+    ("with_family", "与家人同住"),
+    ("institution", "机构养老"),
+];
+
+pub const ID_TYPES: &[(&str, &str)] = &[
+    ("MZ", "门诊号"),
+    ("ZY", "住院号"),
+    ("MRN", "病案号"),
+    ("JKDA", "健康档案号"),
+    ("INS", "医保号"),
+    ("OTHER", "其他"),
+];
+
+/// A source identifier as an institution assigns it.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IdentifierInput {
+    pub id_type: String,
+    pub value: String,
+}
+
+/// A person as registered by an institution (form, import, API, HL7, FHIR).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PersonInput {
+    /// The registering institution (its scope must cover it).
+    pub org_id: i64,
+    pub name: String,
+    /// M / F / 男 / 女
+    #[serde(default)]
+    pub sex: String,
+    /// YYYY-MM-DD
+    #[serde(default)]
+    pub birth_date: String,
+    #[serde(default)]
+    pub id_number: String,
+    #[serde(default)]
+    pub insurance_no: String,
+    #[serde(default)]
+    pub social_card_no: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub phone2: String,
+    #[serde(default)]
+    pub district: String,
+    #[serde(default)]
+    pub town: String,
+    #[serde(default)]
+    pub village: String,
+    #[serde(default)]
+    pub address_detail: String,
+    #[serde(default)]
+    pub living_situation: String,
+    #[serde(default)]
+    pub identifiers: Vec<IdentifierInput>,
+}
+
+/// A validated registration.
+#[derive(Debug, Clone)]
+pub struct ValidPerson {
+    pub input: PersonInput,
+    pub id_number: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+fn norm_phone(field: &str, v: &str) -> AppResult<String> {
+    let mut d: String = v
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    if let Some(x) = d.strip_prefix("+86") {
+        d = x.to_string();
+    }
+    if d.is_empty() || (d.chars().all(|c| c.is_ascii_digit()) && (7..=12).contains(&d.len())) {
+        Ok(d)
+    } else {
+        Err(AppError::field(
+            "person.phone_invalid",
+            field,
+            format!("电话号码格式不正确：{v}"),
+        ))
+    }
+}
+
+impl PersonInput {
+    pub fn validate(mut self, today: chrono::NaiveDate) -> AppResult<ValidPerson> {
+        self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
+        if self.name.is_empty() || self.name.chars().count() > 50 {
+            return Err(AppError::field(
+                "person.name_invalid",
+                "name",
+                "请填写姓名（不超过50字）",
+            ));
+        }
+        let sex = if self.sex.trim().is_empty() {
+            None
+        } else {
+            Some(Sex::from_code(&self.sex).ok_or_else(|| {
+                AppError::field("person.sex_invalid", "sex", "性别须为 男/女（M/F）")
+            })?)
+        };
+        let mut warnings = Vec::new();
+        let id_number = if self.id_number.trim().is_empty() {
+            None
+        } else {
+            let (id, w) = idnumber::parse(&self.id_number, today, sex)?;
+            warnings.extend(w.iter().map(|x| x.message()));
+            if self.birth_date.trim().is_empty() {
+                self.birth_date = id.birth_date.format("%Y-%m-%d").to_string();
+            }
+            if sex.is_none() {
+                self.sex = id.sex.code().into();
+            }
+            Some(id.as_str().to_string())
+        };
+        if let Some(s) = sex {
+            self.sex = s.code().into();
+        }
+        if !self.birth_date.trim().is_empty() {
+            let d = chrono::NaiveDate::parse_from_str(self.birth_date.trim(), "%Y-%m-%d")
+                .or_else(|_| chrono::NaiveDate::parse_from_str(self.birth_date.trim(), "%Y%m%d"))
+                .map_err(|_| {
+                    AppError::field(
+                        "person.birth_invalid",
+                        "birth_date",
+                        "出生日期格式应为 YYYY-MM-DD",
+                    )
+                })?;
+            if d > today || d < chrono::NaiveDate::from_ymd_opt(1890, 1, 1).expect("date") {
+                return Err(AppError::field(
+                    "person.birth_invalid",
+                    "birth_date",
+                    "出生日期超出合理范围",
+                ));
+            }
+            self.birth_date = d.format("%Y-%m-%d").to_string();
+        }
+        self.phone = norm_phone("phone", &self.phone)?;
+        self.phone2 = norm_phone("phone2", &self.phone2)?;
+        if !self.living_situation.is_empty() {
+            self.living_situation = LIVING
+                .iter()
+                .find(|(c, l)| *c == self.living_situation || *l == self.living_situation)
+                .map(|(c, _)| c.to_string())
+                .ok_or_else(|| {
+                    AppError::field(
+                        "person.living_invalid",
+                        "living_situation",
+                        "居住状况不正确",
+                    )
+                })?;
+        }
+        for i in &mut self.identifiers {
+            i.value = i.value.trim().to_string();
+            i.id_type = i.id_type.trim().to_uppercase();
+            if i.value.is_empty() || i.value.len() > 64 {
+                return Err(AppError::field(
+                    "person.identifier_invalid",
+                    "identifiers",
+                    "院内标识不能为空且不超过64位",
+                ));
+            }
+            if !ID_TYPES.iter().any(|(c, _)| *c == i.id_type) {
+                return Err(AppError::field(
+                    "person.identifier_type",
+                    "identifiers",
+                    format!("标识类型不正确：{}", i.id_type),
+                ));
+            }
+        }
+        Ok(ValidPerson {
+            input: self,
+            id_number,
+            warnings,
+        })
+    }
+
+    fn fields(&self, id_number: Option<&str>) -> MatchFields {
+        MatchFields {
+            name: self.name.clone(),
+            sex: self.sex.clone(),
+            birth_date: self.birth_date.clone(),
+            id_number: id_number.unwrap_or("").to_string(),
+            phone: self.phone.clone(),
+            district: self.district.clone(),
+            town: self.town.clone(),
+            address_detail: format!("{}{}", self.village, self.address_detail),
+            insurance_no: self.insurance_no.clone(),
+        }
+    }
+}
+
+/// What registration did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RegisterOutcome {
+    /// The person the registration now belongs to.
+    pub person_id: i64,
+    /// `created` (a new person), `linked` (an existing person), or `review` (new person, possible duplicate queued).
+    pub outcome: String,
+    pub matched_id: Option<i64>,
+    pub probability: Option<f64>,
+    pub rule: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct PersonRow {
+    id: i64,
+    name: String,
+    name_pinyin: String,
+    sex: String,
+    birth_date: Option<String>,
+    id_cipher: Option<Vec<u8>>,
+    insurance_no: String,
+    social_card_no: String,
+    phone: String,
+    phone2: String,
+    district: String,
+    town: String,
+    village: String,
+    address_detail: String,
+    living_situation: String,
+    home_org_id: Option<i64>,
+    status: String,
+    merged_into: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const PERSON_COLS: &str = "id, name, name_pinyin, sex, birth_date, id_cipher, insurance_no, social_card_no, phone, phone2, district, town, village, address_detail, living_situation, home_org_id, status, merged_into, created_at, updated_at";
+
+fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
+    let id_number = match &r.id_cipher {
+        Some(b) => st.keys.decrypt(b)?,
+        None => String::new(),
+    };
+    Ok(MatchFields {
+        name: r.name.clone(),
+        sex: r.sex.clone(),
+        birth_date: r.birth_date.clone().unwrap_or_default(),
+        id_number,
+        phone: r.phone.clone(),
+        district: r.district.clone(),
+        town: r.town.clone(),
+        address_detail: format!("{}{}", r.village, r.address_detail),
+        insurance_no: r.insurance_no.clone(),
+    })
+}
+
+/// Registers a person in its own transaction.
+pub async fn register(
+    st: &AppState,
+    ctx: &RequestContext,
+    input: PersonInput,
+) -> AppResult<RegisterOutcome> {
+    let v = input.validate(yiyang_core::clock::today_cst(ctx.clock.as_ref()))?;
+    let mut tx = st.db.begin().await?;
+    let out = register_in(st, &mut tx, ctx, &v).await?;
+    tx.commit().await?;
+    Ok(out)
+}
+
+/// Registers a validated person inside `tx`: a known source identifier or a Link decision
+/// attaches the registration to an existing person; Review creates a new person and queues
+/// the pair; NoMatch creates a new person.
+pub async fn register_in(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    v: &ValidPerson,
+) -> AppResult<RegisterOutcome> {
+    let p = &v.input;
+    if !ctx.has_for(perm::PATIENT_WRITE, p.org_id) {
+        return Err(AppError::forbidden(perm::PATIENT_WRITE));
+    }
+    let now = ctx.clock.now_micros();
+    // 1. A source identifier this institution already assigned names the person outright.
+    for i in &p.identifiers {
+        let known: Option<(i64,)> = tx
+            .fetch_optional("SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3", args![p.org_id, &i.id_type, &i.value])
+            .await?;
+        if let Some((pid,)) = known {
+            let pid = survivor_in(tx, pid).await?;
+            attach(tx, pid, p, now).await?;
+            event(
+                tx,
+                ctx,
+                "link",
+                pid,
+                None,
+                serde_json::json!({"by": "identifier", "id_type": i.id_type, "org_id": p.org_id}),
+            )
+            .await?;
+            audit::append(
+                tx,
+                &[AuditEntry::new(ctx, "person.link", "person", pid)
+                    .org(Some(p.org_id))
+                    .details(serde_json::json!({"by": "identifier"}))],
+            )
+            .await?;
+            return Ok(RegisterOutcome {
+                person_id: pid,
+                outcome: "linked".into(),
+                matched_id: Some(pid),
+                probability: Some(1.0),
+                rule: Some("same_source_identifier".into()),
+                warnings: v.warnings.clone(),
+            });
+        }
+    }
+    // 2. The engine: candidates by block keys, scored against the index.
+    let engine = matching::engine(&st.db).await?;
+    let fields = p.fields(v.id_number.as_deref());
+    let me = engine.matcher.normalizer.normalize(&fields.raw(0));
+    let cands = matching::candidate_ids(tx, &engine, &me, 200).await?;
+    let index_size = tx
+        .scalar(
+            "SELECT COUNT(*) FROM persons WHERE status = 'active'",
+            vec![],
+        )
+        .await?
+        .max(1) as usize;
+    let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
+    if !cands.is_empty() {
+        let mut f = Filter::new();
+        f.any_of("id", &cands);
+        let rows: Vec<PersonRow> = tx
+            .fetch_all(
+                &format!("SELECT {PERSON_COLS} FROM persons{}", f.sql()),
+                f.args,
+            )
+            .await?;
+        for r in rows {
+            let other = engine
+                .matcher
+                .normalizer
+                .normalize(&row_fields(st, &r)?.raw(r.id));
+            let ex = engine.matcher.explain_in_index(&me, &other, index_size);
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| ex.match_weight > b.match_weight)
+            {
+                best = Some((r.id, ex));
+            }
+        }
+    }
+    use yiyang_mpi::Decision;
+    match best {
+        Some((pid, ex)) if ex.decision == Decision::Link => {
+            attach(tx, pid, p, now).await?;
+            event(
+                tx,
+                ctx,
+                "link",
+                pid,
+                None,
+                serde_json::json!({"explanation": ex, "registered": snapshot(p)}),
+            )
+            .await?;
+            audit::append(
+                tx,
+                &[AuditEntry::new(ctx, "person.link", "person", pid)
+                    .org(Some(p.org_id))
+                    .details(
+                        serde_json::json!({"probability": ex.match_probability, "rule": ex.rule}),
+                    )],
+            )
+            .await?;
+            Ok(RegisterOutcome {
+                person_id: pid,
+                outcome: "linked".into(),
+                matched_id: Some(pid),
+                probability: Some(ex.match_probability),
+                rule: ex.rule.clone(),
+                warnings: v.warnings.clone(),
+            })
+        }
+        other => {
+            let id = insert_person(st, tx, ctx, v, &engine, &me, now).await?;
+            let mut outcome = RegisterOutcome {
+                person_id: id,
+                outcome: "created".into(),
+                matched_id: None,
+                probability: None,
+                rule: None,
+                warnings: v.warnings.clone(),
+            };
+            if let Some((cand, ex)) = other.filter(|(_, ex)| ex.decision == Decision::Review) {
+                tx.execute(
+                    "INSERT INTO mpi_reviews (person_id, candidate_id, probability, weight, explanation, status, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
+                    args![id, cand, ex.match_probability, ex.match_weight, serde_json::to_string(&ex).unwrap_or_default(), now],
+                )
+                .await?;
+                outcome.outcome = "review".into();
+                outcome.matched_id = Some(cand);
+                outcome.probability = Some(ex.match_probability);
+            }
+            Ok(outcome)
+        }
+    }
+}
+
+fn snapshot(p: &PersonInput) -> serde_json::Value {
+    // Never the ID number: the history keeps who registered what, not the secret.
+    serde_json::json!({"org_id": p.org_id, "name": p.name, "sex": p.sex, "birth_date": p.birth_date, "district": p.district, "town": p.town, "identifiers": p.identifiers})
+}
+
+async fn insert_person(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    v: &ValidPerson,
+    engine: &matching::Engine,
+    me: &yiyang_mpi::Person,
+    now: i64,
+) -> AppResult<i64> {
+    let p = &v.input;
+    let pinyin: String = me
+        .pinyin
+        .first()
+        .cloned()
+        .flatten()
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    let (cipher, blind) = match &v.id_number {
+        Some(n) => (
+            Some(st.keys.encrypt(n)),
+            Some(st.keys.blind_index("id_number", n)),
+        ),
+        None => (None, None),
+    };
+    let birth = (!p.birth_date.is_empty()).then(|| p.birth_date.clone());
+    let id = tx
+        .scalar(
+            "INSERT INTO persons (name, name_pinyin, sex, birth_date, id_cipher, id_blind, insurance_no, social_card_no, phone, phone2, district, town, village, \
+             address_detail, living_situation, home_org_id, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'active', $17, $17) RETURNING id",
+            args![&p.name, pinyin, &p.sex, birth, cipher, blind, p.insurance_no.trim(), p.social_card_no.trim(), &p.phone, &p.phone2, p.district.trim(), p.town.trim(), p.village.trim(), p.address_detail.trim(), &p.living_situation, p.org_id, now],
+        )
+        .await?;
+    matching::index_person(tx, engine, id, me).await?;
+    attach(tx, id, p, now).await?;
+    event(
+        tx,
+        ctx,
+        "register",
+        id,
+        None,
+        serde_json::json!({"registered": snapshot(p)}),
+    )
+    .await?;
+    audit::append(
+        tx,
+        &[AuditEntry::new(ctx, "person.create", "person", id)
+            .org(Some(p.org_id))
+            .details(serde_json::json!({"warnings": v.warnings}))],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Records that `org` knows the person, with its source identifiers.
+async fn attach(tx: &mut Tx, pid: i64, p: &PersonInput, now: i64) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO person_orgs (person_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        args![pid, p.org_id],
+    )
+    .await?;
+    for i in &p.identifiers {
+        tx.execute(
+            "INSERT INTO person_identifiers (person_id, org_id, id_type, value, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, id_type, value) DO NOTHING",
+            args![pid, p.org_id, &i.id_type, &i.value, now],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn event(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    kind: &str,
+    pid: i64,
+    other: Option<i64>,
+    details: serde_json::Value,
+) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO mpi_events (kind, person_id, other_id, actor_login, at, details) VALUES ($1, $2, $3, $4, $5, $6)",
+        args![kind, pid, other, &ctx.actor.login, ctx.clock.now_micros(), details.to_string()],
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Follows `merged_into` to the surviving person.
+async fn survivor_in(tx: &mut Tx, mut id: i64) -> AppResult<i64> {
+    for _ in 0..64 {
+        let next: Option<(Option<i64>,)> = tx
+            .fetch_optional("SELECT merged_into FROM persons WHERE id = $1", args![id])
+            .await?;
+        match next {
+            Some((Some(n),)) => id = n,
+            Some((None,)) => return Ok(id),
+            None => return Err(AppError::not_found("person")),
+        }
+    }
+    Err(AppError::internal("merge chain too long"))
+}
+
+pub async fn survivor(db: &Db, mut id: i64) -> AppResult<i64> {
+    for _ in 0..64 {
+        let next: Option<(Option<i64>,)> = db
+            .fetch_optional("SELECT merged_into FROM persons WHERE id = $1", args![id])
+            .await?;
+        match next {
+            Some((Some(n),)) => id = n,
+            Some((None,)) => return Ok(id),
+            None => return Err(AppError::not_found("person")),
+        }
+    }
+    Err(AppError::internal("merge chain too long"))
+}
+
+/// The person and everyone merged into it (recursively): one human's records.
+pub async fn cluster(db: &Db, id: i64) -> AppResult<Vec<i64>> {
+    let mut all = vec![id];
+    let mut frontier = vec![id];
+    while !frontier.is_empty() {
+        let mut f = Filter::new();
+        f.any_of("merged_into", &frontier);
+        let rows: Vec<(i64,)> = db
+            .fetch_all(&format!("SELECT id FROM persons{}", f.sql()), f.args)
+            .await?;
+        frontier = rows
+            .into_iter()
+            .map(|r| r.0)
+            .filter(|x| !all.contains(x))
+            .collect();
+        all.extend(&frontier);
+    }
+    Ok(all)
+}
+
+/// Institutions that know any record of the cluster.
+async fn cluster_orgs(db: &Db, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
+    let mut f = Filter::new();
+    f.any_of("person_id", ids);
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            &format!("SELECT DISTINCT org_id FROM person_orgs{}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
+}
+
+/// Whether the caller may see the person: scope meets an institution that knows them, or
+/// the caller is a resident linked to them (self or an authorised family member).
+pub async fn can_see(
+    db: &Db,
+    ctx: &RequestContext,
+    ids: &[i64],
+    permission: &str,
+) -> AppResult<bool> {
+    if let Some(scope) = ctx.scope_of(permission) {
+        if scope == Scope::City {
+            return Ok(true);
+        }
+        let orgs = cluster_orgs(db, ids).await?;
+        if orgs.iter().any(|o| scope.allows(*o)) {
+            return Ok(true);
+        }
+    }
+    if permission == perm::PATIENT_READ {
+        let mut f = Filter::new();
+        f.any_of("person_id", ids);
+        f.add("account_id = ?", ctx.actor.id);
+        f.raw("can_view = TRUE");
+        return Ok(db
+            .scalar(
+                &format!("SELECT COUNT(*) FROM person_contacts{}", f.sql()),
+                f.args,
+            )
+            .await?
+            > 0);
+    }
+    Ok(false)
+}
+
+/// A person as shown to a caller.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PersonView {
+    pub id: i64,
+    pub name: String,
+    pub name_pinyin: String,
+    pub sex: String,
+    pub birth_date: String,
+    pub age: Option<i64>,
+    pub id_number: String,
+    pub insurance_no: String,
+    pub social_card_no: String,
+    pub phone: String,
+    pub phone2: String,
+    pub address: String,
+    pub district: String,
+    pub living_situation: String,
+    pub status: String,
+    pub merged_into: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub masked: bool,
+}
+
+fn present(
+    st: &AppState,
+    r: &PersonRow,
+    m: &Masker,
+    today: chrono::NaiveDate,
+) -> AppResult<PersonView> {
+    let id_plain = match &r.id_cipher {
+        Some(b) => st.keys.decrypt(b)?,
+        None => String::new(),
+    };
+    let birth = r.birth_date.clone().unwrap_or_default();
+    let age = chrono::NaiveDate::parse_from_str(&birth, "%Y-%m-%d")
+        .ok()
+        .map(|b| i64::from(today.years_since(b).unwrap_or(0)));
+    let address = format!("{}{}{}{}", r.district, r.town, r.village, r.address_detail);
+    Ok(PersonView {
+        id: r.id,
+        name: m.mask("name", &r.name),
+        name_pinyin: if m.is_unmasked() {
+            r.name_pinyin.clone()
+        } else {
+            String::new()
+        },
+        sex: r.sex.clone(),
+        birth_date: if m.is_unmasked() {
+            birth
+        } else {
+            birth
+                .get(..4)
+                .map(|y| format!("{y}-**-**"))
+                .unwrap_or_default()
+        },
+        age,
+        id_number: m.mask("id_number", &id_plain),
+        insurance_no: m.mask("id_number", &r.insurance_no),
+        social_card_no: m.mask("id_number", &r.social_card_no),
+        phone: m.mask("phone", &r.phone),
+        phone2: m.mask("phone", &r.phone2),
+        address: m.mask("address", &address),
+        district: r.district.clone(),
+        living_situation: LIVING
+            .iter()
+            .find(|(c, _)| *c == r.living_situation)
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default(),
+        status: r.status.clone(),
+        merged_into: r.merged_into,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        masked: !m.is_unmasked(),
+    })
+}
+
+/// How the caller asked to see personal fields.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct Unmask {
+    /// Plain values; needs `patient.read_unmasked` and a purpose.
+    pub unmask: Option<bool>,
+    pub purpose: Option<String>,
+}
+
+impl Unmask {
+    fn purpose(&self, ctx: &RequestContext, allowed: bool) -> AppResult<Option<String>> {
+        if !self.unmask.unwrap_or(false) {
+            return Ok(None);
+        }
+        if !allowed {
+            return Err(AppError::forbidden(perm::PATIENT_READ_UNMASKED));
+        }
+        let p = self.purpose.as_deref().map(str::trim).unwrap_or("");
+        if p.chars().count() < 2 {
+            return Err(AppError::field(
+                "privacy.purpose_required",
+                "purpose",
+                "查看明文信息须填写用途",
+            ));
+        }
+        let _ = ctx;
+        Ok(Some(p.to_string()))
+    }
+}
+
+async fn load_row(db: &Db, id: i64) -> AppResult<Option<PersonRow>> {
+    db.fetch_optional(
+        &format!("SELECT {PERSON_COLS} FROM persons WHERE id = $1"),
+        args![id],
+    )
+    .await
+}
+
+/// One person (the survivor of a merge is returned for a merged id); audited.
+pub async fn get_person(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    um: &Unmask,
+) -> AppResult<PersonView> {
+    let found = load_row(&st.db, id).await?;
+    let ids = match &found {
+        Some(r) => cluster(&st.db, r.id).await?,
+        None => vec![],
+    };
+    let visible = found.is_some() && can_see(&st.db, ctx, &ids, perm::PATIENT_READ).await?;
+    let Some(row) = found.filter(|_| visible) else {
+        st.audit
+            .record(AuditEntry::new(ctx, "person.read", "person", id).outcome("not_found"))
+            .await;
+        return Err(AppError::not_found("person"));
+    };
+    let unmask_ok = can_see(&st.db, ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
+    let purpose = match um.purpose(ctx, unmask_ok) {
+        Ok(p) => p,
+        Err(e) => {
+            st.audit
+                .record(
+                    AuditEntry::new(ctx, "person.read_unmasked", "person", id).outcome("denied"),
+                )
+                .await;
+            return Err(e);
+        }
+    };
+    let m = st.masking.masker(ctx, purpose.is_some()).await?;
+    let v = present(
+        st,
+        &row,
+        &m,
+        yiyang_core::clock::today_cst(ctx.clock.as_ref()),
+    )?;
+    let action = if purpose.is_some() {
+        "person.read_unmasked"
+    } else {
+        "person.read"
+    };
+    st.audit
+        .record(
+            AuditEntry::new(ctx, action, "person", id)
+                .purpose(purpose.as_deref().unwrap_or(""))
+                .org(row.home_org_id),
+        )
+        .await;
+    Ok(v)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct PersonQuery {
+    /// Name (or pinyin) fragment, full ID number, phone number, or a source identifier value.
+    pub q: Option<String>,
+    pub org_id: Option<i64>,
+    pub district: Option<String>,
+    /// Include merged records.
+    pub include_merged: Option<bool>,
+    pub page: Option<i64>,
+}
+
+/// Persons within the caller's scope; audited with the ids returned.
+pub async fn search(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &PersonQuery,
+) -> AppResult<(Vec<PersonView>, i64)> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        let list = f.placeholders(&orgs);
+        f.raw(&format!("EXISTS (SELECT 1 FROM person_orgs po WHERE po.person_id = persons.id AND po.org_id IN ({list}))"));
+    }
+    if let Some(o) = q.org_id {
+        f.add("EXISTS (SELECT 1 FROM person_orgs po2 WHERE po2.person_id = persons.id AND po2.org_id = ?)", o);
+    }
+    if !q.include_merged.unwrap_or(false) {
+        f.raw("status = 'active'");
+    }
+    if let Some(d) = q.district.as_deref().filter(|s| !s.is_empty()) {
+        f.add("district = ?", d);
+    }
+    if let Some(text) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
+        if let Ok((idn, _)) = idnumber::parse(text, today, None) {
+            f.add(
+                "id_blind = ?",
+                st.keys.blind_index("id_number", idn.as_str()),
+            );
+        } else if text.chars().all(|c| c.is_ascii_digit()) && (7..=12).contains(&text.len()) {
+            let a = f.next();
+            f.args.push(text.into());
+            f.raw(&format!("(phone = {a} OR phone2 = {a} OR EXISTS (SELECT 1 FROM person_identifiers pi WHERE pi.person_id = persons.id AND pi.value = {a}))"));
+        } else if text.is_ascii() {
+            let a = f.next();
+            f.args.push(like_pattern(&text.replace(' ', "")).into());
+            let b = f.next();
+            f.args.push(text.to_string().into());
+            f.raw(&format!("(REPLACE(name_pinyin, ' ', '') LIKE {a} ESCAPE '\\' OR EXISTS (SELECT 1 FROM person_identifiers pi WHERE pi.person_id = persons.id AND pi.value = {b}))"));
+        } else {
+            f.add("name LIKE ? ESCAPE '\\'", like_pattern(text));
+        }
+    }
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM persons{}", f.sql()),
+            f.args.clone(),
+        )
+        .await?;
+    let page = q.page.unwrap_or(1).max(1);
+    let w = f.sql();
+    let lim = f.page(50, (page - 1) * 50);
+    let rows: Vec<PersonRow> = st
+        .db
+        .fetch_all(
+            &format!("SELECT {PERSON_COLS} FROM persons{w} ORDER BY id DESC{lim}"),
+            f.args,
+        )
+        .await?;
+    let m = st.masking.masker(ctx, false).await?;
+    let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
+    let out = rows
+        .iter()
+        .map(|r| present(st, r, &m, today))
+        .collect::<AppResult<Vec<_>>>()?;
+    let ids: Vec<i64> = out.iter().map(|p| p.id).collect();
+    st.audit
+        .record(
+            AuditEntry::new(ctx, "person.search", "person", "")
+                .details(serde_json::json!({"ids": ids, "q": q.q})),
+        )
+        .await;
+    Ok((out, total))
+}
+
+/// Source identifiers of a cluster with the assigning institution.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct IdentifierView {
+    pub person_id: i64,
+    pub org_id: i64,
+    pub org_name: String,
+    pub id_type: String,
+    pub value: String,
+    pub created_at: i64,
+}
+
+pub async fn identifiers(db: &Db, ids: &[i64]) -> AppResult<Vec<IdentifierView>> {
+    let mut f = Filter::new();
+    f.any_of("i.person_id", ids);
+    db.fetch_all(
+        &format!("SELECT i.person_id, i.org_id, o.name AS org_name, i.id_type, i.value, i.created_at FROM person_identifiers i JOIN orgs o ON o.id = i.org_id{} ORDER BY i.id", f.sql()),
+        f.args,
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Contact {
+    #[serde(default)]
+    pub id: i64,
+    pub name: String,
+    pub relation: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub is_emergency: bool,
+    pub account_id: Option<i64>,
+    #[serde(default)]
+    pub can_view: bool,
+}
+
+pub async fn contacts(db: &Db, ids: &[i64]) -> AppResult<Vec<Contact>> {
+    let mut f = Filter::new();
+    f.any_of("person_id", ids);
+    db.fetch_all(&format!("SELECT id, name, relation, phone, is_emergency, account_id, can_view FROM person_contacts{} ORDER BY id", f.sql()), f.args).await
+}
+
+/// Adds a family member or emergency contact; `account_login` links a family account
+/// and `can_view` lets it read the record.
+pub async fn add_contact(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    c: &Contact,
+    account_login: Option<&str>,
+) -> AppResult<i64> {
+    let ids = cluster(&st.db, person_id).await?;
+    if !can_see(&st.db, ctx, &ids, perm::PATIENT_WRITE).await? {
+        return Err(AppError::not_found("person"));
+    }
+    if c.name.trim().is_empty() || c.relation.trim().is_empty() {
+        return Err(AppError::field(
+            "contact.required",
+            "name",
+            "请填写联系人姓名和关系",
+        ));
+    }
+    let phone = norm_phone("phone", &c.phone)?;
+    let account_id = match account_login.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(l) => Some(
+            st.db
+                .fetch_optional::<(i64,)>(
+                    "SELECT id FROM accounts WHERE login = $1 AND kind = 'resident'",
+                    args![l],
+                )
+                .await?
+                .ok_or_else(|| {
+                    AppError::field("contact.account_missing", "account_login", "居民账号不存在")
+                })?
+                .0,
+        ),
+        None => c.account_id,
+    };
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO person_contacts (person_id, name, relation, phone, is_emergency, account_id, can_view, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+            args![person_id, c.name.trim(), c.relation.trim(), phone, c.is_emergency, account_id, c.can_view && account_id.is_some(), ctx.clock.now_micros()],
+        )
+        .await?;
+    audit::append(&mut tx, &[AuditEntry::new(ctx, "person.contact_add", "person", person_id).details(serde_json::json!({"relation": c.relation, "account_id": account_id, "can_view": c.can_view}))]).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+async fn require_merge(st: &AppState, ctx: &RequestContext, ids: &[i64]) -> AppResult<()> {
+    if !can_see(&st.db, ctx, ids, perm::PATIENT_MERGE).await? {
+        return Err(AppError::forbidden(perm::PATIENT_MERGE));
+    }
+    Ok(())
+}
+
+/// Merges `merged` into `survivor`. Nothing is deleted or moved: the merged record points
+/// at the survivor, whose views gather the whole cluster, so unmerge restores it exactly.
+pub async fn merge(
+    st: &AppState,
+    ctx: &RequestContext,
+    survivor_id: i64,
+    merged_id: i64,
+    reason: &str,
+) -> AppResult<()> {
+    if survivor_id == merged_id {
+        return Err(AppError::validation(
+            "mpi.merge_self",
+            "不能将患者合并到自身",
+        ));
+    }
+    let s = survivor(&st.db, survivor_id).await?;
+    let m_row = load_row(&st.db, merged_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    if m_row.status != "active" {
+        return Err(AppError::conflict(
+            "mpi.already_merged",
+            "该记录已被合并，请先拆分",
+        ));
+    }
+    if s == merged_id || cluster(&st.db, merged_id).await?.contains(&s) {
+        return Err(AppError::validation("mpi.merge_cycle", "合并会形成循环"));
+    }
+    let mut ids = cluster(&st.db, s).await?;
+    ids.extend(cluster(&st.db, merged_id).await?);
+    require_merge(st, ctx, &ids).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let n = tx
+        .execute("UPDATE persons SET status = 'merged', merged_into = $1, updated_at = $2 WHERE id = $3 AND status = 'active'", args![s, now, merged_id])
+        .await?;
+    if n != 1 {
+        return Err(AppError::conflict(
+            "mpi.already_merged",
+            "该记录已被合并，请刷新后重试",
+        ));
+    }
+    tx.execute(
+        "UPDATE mpi_reviews SET status = 'merged', decided_by = $1, decided_at = $2 WHERE status = 'pending' AND ((person_id = $3 AND candidate_id = $4) OR (person_id = $4 AND candidate_id = $3))",
+        args![&ctx.actor.login, now, s, merged_id],
+    )
+    .await?;
+    event(
+        &mut tx,
+        ctx,
+        "merge",
+        s,
+        Some(merged_id),
+        serde_json::json!({"reason": reason, "before": {"status": "active", "merged_into": null}}),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "person.merge", "person", s)
+            .details(serde_json::json!({"merged": merged_id, "reason": reason}))],
+    )
+    .await?;
+    tx.commit().await
+}
+
+/// Undoes a merge: the record stands on its own again, exactly as before.
+pub async fn unmerge(
+    st: &AppState,
+    ctx: &RequestContext,
+    merged_id: i64,
+    reason: &str,
+) -> AppResult<()> {
+    let row = load_row(&st.db, merged_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    let Some(into) = row.merged_into else {
+        return Err(AppError::conflict("mpi.not_merged", "该记录未被合并"));
+    };
+    let ids = cluster(&st.db, survivor(&st.db, merged_id).await?).await?;
+    require_merge(st, ctx, &ids).await?;
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    tx.execute(
+        "UPDATE persons SET status = 'active', merged_into = NULL, updated_at = $1 WHERE id = $2",
+        args![now, merged_id],
+    )
+    .await?;
+    event(
+        &mut tx,
+        ctx,
+        "unmerge",
+        into,
+        Some(merged_id),
+        serde_json::json!({"reason": reason}),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "person.unmerge", "person", into)
+            .details(serde_json::json!({"unmerged": merged_id, "reason": reason}))],
+    )
+    .await?;
+    tx.commit().await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    pub kind: String,
+    pub person_id: i64,
+    pub other_id: Option<i64>,
+    pub actor_login: String,
+    pub at: i64,
+    pub details: String,
+}
+
+/// The index history of a cluster (register, link, merge, unmerge, review decisions).
+pub async fn history(db: &Db, ids: &[i64]) -> AppResult<Vec<EventView>> {
+    let mut f = Filter::new();
+    let list = f.placeholders(ids);
+    db.fetch_all(
+        &format!("SELECT id, kind, person_id, other_id, actor_login, at, details FROM mpi_events WHERE person_id IN ({list}) OR other_id IN ({list}) ORDER BY id"),
+        f.args,
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Review {
+    pub id: i64,
+    pub person_id: i64,
+    pub candidate_id: i64,
+    pub probability: f64,
+    pub weight: f64,
+    pub explanation: String,
+    pub status: String,
+    pub created_at: i64,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
+}
+
+/// Pending possible duplicates the caller may decide on.
+pub async fn pending_reviews(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Review>> {
+    ctx.require(perm::PATIENT_MERGE)?;
+    let all: Vec<Review> = st
+        .db
+        .fetch_all("SELECT id, person_id, candidate_id, probability, weight, explanation, status, created_at, decided_by, decided_at FROM mpi_reviews WHERE status = 'pending' ORDER BY probability DESC, id LIMIT 500", vec![])
+        .await?;
+    let mut out = Vec::new();
+    for r in all {
+        if can_see(
+            &st.db,
+            ctx,
+            &[r.person_id, r.candidate_id],
+            perm::PATIENT_MERGE,
+        )
+        .await?
+        {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+pub async fn get_review(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<Review> {
+    let r: Review = st
+        .db
+        .fetch_optional("SELECT id, person_id, candidate_id, probability, weight, explanation, status, created_at, decided_by, decided_at FROM mpi_reviews WHERE id = $1", args![id])
+        .await?
+        .ok_or_else(|| AppError::not_found("review"))?;
+    if !can_see(
+        &st.db,
+        ctx,
+        &[r.person_id, r.candidate_id],
+        perm::PATIENT_MERGE,
+    )
+    .await?
+    {
+        return Err(AppError::not_found("review"));
+    }
+    Ok(r)
+}
+
+/// Decides a review: `merge` (the newer record into the older) or `distinct`.
+pub async fn decide_review(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    decision: &str,
+) -> AppResult<()> {
+    let r = get_review(st, ctx, id).await?;
+    if r.status != "pending" {
+        return Err(AppError::conflict("mpi.review_decided", "该疑似重复已处理"));
+    }
+    match decision {
+        "merge" => {
+            merge(
+                st,
+                ctx,
+                r.candidate_id,
+                r.person_id,
+                "疑似重复审核：确认为同一人",
+            )
+            .await
+        }
+        "distinct" => {
+            let now = ctx.clock.now_micros();
+            let mut tx = st.db.begin().await?;
+            tx.execute("UPDATE mpi_reviews SET status = 'distinct', decided_by = $1, decided_at = $2 WHERE id = $3 AND status = 'pending'", args![&ctx.actor.login, now, id]).await?;
+            event(
+                &mut tx,
+                ctx,
+                "distinct",
+                r.person_id,
+                Some(r.candidate_id),
+                serde_json::json!({"review": id}),
+            )
+            .await?;
+            audit::append(
+                &mut tx,
+                &[
+                    AuditEntry::new(ctx, "person.review_distinct", "person", r.person_id)
+                        .details(serde_json::json!({"candidate": r.candidate_id})),
+                ],
+            )
+            .await?;
+            tx.commit().await
+        }
+        _ => Err(AppError::field(
+            "mpi.decision_invalid",
+            "decision",
+            "处理结果须为 merge 或 distinct",
+        )),
+    }
+}
+
+/// 查询统计: figures for the index.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    pub persons: i64,
+    pub merged: i64,
+    pub identifiers: i64,
+    pub links: i64,
+    pub pending_reviews: i64,
+    /// merged / (active + merged)
+    pub duplicate_rate: f64,
+    pub per_org: Vec<(String, i64)>,
+    pub per_month: Vec<(String, i64)>,
+}
+
+pub async fn stats(st: &AppState, ctx: &RequestContext) -> AppResult<Stats> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("po.org_id", &orgs);
+    }
+    let w = f.sql();
+    let scoped = format!("SELECT DISTINCT po.person_id FROM person_orgs po{w}");
+    let count = |extra: &str| format!("SELECT COUNT(*) FROM persons WHERE id IN ({scoped}){extra}");
+    let persons = st
+        .db
+        .scalar(&count(" AND status = 'active'"), f.args.clone())
+        .await?;
+    let merged = st
+        .db
+        .scalar(&count(" AND status = 'merged'"), f.args.clone())
+        .await?;
+    let identifiers = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM person_identifiers WHERE person_id IN ({scoped})"),
+            f.args.clone(),
+        )
+        .await?;
+    let links = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM mpi_events WHERE kind = 'link' AND person_id IN ({scoped})"
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let pending_reviews = st.db.scalar(&format!("SELECT COUNT(*) FROM mpi_reviews WHERE status = 'pending' AND person_id IN ({scoped})"), f.args.clone()).await?;
+    let per_org: Vec<(String, i64)> = st
+        .db
+        .fetch_all(&format!("SELECT o.name, COUNT(*) FROM person_orgs po JOIN orgs o ON o.id = po.org_id{w} GROUP BY o.name ORDER BY COUNT(*) DESC"), f.args.clone())
+        .await?;
+    let rows: Vec<(i64,)> = st
+        .db
+        .fetch_all(
+            &format!("SELECT created_at FROM persons WHERE id IN ({scoped})"),
+            f.args,
+        )
+        .await?;
+    let mut months: std::collections::BTreeMap<String, i64> = Default::default();
+    for (t,) in rows {
+        *months
+            .entry(yiyang_core::clock::format_micros_cst(t)[..7].to_string())
+            .or_default() += 1;
+    }
+    let total = persons + merged;
+    Ok(Stats {
+        persons,
+        merged,
+        identifiers,
+        links,
+        pending_reviews,
+        duplicate_rate: if total > 0 {
+            merged as f64 / total as f64
+        } else {
+            0.0
+        },
+        per_org,
+        per_month: months.into_iter().collect(),
+    })
+}
+
+/// Saves a new configuration version (validated by compiling it); optionally activates it.
+pub async fn save_config(
+    st: &AppState,
+    ctx: &RequestContext,
+    toml: &str,
+    note: &str,
+    activate: bool,
+) -> AppResult<String> {
+    if ctx.require(perm::MPI_MANAGE)? != Scope::City {
+        return Err(AppError::forbidden(perm::MPI_MANAGE));
+    }
+    let e = matching::compile(toml, "")?;
+    let exists: Option<(i64,)> = st
+        .db
+        .fetch_optional(
+            "SELECT id FROM mpi_configs WHERE version = $1",
+            args![&e.version],
+        )
+        .await?;
+    if exists.is_some() {
+        return Err(AppError::field(
+            "mpi.version_taken",
+            "config",
+            format!("版本号 {} 已存在，请在配置中修改 version", e.version),
+        ));
+    }
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    if activate {
+        tx.execute("UPDATE mpi_configs SET active = FALSE", vec![])
+            .await?;
+    }
+    tx.execute(
+        "INSERT INTO mpi_configs (version, config, model, active, note, created_by, created_at) VALUES ($1, $2, '', $3, $4, $5, $6)",
+        args![&e.version, toml, activate, note.trim(), &ctx.actor.login, now],
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[
+            AuditEntry::new(ctx, "mpi.config_save", "mpi_config", &e.version)
+                .details(serde_json::json!({"activate": activate, "note": note})),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    if activate {
+        reindex(st).await?;
+    }
+    Ok(e.version)
+}
+
+/// Makes a stored version the active one and rebuilds the block keys.
+pub async fn activate_config(st: &AppState, ctx: &RequestContext, version: &str) -> AppResult<()> {
+    if ctx.require(perm::MPI_MANAGE)? != Scope::City {
+        return Err(AppError::forbidden(perm::MPI_MANAGE));
+    }
+    let mut tx = st.db.begin().await?;
+    let found: Option<(i64,)> = tx
+        .fetch_optional(
+            "SELECT id FROM mpi_configs WHERE version = $1",
+            args![version],
+        )
+        .await?;
+    let Some((id,)) = found else {
+        return Err(AppError::not_found("mpi_config"));
+    };
+    tx.execute("UPDATE mpi_configs SET active = (id = $1)", args![id])
+        .await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(
+            ctx,
+            "mpi.config_activate",
+            "mpi_config",
+            version,
+        )],
+    )
+    .await?;
+    tx.commit().await?;
+    reindex(st).await.map(|_| ())
+}
+
+async fn all_fields(st: &AppState, limit: i64) -> AppResult<Vec<(i64, MatchFields)>> {
+    let rows: Vec<PersonRow> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT {PERSON_COLS} FROM persons WHERE status = 'active' ORDER BY id LIMIT $1"
+            ),
+            args![limit],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| Ok((r.id, row_fields(st, r)?)))
+        .collect()
+}
+
+/// Rebuilds every person's block keys under the active configuration.
+pub async fn reindex(st: &AppState) -> AppResult<usize> {
+    let e = matching::engine(&st.db).await?;
+    let people = all_fields(st, i64::MAX).await?;
+    let mut tx = st.db.begin().await?;
+    for (id, f) in &people {
+        let p = e.matcher.normalizer.normalize(&f.raw(*id));
+        matching::index_person(&mut tx, &e, *id, &p).await?;
+    }
+    tx.commit().await?;
+    Ok(people.len())
+}
+
+/// 模型管理: estimates m/u by EM on (a sample of) the registry itself, without labels.
+pub async fn train(st: &AppState, ctx: &RequestContext) -> AppResult<String> {
+    if ctx.require(perm::MPI_MANAGE)? != Scope::City {
+        return Err(AppError::forbidden(perm::MPI_MANAGE));
+    }
+    let row = matching::active_config(&st.db).await?;
+    let cfg = yiyang_mpi::MappingConfig::from_toml(&row.config)
+        .map_err(|e| AppError::validation("mpi.config_invalid", e.to_string()))?;
+    let people = all_fields(st, 50_000).await?;
+    if people.len() < 50 {
+        return Err(AppError::validation(
+            "mpi.too_few",
+            format!("登记人数不足（{}人），至少50人才能训练模型", people.len()),
+        ));
+    }
+    let norm = yiyang_mpi::Normalizer::new(&cfg);
+    let recs: Vec<yiyang_mpi::Person> = people
+        .iter()
+        .map(|(id, f)| norm.normalize(&f.raw(*id)))
+        .collect();
+    let run = tokio::task::spawn_blocking(move || yiyang_mpi::dedupe(&cfg, &recs))
+        .await
+        .map_err(AppError::internal)?
+        .map_err(|e| AppError::validation("mpi.train_failed", format!("训练失败：{e}")))?;
+    let model = run.matcher.model.to_toml();
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    tx.execute(
+        "UPDATE mpi_configs SET model = $1, trained_at = $2 WHERE id = $3",
+        args![model, now, row.id],
+    )
+    .await?;
+    let summary = format!(
+        "EM 迭代 {} 次（{}），候选对 {}，样本 {} 人",
+        run.stats.em_iterations,
+        if run.stats.em_converged {
+            "已收敛"
+        } else {
+            "未收敛"
+        },
+        run.stats.n_candidates,
+        people.len()
+    );
+    audit::append(
+        &mut tx,
+        &[
+            AuditEntry::new(ctx, "mpi.train", "mpi_config", &row.version)
+                .details(serde_json::json!({"summary": summary})),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(summary)
+}
+
+/// A pair compared now, for the review page: the current explanation.
+pub async fn explain_pair(st: &AppState, a: i64, b: i64) -> AppResult<yiyang_mpi::Explanation> {
+    let e = matching::engine(&st.db).await?;
+    let ra = load_row(&st.db, a)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    let rb = load_row(&st.db, b)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    let pa = e.matcher.normalizer.normalize(&row_fields(st, &ra)?.raw(a));
+    let pb = e.matcher.normalizer.normalize(&row_fields(st, &rb)?.raw(b));
+    let n = st
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM persons WHERE status = 'active'",
+            vec![],
+        )
+        .await?
+        .max(1) as usize;
+    Ok(e.matcher.explain_in_index(&pa, &pb, n))
+}
