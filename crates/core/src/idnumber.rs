@@ -119,9 +119,16 @@ pub fn parse(
     recorded_sex: Option<Sex>,
 ) -> Result<(IdNumber, Vec<IdWarning>), AppError> {
     let trimmed: String = input
-        .trim()
         .chars()
-        .map(|c| if c == 'x' { 'X' } else { c })
+        .filter(|c| !c.is_whitespace())
+        .map(|c| match c {
+            // Full-width digits and letter X, as typed with a Chinese input method.
+            '\u{FF10}'..='\u{FF19}' => {
+                char::from_u32(c as u32 - 0xFF10 + u32::from(b'0')).unwrap_or(c)
+            }
+            'x' | '\u{FF58}' | '\u{FF38}' => 'X',
+            _ => c,
+        })
         .collect();
     let mut warnings = Vec::new();
     let value = match trimmed.len() {
@@ -224,6 +231,12 @@ mod tests {
     #[test]
     fn lower_case_x_and_spaces_are_normalised() {
         let (id, _) = parse(" 11010519491231002x ", today(), None).unwrap();
+        assert_eq!(id.as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn full_width_digits_and_inner_spaces_are_normalised() {
+        let (id, _) = parse("１１０１０５ １９４９１２３１ ００２ｘ", today(), None).unwrap();
         assert_eq!(id.as_str(), "11010519491231002X");
     }
 
