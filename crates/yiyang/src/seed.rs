@@ -632,7 +632,7 @@ pub async fn seed_persons(st: &AppState) -> AppResult<()> {
         },
     )
     .await?;
-    // A registration without an ID number, a typo in the name and a new phone: a possible duplicate.
+    // Without an ID number, a homophone in the name and day and month swapped: a possible duplicate.
     ps::register(
         st,
         &ctx,
@@ -640,9 +640,8 @@ pub async fn seed_persons(st: &AppState) -> AppResult<()> {
             org_id: hosp,
             name: "黄秀瑛".into(),
             sex: "F".into(),
-            birth_date: "1948-07-21".into(),
+            birth_date: "1948-07-12".into(),
             district: "梅江区".into(),
-            town: "江南街道".into(),
             identifiers: vec![IdentifierInput {
                 id_type: "MZ".into(),
                 value: "MZ0002026".into(),

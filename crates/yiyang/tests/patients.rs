@@ -710,3 +710,48 @@ async fn unmasked_person_reads_need_permission_and_purpose_and_are_audited() {
     assert_eq!(purpose, "办理住院");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_model_links_the_same_person_queues_near_misses_and_keeps_namesakes_apart() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (c, h) = app.login("hospadmin").await;
+        let reg = |body: Value| {
+            let (c, h) = (c.clone(), h.clone());
+            let url = app.url("/api/v1/persons");
+            async move { post(&c, &h, url, body).await.1 }
+        };
+        let orig: i64 = app
+            .state
+            .db
+            .scalar("SELECT id FROM persons WHERE name = '李伯华'", vec![])
+            .await
+            .unwrap();
+        // Same name, sex and birth date, no ID number: the same person.
+        let o = reg(json!({"org_id": hosp, "name": "李伯华", "sex": "M", "birth_date": "1951-11-02", "district": "梅县区"})).await;
+        assert_eq!(
+            (
+                o["outcome"].as_str().unwrap(),
+                o["person_id"].as_i64().unwrap()
+            ),
+            ("linked", orig),
+            "{b}: {o}"
+        );
+        // A different surname born the same day in the same district is someone else.
+        let o = reg(json!({"org_id": hosp, "name": "王伯华", "sex": "M", "birth_date": "1951-11-02", "district": "梅县区"})).await;
+        assert_eq!(o["outcome"], "created", "{b}: {o}");
+        // The seeded homophone with day and month swapped waits for a person to decide.
+        let pending = app
+            .state
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM mpi_reviews WHERE status = 'pending'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(pending, 1, "{b}");
+        app.stop().await;
+    }
+}

@@ -10,6 +10,19 @@ use yiyang_core::{AppError, AppResult};
 use yiyang_mpi::{ColumnMap, Field, MappingConfig, Matcher, Person, RawRecord, TrainedModel};
 use yiyang_store::{Db, Tx, args};
 
+/// The people a registration may be: Meizhou's resident population.
+///
+/// The prior that a new registration is the same human as one given record is about
+/// 1 / (population the registrations come from), not 1 / (records indexed so far): a
+/// small, young index must not make every namesake born the same day a match.
+pub const CATCHMENT_POPULATION: usize = 3_800_000;
+
+/// The population used for the prior: the catchment, or the index if it has grown larger.
+/// `max_id` bounds the index size (an index lookup, where COUNT(*) would scan).
+pub fn prior_population(max_id: i64) -> usize {
+    (max_id.max(1) as usize).max(CATCHMENT_POPULATION)
+}
+
 /// The engine fields the registry feeds, named as the configuration's columns.
 pub fn column_map() -> ColumnMap {
     let mut other = BTreeMap::new();
@@ -152,6 +165,10 @@ pub async fn engine(db: &Db) -> AppResult<Arc<Engine>> {
     Ok(e)
 }
 
+/// m/u of the default configuration, estimated by EM on a synthetic Meizhou population
+/// (see the `train_default_model` example).
+pub const DEFAULT_MODEL: &str = include_str!("default_model.toml");
+
 /// Creates the default configuration on first start.
 pub async fn seed_default(db: &Db, now: i64) -> AppResult<()> {
     let n = db
@@ -160,8 +177,8 @@ pub async fn seed_default(db: &Db, now: i64) -> AppResult<()> {
     if n == 0 {
         let toml = default_config().to_toml().map_err(engine_err)?;
         db.execute(
-            "INSERT INTO mpi_configs (version, config, model, active, note, created_by, created_at) VALUES ($1, $2, '', TRUE, $3, 'system', $4) ON CONFLICT (version) DO NOTHING",
-            args!["meizhou-1", toml, "默认配置（未训练，使用先验参数）", now],
+            "INSERT INTO mpi_configs (version, config, model, active, note, created_by, created_at, trained_at) VALUES ($1, $2, $3, TRUE, $4, 'system', $5, $5) ON CONFLICT (version) DO NOTHING",
+            args!["meizhou-1", toml, DEFAULT_MODEL, "默认配置（模型以合成梅州人口 EM 预训练，可用登记数据重新训练）", now],
         )
         .await?;
     }

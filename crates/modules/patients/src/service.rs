@@ -330,13 +330,10 @@ pub async fn register_in(
     let fields = p.fields(v.id_number.as_deref());
     let me = engine.matcher.normalizer.normalize(&fields.raw(0));
     let cands = matching::candidate_ids(tx, &engine, &me, 200).await?;
-    let index_size = tx
-        .scalar(
-            "SELECT COUNT(*) FROM persons WHERE status = 'active'",
-            vec![],
-        )
-        .await?
-        .max(1) as usize;
+    let index_size = matching::prior_population(
+        tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
+            .await?,
+    );
     let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
     if !cands.is_empty() {
         let mut f = Filter::new();
@@ -1448,13 +1445,10 @@ pub async fn explain_pair(st: &AppState, a: i64, b: i64) -> AppResult<yiyang_mpi
         .ok_or_else(|| AppError::not_found("person"))?;
     let pa = e.matcher.normalizer.normalize(&row_fields(st, &ra)?.raw(a));
     let pb = e.matcher.normalizer.normalize(&row_fields(st, &rb)?.raw(b));
-    let n = st
-        .db
-        .scalar(
-            "SELECT COUNT(*) FROM persons WHERE status = 'active'",
-            vec![],
-        )
-        .await?
-        .max(1) as usize;
+    let n = matching::prior_population(
+        st.db
+            .scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
+            .await?,
+    );
     Ok(e.matcher.explain_in_index(&pa, &pb, n))
 }
