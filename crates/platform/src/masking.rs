@@ -285,6 +285,36 @@ impl Masking {
     }
 }
 
+/// A request for unmasked values: allowed only with the permission and a stated purpose.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct Unmask {
+    /// Ask for plain values; needs the `*.read_unmasked` permission and a purpose.
+    pub unmask: Option<bool>,
+    pub purpose: Option<String>,
+}
+
+impl Unmask {
+    /// `None` for a masked read; the purpose when unmasking is asked for and `allowed`
+    /// (the caller holds `permission` for the data); an error otherwise.
+    pub fn purpose(&self, allowed: bool, permission: &str) -> AppResult<Option<String>> {
+        if !self.unmask.unwrap_or(false) {
+            return Ok(None);
+        }
+        if !allowed {
+            return Err(AppError::forbidden(permission));
+        }
+        let purpose = self.purpose.as_deref().map(str::trim).unwrap_or("");
+        if purpose.chars().count() < 2 {
+            return Err(AppError::field(
+                "privacy.purpose_required",
+                "purpose",
+                "查看明文信息须填写用途",
+            ));
+        }
+        Ok(Some(purpose.to_string()))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlgorithmInput {
     pub code: String,

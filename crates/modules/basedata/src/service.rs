@@ -866,36 +866,12 @@ pub struct StaffQuery {
     pub deleted: Option<bool>,
 }
 
-/// How the caller asked to see personal fields.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-pub struct Unmask {
-    /// Ask for plain values; needs `staff.read_unmasked` and a purpose.
-    pub unmask: Option<bool>,
-    pub purpose: Option<String>,
-}
+pub use yiyang_platform::masking::Unmask;
 
-impl Unmask {
-    /// Checks permission and purpose for unmasked access to `org_id`'s data.
-    fn granted(&self, ctx: &RequestContext, org_id: Option<i64>) -> AppResult<Option<String>> {
-        if !self.unmask.unwrap_or(false) {
-            return Ok(None);
-        }
-        let ok = match org_id {
-            Some(o) => ctx.has_for(perm::STAFF_READ_UNMASKED, o),
-            None => ctx.has(perm::STAFF_READ_UNMASKED),
-        };
-        if !ok {
-            return Err(AppError::forbidden(perm::STAFF_READ_UNMASKED));
-        }
-        let purpose = self.purpose.as_deref().map(str::trim).unwrap_or("");
-        if purpose.chars().count() < 2 {
-            return Err(AppError::field(
-                "privacy.purpose_required",
-                "purpose",
-                "查看明文信息须填写用途",
-            ));
-        }
-        Ok(Some(purpose.to_string()))
+fn unmask_allowed(ctx: &RequestContext, org_id: Option<i64>) -> bool {
+    match org_id {
+        Some(o) => ctx.has_for(perm::STAFF_READ_UNMASKED, o),
+        None => ctx.has(perm::STAFF_READ_UNMASKED),
     }
 }
 
@@ -907,7 +883,7 @@ pub async fn list_staff(
     um: &Unmask,
 ) -> AppResult<Vec<Staff>> {
     let scope = ctx.require(perm::STAFF_READ)?;
-    let purpose = um.granted(ctx, q.org_id)?;
+    let purpose = um.purpose(unmask_allowed(ctx, q.org_id), perm::STAFF_READ_UNMASKED)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
         f.any_of("s.org_id", &orgs);
@@ -988,7 +964,10 @@ pub async fn get_staff(
             return Err(AppError::not_found("staff"));
         }
     };
-    let purpose = match um.granted(ctx, Some(row.org_id)) {
+    let purpose = match um.purpose(
+        unmask_allowed(ctx, Some(row.org_id)),
+        perm::STAFF_READ_UNMASKED,
+    ) {
         Ok(p) => p,
         Err(e) => {
             st.audit

@@ -677,34 +677,7 @@ fn present(
     })
 }
 
-/// How the caller asked to see personal fields.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-pub struct Unmask {
-    /// Plain values; needs `patient.read_unmasked` and a purpose.
-    pub unmask: Option<bool>,
-    pub purpose: Option<String>,
-}
-
-impl Unmask {
-    fn purpose(&self, ctx: &RequestContext, allowed: bool) -> AppResult<Option<String>> {
-        if !self.unmask.unwrap_or(false) {
-            return Ok(None);
-        }
-        if !allowed {
-            return Err(AppError::forbidden(perm::PATIENT_READ_UNMASKED));
-        }
-        let p = self.purpose.as_deref().map(str::trim).unwrap_or("");
-        if p.chars().count() < 2 {
-            return Err(AppError::field(
-                "privacy.purpose_required",
-                "purpose",
-                "查看明文信息须填写用途",
-            ));
-        }
-        let _ = ctx;
-        Ok(Some(p.to_string()))
-    }
-}
+pub use yiyang_platform::masking::Unmask;
 
 async fn load_row(db: &Db, id: i64) -> AppResult<Option<PersonRow>> {
     db.fetch_optional(
@@ -734,7 +707,7 @@ pub async fn get_person(
         return Err(AppError::not_found("person"));
     };
     let unmask_ok = can_see(&st.db, ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
-    let purpose = match um.purpose(ctx, unmask_ok) {
+    let purpose = match um.purpose(unmask_ok, perm::PATIENT_READ_UNMASKED) {
         Ok(p) => p,
         Err(e) => {
             st.audit
