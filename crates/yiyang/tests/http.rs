@@ -968,6 +968,13 @@ async fn pages_answer_with_security_headers_and_openapi_lists_the_api() {
         "/inbox",
         "/api/docs",
         "/account/password",
+        "/persons",
+        "/persons/1",
+        "/mpi/reviews",
+        "/mpi/reviews/1",
+        "/mpi/stats",
+        "/mpi/config",
+        "/my",
     ] {
         let r = c.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
@@ -982,6 +989,10 @@ async fn pages_answer_with_security_headers_and_openapi_lists_the_api() {
         assert!(
             !html.contains("http://") && !html.contains("https://"),
             "no external asset on {path}"
+        );
+        assert!(
+            !html.contains("style=\""),
+            "no inline style (the CSP blocks it) on {path}"
         );
     }
     let doc: Value = c
