@@ -314,6 +314,42 @@ impl Db {
     }
 }
 
+/// A cluster-wide lock held on one connection (PostgreSQL advisory lock). On SQLite the
+/// database file admits one writer at a time, so the guard holds nothing.
+pub struct LockGuard {
+    conn: Option<sqlx::pool::PoolConnection<Postgres>>,
+    key: i64,
+}
+
+impl LockGuard {
+    pub async fn release(mut self) {
+        if let Some(c) = self.conn.as_mut() {
+            let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(self.key)
+                .execute(&mut **c)
+                .await;
+        }
+    }
+}
+
+impl Db {
+    /// Waits for the lock `key`; several nodes doing the same start-up work take turns.
+    pub async fn lock(&self, key: i64) -> AppResult<LockGuard> {
+        match self {
+            Db::Pg(p) => {
+                let mut c = p.acquire().await.map_err(db_err)?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                Ok(LockGuard { conn: Some(c), key })
+            }
+            Db::Sqlite(_) => Ok(LockGuard { conn: None, key }),
+        }
+    }
+}
+
 /// Builds a `WHERE` clause with numbered parameters, so dynamic filters stay parameterised.
 #[derive(Debug, Default)]
 pub struct Filter {

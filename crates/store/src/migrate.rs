@@ -46,25 +46,9 @@ pub async fn migrate(db: &Db, sets: &[&[Migration]], now_micros: i64) -> AppResu
         }
     }
     // The lock lives on one connection for the whole run.
-    let mut lock = match db {
-        Db::Pg(p) => {
-            let mut c = p.acquire().await.map_err(crate::db_err)?;
-            sqlx::query("SELECT pg_advisory_lock($1)")
-                .bind(LOCK_KEY)
-                .execute(&mut *c)
-                .await
-                .map_err(crate::db_err)?;
-            Some(c)
-        }
-        Db::Sqlite(_) => None,
-    };
+    let lock = db.lock(LOCK_KEY).await?;
     let result = apply(db, &all, now_micros).await;
-    if let Some(c) = lock.as_mut() {
-        let _ = sqlx::query("SELECT pg_advisory_unlock($1)")
-            .bind(LOCK_KEY)
-            .execute(&mut **c)
-            .await;
-    }
+    lock.release().await;
     result
 }
 

@@ -282,8 +282,16 @@ async fn org_id(st: &AppState, code: &str) -> AppResult<Option<i64>> {
         .map(|r| r.0))
 }
 
-/// Seeds the demo city once; returns false when it was already there.
+/// Seeds the demo city once; returns false when it was already there. Nodes starting
+/// together take turns on a lock, and the second finds the work done.
 pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
+    let lock = st.db.lock(0x5969_5961_6e68).await?;
+    let result = seed_demo_locked(st).await;
+    lock.release().await;
+    result
+}
+
+async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
     let done: Option<(String,)> = st
         .db
         .fetch_optional(

@@ -375,3 +375,33 @@ async fn rotated_keys_keep_old_ciphertexts_readable_and_rewrap_moves_them() {
     rotated.shutdown().await;
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_starting_together_seed_the_demo_city_once() {
+    // PostgreSQL only: several nodes share it. (One SQLite file serves one node.)
+    if !backends().contains(&"postgres") {
+        return;
+    }
+    let url = fresh_db_url("postgres").await;
+    let a = TestApp::start_on("postgres", url.clone(), false).await;
+    let b = TestApp::start_on("postgres", url.clone(), false).await;
+    let (ra, rb) = tokio::join!(
+        yiyang::seed::seed_demo(&a.state),
+        yiyang::seed::seed_demo(&b.state)
+    );
+    let (ra, rb) = (
+        ra.expect("node a seeds or skips"),
+        rb.expect("node b seeds or skips"),
+    );
+    assert!(ra ^ rb, "exactly one node seeds: {ra} {rb}");
+    let n = a
+        .state
+        .db
+        .scalar("SELECT COUNT(*) FROM orgs", vec![])
+        .await
+        .unwrap();
+    assert_eq!(n, 6);
+    b.stop().await;
+    a.stop().await;
+    common::drop_database(&url).await;
+}
