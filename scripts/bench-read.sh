@@ -49,11 +49,14 @@ run_one() { # backend
   echo "== $backend: starting yiyang on 127.0.0.1:$PORT (data dir $dir)"
   env "${env[@]}" "$BIN" >"$dir/server.log" 2>&1 &
   SERVER_PID=$!
+  local ready=""
   for _ in $(seq 1 120); do
-    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && { ready=1; break; }
     kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
     sleep 0.5
   done
+  [ -n "$ready" ] || { echo "yiyang did not become ready" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+  echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   # The same login the generator does, with curl, as a smoke check of the cookie flow.
   curl -fsS -o /dev/null -c "$dir/cookies" -H 'content-type: application/json' \
     -d "{\"login\":\"$LOGIN\",\"password\":\"Meizhou#2026\"}" "http://127.0.0.1:$PORT/api/v1/auth/login"

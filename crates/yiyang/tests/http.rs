@@ -193,6 +193,16 @@ async fn logout_and_password_change_revoke_sessions_server_side() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_ok_on_each_backend() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let r = app.client().get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{b}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_without_the_csrf_token_are_refused_and_change_nothing() {
     for b in backends() {
         let app = TestApp::start(b).await;
