@@ -4,8 +4,10 @@ use crate::audit::{self, AuditEntry};
 use crate::crypto::{random_token, sha256_hex};
 use crate::password;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::{Duration, Instant};
 use yiyang_core::{Actor, ActorKind, AppError, AppResult, Clock, RequestContext, Scope, perm};
 use yiyang_store::{Db, args};
 
@@ -209,7 +211,9 @@ pub async fn seed_roles(db: &Db) -> AppResult<()> {
             .await?;
         }
     }
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::All);
+    Ok(())
 }
 
 /// Loads roles and grants of an account into (actor roles, grants).
@@ -433,6 +437,111 @@ pub async fn resolve_session(
     Ok(Some(s))
 }
 
+/// How long a resolved session (account, roles, grants) is reused without a database round
+/// trip. Logout, password change or reset, disabling an account and role or permission
+/// changes made through this node evict the affected entries at once; the same changes made
+/// through another node (or the CLI) take effect here within this bound.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(1);
+const SESSION_CACHE_MAX: usize = 10_000;
+
+/// A live session with its account's roles and grants, as the auth middleware needs it.
+#[derive(Debug)]
+pub struct ResolvedSession {
+    pub session: SessionRow,
+    pub roles: Vec<String>,
+    pub grants: Arc<Vec<(String, Scope)>>,
+}
+
+struct CachedSession {
+    at: Instant,
+    s: Arc<ResolvedSession>,
+}
+
+/// Process-wide (this node's) cache of resolved sessions, keyed by token hash. `generation`
+/// is bumped by every eviction so that a lookup which raced with a revocation does not put
+/// the stale result back.
+struct SessionCache {
+    generation: AtomicU64,
+    map: Mutex<HashMap<String, CachedSession>>,
+}
+
+static SESSION_CACHE: LazyLock<SessionCache> = LazyLock::new(|| SessionCache {
+    generation: AtomicU64::new(0),
+    map: Mutex::new(HashMap::new()),
+});
+
+/// Which cached sessions to drop.
+#[derive(Debug, Clone, Copy)]
+pub enum Evict {
+    Session(i64),
+    Account(i64),
+    All,
+}
+
+/// Drops cached sessions; call after the change is committed.
+pub fn evict_sessions(which: Evict) {
+    let c = &*SESSION_CACHE;
+    c.generation.fetch_add(1, Ordering::SeqCst);
+    let mut m = c.map.lock().unwrap_or_else(|e| e.into_inner());
+    match which {
+        Evict::Session(id) => m.retain(|_, e| e.s.session.id != id),
+        Evict::Account(id) => m.retain(|_, e| e.s.session.account_id != id),
+        Evict::All => m.clear(),
+    }
+}
+
+/// [`resolve_session`] plus [`load_grants`], served from a cache entry at most
+/// [`SESSION_CACHE_TTL`] old. Expiry (absolute and idle) is checked against `clock` on every
+/// call; the idle timer is refreshed in the database by the lookups that miss the cache.
+pub async fn resolve_session_cached(
+    db: &Db,
+    clock: &dyn Clock,
+    token: &str,
+) -> AppResult<Option<Arc<ResolvedSession>>> {
+    let key = sha256_hex(token.as_bytes());
+    let now = clock.now_micros();
+    let c = &*SESSION_CACHE;
+    {
+        let m = c.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = m.get(&key)
+            && e.at.elapsed() < SESSION_CACHE_TTL
+        {
+            let s = &e.s.session;
+            if s.expires_at <= now || s.last_seen_at + SESSION_IDLE_MICROS <= now {
+                return Ok(None);
+            }
+            return Ok(Some(e.s.clone()));
+        }
+    }
+    let generation = c.generation.load(Ordering::SeqCst);
+    let Some(session) = resolve_session(db, clock, token).await? else {
+        return Ok(None);
+    };
+    let (roles, grants) = load_grants(db, session.account_id).await?;
+    let resolved = Arc::new(ResolvedSession {
+        session,
+        roles,
+        grants: Arc::new(grants),
+    });
+    let mut m = c.map.lock().unwrap_or_else(|e| e.into_inner());
+    if c.generation.load(Ordering::SeqCst) == generation {
+        if m.len() >= SESSION_CACHE_MAX {
+            m.retain(|_, e| e.at.elapsed() < SESSION_CACHE_TTL);
+            if m.len() >= SESSION_CACHE_MAX {
+                m.clear();
+            }
+        }
+        m.insert(
+            key,
+            CachedSession {
+                at: Instant::now(),
+                s: resolved.clone(),
+            },
+        );
+    }
+    Ok(Some(resolved))
+}
+
 /// Ends a session.
 pub async fn logout(db: &Db, ctx: &RequestContext, session_id: i64) -> AppResult<()> {
     let mut tx = db.begin().await?;
@@ -446,7 +555,9 @@ pub async fn logout(db: &Db, ctx: &RequestContext, session_id: i64) -> AppResult
         &[AuditEntry::new(ctx, "auth.logout", "session", session_id)],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Session(session_id));
+    Ok(())
 }
 
 /// Changes the caller's password and ends their other sessions.
@@ -505,7 +616,9 @@ pub async fn change_password(
         )],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Account(ctx.actor.id));
+    Ok(())
 }
 
 /// Input for creating an account.
@@ -663,7 +776,9 @@ pub async fn reset_password(
         &[AuditEntry::new(ctx, "account.reset_password", "account", account_id).org(acc.org_id)],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Account(account_id));
+    Ok(())
 }
 
 /// Enables, disables or unlocks an account.
@@ -718,7 +833,9 @@ pub async fn set_account_status(
         ],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Account(account_id));
+    Ok(())
 }
 
 /// One account, if within the caller's `account.read` scope.
@@ -835,7 +952,9 @@ pub async fn grant_role(
         ],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Account(account_id));
+    Ok(())
 }
 
 /// Removes one role assignment.
@@ -869,7 +988,9 @@ pub async fn revoke_role(db: &Db, ctx: &RequestContext, assignment_id: i64) -> A
         ],
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    evict_sessions(Evict::Account(account_id));
+    Ok(())
 }
 
 pub async fn list_roles(db: &Db) -> AppResult<Vec<Role>> {
@@ -957,6 +1078,7 @@ pub async fn save_role(db: &Db, ctx: &RequestContext, r: &RoleInput) -> AppResul
     )
     .await?;
     tx.commit().await?;
+    evict_sessions(Evict::All);
     Ok(id)
 }
 
@@ -966,6 +1088,7 @@ pub async fn set_large_text(db: &Db, ctx: &RequestContext, on: bool) -> AppResul
         "UPDATE accounts SET large_text = $1 WHERE id = $2",
         args![on, ctx.actor.id],
     )
-    .await
-    .map(|_| ())
+    .await?;
+    evict_sessions(Evict::Account(ctx.actor.id));
+    Ok(())
 }

@@ -303,7 +303,9 @@ impl Db {
 
     /// A cheap round trip for readiness checks.
     pub async fn ping(&self) -> AppResult<()> {
-        self.scalar("SELECT 1", vec![]).await.map(|_| ())
+        self.scalar("SELECT CAST(1 AS BIGINT)", vec![])
+            .await
+            .map(|_| ())
     }
 
     pub async fn close(&self) {

@@ -193,6 +193,97 @@ async fn logout_and_password_change_revoke_sessions_server_side() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reports_ok_on_each_backend() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let r = app.client().get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{b}");
+        app.stop().await;
+    }
+}
+
+/// Resolved sessions are cached for up to a second per node; a revocation made through the
+/// node must still hold on the very next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_revocation_and_disabling_take_effect_at_once_despite_the_session_cache() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (admin, csrf) = app.login("admin").await;
+        let (doc, _) = app.login("doctor").await;
+        let (nurse, _) = app.login("nurse").await;
+        let id_of = |c: reqwest::Client| {
+            let url = app.url("/api/v1/me");
+            async move {
+                let me: Value = c.get(url).send().await.unwrap().json().await.unwrap();
+                me["id"].as_i64().unwrap()
+            }
+        };
+        let doc_id = id_of(doc.clone()).await;
+        let nurse_id = id_of(nurse.clone()).await;
+        assert_eq!(
+            doc.get(app.url("/api/v1/staff"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{b}"
+        );
+        let assignments = yiyang_platform::identity::assignments(&app.state.db, &[doc_id])
+            .await
+            .unwrap();
+        assert!(!assignments.is_empty());
+        for a in &assignments {
+            let r = admin
+                .post(app.url(&format!("/admin/accounts/{doc_id}/roles/{}/revoke", a.id)))
+                .header("x-csrf-token", &csrf)
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_redirection(), "{b}");
+        }
+        assert_eq!(
+            doc.get(app.url("/api/v1/staff"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            403,
+            "grants reloaded at once ({b})"
+        );
+        assert_eq!(
+            nurse
+                .get(app.url("/api/v1/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "{b}"
+        );
+        let r = admin
+            .post(app.url(&format!("/admin/accounts/{nurse_id}/status")))
+            .header("x-csrf-token", &csrf)
+            .form(&[("status", "disabled")])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_redirection(), "{b}");
+        assert_eq!(
+            nurse
+                .get(app.url("/api/v1/me"))
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            401,
+            "disabled at once ({b})"
+        );
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_without_the_csrf_token_are_refused_and_change_nothing() {
     for b in backends() {
         let app = TestApp::start(b).await;

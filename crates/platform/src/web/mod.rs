@@ -140,27 +140,32 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
             Err(e) => return api_error_response(&e, &request_id),
         }
     } else if let Some(token) = cookie(req.headers(), SESSION_COOKIE).map(str::to_string) {
-        match identity::resolve_session(&st.db, st.clock.as_ref(), &token).await {
-            Ok(Some(s)) => match identity::account_context(
-                &st.db,
-                st.clock.clone(),
-                &s,
-                request_id.clone(),
-                client_addr.clone(),
-            )
-            .await
-            {
-                Ok(ctx) => Some(Authed {
-                    ctx,
+        match identity::resolve_session_cached(&st.db, st.clock.as_ref(), &token).await {
+            Ok(Some(r)) => {
+                let s = &r.session;
+                Some(Authed {
+                    ctx: RequestContext {
+                        actor: Actor {
+                            kind: ActorKind::Account,
+                            id: s.account_id,
+                            login: s.login.clone(),
+                            display_name: s.display_name.clone(),
+                            roles: r.roles.clone(),
+                            org_id: s.org_id,
+                        },
+                        grants: r.grants.clone(),
+                        clock: st.clock.clone(),
+                        request_id: request_id.clone(),
+                        client_addr: client_addr.clone(),
+                    },
                     session: Some(SessionInfo {
                         id: s.id,
-                        csrf: s.csrf_token,
+                        csrf: s.csrf_token.clone(),
                         must_change_password: s.must_change_password,
                         large_text: s.large_text,
                     }),
-                }),
-                Err(e) => return api_error_response(&e, &request_id),
-            },
+                })
+            }
             Ok(None) => None,
             Err(e) => return api_error_response(&e, &request_id),
         }
