@@ -257,14 +257,30 @@ impl Db {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(opts.max_connections)
-                .acquire_timeout(opts.acquire_timeout)
-                .connect_with(co)
-                .await
-                .map_err(|e| {
-                    AppError::new("store.connect", 503, format!("无法打开 SQLite 数据库：{e}"))
-                })?;
+            // Switching a new file to WAL needs a moment of exclusive access; processes opening
+            // the same new file together can see "database is locked" once, so try again.
+            let mut attempt = 0;
+            let pool = loop {
+                let r = SqlitePoolOptions::new()
+                    .max_connections(opts.max_connections)
+                    .acquire_timeout(opts.acquire_timeout)
+                    .connect_with(co.clone())
+                    .await;
+                match r {
+                    Ok(p) => break p,
+                    Err(e) if attempt < 5 && e.to_string().contains("locked") => {
+                        attempt += 1;
+                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                    }
+                    Err(e) => {
+                        return Err(AppError::new(
+                            "store.connect",
+                            503,
+                            format!("无法打开 SQLite 数据库：{e}"),
+                        ));
+                    }
+                }
+            };
             return Ok(Db::Sqlite(pool));
         }
         Err(AppError::new(
