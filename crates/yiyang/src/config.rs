@@ -5,7 +5,7 @@
 //! | listen          | YIYANG_LISTEN            | 127.0.0.1:8080                        |
 //! | data_dir        | YIYANG_DATA_DIR          | ./data                                |
 //! | database_url    | YIYANG_DATABASE_URL      | sqlite://{data_dir}/yiyang.db         |
-//! | db_max_connections | YIYANG_DB_MAX_CONNECTIONS | 16                               |
+//! | db_max_connections | YIYANG_DB_MAX_CONNECTIONS | 6                               |
 //! | tls_cert / tls_key | YIYANG_TLS_CERT / YIYANG_TLS_KEY | (none: plain HTTP)         |
 //! | data_keys       | YIYANG_DATA_KEYS ("1:hex,2:hex") | generated into {data_dir}/keys.toml |
 //! | blind_key, token_key, mask_key | YIYANG_BLIND_KEY, YIYANG_TOKEN_KEY, YIYANG_MASK_KEY | same |
@@ -111,7 +111,7 @@ impl Config {
             db_max_connections: env("YIYANG_DB_MAX_CONNECTIONS")
                 .and_then(|v| v.parse().ok())
                 .or(file.db_max_connections)
-                .unwrap_or(16),
+                .unwrap_or(6),
             tls,
             seed_demo: env("YIYANG_SEED_DEMO")
                 .map(|v| v != "false" && v != "0")
