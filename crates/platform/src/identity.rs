@@ -48,6 +48,8 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
             perm::MPI_MANAGE,
+            perm::INTEGRATION_READ,
+            perm::INTEGRATION_MANAGE,
         ],
     ),
     (
@@ -69,6 +71,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_WRITE,
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
+            perm::INTEGRATION_READ,
         ],
     ),
     (

@@ -1,0 +1,25 @@
+//! Integration engine (集成平台, issue 4): HL7 v2 channels over MLLP (系统接入管理), a durable
+//! message store written before every ACK, processing of ADT/ORU into the patient index and
+//! health record, critical-value alerts (危急值), an error queue with edit-and-replay, and
+//! monitoring (服务监控).
+//!
+//! `channels` (configuration) · `engine` (store → dedupe → process → ACK, replay) ·
+//! `process` (message → patients module) · `listener` (MLLP supervisor) · `api` · `pages`.
+
+pub mod api;
+pub mod channels;
+pub mod pages;
+pub mod schema;
+
+use yiyang_platform::web::NavItem;
+
+/// Navigation entries of this module.
+pub fn nav() -> Vec<NavItem> {
+    use yiyang_core::perm;
+    vec![NavItem {
+        href: "/integration/channels",
+        label: "系统接入管理",
+        group: "集成平台",
+        permission: Some(perm::INTEGRATION_READ),
+    }]
+}
