@@ -149,3 +149,224 @@ async fn channels_are_managed_with_validation_and_scope() {
         app.stop().await;
     }
 }
+
+// ---------------------------------------------------------------- MLLP helpers
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> i64 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port() as i64
+}
+
+/// Creates a channel through the API and starts the listener supervisor; waits until the
+/// port accepts connections.
+async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
+    let hosp = app.org_id("MZ-HOSP-01").await;
+    let (admin, csrf) = app.login("admin").await;
+    let port = free_port();
+    let (s, out) = send(
+        &admin,
+        &csrf,
+        reqwest::Method::POST,
+        app.url("/api/v1/integration/channels"),
+        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5}),
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    std::mem::forget(_tx);
+    yiyang_integration::listener::spawn(
+        app.state.clone(),
+        "127.0.0.1".into(),
+        std::time::Duration::from_millis(200),
+        rx,
+    );
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port as u16))
+            .await
+            .is_ok()
+        {
+            return (out["id"].as_i64().unwrap(), port as u16);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("listener did not start on {port}");
+}
+
+/// Sends one framed payload on a new connection; returns the ACK, or None when the server
+/// closed the connection without one.
+async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(&yiyang_hl7v2::encode_frame(payload))
+        .await
+        .unwrap();
+    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("ACK within 20 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        dec.push(&buf[..n]);
+        if let Some(f) = dec.next_frame() {
+            return Some(String::from_utf8(f.unwrap()).unwrap());
+        }
+    }
+}
+
+fn msa(ack: &str) -> Vec<String> {
+    ack.split('\r')
+        .find(|s| s.starts_with("MSA"))
+        .unwrap_or("")
+        .split('|')
+        .map(str::to_string)
+        .collect()
+}
+
+fn adt(trigger: &str, control: &str, mrn: &str, visit: &str, loc: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^{trigger}^ADT_A01|{control}|P|2.5|||AL|NE||UNICODE UTF-8\r\
+         EVN|{trigger}|20261126093000\r\
+         PID|1||{mrn}^^^MZH^MR||钟^伟明||19520308|M|||江南路8号^^梅州市^广东省||13902345678\r\
+         PV1|1|I|{loc}|||||||MED|||||||||{visit}|||||||||||||||||||||||||20261126090000"
+    )
+}
+
+async fn count(app: &TestApp, sql: &str, a: Vec<yiyang_store::Arg>) -> i64 {
+    app.state.db.scalar(sql, a).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_are_clean() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        // Admission: AA naming our control id; stored and processed before the ACK arrived.
+        let a01 = adt("A01", "MSG0001", "MR7001", "V7001", "内科一病区^301^2");
+        let ack = mllp(port, a01.as_bytes()).await.expect("ack");
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(msa(&ack)[2], "MSG0001", "{b}");
+        let (status, code): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, ack_code FROM hl7_messages WHERE control_id = 'MSG0001'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!((status.as_str(), code.as_str()), ("processed", "AA"), "{b}");
+        let person = count(
+            &app,
+            "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND value = 'MR7001'",
+            args![hosp],
+        )
+        .await;
+        let (status, location): (String, String) = app
+            .state
+            .db
+            .fetch_one("SELECT status, location FROM encounters WHERE person_id = $1 AND source_id = 'V7001'", args![person])
+            .await
+            .unwrap();
+        assert_eq!(status, "in-progress", "{b}");
+        assert_eq!(location, "内科一病区-301-2", "{b}");
+        // The same MSH-10 again: the original ACK, nothing processed twice.
+        let again = mllp(port, a01.as_bytes()).await.expect("ack");
+        assert_eq!(again, ack, "{b}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0001' AND status = 'duplicate'", vec![]).await, 1, "{b}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id = 'V7001'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM person_identifiers WHERE value = 'MR7001'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        // Transfer and discharge by visit number.
+        let ack = mllp(
+            port,
+            adt("A02", "MSG0002", "MR7001", "V7001", "ICU^01^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let ack = mllp(
+            port,
+            adt("A03", "MSG0003", "MR7001", "V7001", "ICU^01^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, location): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, location FROM encounters WHERE source_id = 'V7001'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), location.as_str()),
+            ("finished", "ICU-01-1"),
+            "{b}"
+        );
+        // A sending application the channel does not allow: AR with the reason, still stored.
+        let pacs = adt("A01", "MSG0004", "MR7002", "V7002", "W^1^1").replace("|HIS|", "|PACS|");
+        let ack = mllp(port, pacs.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("PACS"), "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0004' AND status = 'rejected'", vec![]).await, 1, "{b}");
+        // A message type the channel does not accept.
+        let siu = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||SIU^S12|MSG0005|P|2.5\rSCH|1";
+        let ack = mllp(port, siu.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        // Malformed: an MSH without a message type → AR with the control id we could read.
+        let broken = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000|||MSG0006|P|2.5\rPID|1";
+        let ack = mllp(port, broken.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        assert_eq!(msa(&ack)[2], "MSG0006", "{b}: {ack}");
+        // Not HL7 at all: the connection is closed without an answer.
+        assert_eq!(mllp(port, b"HELLO WORLD").await, None, "{b}");
+        // Bytes outside a frame: closed as well.
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert_eq!(n, 0, "{b}");
+        }
+        // The server is still alive and serving.
+        let ack = mllp(port, adt("A04", "MSG0007", "MR7003", "", "").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        app.stop().await;
+    }
+}

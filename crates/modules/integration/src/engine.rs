@@ -105,10 +105,7 @@ fn check_allowed(ch: &Channel, f: &Facts) -> Result<(), String> {
         return Err(format!("发送机构 {} 未获准接入本通道", f.sending_facility));
     }
     if !ch.allows_type(&f.msg_type, &f.trigger) {
-        return Err(format!(
-            "本通道不接收 {}^{} 消息",
-            f.msg_type, f.trigger
-        ));
+        return Err(format!("本通道不接收 {}^{} 消息", f.msg_type, f.trigger));
     }
     Ok(())
 }
@@ -140,7 +137,11 @@ pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Op
         Ok(x) => x,
         Err(reason) => {
             let f = guess_facts(&text);
-            let version = if f.version.is_empty() { "2.5" } else { &f.version };
+            let version = if f.version.is_empty() {
+                "2.5"
+            } else {
+                &f.version
+            };
             let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
                 .await?
                 .ok_or_else(|| AppError::internal("hl7 insert"))?;
@@ -153,16 +154,16 @@ pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Op
     };
     if let Err(reason) = check_allowed(ch, &f) {
         let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
-                .await?
-                .ok_or_else(|| AppError::internal("hl7 insert"))?;
+            .await?
+            .ok_or_else(|| AppError::internal("hl7 insert"))?;
         let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
             .text(&reason)
             .build(&msg);
         finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
         return Ok(Some(ack));
     }
-    let key = (!f.control_id.is_empty())
-        .then(|| format!("{}|{}|{}", ch.id, f.sending_app, f.control_id));
+    let key =
+        (!f.control_id.is_empty()).then(|| format!("{}|{}|{}", ch.id, f.sending_app, f.control_id));
     let Some(id) = insert(st, ch, &f, payload, "received", "", key.as_deref(), now).await? else {
         return duplicate(st, ch, &f, payload, key.as_deref().unwrap_or(""), now).await;
     };
@@ -338,9 +339,10 @@ pub async fn replay(
             args![id],
         )
         .await?;
-    let Some((channel_id, org_id, status, raw)) =
-        row.filter(|r| ctx.scope_of(perm::INTEGRATION_READ).is_some_and(|s| s.allows(r.1)))
-    else {
+    let Some((channel_id, org_id, status, raw)) = row.filter(|r| {
+        ctx.scope_of(perm::INTEGRATION_READ)
+            .is_some_and(|s| s.allows(r.1))
+    }) else {
         return Err(AppError::not_found("hl7_message"));
     };
     if !ctx.has_for(perm::INTEGRATION_MANAGE, org_id) {
@@ -450,9 +452,11 @@ pub async fn replay(
     let mut tx = st.db.begin().await?;
     audit::append(
         &mut tx,
-        &[AuditEntry::new(ctx, "integration.replay", "hl7_message", id)
-            .org(Some(org_id))
-            .details(serde_json::json!({"status": outcome.status, "edited": edited.is_some()}))],
+        &[
+            AuditEntry::new(ctx, "integration.replay", "hl7_message", id)
+                .org(Some(org_id))
+                .details(serde_json::json!({"status": outcome.status, "edited": edited.is_some()})),
+        ],
     )
     .await?;
     tx.commit().await?;

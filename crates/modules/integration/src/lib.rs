@@ -8,7 +8,10 @@
 
 pub mod api;
 pub mod channels;
+pub mod engine;
+pub mod listener;
 pub mod pages;
+pub mod process;
 pub mod schema;
 
 use yiyang_platform::web::NavItem;
