@@ -370,3 +370,236 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
         app.stop().await;
     }
 }
+
+fn oru(control: &str, mrn: &str, value: &str, flag: &str) -> String {
+    format!(
+        "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126094500||ORU^R01^ORU_R01|{control}|P|2.5\r\
+         PID|1||{mrn}^^^MZH^MR||钟^伟明||19520308|M\r\
+         PV1|1|I|内科一病区^301^2||||||||||||||||V7101\r\
+         OBR|1|ORD1|LAB1|2823-3^Potassium^LN|||20261126093000\r\
+         OBX|1|NM|2823-3^血钾^LN||{value}|mmol/L|3.5-5.5|{flag}|||F|||20261126094000\r\
+         OBX|2|ST|GLU-COMMENT^备注^L||溶血待复查||||||F"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        let (admin, csrf) = app.login("admin").await;
+        // A critical potassium: stored observation, open alert, inbox message for the org admin.
+        let ack = mllp(port, oru("LAB0001", "MR7101", "6.9", "HH").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (v, flag, unit, low, high): (Option<f64>, String, String, Option<f64>, Option<f64>) = app
+            .state
+            .db
+            .fetch_one("SELECT value_num, flag, unit, ref_low, ref_high FROM observations WHERE code = '2823-3'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (v, flag.as_str(), unit.as_str(), low, high),
+            (Some(6.9), "HH", "mmol/L", Some(3.5), Some(5.5)),
+            "{b}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM observations WHERE value_text = '溶血待复查'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let (hospadmin, h_csrf) = app.login("hospadmin").await;
+        let alerts: Value = hospadmin
+            .get(app.url("/api/v1/integration/alerts?status=open"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(alerts.as_array().unwrap().len(), 1, "{b}: {alerts}");
+        assert_eq!(alerts[0]["flag"], "HH", "{b}");
+        let alert = alerts[0]["id"].as_i64().unwrap();
+        let worker = yiyang::app::worker(&app.state, "t".into());
+        worker
+            .run_due(&yiyang_platform::jobs::JobStats::default())
+            .await
+            .unwrap();
+        let inbox = count(
+            &app,
+            "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = 'hospadmin' AND i.title LIKE $1",
+            args!["危急值提醒%"],
+        )
+        .await;
+        assert_eq!(inbox, 1, "{b}");
+        let page = hospadmin
+            .get(app.url("/integration/alerts"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("血钾") && page.contains("待确认"), "{b}");
+        let (s, out) = send(
+            &hospadmin,
+            &h_csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/alerts/{alert}/ack")),
+            json!({"note": "已电话通知病区"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM critical_alerts WHERE status = 'acknowledged' AND acknowledged_by = 'hospadmin'", vec![]).await, 1, "{b}");
+        // A discharge for a visit the platform never saw: AE with the reason, in the error queue.
+        let a03 = adt("A03", "MSG0100", "MR7101", "V9999", "W^1^1");
+        let ack = mllp(port, a03.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("V9999"), "{b}: {ack}");
+        let queue: Value = admin
+            .get(app.url("/api/v1/integration/messages?status=queue"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(queue.as_array().unwrap().len(), 1, "{b}: {queue}");
+        let mid = queue[0]["id"].as_i64().unwrap();
+        // The operator fixes the visit number and replays; history keeps the edit.
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/messages/{mid}/replay")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (s, out["status"].as_str()),
+            (200, Some("error")),
+            "{b}: {out}"
+        );
+        let ack = mllp(
+            port,
+            adt("A01", "MSG0101", "MR7101", "V7101", "内科一病区^301^2").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let fixed = a03.replace("V9999", "V7101").replace('\r', "\n");
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/messages/{mid}/replay")),
+            json!({"raw": fixed}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        assert_eq!(out["status"], "processed", "{b}: {out}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id = 'V7101' AND status = 'finished'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let kinds: Vec<(String,)> = app
+            .state
+            .db
+            .fetch_all(
+                "SELECT kind FROM hl7_message_events WHERE message_id = $1 ORDER BY id",
+                args![mid],
+            )
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.0.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["error", "error", "replay", "edit", "processed", "replay"],
+            "{b}"
+        );
+        // The sender repeating MSG0100 now gets the current (AA) answer, without a second discharge.
+        let ack = mllp(port, a03.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        // Viewing a message: masked by default, plain only with permission and purpose; audited.
+        let view: Value = admin
+            .get(app.url(&format!("/api/v1/integration/messages/{mid}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let raw = view["raw"].as_str().unwrap();
+        assert!(
+            raw.contains("PID|") && !raw.contains("钟伟明") && !raw.contains("钟^伟明"),
+            "{b}: {raw}"
+        );
+        let r = admin
+            .get(app.url(&format!("/api/v1/integration/messages/{mid}?unmask=true")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{b}");
+        let view: Value = admin
+            .get(app.url(&format!(
+                "/api/v1/integration/messages/{mid}?unmask=true&purpose=核对患者身份"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            view["raw"].as_str().unwrap().contains("钟^伟明"),
+            "{b}: {view}"
+        );
+        app.state.audit.flush().await;
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'hl7_message.read_unmasked' AND outcome = 'success' AND purpose = '核对患者身份'", vec![]).await, 1, "{b}");
+        assert!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'hl7_message.read'",
+                vec![]
+            )
+            .await
+                >= 1,
+            "{b}"
+        );
+        // Monitoring: counts, queue depth (now empty), listening state; pages render.
+        let mon: Value = admin
+            .get(app.url("/api/v1/integration/monitor"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mon[0]["channel"]["listen_state"], "listening", "{b}: {mon}");
+        assert_eq!(mon[0]["total"], 4, "{b}: {mon}");
+        assert_eq!(mon[0]["queue"], 0, "{b}: {mon}");
+        for path in [
+            "/integration/monitor",
+            "/integration/messages?status=processed",
+            "/integration/errors",
+            &format!("/integration/messages/{mid}"),
+        ] {
+            let r = admin.get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{b}: {path}");
+        }
+        app.stop().await;
+    }
+}

@@ -1,14 +1,16 @@
 //! Pages of the integration engine.
 
 use crate::channels::{self, Channel, ChannelInput};
+use crate::engine::{self, StoredMessage};
+use crate::messages::{self, MessageQuery, STATUSES, Unmask, status_label};
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
-use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell};
+use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
 use yiyang_store::{Filter, args};
@@ -26,6 +28,13 @@ pub fn routes() -> Router<AppState> {
             get(channel_page).post(channel_update),
         )
         .route("/integration/channels/{id}/delete", post(channel_delete))
+        .route("/integration/monitor", get(monitor_page))
+        .route("/integration/messages", get(messages_page))
+        .route("/integration/messages/{id}", get(message_page))
+        .route("/integration/messages/{id}/replay", post(message_replay))
+        .route("/integration/errors", get(errors_page))
+        .route("/integration/alerts", get(alerts_page))
+        .route("/integration/alerts/{id}/ack", post(alert_ack))
 }
 
 pub(crate) fn p<'a>(q: &'a Params, k: &str) -> &'a str {
@@ -235,4 +244,330 @@ async fn channel_delete(
         Ok(()) => back("/integration/channels", Ok("通道已删除".into())),
         Err(e) => back(&format!("/integration/channels/{id}"), Err(e)),
     }
+}
+
+fn status_badge(s: &str) -> Markup {
+    let kind = match s {
+        "processed" => "ok",
+        "error" | "rejected" => "err",
+        "duplicate" => "mute",
+        _ => "warn",
+    };
+    badge(kind, status_label(s))
+}
+
+fn message_table(list: &[StoredMessage], names: &HashMap<i64, String>) -> Markup {
+    html! { div.table-wrap { table {
+        thead { tr { th { "编号" } th { "接收时间" } th { "通道" } th { "控制号（MSH-10）" } th { "类型" } th { "发送系统" } th { "患者标识" } th { "状态" } th { "ACK" } th { "原因" } } }
+        tbody {
+            @for m in list { tr {
+                td { a href=(format!("/integration/messages/{}", m.id)) { (m.id) } }
+                td { (ts(m.received_at)) }
+                td { (names.get(&m.channel_id).cloned().unwrap_or_default()) }
+                td.mono { (m.control_id) }
+                td.mono { (m.msg_type) "^" (m.trigger_event) }
+                td { (m.sending_app) }
+                td.mono { (m.patient_key) }
+                td { (status_badge(&m.status)) }
+                td.mono { (m.ack_code) }
+                td { (m.error) }
+            } }
+            @if list.is_empty() { tr { td colspan="10" { span.muted { "没有符合条件的消息" } } } }
+        }
+    } } }
+}
+
+async fn channel_names(st: &AppState, ctx: &RequestContext) -> AppResult<HashMap<i64, String>> {
+    Ok(channels::list(st, ctx)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let stats = messages::monitor(&st, &a.ctx).await?;
+    let today: i64 = stats.iter().map(|s| s.today).sum();
+    let queue: i64 = stats.iter().map(|s| s.queue).sum();
+    let listening = stats
+        .iter()
+        .filter(|s| s.channel.enabled && s.channel.listen_state == "listening")
+        .count();
+    let rate: f64 = stats.iter().map(|s| s.per_minute).sum();
+    Ok(shell(
+        &st.nav,
+        &a,
+        "服务监控",
+        "/integration/monitor",
+        html! {
+            div.cards {
+                div.stat { div.n { (today) } div.l { "今日消息" } }
+                div.stat { div.n { (format!("{rate:.1}")) } div.l { "近5分钟速率（条/分）" } }
+                a.stat href="/integration/errors" { div.n { (queue) } div.l { "异常队列" } }
+                div.stat { div.n { (listening) " / " (stats.len()) } div.l { "监听中的通道" } }
+            }
+            div.table-wrap { table {
+                thead { tr { th { "通道" } th { "端口" } th { "监听状态" } th { "今日" } th { "累计" } th { "速率（条/分）" } th { "今日异常" } th { "异常队列" } th { "最近消息" } } }
+                tbody {
+                    @for s in &stats { tr {
+                        td { a href=(format!("/integration/messages?channel_id={}", s.channel.id)) { (s.channel.name) } }
+                        td.mono { (s.channel.port) }
+                        td { (listen_badge(&s.channel)) @if !s.channel.listen_error.is_empty() { " " span.muted { (s.channel.listen_error) } } }
+                        td { (s.today) } td { (s.total) } td { (format!("{:.1}", s.per_minute)) }
+                        td { (s.errors_today) }
+                        td { @if s.queue > 0 { a href=(format!("/integration/messages?channel_id={}&status=queue", s.channel.id)) { (s.queue) } } @else { "0" } }
+                        td { (opt_ts(s.last_received_at)) }
+                    } }
+                    @if stats.is_empty() { tr { td colspan="9" { span.muted { "尚未配置接入通道" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn messages_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let mq = MessageQuery {
+        channel_id: q.get("channel_id").and_then(|v| v.parse().ok()),
+        control_id: q.get("control_id").cloned(),
+        msg_type: q.get("msg_type").cloned(),
+        status: q.get("status").cloned(),
+        date: q.get("date").cloned(),
+        limit: Some(200),
+    };
+    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let names = channel_names(&st, &a.ctx).await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "消息查询",
+        "/integration/messages",
+        html! {
+            (msgs(&q))
+            form.toolbar method="get" {
+                div { label for="channel_id" { "通道" } select #channel_id name="channel_id" {
+                    option value="" { "全部" }
+                    @for (id, n) in &names { option value=(id) selected[mq.channel_id == Some(*id)] { (n) } }
+                } }
+                div { label for="control_id" { "控制号" } input #control_id type="search" name="control_id" value=(p(&q, "control_id")); }
+                div { label for="msg_type" { "类型" } input #msg_type type="text" name="msg_type" value=(p(&q, "msg_type")) placeholder="ADT 或 ADT^A01"; }
+                div { label for="status" { "状态" } select #status name="status" {
+                    option value="" { "全部" }
+                    option value="queue" selected[p(&q, "status") == "queue"] { "异常（失败+拒收）" }
+                    @for (v, l) in STATUSES { option value=(v) selected[p(&q, "status") == *v] { (l) } }
+                } }
+                div { label for="date" { "接收日期" } input #date type="date" name="date" value=(p(&q, "date")); }
+                button type="submit" { "查询" }
+            }
+            p.muted { "最多显示最近 200 条" }
+            (message_table(&list, &names))
+        },
+    ))
+}
+
+async fn errors_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let mq = MessageQuery {
+        status: Some("queue".into()),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let names = channel_names(&st, &a.ctx).await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "异常消息队列",
+        "/integration/errors",
+        html! {
+            (msgs(&q))
+            p.muted { "处理失败（已回 AE）与被拒收（已回 AR）的消息在此等待处理。打开消息可查看原因、修改原文并重放；重放会重新执行处理，历史保留。" }
+            (message_table(&list, &names))
+        },
+    ))
+}
+
+async fn message_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult {
+    let um = Unmask {
+        unmask: Some(p(&q, "unmask") == "1"),
+        purpose: q.get("purpose").cloned(),
+    };
+    let v = match messages::view(&st, &a.ctx, id, &um).await {
+        Ok(v) => v,
+        Err(e) if um.unmask == Some(true) && e.status != 404 => {
+            return Ok(back(&format!("/integration/messages/{id}"), Err(e)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let m = &v.message;
+    let names = channel_names(&st, &a.ctx).await?;
+    let can_unmask = a.ctx.has_for(perm::PATIENT_READ_UNMASKED, m.org_id);
+    let can_replay = a.ctx.has_for(perm::INTEGRATION_MANAGE, m.org_id)
+        && (m.status == "error" || m.status == "rejected");
+    let er7 = v.raw.replace('\r', "\n");
+    Ok(shell(
+        &st.nav,
+        &a,
+        &format!("消息 {}", m.id),
+        "/integration/messages",
+        html! {
+            (msgs(&q))
+            div.card { dl.kv {
+                dt { "状态" } dd { (status_badge(&m.status)) @if !m.error.is_empty() { " " (m.error) } }
+                dt { "通道" } dd { (names.get(&m.channel_id).cloned().unwrap_or_default()) }
+                dt { "控制号（MSH-10）" } dd.mono { (m.control_id) }
+                dt { "类型 / 版本" } dd.mono { (m.msg_type) "^" (m.trigger_event) " / " (m.version) }
+                dt { "发送系统 / 机构" } dd { (m.sending_app) " / " (m.sending_facility) }
+                dt { "患者标识（PID-3）" } dd.mono { (m.patient_key) }
+                dt { "接收 / 处理时间" } dd { (ts(m.received_at)) " / " (opt_ts(m.processed_at)) }
+                dt { "回执" } dd.mono { (m.ack_code) }
+                @if let Some(d) = m.duplicate_of { dt { "重复于" } dd { a href=(format!("/integration/messages/{d}")) { "消息 " (d) } } }
+                dt { "处理次数" } dd { (m.attempts) }
+            } }
+            h2 { "消息原文" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
+            pre.er7 { (er7) }
+            @if can_unmask && !v.unmasked {
+                form.toolbar method="get" action=(format!("/integration/messages/{id}")) {
+                    input type="hidden" name="unmask" value="1";
+                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对患者身份"; }
+                    button.secondary type="submit" { "查看明文（将记入审计）" }
+                }
+            }
+            @if !v.ack_text.is_empty() {
+                h2 { "回执（ACK）" }
+                pre.er7 { (v.ack_text.replace('\r', "\n")) }
+            }
+            @if can_replay {
+                h2 { "重放" }
+                div.card {
+                    @if v.unmasked {
+                        form method="post" action=(format!("/integration/messages/{id}/replay")) {
+                            (csrf(&a))
+                            label for="raw" { "修改消息原文（每行一个段）" }
+                            textarea.er7-edit #raw name="raw" { (er7) }
+                            div { button type="submit" { "保存修改并重放" } }
+                        }
+                    } @else {
+                        form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
+                            (csrf(&a)) button type="submit" { "按原文重放" }
+                        }
+                        p.muted { "如需修改原文，请先以明文查看。" }
+                    }
+                }
+            }
+            h2 { "处理历史" }
+            div.table-wrap { table {
+                thead { tr { th { "时间" } th { "事件" } th { "操作者" } th { "说明" } } }
+                tbody {
+                    @for e in &v.events { tr {
+                        td { (ts(e.at)) }
+                        td { (match e.kind.as_str() { "processed" => "处理成功", "error" => "处理失败", "edit" => "修改原文（下为修改前）", "replay" => "重放", k => k }) }
+                        td { (e.actor_login) }
+                        td { @if e.kind == "edit" { pre.er7 { (e.detail.replace('\r', "\n")) } } @else { (e.detail) } }
+                    } }
+                    @if v.events.is_empty() { tr { td colspan="4" { span.muted { "无" } } } }
+                }
+            } }
+        },
+    )
+    .into_response())
+}
+
+async fn message_replay(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let raw = f.get("raw").map(String::as_str);
+    match engine::replay(&st, &a.ctx, id, raw).await {
+        Ok(o) if o.status == "processed" => back(
+            &format!("/integration/messages/{id}"),
+            Ok("重放成功，消息已处理".into()),
+        ),
+        Ok(o) => back(
+            &format!("/integration/messages/{id}"),
+            Err(yiyang_core::AppError::validation(
+                "hl7.replay_failed",
+                format!("重放后仍未成功：{}", o.error),
+            )),
+        ),
+        Err(e) => back(&format!("/integration/messages/{id}"), Err(e)),
+    }
+}
+
+async fn alerts_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let status = match p(&q, "status") {
+        "" => Some("open"),
+        "all" => None,
+        s => Some(s),
+    };
+    let list = messages::alerts(&st, &a.ctx, status).await?;
+    let highlight: Option<i64> = q.get("id").and_then(|v| v.parse().ok());
+    Ok(shell(
+        &st.nav,
+        &a,
+        "危急值提醒",
+        "/integration/alerts",
+        html! {
+            (msgs(&q))
+            div.toolbar {
+                a.btn.secondary href="/integration/alerts" { "待确认" }
+                a.btn.secondary href="/integration/alerts?status=acknowledged" { "已确认" }
+                a.btn.secondary href="/integration/alerts?status=all" { "全部" }
+            }
+            div.table-wrap { table {
+                thead { tr { th { "时间" } th { "科室" } th { "项目" } th { "结果" } th { "标志" } th { "患者" } th { "来源消息" } th { "状态" } th { "确认" } } }
+                tbody {
+                    @for al in &list { tr class=[(highlight == Some(al.id)).then_some("hl")] {
+                        td { (ts(al.created_at)) }
+                        td { (al.department) }
+                        td { (al.item) }
+                        td.mono { (al.value_text) }
+                        td { (badge("err", &al.flag)) }
+                        td { a href=(format!("/persons/{}", al.person_id)) { "查看档案" } }
+                        td { @if a.ctx.has_for(perm::INTEGRATION_READ, al.org_id) { a href=(format!("/integration/messages/{}", al.message_id)) { (al.message_id) } } @else { (al.message_id) } }
+                        td { @if al.status == "open" { (badge("err", "待确认")) } @else { (badge("ok", "已确认")) } }
+                        td {
+                            @if al.status == "open" && a.ctx.has_for(perm::PATIENT_WRITE, al.org_id) {
+                                form.inline method="post" action=(format!("/integration/alerts/{}/ack", al.id)) {
+                                    (csrf(&a))
+                                    input type="text" name="note" aria-label="处置说明" placeholder="处置说明（可选）";
+                                    " " button type="submit" { "确认" }
+                                }
+                            } @else if let Some(by) = &al.acknowledged_by {
+                                (by) " " (opt_ts(al.acknowledged_at)) @if !al.note.is_empty() { "：" (al.note) }
+                            }
+                        }
+                    } }
+                    @if list.is_empty() { tr { td colspan="9" { span.muted { "没有危急值提醒" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn alert_ack(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let r = messages::acknowledge(&st, &a.ctx, id, p(&f, "note")).await;
+    back("/integration/alerts", r.map(|_| "危急值已确认".into()))
 }
