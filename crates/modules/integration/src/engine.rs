@@ -187,8 +187,12 @@ async fn run(
             event(st, id, "processed", &ctx.actor.login, &note).await?;
             Ok(ack)
         }
-        Err(e) if e.status >= 500 && e.code != "common.busy" => Err(e),
+        // Every failure, internal ones included, answers AE and leaves the message in the
+        // error queue: the sender is never left waiting on a message the platform holds.
         Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(message = id, error = ?e, "hl7 processing failed");
+            }
             let reason = e.message.clone();
             let ack = AckBuilder::new(AckCode::Error, &ack_id(id), &hl7_ts(now))
                 .text(&reason)
