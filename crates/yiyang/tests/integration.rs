@@ -362,6 +362,22 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
                 .unwrap_or(0);
             assert_eq!(n, 0, "{b}");
         }
+        // A sender that stops mid-frame is cut off after the channel's read timeout (5 s).
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"\x0bMSH|^~\\&|HIS|").await.unwrap();
+            let t = std::time::Instant::now();
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(15), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert_eq!(n, 0, "{b}");
+            assert!(t.elapsed() >= std::time::Duration::from_secs(4), "{b}");
+        }
         // The server is still alive and serving.
         let ack = mllp(port, adt("A04", "MSG0007", "MR7003", "", "").as_bytes())
             .await
@@ -599,6 +615,92 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
         ] {
             let r = admin.get(app.url(path)).send().await.unwrap();
             assert_eq!(r.status(), 200, "{b}: {path}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_and_appointments_are_kept_current() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ORM^O01,OML^O21,SIU^*").await;
+        let pid = "PID|1||MR7201^^^MZH^MR||李^秀英||19480512|F";
+        let orm = |control: &str, ctl: &str| {
+            format!(
+                "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126100000||ORM^O01|{control}|P|2.4\r{pid}\r\
+                 ORC|{ctl}|REQ-001||||||||||0301^黄^医生\r\
+                 OBR|1|REQ-001||80048^基础代谢组合^L|R"
+            )
+        };
+        let ack = mllp(port, orm("ORD1", "NW").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, text, provider): (String, String, String) = app
+            .state
+            .db
+            .fetch_one("SELECT status, service_text, ordering_provider FROM orders WHERE placer_no = 'REQ-001'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), text.as_str(), provider.as_str()),
+            ("active", "基础代谢组合", "黄医生"),
+            "{b}"
+        );
+        let ack = mllp(port, orm("ORD2", "CA").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM orders WHERE placer_no = 'REQ-001' AND status = 'cancelled'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let siu = |control: &str, trig: &str| {
+            format!(
+                "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126100000||SIU^{trig}|{control}|P|2.5\r\
+                 SCH|P-88|APPT-88|||||^复诊||||^^^20261201090000^20261201093000\r{pid}\r\
+                 AIS|1||CARD^心内科门诊\r\
+                 AIL|1||心内科^诊室3\r\
+                 AIP|1||0302^陈^医生"
+            )
+        };
+        let ack = mllp(port, siu("APP1", "S12").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, service, location, provider, start): (String, String, String, String, Option<i64>) = app
+            .state
+            .db
+            .fetch_one("SELECT status, service, location, provider, start_at FROM appointments WHERE appt_no = 'APPT-88'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                status.as_str(),
+                service.as_str(),
+                location.as_str(),
+                provider.as_str()
+            ),
+            ("booked", "心内科门诊", "心内科-诊室3", "陈医生"),
+            "{b}"
+        );
+        // 2026-12-01 09:00 CST
+        assert_eq!(start, Some(1_796_086_800_000_000), "{b}");
+        let ack = mllp(port, siu("APP2", "S15").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM appointments WHERE appt_no = 'APPT-88' AND status = 'cancelled'", vec![]).await, 1, "{b}");
+        let (hospadmin, _) = app.login("hospadmin").await;
+        for path in ["/integration/orders", "/integration/appointments"] {
+            let page = hospadmin
+                .get(app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains("已取消"), "{b}: {path}");
         }
         app.stop().await;
     }

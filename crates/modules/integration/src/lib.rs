@@ -20,10 +20,48 @@ use yiyang_platform::web::NavItem;
 /// Navigation entries of this module.
 pub fn nav() -> Vec<NavItem> {
     use yiyang_core::perm;
-    vec![NavItem {
-        href: "/integration/channels",
-        label: "系统接入管理",
-        group: "集成平台",
-        permission: Some(perm::INTEGRATION_READ),
-    }]
+    vec![
+        NavItem {
+            href: "/integration/channels",
+            label: "系统接入管理",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/monitor",
+            label: "服务监控",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/messages",
+            label: "消息查询",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/errors",
+            label: "异常消息队列",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/alerts",
+            label: "危急值提醒",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+        NavItem {
+            href: "/integration/orders",
+            label: "检查检验申请单",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+        NavItem {
+            href: "/integration/appointments",
+            label: "预约挂号",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+    ]
 }

@@ -35,6 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/integration/errors", get(errors_page))
         .route("/integration/alerts", get(alerts_page))
         .route("/integration/alerts/{id}/ack", post(alert_ack))
+        .route("/integration/orders", get(orders_page))
+        .route("/integration/appointments", get(appointments_page))
 }
 
 pub(crate) fn p<'a>(q: &'a Params, k: &str) -> &'a str {
@@ -570,4 +572,125 @@ async fn alert_ack(
 ) -> Response {
     let r = messages::acknowledge(&st, &a.ctx, id, p(&f, "note")).await;
     back("/integration/alerts", r.map(|_| "危急值已确认".into()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct OrderRow {
+    person_id: i64,
+    placer_no: String,
+    filler_no: String,
+    status: String,
+    service_code: String,
+    service_text: String,
+    priority: String,
+    ordering_provider: String,
+    ordered_at: Option<i64>,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ApptRow {
+    person_id: i64,
+    appt_no: String,
+    status: String,
+    start_at: Option<i64>,
+    service: String,
+    location: String,
+    provider: String,
+    reason: String,
+    updated_at: i64,
+}
+
+fn scoped(ctx: &RequestContext) -> AppResult<Filter> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    Ok(f)
+}
+
+fn order_status(s: &str) -> Markup {
+    match s {
+        "active" => badge("ok", "有效"),
+        "completed" => badge("mute", "已完成"),
+        "on-hold" => badge("warn", "暂停"),
+        "cancelled" => badge("err", "已取消"),
+        _ => badge("mute", s),
+    }
+}
+
+fn appt_status(s: &str) -> Markup {
+    match s {
+        "booked" => badge("ok", "已预约"),
+        "noshow" => badge("warn", "未到诊"),
+        "cancelled" => badge("err", "已取消"),
+        _ => badge("mute", s),
+    }
+}
+
+async fn orders_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let mut f = scoped(&a.ctx)?;
+    let page = f.page(500, 0);
+    let rows: Vec<OrderRow> = st
+        .db
+        .fetch_all(
+            &format!("SELECT person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "检查检验申请单",
+        "/integration/orders",
+        html! {
+            p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态；最多显示最近 500 条。" }
+            div.table-wrap { table {
+                thead { tr { th { "申请单号" } th { "执行单号" } th { "项目" } th { "优先级" } th { "申请医生" } th { "申请时间" } th { "状态" } th { "更新时间" } th { "患者" } } }
+                tbody {
+                    @for o in &rows { tr {
+                        td.mono { (o.placer_no) } td.mono { (o.filler_no) }
+                        td { (o.service_text) " " span.muted { (o.service_code) } }
+                        td { (o.priority) } td { (o.ordering_provider) } td { (opt_ts(o.ordered_at)) }
+                        td { (order_status(&o.status)) } td { (ts(o.updated_at)) }
+                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
+                    } }
+                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无申请单" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn appointments_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let mut f = scoped(&a.ctx)?;
+    let page = f.page(500, 0);
+    let rows: Vec<ApptRow> = st
+        .db
+        .fetch_all(
+            &format!("SELECT person_id, appt_no, status, start_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "预约挂号",
+        "/integration/appointments",
+        html! {
+            p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态；最多显示 500 条。" }
+            div.table-wrap { table {
+                thead { tr { th { "预约号" } th { "就诊时间" } th { "服务" } th { "地点" } th { "医生" } th { "原因" } th { "状态" } th { "更新时间" } th { "患者" } } }
+                tbody {
+                    @for o in &rows { tr {
+                        td.mono { (o.appt_no) } td { (opt_ts(o.start_at)) } td { (o.service) } td { (o.location) }
+                        td { (o.provider) } td { (o.reason) } td { (appt_status(&o.status)) } td { (ts(o.updated_at)) }
+                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
+                    } }
+                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无预约" } } } }
+                }
+            } }
+        },
+    ))
 }

@@ -3,7 +3,7 @@
 
 use crate::channels::Channel;
 use yiyang_core::{AppError, AppResult, RequestContext};
-use yiyang_hl7v2::{Adt, AdtEvent, Message, ObxValue, Oru, Pid, Pv1, Timestamp};
+use yiyang_hl7v2::{Adt, AdtEvent, Message, ObxValue, Orders, Oru, Pid, Pl, Pv1, Siu, Timestamp};
 use yiyang_patients::record::{self, EncounterInput, ObservationInput};
 use yiyang_patients::service::{self, IdentifierInput, PersonInput};
 use yiyang_platform::audit::{self, AuditEntry};
@@ -166,8 +166,11 @@ async fn find_person(
 }
 
 fn location(pv1: &Pv1<'_, '_>) -> String {
-    let l = pv1.assigned_location();
-    [l.point_of_care, l.room, l.bed]
+    place(&pv1.assigned_location())
+}
+
+fn place(l: &Pl<'_>) -> String {
+    [&l.point_of_care, &l.room, &l.bed]
         .iter()
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
@@ -202,6 +205,8 @@ pub async fn process(
     match code.as_str() {
         "ADT" => adt(st, ctx, ch, msg).await,
         "ORU" => oru(st, ctx, ch, msg, message_id).await,
+        "ORM" | "OML" => orders(st, ctx, ch, msg, message_id).await,
+        "SIU" => appointment(st, ctx, ch, msg, message_id).await,
         other => Ok(format!("已存储，{other} 消息暂不做业务处理")),
     }
 }
@@ -597,6 +602,153 @@ async fn raise_alert(
     .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// An HL7 timestamp as UTC micros (CST unless the timestamp carries an offset).
+fn micros(t: &Timestamp) -> Option<i64> {
+    let d = chrono::NaiveDate::from_ymd_opt(t.year as i32, t.month as u32, t.day as u32)?
+        .and_hms_opt(t.hour as u32, t.minute as u32, (t.second as u32).min(59))?;
+    let offset = t.offset_minutes.map(i64::from).unwrap_or(8 * 60);
+    Some(
+        (d - chrono::Duration::minutes(offset))
+            .and_utc()
+            .timestamp_micros(),
+    )
+}
+
+/// ORM/OML: one 申请单 per ORC/OBR group, upserted by placer order number.
+async fn orders(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let o = Orders::new(msg).map_err(|e| bad("hl7.orders", format!("医嘱/申请消息不正确：{e}")))?;
+    let pid = o
+        .pid()
+        .ok_or_else(|| bad("hl7.pid_missing", "申请消息缺少 PID 段"))?;
+    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let groups = o.orders();
+    if groups.is_empty() {
+        return Err(bad("hl7.orc_missing", "申请消息缺少 ORC 段"));
+    }
+    let mut tx = st.db.begin().await?;
+    let mut nos = Vec::new();
+    for g in &groups {
+        let placer = g.placer_order_number().id.trim().to_string();
+        if placer.is_empty() {
+            return Err(bad("hl7.placer_missing", "缺少申请单号（ORC-2/OBR-2）"));
+        }
+        let control = g.orc.order_control().trim().to_uppercase();
+        let status = match (control.as_str(), g.orc.order_status().trim()) {
+            ("CA" | "OC" | "DC" | "CR", _) => "cancelled",
+            ("HD", _) => "on-hold",
+            (_, "CM") => "completed",
+            _ => "active",
+        };
+        let svc = g.universal_service_id();
+        let provider = g
+            .orc
+            .ordering_providers()
+            .next()
+            .map(|x| format!("{}{}", x.family, x.given))
+            .unwrap_or_default();
+        let ordered_at = g
+            .orc
+            .transaction_datetime()
+            .ok()
+            .flatten()
+            .and_then(|t| micros(&t));
+        tx.execute(
+            "INSERT INTO orders (message_id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, service_system, priority, ordering_provider, ordered_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             ON CONFLICT (org_id, placer_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, filler_no = excluded.filler_no, \
+             status = excluded.status, service_code = excluded.service_code, service_text = excluded.service_text, service_system = excluded.service_system, \
+             priority = excluded.priority, ordering_provider = excluded.ordering_provider, ordered_at = excluded.ordered_at, updated_at = excluded.updated_at",
+            args![message_id, ch.org_id, person, &placer, g.filler_order_number().id.trim(), status, svc.identifier.trim(), svc.text.trim(), svc.coding_system.trim(), g.priority().trim(), provider, ordered_at, now],
+        )
+        .await?;
+        nos.push(format!("{placer}（{status}）"));
+    }
+    tx.commit().await?;
+    Ok(format!("申请单：{}", nos.join("，")))
+}
+
+/// SIU: one 预约 per SCH appointment id, upserted; S15/S17 cancel it.
+async fn appointment(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let s = Siu::new(msg).map_err(|e| bad("hl7.siu", format!("预约消息不正确：{e}")))?;
+    let sch = s.sch();
+    let no = {
+        let f = sch.filler_appointment_id().id.trim().to_string();
+        if f.is_empty() {
+            sch.placer_appointment_id().id.trim().to_string()
+        } else {
+            f
+        }
+    };
+    if no.is_empty() {
+        return Err(bad("hl7.appt_missing", "缺少预约号（SCH-1/SCH-2）"));
+    }
+    let pid = s
+        .pid()
+        .ok_or_else(|| bad("hl7.pid_missing", "预约消息缺少 PID 段"))?;
+    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let status = match s.trigger().trim() {
+        "S15" | "S16" | "S17" => "cancelled",
+        "S26" => "noshow",
+        _ => "booked",
+    };
+    let start = s.start().ok().flatten().and_then(|t| micros(&t));
+    let end = s.end().ok().flatten().and_then(|t| micros(&t));
+    let service = s
+        .services()
+        .next()
+        .map(|a| {
+            let c = a.universal_service_id();
+            if c.text.is_empty() {
+                c.identifier.to_string()
+            } else {
+                c.text.to_string()
+            }
+        })
+        .unwrap_or_default();
+    let location = s
+        .locations()
+        .next()
+        .map(|l| place(&l.location()))
+        .unwrap_or_default();
+    let provider = s
+        .personnel()
+        .next()
+        .map(|p| {
+            let x = p.personnel();
+            format!("{}{}", x.family, x.given)
+        })
+        .unwrap_or_default();
+    let reason = sch.appointment_reason().text.trim().to_string();
+    let now = ctx.clock.now_micros();
+    st.db
+        .execute(
+            "INSERT INTO appointments (message_id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             ON CONFLICT (org_id, appt_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, status = excluded.status, \
+             start_at = COALESCE(excluded.start_at, appointments.start_at), end_at = COALESCE(excluded.end_at, appointments.end_at), \
+             service = CASE WHEN excluded.service = '' THEN appointments.service ELSE excluded.service END, \
+             location = CASE WHEN excluded.location = '' THEN appointments.location ELSE excluded.location END, \
+             provider = CASE WHEN excluded.provider = '' THEN appointments.provider ELSE excluded.provider END, \
+             reason = CASE WHEN excluded.reason = '' THEN appointments.reason ELSE excluded.reason END, updated_at = excluded.updated_at",
+            args![message_id, ch.org_id, person, &no, status, start, end, service, location, provider, reason, now],
+        )
+        .await?;
+    Ok(format!("预约 {no}：{status}"))
 }
 
 #[cfg(test)]

@@ -2,9 +2,10 @@
 
 use yiyang_store::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0004_integration",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0004_integration",
+        sql: r#"
 CREATE TABLE hl7_channels (
     id {id},
     org_id BIGINT NOT NULL REFERENCES orgs(id),
@@ -74,4 +75,46 @@ CREATE TABLE critical_alerts (
 );
 CREATE INDEX critical_alerts_org ON critical_alerts (org_id, status, created_at);
 "#,
-}];
+    },
+    Migration {
+        id: "0005_integration_orders",
+        sql: r#"
+CREATE TABLE orders (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    person_id BIGINT NOT NULL REFERENCES persons(id),
+    placer_no TEXT NOT NULL,
+    filler_no TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    service_code TEXT NOT NULL DEFAULT '',
+    service_text TEXT NOT NULL DEFAULT '',
+    service_system TEXT NOT NULL DEFAULT '',
+    priority TEXT NOT NULL DEFAULT '',
+    ordering_provider TEXT NOT NULL DEFAULT '',
+    ordered_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX orders_placer ON orders (org_id, placer_no);
+CREATE TABLE appointments (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    person_id BIGINT NOT NULL REFERENCES persons(id),
+    appt_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_at BIGINT,
+    end_at BIGINT,
+    service TEXT NOT NULL DEFAULT '',
+    location TEXT NOT NULL DEFAULT '',
+    provider TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX appointments_no ON appointments (org_id, appt_no);
+CREATE INDEX appointments_start ON appointments (org_id, start_at);
+"#,
+    },
+];
