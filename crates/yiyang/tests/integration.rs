@@ -378,6 +378,22 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
             assert_eq!(n, 0, "{b}");
             assert!(t.elapsed() >= std::time::Duration::from_secs(4), "{b}");
         }
+        // An original whose processing was interrupted (stored, no outcome, long ago): a resend
+        // gets AE and the original goes to the error queue instead of waiting forever.
+        let stuck = adt("A01", "MSG0008", "MR7004", "V7004", "W^1^1");
+        let ch: i64 = count(&app, "SELECT MIN(id) FROM hl7_channels", vec![]).await;
+        let at = app.state.clock.now_micros() - 60_000_000;
+        app.state
+            .db
+            .execute(
+                "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, raw, status, dedupe_key, received_at) VALUES ($1, $2, 'MSG0008', 'ADT', 'A01', 'HIS', $3, 'received', $4, $5)",
+                args![ch, hosp, stuck.as_bytes().to_vec(), format!("{ch}|HIS|MSG0008"), at],
+            )
+            .await
+            .unwrap();
+        let ack = mllp(port, stuck.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0008' AND status = 'error'", vec![]).await, 1, "{b}");
         // The server is still alive and serving.
         let ack = mllp(port, adt("A04", "MSG0007", "MR7003", "", "").as_bytes())
             .await

@@ -165,7 +165,7 @@ pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Op
     let key =
         (!f.control_id.is_empty()).then(|| format!("{}|{}|{}", ch.id, f.sending_app, f.control_id));
     let Some(id) = insert(st, ch, &f, payload, "received", "", key.as_deref(), now).await? else {
-        return duplicate(st, ch, &f, payload, key.as_deref().unwrap_or(""), now).await;
+        return duplicate(st, ch, &f, &msg, payload, key.as_deref().unwrap_or(""), now).await;
     };
     let ack = run(st, ch, id, &msg, now).await?;
     Ok(Some(ack))
@@ -255,31 +255,54 @@ async fn event(st: &AppState, id: i64, kind: &str, actor: &str, detail: &str) ->
         .map(|_| ())
 }
 
+/// How long an original may stay without an outcome before a resend moves it to the error
+/// queue (processing was interrupted: crash, or the outcome could not be written).
+pub const STALE_MICROS: i64 = 30_000_000;
+
 /// A repeated control id: stored as `duplicate`, answered with the original's ACK.
+#[allow(clippy::too_many_arguments)]
 async fn duplicate(
     st: &AppState,
     ch: &Channel,
     f: &Facts,
+    msg: &Message<'_>,
     raw: &[u8],
     key: &str,
     now: i64,
 ) -> AppResult<Option<String>> {
     // The original may still be in processing on another connection: wait for its ACK.
-    let mut original: Option<(i64, Option<String>, String)> = None;
+    let mut original: Option<(i64, Option<String>, String, i64)> = None;
     for _ in 0..100 {
         original = st
             .db
             .fetch_optional(
-                "SELECT id, ack_text, ack_code FROM hl7_messages WHERE dedupe_key = $1",
+                "SELECT id, ack_text, ack_code, received_at FROM hl7_messages WHERE dedupe_key = $1",
                 args![key],
             )
             .await?;
-        if original.as_ref().is_some_and(|o| o.1.is_some()) {
-            break;
+        match &original {
+            Some((_, Some(_), _, _)) => break,
+            // No outcome long after it arrived: processing was interrupted. Answer AE and
+            // put it in the error queue (never process it twice behind an operator's back).
+            Some((id, None, _, at)) if now - at > STALE_MICROS => {
+                let reason = "处理中断，未得到结果，已转入异常队列等待重放";
+                let ack = AckBuilder::new(AckCode::Error, &ack_id(*id), &hl7_ts(now))
+                    .text(reason)
+                    .build(msg);
+                st.db
+                    .execute(
+                        "UPDATE hl7_messages SET status = 'error', error = $1, ack_code = 'AE', ack_text = $2, processed_at = $3 WHERE id = $4 AND ack_text IS NULL",
+                        args![reason, &ack, now, *id],
+                    )
+                    .await?;
+                event(st, *id, "error", "system", reason).await?;
+                continue;
+            }
+            _ => {}
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let Some((orig_id, Some(ack), code)) = original else {
+    let Some((orig_id, Some(ack), code, _)) = original else {
         return Err(AppError::new(
             "hl7.original_pending",
             503,
