@@ -22,6 +22,8 @@ pub const MASKING_MANAGE: &str = "masking.manage";
 pub const AUDIT_READ: &str = "audit.read";
 pub const JOBS_READ: &str = "jobs.read";
 pub const JOBS_MANAGE: &str = "jobs.manage";
+pub const INTEGRATION_READ: &str = "integration.read";
+pub const INTEGRATION_MANAGE: &str = "integration.manage";
 
 /// Every permission with its zh-CN label, in display order.
 pub const ALL: &[(&str, &str)] = &[
@@ -47,6 +49,8 @@ pub const ALL: &[(&str, &str)] = &[
     (AUDIT_READ, "查阅审计日志"),
     (JOBS_READ, "查看后台任务"),
     (JOBS_MANAGE, "管理后台任务"),
+    (INTEGRATION_READ, "查看集成平台（接入、消息、监控）"),
+    (INTEGRATION_MANAGE, "管理集成平台（接入通道、消息重放）"),
 ];
 
 pub fn is_known(p: &str) -> bool {

@@ -50,6 +50,8 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
             perm::MPI_MANAGE,
+            perm::INTEGRATION_READ,
+            perm::INTEGRATION_MANAGE,
         ],
     ),
     (
@@ -71,6 +73,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_WRITE,
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
+            perm::INTEGRATION_READ,
         ],
     ),
     (

@@ -277,6 +277,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = PlatformDoc::openapi();
     doc.merge(yiyang_basedata::api::ApiDoc::openapi());
     doc.merge(yiyang_patients::api::ApiDoc::openapi());
+    doc.merge(yiyang_integration::api::ApiDoc::openapi());
     doc
 }
 

@@ -21,6 +21,7 @@ pub fn migrations() -> Vec<&'static [Migration]> {
         yiyang_platform::schema::MIGRATIONS,
         yiyang_basedata::schema::MIGRATIONS,
         yiyang_patients::schema::MIGRATIONS,
+        yiyang_integration::schema::MIGRATIONS,
     ]
 }
 
@@ -83,6 +84,7 @@ fn nav() -> Vec<NavItem> {
     ];
     v.extend(yiyang_patients::nav());
     v.extend(yiyang_basedata::nav());
+    v.extend(yiyang_integration::nav());
     v.extend([
         NavItem {
             href: "/admin/accounts",
@@ -211,6 +213,8 @@ pub fn router(st: AppState) -> Router {
         .merge(yiyang_basedata::api::routes())
         .merge(yiyang_patients::pages::routes())
         .merge(yiyang_patients::api::routes())
+        .merge(yiyang_integration::pages::routes())
+        .merge(yiyang_integration::api::routes())
         .merge(crate::api::routes())
         .merge(crate::home::routes())
         .route(

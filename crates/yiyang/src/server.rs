@@ -17,6 +17,12 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let worker = app::worker(&st, format!("node-{}", std::process::id()));
+    let mllp_task = yiyang_integration::listener::spawn(
+        st.clone(),
+        yiyang_integration::listener::bind_from_env(),
+        Duration::from_secs(3),
+        stop_rx.clone(),
+    );
     let worker_task =
         tokio::spawn(worker.run_forever(Duration::from_millis(500), st.job_stats.clone(), stop_rx));
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
@@ -45,6 +51,7 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     };
     let _ = stop_tx.send(true);
     let _ = worker_task.await;
+    let _ = mllp_task.await;
     result.map_err(|e| AppError::new("server.bind", 500, format!("无法监听 {addr}：{e}")))
 }
 

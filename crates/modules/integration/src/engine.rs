@@ -1,0 +1,512 @@
+//! The message path: store → dedupe → process → ACK, and replay from the error queue.
+//!
+//! Every message that starts with `MSH` is stored (raw bytes and header facts) in its own
+//! committed statement before anything else happens, so an ACK is never sent for a message
+//! the platform could lose. Processing then runs in the same request path; its result
+//! (`processed` / `error`) and the ACK text are committed before the ACK is written back.
+//! A repeated MSH-10 from the same channel and sending application is stored as
+//! `duplicate` and answered with the original's ACK, without processing again.
+
+use crate::channels::{self, Channel};
+use crate::process;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
+use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message};
+use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::web::AppState;
+use yiyang_store::args;
+
+/// Header facts of a stored message.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    pub control_id: String,
+    pub msg_type: String,
+    pub trigger: String,
+    pub sending_app: String,
+    pub sending_facility: String,
+    pub version: String,
+    pub patient_key: String,
+}
+
+/// HL7 timestamp (CST) for ACK MSH-7.
+pub fn hl7_ts(micros: i64) -> String {
+    let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default()
+        + chrono::Duration::hours(8);
+    t.format("%Y%m%d%H%M%S+0800").to_string()
+}
+
+/// The header facts of a parsed message.
+pub fn facts(msg: &Message<'_>) -> AppResult<Facts> {
+    let h = msg
+        .header()
+        .map_err(|e| AppError::validation("hl7.header", format!("MSH 段不正确：{e}")))?;
+    let patient_key = msg
+        .segment("PID")
+        .map(|p| p.field(3).rep(1).component(1).value().to_string())
+        .unwrap_or_default();
+    Ok(Facts {
+        control_id: h.control_id.to_string(),
+        msg_type: h.message_type.code.to_string(),
+        trigger: h.message_type.trigger.to_string(),
+        sending_app: h.sending_application.namespace_id.to_string(),
+        sending_facility: h.sending_facility.namespace_id.to_string(),
+        version: h.version.to_string(),
+        patient_key,
+    })
+}
+
+/// Best-effort header facts of a message that does not parse: split the first segment.
+fn guess_facts(text: &str) -> Facts {
+    let first = text.split(['\r', '\n']).next().unwrap_or("");
+    let sep = first.chars().nth(3).unwrap_or('|');
+    let fields: Vec<&str> = first.split(sep).collect();
+    // MSH-1 is the separator itself, so MSH-n is fields[n - 1].
+    let f = |n: usize| fields.get(n - 1).copied().unwrap_or("").to_string();
+    let comp = |n: usize, c: usize| f(n).split('^').nth(c).unwrap_or("").to_string();
+    Facts {
+        control_id: f(10).chars().take(64).collect(),
+        msg_type: comp(9, 0).chars().take(8).collect(),
+        trigger: comp(9, 1).chars().take(8).collect(),
+        sending_app: comp(3, 0).chars().take(64).collect(),
+        sending_facility: comp(4, 0).chars().take(64).collect(),
+        version: f(12).chars().take(12).collect(),
+        patient_key: String::new(),
+    }
+}
+
+/// A context for processing one channel's messages: the platform acting for the channel's
+/// institution only, with the patient permissions processing needs.
+pub fn channel_ctx(st: &AppState, ch: &Channel, message_id: i64) -> RequestContext {
+    let mut c = RequestContext::system(st.clock.clone(), &format!("hl7:{}", ch.name));
+    let org = Scope::Orgs(BTreeSet::from([ch.org_id]));
+    c.grants = Arc::new(
+        [perm::PATIENT_READ, perm::PATIENT_WRITE, perm::PATIENT_MERGE]
+            .iter()
+            .map(|p| (p.to_string(), org.clone()))
+            .collect(),
+    );
+    c.actor.org_id = Some(ch.org_id);
+    c.request_id = format!("hl7-{}-{message_id}", ch.id);
+    c
+}
+
+fn ack_id(message_id: i64) -> String {
+    format!("YYACK{message_id}")
+}
+
+/// Checks the channel's rules; the reason is the AR text.
+fn check_allowed(ch: &Channel, f: &Facts) -> Result<(), String> {
+    if !ch.allows_app(&f.sending_app) {
+        return Err(format!("发送系统 {} 未获准接入本通道", f.sending_app));
+    }
+    if !ch.allows_facility(&f.sending_facility) {
+        return Err(format!("发送机构 {} 未获准接入本通道", f.sending_facility));
+    }
+    if !ch.allows_type(&f.msg_type, &f.trigger) {
+        return Err(format!("本通道不接收 {}^{} 消息", f.msg_type, f.trigger));
+    }
+    Ok(())
+}
+
+/// Handles one MLLP payload and returns the ACK to write back, or `None` when the payload
+/// is not an HL7 message at all (the connection is then closed). A database failure is an
+/// error: no ACK is sent, the sender retries.
+pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Option<String>> {
+    let start = payload
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .unwrap_or(payload.len());
+    let payload = &payload[start..];
+    if !payload.starts_with(b"MSH") {
+        return Ok(None);
+    }
+    let now = st.clock.now_micros();
+    let decoded = decode_message(payload);
+    let text: String = match &decoded {
+        Ok(t) => t.to_string(),
+        Err(_) => String::from_utf8_lossy(payload).into_owned(),
+    };
+    let parsed = decoded
+        .as_ref()
+        .map_err(|e| format!("字符集解码失败：{e}"))
+        .and_then(|_| Message::parse(&text).map_err(|e| format!("消息无法解析：{e}")))
+        .and_then(|m| facts(&m).map(|f| (m, f)).map_err(|e| e.message));
+    let (msg, f) = match parsed {
+        Ok(x) => x,
+        Err(reason) => {
+            let f = guess_facts(&text);
+            let version = if f.version.is_empty() {
+                "2.5"
+            } else {
+                &f.version
+            };
+            let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
+                .await?
+                .ok_or_else(|| AppError::internal("hl7 insert"))?;
+            let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+                .text(&reason)
+                .build_minimal(&f.control_id, version);
+            finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
+            return Ok(Some(ack));
+        }
+    };
+    if let Err(reason) = check_allowed(ch, &f) {
+        let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
+            .await?
+            .ok_or_else(|| AppError::internal("hl7 insert"))?;
+        let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+            .text(&reason)
+            .build(&msg);
+        finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
+        return Ok(Some(ack));
+    }
+    let key =
+        (!f.control_id.is_empty()).then(|| format!("{}|{}|{}", ch.id, f.sending_app, f.control_id));
+    let Some(id) = insert(st, ch, &f, payload, "received", "", key.as_deref(), now).await? else {
+        return duplicate(st, ch, &f, &msg, payload, key.as_deref().unwrap_or(""), now).await;
+    };
+    let ack = run(st, ch, id, &msg, now).await?;
+    Ok(Some(ack))
+}
+
+/// Processes a stored message and records the outcome; returns the ACK text.
+async fn run(
+    st: &AppState,
+    ch: &Channel,
+    id: i64,
+    msg: &Message<'_>,
+    now: i64,
+) -> AppResult<String> {
+    let ctx = channel_ctx(st, ch, id);
+    match process::process(st, &ctx, ch, msg, id).await {
+        Ok(note) => {
+            let ack = AckBuilder::new(AckCode::Accept, &ack_id(id), &hl7_ts(now)).build(msg);
+            finish(st, id, "processed", "", "AA", &ack, st.clock.now_micros()).await?;
+            event(st, id, "processed", &ctx.actor.login, &note).await?;
+            Ok(ack)
+        }
+        // Every failure, internal ones included, answers AE and leaves the message in the
+        // error queue: the sender is never left waiting on a message the platform holds.
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(message = id, error = ?e, "hl7 processing failed");
+            }
+            let reason = e.message.clone();
+            let ack = AckBuilder::new(AckCode::Error, &ack_id(id), &hl7_ts(now))
+                .text(&reason)
+                .build(msg);
+            finish(st, id, "error", &reason, "AE", &ack, st.clock.now_micros()).await?;
+            event(st, id, "error", &ctx.actor.login, &reason).await?;
+            Ok(ack)
+        }
+    }
+}
+
+/// Inserts a message row (one committed statement); `None` when the dedupe key exists.
+#[allow(clippy::too_many_arguments)]
+async fn insert(
+    st: &AppState,
+    ch: &Channel,
+    f: &Facts,
+    raw: &[u8],
+    status: &str,
+    error: &str,
+    key: Option<&str>,
+    now: i64,
+) -> AppResult<Option<i64>> {
+    let row: Option<(i64,)> = st
+        .db
+        .fetch_optional(
+            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, dedupe_key, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            args![ch.id, ch.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, raw.to_vec(), status, error, key, now],
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+async fn finish(
+    st: &AppState,
+    id: i64,
+    status: &str,
+    error: &str,
+    code: &str,
+    ack: &str,
+    at: i64,
+) -> AppResult<()> {
+    st.db
+        .execute(
+            "UPDATE hl7_messages SET status = $1, error = $2, ack_code = $3, ack_text = $4, processed_at = $5, attempts = attempts + 1 WHERE id = $6",
+            args![status, error, code, ack, at, id],
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn event(st: &AppState, id: i64, kind: &str, actor: &str, detail: &str) -> AppResult<()> {
+    st.db
+        .execute(
+            "INSERT INTO hl7_message_events (message_id, kind, actor_login, detail, at) VALUES ($1, $2, $3, $4, $5)",
+            args![id, kind, actor, detail, st.clock.now_micros()],
+        )
+        .await
+        .map(|_| ())
+}
+
+/// How long an original may stay without an outcome before a resend moves it to the error
+/// queue (processing was interrupted: crash, or the outcome could not be written).
+pub const STALE_MICROS: i64 = 30_000_000;
+
+/// A repeated control id: stored as `duplicate`, answered with the original's ACK.
+#[allow(clippy::too_many_arguments)]
+async fn duplicate(
+    st: &AppState,
+    ch: &Channel,
+    f: &Facts,
+    msg: &Message<'_>,
+    raw: &[u8],
+    key: &str,
+    now: i64,
+) -> AppResult<Option<String>> {
+    // The original may still be in processing on another connection: wait for its ACK.
+    let mut original: Option<(i64, Option<String>, String, i64)> = None;
+    for _ in 0..100 {
+        original = st
+            .db
+            .fetch_optional(
+                "SELECT id, ack_text, ack_code, received_at FROM hl7_messages WHERE dedupe_key = $1",
+                args![key],
+            )
+            .await?;
+        match &original {
+            Some((_, Some(_), _, _)) => break,
+            // No outcome long after it arrived: processing was interrupted. Answer AE and
+            // put it in the error queue (never process it twice behind an operator's back).
+            Some((id, None, _, at)) if now - at > STALE_MICROS => {
+                let reason = "处理中断，未得到结果，已转入异常队列等待重放";
+                let ack = AckBuilder::new(AckCode::Error, &ack_id(*id), &hl7_ts(now))
+                    .text(reason)
+                    .build(msg);
+                st.db
+                    .execute(
+                        "UPDATE hl7_messages SET status = 'error', error = $1, ack_code = 'AE', ack_text = $2, processed_at = $3 WHERE id = $4 AND ack_text IS NULL",
+                        args![reason, &ack, now, *id],
+                    )
+                    .await?;
+                event(st, *id, "error", "system", reason).await?;
+                continue;
+            }
+            _ => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let Some((orig_id, Some(ack), code, _)) = original else {
+        return Err(AppError::new(
+            "hl7.original_pending",
+            503,
+            "原消息仍在处理中，请稍后重发",
+        ));
+    };
+    st.db
+        .execute(
+            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, received_at, processed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'duplicate', '', $11, $12, $13, $14, $14)",
+            args![ch.id, ch.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, raw.to_vec(), code, &ack, orig_id, now],
+        )
+        .await?;
+    Ok(Some(ack))
+}
+
+/// A stored message.
+#[derive(Debug, Clone, serde::Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct StoredMessage {
+    pub id: i64,
+    pub channel_id: i64,
+    pub org_id: i64,
+    pub control_id: String,
+    pub msg_type: String,
+    pub trigger_event: String,
+    pub sending_app: String,
+    pub sending_facility: String,
+    pub version: String,
+    pub patient_key: String,
+    pub status: String,
+    pub error: String,
+    pub ack_code: String,
+    pub duplicate_of: Option<i64>,
+    pub attempts: i64,
+    pub received_at: i64,
+    pub processed_at: Option<i64>,
+}
+
+pub const MESSAGE_COLS: &str = "id, channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, status, error, ack_code, duplicate_of, attempts, received_at, processed_at";
+
+/// What a replay did.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ReplayOutcome {
+    pub status: String,
+    pub ack_code: String,
+    pub error: String,
+}
+
+/// Re-runs processing of a message from the error queue (`error` or `rejected`), optionally
+/// with an edited text. The previous text is kept in the message's history.
+pub async fn replay(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    edited: Option<&str>,
+) -> AppResult<ReplayOutcome> {
+    let row: Option<(i64, i64, String, Vec<u8>)> = st
+        .db
+        .fetch_optional(
+            "SELECT channel_id, org_id, status, raw FROM hl7_messages WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    let Some((channel_id, org_id, status, raw)) = row.filter(|r| {
+        ctx.scope_of(perm::INTEGRATION_READ)
+            .is_some_and(|s| s.allows(r.1))
+    }) else {
+        return Err(AppError::not_found("hl7_message"));
+    };
+    if !ctx.has_for(perm::INTEGRATION_MANAGE, org_id) {
+        return Err(AppError::forbidden(perm::INTEGRATION_MANAGE));
+    }
+    if status != "error" && status != "rejected" {
+        return Err(AppError::conflict(
+            "hl7.not_replayable",
+            "只有处理失败或被拒收的消息可以重放",
+        ));
+    }
+    let ch = channels::load(&st.db, channel_id)
+        .await?
+        .ok_or_else(|| AppError::not_found("channel"))?;
+    let now = ctx.clock.now_micros();
+    let raw = match edited.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(t) => {
+            // Segments are separated by CR; browsers send CRLF.
+            let text = t.replace("\r\n", "\r").replace('\n', "\r");
+            let bytes = yiyang_hl7v2::encode_message(&text)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| text.into_bytes());
+            if bytes != raw {
+                event(
+                    st,
+                    id,
+                    "edit",
+                    &ctx.actor.login,
+                    &String::from_utf8_lossy(&raw),
+                )
+                .await?;
+                st.db
+                    .execute(
+                        "UPDATE hl7_messages SET raw = $1 WHERE id = $2",
+                        args![bytes.clone(), id],
+                    )
+                    .await?;
+            }
+            bytes
+        }
+        None => raw,
+    };
+    let text = decode_message(&raw)
+        .map(|c| c.into_owned())
+        .map_err(|e| AppError::validation("hl7.charset", format!("字符集解码失败：{e}")));
+    let parsed = text.and_then(|t| {
+        let f = {
+            let m = Message::parse(&t)
+                .map_err(|e| AppError::validation("hl7.parse", format!("消息无法解析：{e}")))?;
+            facts(&m)?
+        };
+        Ok((t, f))
+    });
+    let outcome = match parsed {
+        Err(e) => {
+            finish(st, id, "rejected", &e.message, "AR", "", now).await?;
+            ReplayOutcome {
+                status: "rejected".into(),
+                ack_code: "AR".into(),
+                error: e.message,
+            }
+        }
+        Ok((t, f)) => {
+            st.db
+                .execute(
+                    "UPDATE hl7_messages SET control_id = $1, msg_type = $2, trigger_event = $3, sending_app = $4, sending_facility = $5, version = $6, patient_key = $7 WHERE id = $8",
+                    args![&f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, id],
+                )
+                .await?;
+            let msg = Message::parse(&t)
+                .map_err(|e| AppError::validation("hl7.parse", format!("消息无法解析：{e}")))?;
+            if let Err(reason) = check_allowed(&ch, &f) {
+                let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+                    .text(&reason)
+                    .build(&msg);
+                finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
+                ReplayOutcome {
+                    status: "rejected".into(),
+                    ack_code: "AR".into(),
+                    error: reason,
+                }
+            } else {
+                run(st, &ch, id, &msg, now).await?;
+                let (status, ack_code, error): (String, String, String) = st
+                    .db
+                    .fetch_one(
+                        "SELECT status, ack_code, error FROM hl7_messages WHERE id = $1",
+                        args![id],
+                    )
+                    .await?;
+                ReplayOutcome {
+                    status,
+                    ack_code,
+                    error,
+                }
+            }
+        }
+    };
+    event(
+        st,
+        id,
+        "replay",
+        &ctx.actor.login,
+        &format!("{} {}", outcome.status, outcome.error),
+    )
+    .await?;
+    let mut tx = st.db.begin().await?;
+    audit::append(
+        &mut tx,
+        &[
+            AuditEntry::new(ctx, "integration.replay", "hl7_message", id)
+                .org(Some(org_id))
+                .details(serde_json::json!({"status": outcome.status, "edited": edited.is_some()})),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guesses_header_of_broken_message() {
+        let f = guess_facts("MSH|^~\\&|HIS|HOSP|YY|MZ|20261126||ADT^A01|MSG9|P|2.5\rPID|||");
+        assert_eq!(f.control_id, "MSG9");
+        assert_eq!(f.msg_type, "ADT");
+        assert_eq!(f.trigger, "A01");
+        assert_eq!(f.sending_app, "HIS");
+        assert_eq!(f.version, "2.5");
+    }
+
+    #[test]
+    fn ack_timestamp_is_cst() {
+        // 2026-11-26T02:00:00Z
+        assert_eq!(hl7_ts(1_795_658_400_000_000), "20261126100000+0800");
+    }
+}

@@ -1,0 +1,67 @@
+//! Integration engine (集成平台, issue 4): HL7 v2 channels over MLLP (系统接入管理), a durable
+//! message store written before every ACK, processing of ADT/ORU into the patient index and
+//! health record, critical-value alerts (危急值), an error queue with edit-and-replay, and
+//! monitoring (服务监控).
+//!
+//! `channels` (configuration) · `engine` (store → dedupe → process → ACK, replay) ·
+//! `process` (message → patients module) · `listener` (MLLP supervisor) · `api` · `pages`.
+
+pub mod api;
+pub mod channels;
+pub mod engine;
+pub mod listener;
+pub mod messages;
+pub mod pages;
+pub mod process;
+pub mod schema;
+
+use yiyang_platform::web::NavItem;
+
+/// Navigation entries of this module.
+pub fn nav() -> Vec<NavItem> {
+    use yiyang_core::perm;
+    vec![
+        NavItem {
+            href: "/integration/channels",
+            label: "系统接入管理",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/monitor",
+            label: "服务监控",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/messages",
+            label: "消息查询",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/errors",
+            label: "异常消息队列",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/alerts",
+            label: "危急值提醒",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+        NavItem {
+            href: "/integration/orders",
+            label: "检查检验申请单",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+        NavItem {
+            href: "/integration/appointments",
+            label: "预约挂号",
+            group: "集成平台",
+            permission: Some(perm::PATIENT_READ),
+        },
+    ]
+}

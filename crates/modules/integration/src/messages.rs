@@ -1,0 +1,452 @@
+//! Reading the message store (search, one message with masked ER7 and its history),
+//! critical-value alerts, and the monitoring figures per channel.
+
+use crate::channels::{self, Channel};
+use crate::engine::{MESSAGE_COLS, StoredMessage};
+use serde::{Deserialize, Serialize};
+use yiyang_core::{AppError, AppResult, RequestContext, perm};
+use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::masking::Masker;
+use yiyang_platform::web::AppState;
+use yiyang_store::{Filter, args};
+
+/// Search criteria for stored messages.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct MessageQuery {
+    pub channel_id: Option<i64>,
+    /// MSH-10 (exact).
+    pub control_id: Option<String>,
+    /// `ADT` or `ADT^A01`.
+    pub msg_type: Option<String>,
+    /// received / processed / error / rejected / duplicate; `queue` = error + rejected.
+    pub status: Option<String>,
+    /// Received on this day (CST), `YYYY-MM-DD`.
+    pub date: Option<String>,
+    pub limit: Option<i64>,
+}
+
+pub const STATUSES: &[(&str, &str)] = &[
+    ("received", "已接收"),
+    ("processed", "已处理"),
+    ("error", "处理失败"),
+    ("rejected", "已拒收"),
+    ("duplicate", "重复消息"),
+];
+
+pub fn status_label(s: &str) -> &str {
+    STATUSES
+        .iter()
+        .find(|(c, _)| *c == s)
+        .map(|(_, l)| *l)
+        .unwrap_or(s)
+}
+
+/// Start of a CST day in UTC micros.
+pub fn day_start(d: chrono::NaiveDate) -> i64 {
+    (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
+        .and_utc()
+        .timestamp_micros()
+}
+
+pub async fn search(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &MessageQuery,
+) -> AppResult<Vec<StoredMessage>> {
+    let scope = ctx.require(perm::INTEGRATION_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    if let Some(c) = q.channel_id {
+        f.add("channel_id = ?", c);
+    }
+    if let Some(c) = q
+        .control_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        f.add("control_id = ?", c);
+    }
+    if let Some(t) = q
+        .msg_type
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let t = t.to_uppercase();
+        match t.split_once('^') {
+            Some((c, tr)) => {
+                f.add("msg_type = ?", c);
+                f.add("trigger_event = ?", tr);
+            }
+            None => {
+                f.add("msg_type = ?", t.as_str());
+            }
+        }
+    }
+    match q.status.as_deref().unwrap_or("") {
+        "" => {}
+        "queue" => {
+            f.raw("status IN ('error', 'rejected')");
+        }
+        s => {
+            f.add("status = ?", s);
+        }
+    }
+    if let Some(d) = q.date.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let d = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            AppError::field(
+                "integration.date_invalid",
+                "date",
+                "日期格式应为 YYYY-MM-DD",
+            )
+        })?;
+        let s = day_start(d);
+        f.add("received_at >= ?", s);
+        f.add("received_at < ?", s + 86_400_000_000);
+    }
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let page = f.page(limit, 0);
+    st.db
+        .fetch_all(
+            &format!(
+                "SELECT {MESSAGE_COLS} FROM hl7_messages{} ORDER BY id DESC{page}",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await
+}
+
+/// One history entry of a message.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct MessageEvent {
+    pub kind: String,
+    pub actor_login: String,
+    pub detail: String,
+    pub at: i64,
+}
+
+/// A message as shown to one caller.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MessageView {
+    pub message: StoredMessage,
+    /// ER7 text, segments separated by `\r`; personal fields masked unless `unmasked`.
+    pub raw: String,
+    pub ack_text: String,
+    pub unmasked: bool,
+    pub events: Vec<MessageEvent>,
+}
+
+/// How the caller asked to see the message.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct Unmask {
+    /// Plain PID fields; needs `patient.read_unmasked` for the channel's institution and a purpose.
+    pub unmask: Option<bool>,
+    pub purpose: Option<String>,
+}
+
+fn is_id_type(t: &str) -> bool {
+    matches!(
+        t.to_uppercase().as_str(),
+        "ID" | "SFZ" | "NI" | "NNCHN" | "CN" | "PPN_CN"
+    )
+}
+
+fn mask_field(v: &str, kind: &str, m: &Masker) -> String {
+    let plain: String = v.split(['^', '&']).collect::<Vec<_>>().concat();
+    m.mask(kind, &plain)
+}
+
+/// Masks the personal fields of PID, MRG and NK1 segments (names, ID numbers, phones,
+/// addresses) with the caller's masking rules.
+pub fn mask_er7(text: &str, m: &Masker) -> String {
+    if m.is_unmasked() {
+        return text.to_string();
+    }
+    let sep = text.chars().nth(3).unwrap_or('|');
+    let sep_s = sep.to_string();
+    text.split('\r')
+        .map(|seg| {
+            let id = seg.get(..3).unwrap_or("");
+            let kinds: &[(usize, &str)] = match id {
+                "PID" => &[
+                    (5, "name"),
+                    (6, "name"),
+                    (9, "name"),
+                    (11, "address"),
+                    (13, "phone"),
+                    (14, "phone"),
+                    (19, "id_number"),
+                ],
+                "MRG" => &[(7, "name")],
+                "NK1" => &[(2, "name"), (4, "address"), (5, "phone")],
+                _ => return seg.to_string(),
+            };
+            let mut f: Vec<String> = seg.split(sep).map(str::to_string).collect();
+            for (i, kind) in kinds {
+                if let Some(v) = f.get_mut(*i).filter(|v| !v.is_empty()) {
+                    *v = v
+                        .split('~')
+                        .map(|r| mask_field(r, kind, m))
+                        .collect::<Vec<_>>()
+                        .join("~");
+                }
+            }
+            if id == "PID"
+                && let Some(v) = f.get_mut(3)
+            {
+                *v = v
+                    .split('~')
+                    .map(|rep| {
+                        let mut c: Vec<String> = rep.split('^').map(str::to_string).collect();
+                        if c.get(4).is_some_and(|t| is_id_type(t)) {
+                            c[0] = m.mask("id_number", &c[0]);
+                        }
+                        c.join("^")
+                    })
+                    .collect::<Vec<_>>()
+                    .join("~");
+            }
+            f.join(&sep_s)
+        })
+        .collect::<Vec<_>>()
+        .join("\r")
+}
+
+/// One message with its history; the read is audited (unmasked reads with their purpose).
+pub async fn view(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    um: &Unmask,
+) -> AppResult<MessageView> {
+    let scope = ctx.require(perm::INTEGRATION_READ)?;
+    let row: Option<StoredMessage> = st
+        .db
+        .fetch_optional(
+            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages WHERE id = $1"),
+            args![id],
+        )
+        .await?;
+    let Some(message) = row.filter(|m| scope.allows(m.org_id)) else {
+        return Err(AppError::not_found("hl7_message"));
+    };
+    let unmask = um.unmask.unwrap_or(false);
+    let purpose = um.purpose.as_deref().map(str::trim).unwrap_or("");
+    if unmask {
+        let denied = if !ctx.has_for(perm::PATIENT_READ_UNMASKED, message.org_id) {
+            Some(AppError::forbidden(perm::PATIENT_READ_UNMASKED))
+        } else if purpose.chars().count() < 2 {
+            Some(AppError::field(
+                "privacy.purpose_required",
+                "purpose",
+                "查看明文信息须填写用途",
+            ))
+        } else {
+            None
+        };
+        if let Some(e) = denied {
+            st.audit
+                .record(
+                    AuditEntry::new(ctx, "hl7_message.read_unmasked", "hl7_message", id)
+                        .org(Some(message.org_id))
+                        .outcome("denied"),
+                )
+                .await;
+            return Err(e);
+        }
+    }
+    let (raw, ack_text): (Vec<u8>, Option<String>) = st
+        .db
+        .fetch_one(
+            "SELECT raw, ack_text FROM hl7_messages WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    let text = yiyang_hl7v2::decode_message(&raw)
+        .map(|c| c.into_owned())
+        .unwrap_or_else(|_| String::from_utf8_lossy(&raw).into_owned());
+    let m = st.masking.masker(ctx, unmask).await?;
+    let mut events: Vec<MessageEvent> = st
+        .db
+        .fetch_all(
+            "SELECT kind, actor_login, detail, at FROM hl7_message_events WHERE message_id = $1 ORDER BY id",
+            args![id],
+        )
+        .await?;
+    for e in &mut events {
+        if e.kind == "edit" {
+            e.detail = mask_er7(&e.detail, &m);
+        }
+    }
+    st.audit
+        .record(
+            AuditEntry::new(
+                ctx,
+                if unmask {
+                    "hl7_message.read_unmasked"
+                } else {
+                    "hl7_message.read"
+                },
+                "hl7_message",
+                id,
+            )
+            .org(Some(message.org_id))
+            .purpose(if unmask { purpose } else { "" }),
+        )
+        .await;
+    Ok(MessageView {
+        raw: mask_er7(&text, &m),
+        ack_text: ack_text.unwrap_or_default(),
+        unmasked: unmask,
+        events,
+        message,
+    })
+}
+
+// ---------------------------------------------------------------- critical values
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct CriticalAlert {
+    pub id: i64,
+    pub message_id: i64,
+    pub org_id: i64,
+    pub person_id: i64,
+    pub observation_id: i64,
+    pub department: String,
+    pub item: String,
+    pub value_text: String,
+    pub flag: String,
+    pub status: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<i64>,
+    pub note: String,
+    pub created_at: i64,
+}
+
+const ALERT_COLS: &str = "id, message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, acknowledged_by, acknowledged_at, note, created_at";
+
+/// Critical-value alerts in the caller's `patient.read` scope; `status` open/acknowledged.
+pub async fn alerts(
+    st: &AppState,
+    ctx: &RequestContext,
+    status: Option<&str>,
+) -> AppResult<Vec<CriticalAlert>> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    if let Some(s) = status.filter(|s| !s.is_empty()) {
+        f.add("status = ?", s);
+    }
+    st.db
+        .fetch_all(
+            &format!(
+                "SELECT {ALERT_COLS} FROM critical_alerts{} ORDER BY status DESC, id DESC LIMIT 500",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await
+}
+
+/// Acknowledges an open alert (需 `patient.write` for its institution).
+pub async fn acknowledge(
+    st: &AppState,
+    ctx: &RequestContext,
+    id: i64,
+    note: &str,
+) -> AppResult<()> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let row: Option<(i64, String)> = st
+        .db
+        .fetch_optional(
+            "SELECT org_id, status FROM critical_alerts WHERE id = $1",
+            args![id],
+        )
+        .await?;
+    let Some((org, status)) = row.filter(|r| scope.allows(r.0)) else {
+        return Err(AppError::not_found("critical_alert"));
+    };
+    if !ctx.has_for(perm::PATIENT_WRITE, org) {
+        return Err(AppError::forbidden(perm::PATIENT_WRITE));
+    }
+    if status != "open" {
+        return Err(AppError::conflict(
+            "integration.alert_closed",
+            "该危急值已确认",
+        ));
+    }
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    tx.execute(
+        "UPDATE critical_alerts SET status = 'acknowledged', acknowledged_by = $1, acknowledged_at = $2, note = $3 WHERE id = $4 AND status = 'open'",
+        args![&ctx.actor.login, now, note.trim(), id],
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "integration.alert_ack", "critical_alert", id).org(Some(org))],
+    )
+    .await?;
+    tx.commit().await
+}
+
+// ---------------------------------------------------------------- monitoring
+
+/// Figures of one channel.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ChannelStats {
+    pub channel: Channel,
+    pub today: i64,
+    pub total: i64,
+    /// Messages per minute over the last 5 minutes.
+    pub per_minute: f64,
+    pub errors_today: i64,
+    /// Error queue size (status error or rejected).
+    pub queue: i64,
+    pub last_received_at: Option<i64>,
+}
+
+pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<ChannelStats>> {
+    let list = channels::list(st, ctx).await?;
+    let now = ctx.clock.now_micros();
+    let today = day_start(yiyang_core::clock::today_cst(ctx.clock.as_ref()));
+    let recent = now - 5 * 60_000_000;
+    let mut out = Vec::with_capacity(list.len());
+    for c in list {
+        let (total, today_n, recent_n, errors, queue, last): (
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+        ) = st
+            .db
+            .fetch_one(
+                "SELECT COUNT(*), \
+                 COALESCE(SUM(CASE WHEN received_at >= $2 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN received_at >= $3 THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN received_at >= $2 AND status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
+                 MAX(received_at) FROM hl7_messages WHERE channel_id = $1",
+                args![c.id, today, recent],
+            )
+            .await?;
+        out.push(ChannelStats {
+            channel: c,
+            today: today_n,
+            total,
+            per_minute: recent_n as f64 / 5.0,
+            errors_today: errors,
+            queue,
+            last_received_at: last,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,696 @@
+//! Pages of the integration engine.
+
+use crate::channels::{self, Channel, ChannelInput};
+use crate::engine::{self, StoredMessage};
+use crate::messages::{self, MessageQuery, STATUSES, Unmask, status_label};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use maud::{Markup, html};
+use std::collections::HashMap;
+use yiyang_core::{AppResult, RequestContext, perm};
+use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
+use yiyang_platform::web::pages::back;
+use yiyang_platform::web::{AppState, Authed, Page, PageResult};
+use yiyang_store::{Filter, args};
+
+type Params = HashMap<String, String>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/integration/channels",
+            get(channels_page).post(channel_create),
+        )
+        .route(
+            "/integration/channels/{id}",
+            get(channel_page).post(channel_update),
+        )
+        .route("/integration/channels/{id}/delete", post(channel_delete))
+        .route("/integration/monitor", get(monitor_page))
+        .route("/integration/messages", get(messages_page))
+        .route("/integration/messages/{id}", get(message_page))
+        .route("/integration/messages/{id}/replay", post(message_replay))
+        .route("/integration/errors", get(errors_page))
+        .route("/integration/alerts", get(alerts_page))
+        .route("/integration/alerts/{id}/ack", post(alert_ack))
+        .route("/integration/orders", get(orders_page))
+        .route("/integration/appointments", get(appointments_page))
+}
+
+pub(crate) fn p<'a>(q: &'a Params, k: &str) -> &'a str {
+    q.get(k).map(String::as_str).unwrap_or("")
+}
+
+pub(crate) fn msgs(q: &Params) -> Markup {
+    flash(
+        q.get("ok").map(String::as_str),
+        q.get("err").map(String::as_str),
+    )
+}
+
+/// Institutions the caller may hold `permission` for, as (id, name).
+pub(crate) async fn orgs_for(
+    st: &AppState,
+    ctx: &RequestContext,
+    permission: &str,
+) -> AppResult<Vec<(i64, String)>> {
+    let Some(scope) = ctx.scope_of(permission) else {
+        return Ok(vec![]);
+    };
+    let mut f = Filter::new();
+    if let Some(ids) = scope.org_ids() {
+        f.any_of("id", &ids);
+    }
+    st.db
+        .fetch_all(
+            &format!("SELECT id, name FROM orgs{} ORDER BY code", f.sql()),
+            f.args,
+        )
+        .await
+}
+
+pub(crate) fn listen_badge(c: &Channel) -> Markup {
+    match (c.enabled, c.listen_state.as_str()) {
+        (false, _) => badge("mute", "已停用"),
+        (true, "listening") => badge("ok", "监听中"),
+        (true, "error") => badge("err", "监听失败"),
+        _ => badge("warn", "启动中"),
+    }
+}
+
+fn channel_form(a: &Authed, action: &str, orgs: &[(i64, String)], c: Option<&Channel>) -> Markup {
+    let v = |f: fn(&Channel) -> String| c.map(f).unwrap_or_default();
+    html! { form.grid method="post" action=(action) {
+        (csrf(a))
+        div { label for="name" { "通道名称" span.req { "*" } } input #name type="text" name="name" value=(v(|c| c.name.clone())) required placeholder="如 人民医院HIS-ADT"; }
+        div { label for="org_id" { "所属机构" span.req { "*" } } select #org_id name="org_id" {
+            @for (id, n) in orgs { option value=(id) selected[c.is_some_and(|c| c.org_id == *id)] { (n) } }
+        } }
+        div { label for="port" { "监听端口" span.req { "*" } } input #port type="number" min="1024" max="65535" name="port" value=(v(|c| c.port.to_string())) required; }
+        div { label for="types" { "接收的消息类型" span.req { "*" } } input #types type="text" name="message_types" value=(c.map(|c| c.message_types.clone()).unwrap_or_else(|| "ADT^A01,ADT^A02,ADT^A03,ADT^A04,ADT^A08,ADT^A40,ORU^R01".into())) required; }
+        div { label for="apps" { "允许的发送系统（MSH-3）" } input #apps type="text" name="allowed_apps" value=(v(|c| c.allowed_apps.clone())) placeholder="逗号分隔，留空为不限"; }
+        div { label for="facs" { "允许的发送机构（MSH-4）" } input #facs type="text" name="allowed_facilities" value=(v(|c| c.allowed_facilities.clone())) placeholder="逗号分隔，留空为不限"; }
+        div { label for="maxc" { "最大连接数" } input #maxc type="number" min="1" max="256" name="max_connections" value=(c.map(|c| c.max_connections).unwrap_or(8)); }
+        div { label for="rto" { "读超时（秒）" } input #rto type="number" min="5" max="3600" name="read_timeout_secs" value=(c.map(|c| c.read_timeout_secs).unwrap_or(30)); }
+        div { label.chk for="enabled" { input #enabled type="checkbox" name="enabled" value="1" checked[c.is_none_or(|c| c.enabled)]; " 启用" } }
+        div { button type="submit" { (if c.is_some() { "保存修改" } else { "新建通道" }) } }
+    } }
+}
+
+fn num(f: &Params, k: &str) -> i64 {
+    let v = p(f, k).trim();
+    if v.is_empty() {
+        0
+    } else {
+        v.parse().unwrap_or(-1)
+    }
+}
+
+fn channel_input(f: &Params) -> ChannelInput {
+    ChannelInput {
+        org_id: num(f, "org_id"),
+        name: p(f, "name").into(),
+        port: num(f, "port"),
+        allowed_apps: p(f, "allowed_apps").into(),
+        allowed_facilities: p(f, "allowed_facilities").into(),
+        message_types: p(f, "message_types").into(),
+        enabled: p(f, "enabled") == "1",
+        max_connections: num(f, "max_connections"),
+        read_timeout_secs: num(f, "read_timeout_secs"),
+    }
+}
+
+async fn channels_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let list = channels::list(&st, &a.ctx).await?;
+    let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
+    let names: HashMap<i64, String> = orgs_for(&st, &a.ctx, perm::INTEGRATION_READ)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(shell(
+        &st.nav,
+        &a,
+        "系统接入管理",
+        "/integration/channels",
+        html! {
+            (msgs(&q))
+            p.muted { "每个通道在一个端口上以 MLLP 协议接收 HL7 v2 消息；消息先落库再回执（ACK）。启用、停用或修改后，各节点数秒内自动重启监听。" }
+            div.table-wrap { table {
+                thead { tr { th { "名称" } th { "所属机构" } th { "端口" } th { "消息类型" } th { "发送系统" } th { "状态" } th { "最近检查" } } }
+                tbody {
+                    @for c in &list { tr {
+                        td { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }
+                        td { (names.get(&c.org_id).cloned().unwrap_or_default()) }
+                        td.mono { (c.port) }
+                        td.mono { (c.message_types) }
+                        td { @if c.allowed_apps.is_empty() { span.muted { "不限" } } @else { (c.allowed_apps) } }
+                        td { (listen_badge(c)) @if !c.listen_error.is_empty() { " " span.muted { (c.listen_error) } } }
+                        td { (opt_ts(c.listen_checked_at)) }
+                    } }
+                    @if list.is_empty() { tr { td colspan="7" { span.muted { "尚未配置接入通道" } } } }
+                }
+            } }
+            @if !orgs.is_empty() {
+                h2 { "新建通道" }
+                div.card { (channel_form(&a, "/integration/channels", &orgs, None)) }
+            }
+        },
+    ))
+}
+
+async fn channel_create(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Params>,
+) -> Response {
+    match channels::create(&st, &a.ctx, channel_input(&f)).await {
+        Ok(id) => back(
+            &format!("/integration/channels/{id}"),
+            Ok("通道已创建，数秒内开始监听".into()),
+        ),
+        Err(e) => back("/integration/channels", Err(e)),
+    }
+}
+
+async fn channel_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let c = channels::get(&st, &a.ctx, id).await?;
+    let can_manage = a.ctx.has_for(perm::INTEGRATION_MANAGE, c.org_id);
+    let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
+    let org_name: Option<(String,)> = st
+        .db
+        .fetch_optional("SELECT name FROM orgs WHERE id = $1", args![c.org_id])
+        .await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        &c.name,
+        "/integration/channels",
+        html! {
+            (msgs(&q))
+            div.card { dl.kv {
+                dt { "状态" } dd { (listen_badge(&c)) @if !c.listen_error.is_empty() { " " (c.listen_error) } }
+                dt { "所属机构" } dd { (org_name.map(|o| o.0).unwrap_or_default()) }
+                dt { "监听端口" } dd.mono { (c.port) }
+                dt { "消息类型" } dd.mono { (c.message_types) }
+                dt { "发送系统" } dd { @if c.allowed_apps.is_empty() { "不限" } @else { (c.allowed_apps) } }
+                dt { "发送机构" } dd { @if c.allowed_facilities.is_empty() { "不限" } @else { (c.allowed_facilities) } }
+                dt { "最大连接数 / 读超时" } dd { (c.max_connections) " / " (c.read_timeout_secs) " 秒" }
+                dt { "最近检查" } dd { (opt_ts(c.listen_checked_at)) }
+            } }
+            div.toolbar {
+                a.btn.secondary href=(format!("/integration/messages?channel_id={id}")) { "查看本通道消息" }
+                @if can_manage {
+                    form.inline method="post" action=(format!("/integration/channels/{id}/delete")) {
+                        (csrf(&a)) button.danger type="submit" { "删除通道" }
+                    }
+                }
+            }
+            @if can_manage {
+                h2 { "修改通道" }
+                div.card { (channel_form(&a, &format!("/integration/channels/{id}"), &orgs, Some(&c))) }
+            }
+        },
+    ))
+}
+
+async fn channel_update(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let r = channels::update(&st, &a.ctx, id, channel_input(&f)).await;
+    back(
+        &format!("/integration/channels/{id}"),
+        r.map(|_| "已保存，监听将在数秒内按新配置重启".into()),
+    )
+}
+
+async fn channel_delete(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+) -> Response {
+    match channels::delete(&st, &a.ctx, id).await {
+        Ok(()) => back("/integration/channels", Ok("通道已删除".into())),
+        Err(e) => back(&format!("/integration/channels/{id}"), Err(e)),
+    }
+}
+
+fn status_badge(s: &str) -> Markup {
+    let kind = match s {
+        "processed" => "ok",
+        "error" | "rejected" => "err",
+        "duplicate" => "mute",
+        _ => "warn",
+    };
+    badge(kind, status_label(s))
+}
+
+fn message_table(list: &[StoredMessage], names: &HashMap<i64, String>) -> Markup {
+    html! { div.table-wrap { table {
+        thead { tr { th { "编号" } th { "接收时间" } th { "通道" } th { "控制号（MSH-10）" } th { "类型" } th { "发送系统" } th { "患者标识" } th { "状态" } th { "ACK" } th { "原因" } } }
+        tbody {
+            @for m in list { tr {
+                td { a href=(format!("/integration/messages/{}", m.id)) { (m.id) } }
+                td { (ts(m.received_at)) }
+                td { (names.get(&m.channel_id).cloned().unwrap_or_default()) }
+                td.mono { (m.control_id) }
+                td.mono { (m.msg_type) "^" (m.trigger_event) }
+                td { (m.sending_app) }
+                td.mono { (m.patient_key) }
+                td { (status_badge(&m.status)) }
+                td.mono { (m.ack_code) }
+                td { (m.error) }
+            } }
+            @if list.is_empty() { tr { td colspan="10" { span.muted { "没有符合条件的消息" } } } }
+        }
+    } } }
+}
+
+async fn channel_names(st: &AppState, ctx: &RequestContext) -> AppResult<HashMap<i64, String>> {
+    Ok(channels::list(st, ctx)
+        .await?
+        .into_iter()
+        .map(|c| (c.id, c.name))
+        .collect())
+}
+
+async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let stats = messages::monitor(&st, &a.ctx).await?;
+    let today: i64 = stats.iter().map(|s| s.today).sum();
+    let queue: i64 = stats.iter().map(|s| s.queue).sum();
+    let listening = stats
+        .iter()
+        .filter(|s| s.channel.enabled && s.channel.listen_state == "listening")
+        .count();
+    let rate: f64 = stats.iter().map(|s| s.per_minute).sum();
+    Ok(shell(
+        &st.nav,
+        &a,
+        "服务监控",
+        "/integration/monitor",
+        html! {
+            div.cards {
+                div.stat { div.n { (today) } div.l { "今日消息" } }
+                div.stat { div.n { (format!("{rate:.1}")) } div.l { "近5分钟速率（条/分）" } }
+                a.stat href="/integration/errors" { div.n { (queue) } div.l { "异常队列" } }
+                div.stat { div.n { (listening) " / " (stats.len()) } div.l { "监听中的通道" } }
+            }
+            div.table-wrap { table {
+                thead { tr { th { "通道" } th { "端口" } th { "监听状态" } th { "今日" } th { "累计" } th { "速率（条/分）" } th { "今日异常" } th { "异常队列" } th { "最近消息" } } }
+                tbody {
+                    @for s in &stats { tr {
+                        td { a href=(format!("/integration/messages?channel_id={}", s.channel.id)) { (s.channel.name) } }
+                        td.mono { (s.channel.port) }
+                        td { (listen_badge(&s.channel)) @if !s.channel.listen_error.is_empty() { " " span.muted { (s.channel.listen_error) } } }
+                        td { (s.today) } td { (s.total) } td { (format!("{:.1}", s.per_minute)) }
+                        td { (s.errors_today) }
+                        td { @if s.queue > 0 { a href=(format!("/integration/messages?channel_id={}&status=queue", s.channel.id)) { (s.queue) } } @else { "0" } }
+                        td { (opt_ts(s.last_received_at)) }
+                    } }
+                    @if stats.is_empty() { tr { td colspan="9" { span.muted { "尚未配置接入通道" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn messages_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let mq = MessageQuery {
+        channel_id: q.get("channel_id").and_then(|v| v.parse().ok()),
+        control_id: q.get("control_id").cloned(),
+        msg_type: q.get("msg_type").cloned(),
+        status: q.get("status").cloned(),
+        date: q.get("date").cloned(),
+        limit: Some(200),
+    };
+    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let names = channel_names(&st, &a.ctx).await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "消息查询",
+        "/integration/messages",
+        html! {
+            (msgs(&q))
+            form.toolbar method="get" {
+                div { label for="channel_id" { "通道" } select #channel_id name="channel_id" {
+                    option value="" { "全部" }
+                    @for (id, n) in &names { option value=(id) selected[mq.channel_id == Some(*id)] { (n) } }
+                } }
+                div { label for="control_id" { "控制号" } input #control_id type="search" name="control_id" value=(p(&q, "control_id")); }
+                div { label for="msg_type" { "类型" } input #msg_type type="text" name="msg_type" value=(p(&q, "msg_type")) placeholder="ADT 或 ADT^A01"; }
+                div { label for="status" { "状态" } select #status name="status" {
+                    option value="" { "全部" }
+                    option value="queue" selected[p(&q, "status") == "queue"] { "异常（失败+拒收）" }
+                    @for (v, l) in STATUSES { option value=(v) selected[p(&q, "status") == *v] { (l) } }
+                } }
+                div { label for="date" { "接收日期" } input #date type="date" name="date" value=(p(&q, "date")); }
+                button type="submit" { "查询" }
+            }
+            p.muted { "最多显示最近 200 条" }
+            (message_table(&list, &names))
+        },
+    ))
+}
+
+async fn errors_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let mq = MessageQuery {
+        status: Some("queue".into()),
+        limit: Some(500),
+        ..Default::default()
+    };
+    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let names = channel_names(&st, &a.ctx).await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "异常消息队列",
+        "/integration/errors",
+        html! {
+            (msgs(&q))
+            p.muted { "处理失败（已回 AE）与被拒收（已回 AR）的消息在此等待处理。打开消息可查看原因、修改原文并重放；重放会重新执行处理，历史保留。" }
+            (message_table(&list, &names))
+        },
+    ))
+}
+
+async fn message_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Query(q): Query<Params>,
+) -> PageResult {
+    let um = Unmask {
+        unmask: Some(p(&q, "unmask") == "1"),
+        purpose: q.get("purpose").cloned(),
+    };
+    let v = match messages::view(&st, &a.ctx, id, &um).await {
+        Ok(v) => v,
+        Err(e) if um.unmask == Some(true) && e.status != 404 => {
+            return Ok(back(&format!("/integration/messages/{id}"), Err(e)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let m = &v.message;
+    let names = channel_names(&st, &a.ctx).await?;
+    let can_unmask = a.ctx.has_for(perm::PATIENT_READ_UNMASKED, m.org_id);
+    let can_replay = a.ctx.has_for(perm::INTEGRATION_MANAGE, m.org_id)
+        && (m.status == "error" || m.status == "rejected");
+    let er7 = v.raw.replace('\r', "\n");
+    Ok(shell(
+        &st.nav,
+        &a,
+        &format!("消息 {}", m.id),
+        "/integration/messages",
+        html! {
+            (msgs(&q))
+            div.card { dl.kv {
+                dt { "状态" } dd { (status_badge(&m.status)) @if !m.error.is_empty() { " " (m.error) } }
+                dt { "通道" } dd { (names.get(&m.channel_id).cloned().unwrap_or_default()) }
+                dt { "控制号（MSH-10）" } dd.mono { (m.control_id) }
+                dt { "类型 / 版本" } dd.mono { (m.msg_type) "^" (m.trigger_event) " / " (m.version) }
+                dt { "发送系统 / 机构" } dd { (m.sending_app) " / " (m.sending_facility) }
+                dt { "患者标识（PID-3）" } dd.mono { (m.patient_key) }
+                dt { "接收 / 处理时间" } dd { (ts(m.received_at)) " / " (opt_ts(m.processed_at)) }
+                dt { "回执" } dd.mono { (m.ack_code) }
+                @if let Some(d) = m.duplicate_of { dt { "重复于" } dd { a href=(format!("/integration/messages/{d}")) { "消息 " (d) } } }
+                dt { "处理次数" } dd { (m.attempts) }
+            } }
+            h2 { "消息原文" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
+            pre.er7 { (er7) }
+            @if can_unmask && !v.unmasked {
+                form.toolbar method="get" action=(format!("/integration/messages/{id}")) {
+                    input type="hidden" name="unmask" value="1";
+                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对患者身份"; }
+                    button.secondary type="submit" { "查看明文（将记入审计）" }
+                }
+            }
+            @if !v.ack_text.is_empty() {
+                h2 { "回执（ACK）" }
+                pre.er7 { (v.ack_text.replace('\r', "\n")) }
+            }
+            @if can_replay {
+                h2 { "重放" }
+                div.card {
+                    @if v.unmasked {
+                        form method="post" action=(format!("/integration/messages/{id}/replay")) {
+                            (csrf(&a))
+                            label for="raw" { "修改消息原文（每行一个段）" }
+                            textarea.er7-edit #raw name="raw" { (er7) }
+                            div { button type="submit" { "保存修改并重放" } }
+                        }
+                    } @else {
+                        form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
+                            (csrf(&a)) button type="submit" { "按原文重放" }
+                        }
+                        p.muted { "如需修改原文，请先以明文查看。" }
+                    }
+                }
+            }
+            h2 { "处理历史" }
+            div.table-wrap { table {
+                thead { tr { th { "时间" } th { "事件" } th { "操作者" } th { "说明" } } }
+                tbody {
+                    @for e in &v.events { tr {
+                        td { (ts(e.at)) }
+                        td { (match e.kind.as_str() { "processed" => "处理成功", "error" => "处理失败", "edit" => "修改原文（下为修改前）", "replay" => "重放", k => k }) }
+                        td { (e.actor_login) }
+                        td { @if e.kind == "edit" { pre.er7 { (e.detail.replace('\r', "\n")) } } @else { (e.detail) } }
+                    } }
+                    @if v.events.is_empty() { tr { td colspan="4" { span.muted { "无" } } } }
+                }
+            } }
+        },
+    )
+    .into_response())
+}
+
+async fn message_replay(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let raw = f.get("raw").map(String::as_str);
+    match engine::replay(&st, &a.ctx, id, raw).await {
+        Ok(o) if o.status == "processed" => back(
+            &format!("/integration/messages/{id}"),
+            Ok("重放成功，消息已处理".into()),
+        ),
+        Ok(o) => back(
+            &format!("/integration/messages/{id}"),
+            Err(yiyang_core::AppError::validation(
+                "hl7.replay_failed",
+                format!("重放后仍未成功：{}", o.error),
+            )),
+        ),
+        Err(e) => back(&format!("/integration/messages/{id}"), Err(e)),
+    }
+}
+
+async fn alerts_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let status = match p(&q, "status") {
+        "" => Some("open"),
+        "all" => None,
+        s => Some(s),
+    };
+    let list = messages::alerts(&st, &a.ctx, status).await?;
+    let highlight: Option<i64> = q.get("id").and_then(|v| v.parse().ok());
+    Ok(shell(
+        &st.nav,
+        &a,
+        "危急值提醒",
+        "/integration/alerts",
+        html! {
+            (msgs(&q))
+            div.toolbar {
+                a.btn.secondary href="/integration/alerts" { "待确认" }
+                a.btn.secondary href="/integration/alerts?status=acknowledged" { "已确认" }
+                a.btn.secondary href="/integration/alerts?status=all" { "全部" }
+            }
+            div.table-wrap { table {
+                thead { tr { th { "时间" } th { "科室" } th { "项目" } th { "结果" } th { "标志" } th { "患者" } th { "来源消息" } th { "状态" } th { "确认" } } }
+                tbody {
+                    @for al in &list { tr class=[(highlight == Some(al.id)).then_some("hl")] {
+                        td { (ts(al.created_at)) }
+                        td { (al.department) }
+                        td { (al.item) }
+                        td.mono { (al.value_text) }
+                        td { (badge("err", &al.flag)) }
+                        td { a href=(format!("/persons/{}", al.person_id)) { "查看档案" } }
+                        td { @if a.ctx.has_for(perm::INTEGRATION_READ, al.org_id) { a href=(format!("/integration/messages/{}", al.message_id)) { (al.message_id) } } @else { (al.message_id) } }
+                        td { @if al.status == "open" { (badge("err", "待确认")) } @else { (badge("ok", "已确认")) } }
+                        td {
+                            @if al.status == "open" && a.ctx.has_for(perm::PATIENT_WRITE, al.org_id) {
+                                form.inline method="post" action=(format!("/integration/alerts/{}/ack", al.id)) {
+                                    (csrf(&a))
+                                    input type="text" name="note" aria-label="处置说明" placeholder="处置说明（可选）";
+                                    " " button type="submit" { "确认" }
+                                }
+                            } @else if let Some(by) = &al.acknowledged_by {
+                                (by) " " (opt_ts(al.acknowledged_at)) @if !al.note.is_empty() { "：" (al.note) }
+                            }
+                        }
+                    } }
+                    @if list.is_empty() { tr { td colspan="9" { span.muted { "没有危急值提醒" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn alert_ack(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Params>,
+) -> Response {
+    let r = messages::acknowledge(&st, &a.ctx, id, p(&f, "note")).await;
+    back("/integration/alerts", r.map(|_| "危急值已确认".into()))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct OrderRow {
+    person_id: i64,
+    placer_no: String,
+    filler_no: String,
+    status: String,
+    service_code: String,
+    service_text: String,
+    priority: String,
+    ordering_provider: String,
+    ordered_at: Option<i64>,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct ApptRow {
+    person_id: i64,
+    appt_no: String,
+    status: String,
+    start_at: Option<i64>,
+    service: String,
+    location: String,
+    provider: String,
+    reason: String,
+    updated_at: i64,
+}
+
+fn scoped(ctx: &RequestContext) -> AppResult<Filter> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    Ok(f)
+}
+
+fn order_status(s: &str) -> Markup {
+    match s {
+        "active" => badge("ok", "有效"),
+        "completed" => badge("mute", "已完成"),
+        "on-hold" => badge("warn", "暂停"),
+        "cancelled" => badge("err", "已取消"),
+        _ => badge("mute", s),
+    }
+}
+
+fn appt_status(s: &str) -> Markup {
+    match s {
+        "booked" => badge("ok", "已预约"),
+        "noshow" => badge("warn", "未到诊"),
+        "cancelled" => badge("err", "已取消"),
+        _ => badge("mute", s),
+    }
+}
+
+async fn orders_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let mut f = scoped(&a.ctx)?;
+    let page = f.page(500, 0);
+    let rows: Vec<OrderRow> = st
+        .db
+        .fetch_all(
+            &format!("SELECT person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "检查检验申请单",
+        "/integration/orders",
+        html! {
+            p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态；最多显示最近 500 条。" }
+            div.table-wrap { table {
+                thead { tr { th { "申请单号" } th { "执行单号" } th { "项目" } th { "优先级" } th { "申请医生" } th { "申请时间" } th { "状态" } th { "更新时间" } th { "患者" } } }
+                tbody {
+                    @for o in &rows { tr {
+                        td.mono { (o.placer_no) } td.mono { (o.filler_no) }
+                        td { (o.service_text) " " span.muted { (o.service_code) } }
+                        td { (o.priority) } td { (o.ordering_provider) } td { (opt_ts(o.ordered_at)) }
+                        td { (order_status(&o.status)) } td { (ts(o.updated_at)) }
+                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
+                    } }
+                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无申请单" } } } }
+                }
+            } }
+        },
+    ))
+}
+
+async fn appointments_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let mut f = scoped(&a.ctx)?;
+    let page = f.page(500, 0);
+    let rows: Vec<ApptRow> = st
+        .db
+        .fetch_all(
+            &format!("SELECT person_id, appt_no, status, start_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    Ok(shell(
+        &st.nav,
+        &a,
+        "预约挂号",
+        "/integration/appointments",
+        html! {
+            p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态；最多显示 500 条。" }
+            div.table-wrap { table {
+                thead { tr { th { "预约号" } th { "就诊时间" } th { "服务" } th { "地点" } th { "医生" } th { "原因" } th { "状态" } th { "更新时间" } th { "患者" } } }
+                tbody {
+                    @for o in &rows { tr {
+                        td.mono { (o.appt_no) } td { (opt_ts(o.start_at)) } td { (o.service) } td { (o.location) }
+                        td { (o.provider) } td { (o.reason) } td { (appt_status(&o.status)) } td { (ts(o.updated_at)) }
+                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
+                    } }
+                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无预约" } } } }
+                }
+            } }
+        },
+    ))
+}

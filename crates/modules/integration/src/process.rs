@@ -1,0 +1,781 @@
+//! Processing: ADT into the patient index and encounters, ORU into observations with
+//! critical-value alerts. Runs with a context scoped to the channel's institution.
+
+use crate::channels::Channel;
+use yiyang_core::{AppError, AppResult, RequestContext};
+use yiyang_hl7v2::{Adt, AdtEvent, Message, ObxValue, Orders, Oru, Pid, Pl, Pv1, Siu, Timestamp};
+use yiyang_patients::record::{self, EncounterInput, ObservationInput};
+use yiyang_patients::service::{self, IdentifierInput, PersonInput};
+use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::notify::{self, Notification};
+use yiyang_platform::web::AppState;
+use yiyang_store::args;
+
+/// Source recorded on encounters and observations created from HL7.
+pub const SOURCE: &str = "hl7";
+
+fn bad(code: &'static str, msg: impl Into<String>) -> AppError {
+    AppError::validation(code, msg)
+}
+
+/// PID-3 identifier types that carry the resident ID number rather than a local number.
+fn is_id_number_type(t: &str) -> bool {
+    matches!(
+        t.to_uppercase().as_str(),
+        "ID" | "SFZ" | "NI" | "NNCHN" | "CN" | "PPN_CN"
+    )
+}
+
+/// Maps a PID-3 identifier type onto the patient index's source identifier types.
+fn map_id_type(t: &str) -> &'static str {
+    match t.to_uppercase().as_str() {
+        "" | "MR" | "MRN" => "MRN",
+        "PI" | "PT" | "MZ" | "OP" => "MZ",
+        "ZY" | "IP" | "AN" => "ZY",
+        "JKDA" => "JKDA",
+        "INS" | "HC" | "YB" => "INS",
+        _ => "OTHER",
+    }
+}
+
+fn date_of(t: &Timestamp) -> String {
+    format!("{:04}-{:02}-{:02}", t.year, t.month, t.day)
+}
+
+fn local_time(t: &Timestamp) -> String {
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute
+    )
+}
+
+/// The registration a PID describes, for the channel's institution.
+pub fn person_from_pid(pid: &Pid<'_, '_>, org_id: i64) -> AppResult<PersonInput> {
+    let n = pid.name();
+    let (fam, given) = (n.family.trim(), n.given.trim());
+    let name = if fam.is_ascii() && given.is_ascii() && !fam.is_empty() && !given.is_empty() {
+        format!("{given} {fam}")
+    } else {
+        format!("{fam}{given}")
+    };
+    if name.trim().is_empty() {
+        return Err(bad("hl7.name_missing", "PID-5 缺少患者姓名"));
+    }
+    let birth_date = match pid.birth_date() {
+        Ok(Some(t)) => date_of(&t),
+        Ok(None) => String::new(),
+        Err(_) => {
+            return Err(bad(
+                "hl7.birth_invalid",
+                format!("PID-7 出生日期格式不正确：{}", pid.segment().text(7)),
+            ));
+        }
+    };
+    let sex = match pid.sex().trim() {
+        "M" => "M",
+        "F" => "F",
+        _ => "",
+    };
+    let mut id_number = String::new();
+    let mut identifiers = Vec::new();
+    for cx in pid.identifiers() {
+        let v = cx.id.trim();
+        if v.is_empty() {
+            continue;
+        }
+        if is_id_number_type(&cx.identifier_type) {
+            id_number = v.to_string();
+        } else {
+            identifiers.push(IdentifierInput {
+                id_type: map_id_type(&cx.identifier_type).into(),
+                value: v.to_string(),
+            });
+        }
+    }
+    if id_number.is_empty() {
+        id_number = pid.ssn().trim().to_string();
+    }
+    if identifiers.is_empty() {
+        return Err(bad(
+            "hl7.identifier_missing",
+            "PID-3 缺少院内患者标识（如病案号）",
+        ));
+    }
+    let phone = pid
+        .home_phones()
+        .map(|t| {
+            if t.number.trim().is_empty() {
+                format!("{}{}", t.area_code, t.local_number)
+            } else {
+                t.number.to_string()
+            }
+        })
+        .find(|p| !p.trim().is_empty())
+        .unwrap_or_default();
+    let address_detail = pid
+        .addresses()
+        .next()
+        .map(|a| format!("{}{}{}{}", a.state, a.city, a.street, a.other))
+        .unwrap_or_default();
+    Ok(PersonInput {
+        org_id,
+        name,
+        sex: sex.into(),
+        birth_date,
+        id_number,
+        phone,
+        address_detail,
+        identifiers,
+        ..Default::default()
+    })
+}
+
+async fn register(
+    st: &AppState,
+    ctx: &RequestContext,
+    pid: &Pid<'_, '_>,
+    org: i64,
+) -> AppResult<i64> {
+    let input = person_from_pid(pid, org)?;
+    let v = input.validate(yiyang_core::clock::today_cst(ctx.clock.as_ref()))?;
+    let mut tx = st.db.begin().await?;
+    let out = service::register_in(st, &mut tx, ctx, &v).await?;
+    tx.commit().await?;
+    Ok(out.person_id)
+}
+
+/// Finds a person by the source identifiers of a PID-3 / MRG-1 list.
+async fn find_person(
+    st: &AppState,
+    org: i64,
+    ids: impl Iterator<Item = (String, String)>,
+) -> AppResult<Option<i64>> {
+    for (t, v) in ids {
+        let row: Option<(i64,)> = st
+            .db
+            .fetch_optional(
+                "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
+                args![org, t, v],
+            )
+            .await?;
+        if let Some((p,)) = row {
+            return Ok(Some(service::survivor(&st.db, p).await?));
+        }
+    }
+    Ok(None)
+}
+
+fn location(pv1: &Pv1<'_, '_>) -> String {
+    place(&pv1.assigned_location())
+}
+
+fn place(l: &Pl<'_>) -> String {
+    [&l.point_of_care, &l.room, &l.bed]
+        .iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn encounter_by_visit(
+    st: &AppState,
+    org: i64,
+    visit: &str,
+    open_only: bool,
+) -> AppResult<Option<i64>> {
+    let sql = if open_only {
+        "SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3 AND status = 'in-progress' ORDER BY id DESC LIMIT 1"
+    } else {
+        "SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3 ORDER BY id DESC LIMIT 1"
+    };
+    let row: Option<(i64,)> = st.db.fetch_optional(sql, args![org, SOURCE, visit]).await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Processes one stored message; returns a note for the message history.
+pub async fn process(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let code = msg.msh().field(9).component(1).value().to_string();
+    match code.as_str() {
+        "ADT" => adt(st, ctx, ch, msg).await,
+        "ORU" => oru(st, ctx, ch, msg, message_id).await,
+        "ORM" | "OML" => orders(st, ctx, ch, msg, message_id).await,
+        "SIU" => appointment(st, ctx, ch, msg, message_id).await,
+        other => Ok(format!("已存储，{other} 消息暂不做业务处理")),
+    }
+}
+
+async fn adt(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+) -> AppResult<String> {
+    let adt = Adt::new(msg).map_err(|e| bad("hl7.adt", format!("ADT 消息不正确：{e}")))?;
+    let org = ch.org_id;
+    let event = adt.event();
+    if event == AdtEvent::Merge {
+        return merge(st, ctx, &adt, org).await;
+    }
+    let visit = adt
+        .pv1()
+        .map(|p| p.visit_number().id.trim().to_string())
+        .unwrap_or_default();
+    match event {
+        AdtEvent::Admit | AdtEvent::Register | AdtEvent::Update => {
+            let person = register(st, ctx, &adt.pid(), org).await?;
+            let wants_encounter =
+                event == AdtEvent::Admit || (event == AdtEvent::Register && !visit.is_empty());
+            let Some(pv1) = adt.pv1().filter(|_| wants_encounter) else {
+                return Ok(format!("患者 {person} 已登记"));
+            };
+            if !visit.is_empty() && encounter_by_visit(st, org, &visit, false).await?.is_some() {
+                return Ok(format!("患者 {person} 已登记，就诊 {visit} 已存在"));
+            }
+            let kind = match pv1.patient_class().trim() {
+                "I" => "inpatient",
+                "O" => "outpatient",
+                "E" => "emergency",
+                _ if event == AdtEvent::Admit => "inpatient",
+                _ => "outpatient",
+            };
+            let start = pv1.admit_datetime().ok().flatten().map(|t| local_time(&t));
+            let e = EncounterInput {
+                org_id: org,
+                kind: kind.into(),
+                dept: pv1.hospital_service().trim().to_string(),
+                location: location(&pv1),
+                attending: pv1
+                    .attending_doctor()
+                    .map(|d| format!("{}{}", d.family, d.given))
+                    .unwrap_or_default(),
+                reason: String::new(),
+                start,
+                source: SOURCE.into(),
+                source_id: visit.clone(),
+            };
+            let id = record::add_encounter(st, ctx, person, &e).await?;
+            Ok(format!("患者 {person} 已登记，就诊 {id} 已建立"))
+        }
+        AdtEvent::Transfer | AdtEvent::Discharge => {
+            register(st, ctx, &adt.pid(), org).await?;
+            if visit.is_empty() {
+                return Err(bad("hl7.visit_missing", "缺少就诊号（PV1-19）"));
+            }
+            let Some(enc) = encounter_by_visit(st, org, &visit, true).await? else {
+                return Err(bad(
+                    "hl7.encounter_not_found",
+                    format!("未找到就诊号 {visit} 的在院记录（PV1-19）"),
+                ));
+            };
+            let pv1 = adt.pv1().expect("visit number implies PV1");
+            if event == AdtEvent::Transfer {
+                record::move_encounter(st, ctx, enc, "transfer", &location(&pv1), None).await?;
+                Ok(format!("就诊 {enc} 已转至 {}", location(&pv1)))
+            } else {
+                let at = pv1
+                    .discharge_datetime()
+                    .ok()
+                    .flatten()
+                    .map(|t| local_time(&t));
+                record::move_encounter(st, ctx, enc, "discharge", "", at).await?;
+                Ok(format!("就诊 {enc} 已出院"))
+            }
+        }
+        _ => Ok(format!(
+            "已存储，ADT^{} 暂不做业务处理",
+            msg.msh().field(9).component(2).value()
+        )),
+    }
+}
+
+async fn merge(
+    st: &AppState,
+    ctx: &RequestContext,
+    adt: &Adt<'_, '_>,
+    org: i64,
+) -> AppResult<String> {
+    let mut done = Vec::new();
+    for (pid, mrg) in adt.merges() {
+        let Some(mrg) = mrg else {
+            return Err(bad("hl7.mrg_missing", "A40 消息缺少 MRG 段"));
+        };
+        let ids = |list: Vec<(String, String)>| list.into_iter();
+        let surv_ids: Vec<(String, String)> = pid
+            .identifiers()
+            .filter(|c| !is_id_number_type(&c.identifier_type))
+            .map(|c| {
+                (
+                    map_id_type(&c.identifier_type).to_string(),
+                    c.id.trim().to_string(),
+                )
+            })
+            .collect();
+        let prior_ids: Vec<(String, String)> = mrg
+            .prior_identifiers()
+            .filter(|c| !is_id_number_type(&c.identifier_type))
+            .map(|c| {
+                (
+                    map_id_type(&c.identifier_type).to_string(),
+                    c.id.trim().to_string(),
+                )
+            })
+            .collect();
+        let survivor = find_person(st, org, ids(surv_ids.clone()))
+            .await?
+            .ok_or_else(|| {
+                bad(
+                    "hl7.merge_survivor",
+                    format!("未找到保留的患者（PID-3：{}）", join_ids(&surv_ids)),
+                )
+            })?;
+        // The prior record: look it up without following merges, so a repeat is recognised.
+        let mut merged = None;
+        for (t, v) in &prior_ids {
+            let row: Option<(i64,)> = st
+                .db
+                .fetch_optional(
+                    "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
+                    args![org, t, v],
+                )
+                .await?;
+            if let Some((p,)) = row {
+                merged = Some(p);
+                break;
+            }
+        }
+        let merged = merged.ok_or_else(|| {
+            bad(
+                "hl7.merge_prior",
+                format!("未找到被合并的患者（MRG-1：{}）", join_ids(&prior_ids)),
+            )
+        })?;
+        if service::survivor(&st.db, merged).await? == survivor {
+            done.push(format!("{merged}→{survivor}（已合并）"));
+            continue;
+        }
+        service::merge(st, ctx, survivor, merged, "HL7 ADT^A40").await?;
+        done.push(format!("{merged}→{survivor}"));
+    }
+    Ok(format!("患者合并：{}", done.join("，")))
+}
+
+fn join_ids(ids: &[(String, String)]) -> String {
+    ids.iter()
+        .map(|(_, v)| v.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Reference range `3.5-5.5`, `<5`, `>3` → (low, high).
+pub fn parse_range(s: &str) -> (Option<f64>, Option<f64>) {
+    let s = s.trim();
+    if let Some(x) = s.strip_prefix("<=").or_else(|| s.strip_prefix('<')) {
+        return (None, x.trim().parse().ok());
+    }
+    if let Some(x) = s.strip_prefix(">=").or_else(|| s.strip_prefix('>')) {
+        return (x.trim().parse().ok(), None);
+    }
+    // the separator is the first '-' after the first character (a leading '-' is a sign)
+    if let Some(i) = s
+        .char_indices()
+        .skip(1)
+        .find(|(_, c)| *c == '-')
+        .map(|(i, _)| i)
+    {
+        let (a, b) = (&s[..i], &s[i + 1..]);
+        return (a.trim().parse().ok(), b.trim().parse().ok());
+    }
+    (None, None)
+}
+
+async fn oru(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let oru = Oru::new(msg).map_err(|e| bad("hl7.oru", format!("ORU 消息不正确：{e}")))?;
+    let org = ch.org_id;
+    let pid = oru
+        .pid()
+        .ok_or_else(|| bad("hl7.pid_missing", "ORU 消息缺少 PID 段"))?;
+    let person = register(st, ctx, &pid, org).await?;
+    let pv1 = oru.pv1();
+    let visit = pv1
+        .map(|p| p.visit_number().id.trim().to_string())
+        .unwrap_or_default();
+    let encounter_id = if visit.is_empty() {
+        None
+    } else {
+        encounter_by_visit(st, org, &visit, false).await?
+    };
+    let department = pv1
+        .map(|p| {
+            let s = p.hospital_service().trim().to_string();
+            if s.is_empty() {
+                p.assigned_location().point_of_care.trim().to_string()
+            } else {
+                s
+            }
+        })
+        .unwrap_or_default();
+    let (mut n, mut critical) = (0, 0);
+    for g in oru.groups() {
+        for obx in &g.observations {
+            let values = obx.values().map_err(|e| {
+                bad(
+                    "hl7.obx_value",
+                    format!("OBX-5 结果值不正确（OBX {}）：{e}", obx.set_id()),
+                )
+            })?;
+            let Some(v) = values.into_iter().next() else {
+                continue;
+            };
+            let (value, value_text) = match &v {
+                ObxValue::Numeric { value, .. } => (Some(*value), String::new()),
+                ObxValue::Structured(sn) => match (sn.comparator.as_str(), sn.num1, sn.num2) {
+                    ("" | "=", Some(x), None) => (Some(x), String::new()),
+                    _ => (
+                        None,
+                        format!(
+                            "{}{}{}{}",
+                            sn.comparator,
+                            sn.num1.map(|x| x.to_string()).unwrap_or_default(),
+                            sn.separator,
+                            sn.num2.map(|x| x.to_string()).unwrap_or_default()
+                        ),
+                    ),
+                },
+                ObxValue::String(s) | ObxValue::Text(s) => (None, s.to_string()),
+                ObxValue::Coded(c) => (
+                    None,
+                    if c.text.is_empty() {
+                        c.identifier.to_string()
+                    } else {
+                        c.text.to_string()
+                    },
+                ),
+                ObxValue::Other { value, .. } => (None, value.to_string()),
+                ObxValue::Date(t) => (None, date_of(t)),
+                ObxValue::DateTime(t) => (None, local_time(t).replace('T', " ")),
+            };
+            let id = obx.observation_id();
+            let system = match id.coding_system.trim() {
+                "LN" | "LOINC" => record::LOINC.to_string(),
+                "" => format!("urn:yiyang:local:{}", ch.name),
+                s => format!("urn:yiyang:local:{s}"),
+            };
+            let (ref_low, ref_high) = parse_range(&obx.reference_range());
+            let flag = obx
+                .segment()
+                .field(8)
+                .non_empty_repetitions()
+                .next()
+                .map(|r| r.component(1).value().trim().to_uppercase())
+                .unwrap_or_default();
+            let input = ObservationInput {
+                org_id: org,
+                encounter_id,
+                category: "laboratory".into(),
+                system,
+                code: id.identifier.trim().to_string(),
+                display: id.text.trim().to_string(),
+                value,
+                value_text: value_text.clone(),
+                unit: obx.units().identifier.trim().to_string(),
+                ref_low,
+                ref_high,
+                flag: flag.clone(),
+                effective: obx
+                    .observation_datetime()
+                    .ok()
+                    .flatten()
+                    .map(|t| local_time(&t)),
+                source: SOURCE.into(),
+            };
+            let obs = record::add_observation(st, ctx, person, &input).await?;
+            n += 1;
+            if obx.is_critical() {
+                let item = if input.display.is_empty() {
+                    input.code.clone()
+                } else {
+                    input.display.clone()
+                };
+                let shown = match value {
+                    Some(x) => format!("{x} {}", input.unit),
+                    None => value_text,
+                };
+                raise_alert(
+                    st,
+                    ctx,
+                    org,
+                    message_id,
+                    person,
+                    obs,
+                    &department,
+                    &item,
+                    shown.trim(),
+                    &flag,
+                )
+                .await?;
+                critical += 1;
+            }
+        }
+    }
+    Ok(format!(
+        "患者 {person}：{n} 项结果已入档{}",
+        if critical > 0 {
+            format!("，{critical} 项危急值已提醒")
+        } else {
+            String::new()
+        }
+    ))
+}
+
+/// Opens a critical-value alert and notifies the institution's administrators.
+#[allow(clippy::too_many_arguments)]
+async fn raise_alert(
+    st: &AppState,
+    ctx: &RequestContext,
+    org: i64,
+    message_id: i64,
+    person: i64,
+    observation: i64,
+    department: &str,
+    item: &str,
+    value: &str,
+    flag: &str,
+) -> AppResult<i64> {
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let id = tx
+        .scalar(
+            "INSERT INTO critical_alerts (message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) RETURNING id",
+            args![message_id, org, person, observation, department, item, value, flag, now],
+        )
+        .await?;
+    let admins: Vec<(i64,)> = tx
+        .fetch_all(
+            "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN roles r ON r.id = ar.role_id JOIN accounts a ON a.id = ar.account_id \
+             WHERE r.code = 'org_admin' AND ar.org_id = $1 AND a.status = 'active'",
+            args![org],
+        )
+        .await?;
+    let items: Vec<Notification> = admins
+        .into_iter()
+        .map(|(acc,)| Notification {
+            account_id: acc,
+            title: format!("危急值提醒：{item} {value}（{flag}）"),
+            body: format!(
+                "{}收到危急值：{item} {value}，标志 {flag}。请尽快通知临床处置并在“危急值提醒”中确认。",
+                if department.is_empty() {
+                    String::new()
+                } else {
+                    format!("{department} ")
+                }
+            ),
+            link: format!("/integration/alerts?id={id}"),
+            channel: "inbox".into(),
+            dedupe_key: Some(format!("critical:{id}:{acc}")),
+        })
+        .collect();
+    notify::send_in(&mut tx, now, &items).await?;
+    audit::append(
+        &mut tx,
+        &[
+            AuditEntry::new(ctx, "integration.critical_alert", "person", person)
+                .org(Some(org))
+                .details(
+                    serde_json::json!({"alert": id, "observation": observation, "flag": flag}),
+                ),
+        ],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// An HL7 timestamp as UTC micros (CST unless the timestamp carries an offset).
+fn micros(t: &Timestamp) -> Option<i64> {
+    let d = chrono::NaiveDate::from_ymd_opt(t.year as i32, t.month as u32, t.day as u32)?
+        .and_hms_opt(t.hour as u32, t.minute as u32, (t.second as u32).min(59))?;
+    let offset = t.offset_minutes.map(i64::from).unwrap_or(8 * 60);
+    Some(
+        (d - chrono::Duration::minutes(offset))
+            .and_utc()
+            .timestamp_micros(),
+    )
+}
+
+/// ORM/OML: one 申请单 per ORC/OBR group, upserted by placer order number.
+async fn orders(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let o = Orders::new(msg).map_err(|e| bad("hl7.orders", format!("医嘱/申请消息不正确：{e}")))?;
+    let pid = o
+        .pid()
+        .ok_or_else(|| bad("hl7.pid_missing", "申请消息缺少 PID 段"))?;
+    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let now = ctx.clock.now_micros();
+    let groups = o.orders();
+    if groups.is_empty() {
+        return Err(bad("hl7.orc_missing", "申请消息缺少 ORC 段"));
+    }
+    let mut tx = st.db.begin().await?;
+    let mut nos = Vec::new();
+    for g in &groups {
+        let placer = g.placer_order_number().id.trim().to_string();
+        if placer.is_empty() {
+            return Err(bad("hl7.placer_missing", "缺少申请单号（ORC-2/OBR-2）"));
+        }
+        let control = g.orc.order_control().trim().to_uppercase();
+        let status = match (control.as_str(), g.orc.order_status().trim()) {
+            ("CA" | "OC" | "DC" | "CR", _) => "cancelled",
+            ("HD", _) => "on-hold",
+            (_, "CM") => "completed",
+            _ => "active",
+        };
+        let svc = g.universal_service_id();
+        let provider = g
+            .orc
+            .ordering_providers()
+            .next()
+            .map(|x| format!("{}{}", x.family, x.given))
+            .unwrap_or_default();
+        let ordered_at = g
+            .orc
+            .transaction_datetime()
+            .ok()
+            .flatten()
+            .and_then(|t| micros(&t));
+        tx.execute(
+            "INSERT INTO orders (message_id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, service_system, priority, ordering_provider, ordered_at, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             ON CONFLICT (org_id, placer_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, filler_no = excluded.filler_no, \
+             status = excluded.status, service_code = excluded.service_code, service_text = excluded.service_text, service_system = excluded.service_system, \
+             priority = excluded.priority, ordering_provider = excluded.ordering_provider, ordered_at = excluded.ordered_at, updated_at = excluded.updated_at",
+            args![message_id, ch.org_id, person, &placer, g.filler_order_number().id.trim(), status, svc.identifier.trim(), svc.text.trim(), svc.coding_system.trim(), g.priority().trim(), provider, ordered_at, now],
+        )
+        .await?;
+        nos.push(format!("{placer}（{status}）"));
+    }
+    tx.commit().await?;
+    Ok(format!("申请单：{}", nos.join("，")))
+}
+
+/// SIU: one 预约 per SCH appointment id, upserted; S15/S17 cancel it.
+async fn appointment(
+    st: &AppState,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    message_id: i64,
+) -> AppResult<String> {
+    let s = Siu::new(msg).map_err(|e| bad("hl7.siu", format!("预约消息不正确：{e}")))?;
+    let sch = s.sch();
+    let no = {
+        let f = sch.filler_appointment_id().id.trim().to_string();
+        if f.is_empty() {
+            sch.placer_appointment_id().id.trim().to_string()
+        } else {
+            f
+        }
+    };
+    if no.is_empty() {
+        return Err(bad("hl7.appt_missing", "缺少预约号（SCH-1/SCH-2）"));
+    }
+    let pid = s
+        .pid()
+        .ok_or_else(|| bad("hl7.pid_missing", "预约消息缺少 PID 段"))?;
+    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let status = match s.trigger().trim() {
+        "S15" | "S16" | "S17" => "cancelled",
+        "S26" => "noshow",
+        _ => "booked",
+    };
+    let start = s.start().ok().flatten().and_then(|t| micros(&t));
+    let end = s.end().ok().flatten().and_then(|t| micros(&t));
+    let service = s
+        .services()
+        .next()
+        .map(|a| {
+            let c = a.universal_service_id();
+            if c.text.is_empty() {
+                c.identifier.to_string()
+            } else {
+                c.text.to_string()
+            }
+        })
+        .unwrap_or_default();
+    let location = s
+        .locations()
+        .next()
+        .map(|l| place(&l.location()))
+        .unwrap_or_default();
+    let provider = s
+        .personnel()
+        .next()
+        .map(|p| {
+            let x = p.personnel();
+            format!("{}{}", x.family, x.given)
+        })
+        .unwrap_or_default();
+    let reason = sch.appointment_reason().text.trim().to_string();
+    let now = ctx.clock.now_micros();
+    st.db
+        .execute(
+            "INSERT INTO appointments (message_id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             ON CONFLICT (org_id, appt_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, status = excluded.status, \
+             start_at = COALESCE(excluded.start_at, appointments.start_at), end_at = COALESCE(excluded.end_at, appointments.end_at), \
+             service = CASE WHEN excluded.service = '' THEN appointments.service ELSE excluded.service END, \
+             location = CASE WHEN excluded.location = '' THEN appointments.location ELSE excluded.location END, \
+             provider = CASE WHEN excluded.provider = '' THEN appointments.provider ELSE excluded.provider END, \
+             reason = CASE WHEN excluded.reason = '' THEN appointments.reason ELSE excluded.reason END, updated_at = excluded.updated_at",
+            args![message_id, ch.org_id, person, &no, status, start, end, service, location, provider, reason, now],
+        )
+        .await?;
+    Ok(format!("预约 {no}：{status}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse() {
+        assert_eq!(parse_range("3.5-5.5"), (Some(3.5), Some(5.5)));
+        assert_eq!(parse_range("<5"), (None, Some(5.0)));
+        assert_eq!(parse_range(">=3"), (Some(3.0), None));
+        assert_eq!(parse_range("-1-1"), (Some(-1.0), Some(1.0)));
+        assert_eq!(parse_range(""), (None, None));
+    }
+
+    #[test]
+    fn pid_becomes_a_registration() {
+        let text = "MSH|^~\\&|HIS|H|YY|MZ|20261126100000||ADT^A01|1|P|2.5\rPID|1||ZY001^^^H^MR~441402194702140035^^^^ID||张^三||19470214|M|||梅江路1号^^梅州市^广东省||13800138000";
+        let m = Message::parse(text).unwrap();
+        let pid = Pid::new(m.segment("PID").unwrap()).unwrap();
+        let p = person_from_pid(&pid, 7).unwrap();
+        assert_eq!(p.name, "张三");
+        assert_eq!(p.birth_date, "1947-02-14");
+        assert_eq!(p.id_number, "441402194702140035");
+        assert_eq!(p.identifiers.len(), 1);
+        assert_eq!(p.identifiers[0].id_type, "MRN");
+        assert_eq!(p.phone, "13800138000");
+        assert!(p.address_detail.contains("梅江路1号"));
+    }
+}

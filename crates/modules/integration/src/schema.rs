@@ -1,0 +1,120 @@
+//! Tables of the integration engine.
+
+use yiyang_store::Migration;
+
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0004_integration",
+        sql: r#"
+CREATE TABLE hl7_channels (
+    id {id},
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL UNIQUE,
+    port BIGINT NOT NULL UNIQUE,
+    allowed_apps TEXT NOT NULL DEFAULT '',
+    allowed_facilities TEXT NOT NULL DEFAULT '',
+    message_types TEXT NOT NULL DEFAULT '',
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    max_connections BIGINT NOT NULL DEFAULT 8,
+    read_timeout_secs BIGINT NOT NULL DEFAULT 30,
+    listen_state TEXT NOT NULL DEFAULT 'stopped',
+    listen_error TEXT NOT NULL DEFAULT '',
+    listen_checked_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE TABLE hl7_messages (
+    id {id},
+    channel_id BIGINT NOT NULL REFERENCES hl7_channels(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    control_id TEXT NOT NULL DEFAULT '',
+    msg_type TEXT NOT NULL DEFAULT '',
+    trigger_event TEXT NOT NULL DEFAULT '',
+    sending_app TEXT NOT NULL DEFAULT '',
+    sending_facility TEXT NOT NULL DEFAULT '',
+    version TEXT NOT NULL DEFAULT '',
+    patient_key TEXT NOT NULL DEFAULT '',
+    raw {blob} NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT NOT NULL DEFAULT '',
+    ack_code TEXT NOT NULL DEFAULT '',
+    ack_text TEXT,
+    dedupe_key TEXT UNIQUE,
+    duplicate_of BIGINT,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    received_at BIGINT NOT NULL,
+    processed_at BIGINT
+);
+CREATE INDEX hl7_messages_channel ON hl7_messages (channel_id, received_at);
+CREATE INDEX hl7_messages_status ON hl7_messages (status, received_at);
+CREATE INDEX hl7_messages_control ON hl7_messages (control_id);
+CREATE TABLE hl7_message_events (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    kind TEXT NOT NULL,
+    actor_login TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    at BIGINT NOT NULL
+);
+CREATE INDEX hl7_message_events_msg ON hl7_message_events (message_id, at);
+CREATE TABLE critical_alerts (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    person_id BIGINT NOT NULL REFERENCES persons(id),
+    observation_id BIGINT NOT NULL REFERENCES observations(id),
+    department TEXT NOT NULL DEFAULT '',
+    item TEXT NOT NULL,
+    value_text TEXT NOT NULL DEFAULT '',
+    flag TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    acknowledged_by TEXT,
+    acknowledged_at BIGINT,
+    note TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX critical_alerts_org ON critical_alerts (org_id, status, created_at);
+"#,
+    },
+    Migration {
+        id: "0005_integration_orders",
+        sql: r#"
+CREATE TABLE orders (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    person_id BIGINT NOT NULL REFERENCES persons(id),
+    placer_no TEXT NOT NULL,
+    filler_no TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL,
+    service_code TEXT NOT NULL DEFAULT '',
+    service_text TEXT NOT NULL DEFAULT '',
+    service_system TEXT NOT NULL DEFAULT '',
+    priority TEXT NOT NULL DEFAULT '',
+    ordering_provider TEXT NOT NULL DEFAULT '',
+    ordered_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX orders_placer ON orders (org_id, placer_no);
+CREATE TABLE appointments (
+    id {id},
+    message_id BIGINT NOT NULL REFERENCES hl7_messages(id),
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    person_id BIGINT NOT NULL REFERENCES persons(id),
+    appt_no TEXT NOT NULL,
+    status TEXT NOT NULL,
+    start_at BIGINT,
+    end_at BIGINT,
+    service TEXT NOT NULL DEFAULT '',
+    location TEXT NOT NULL DEFAULT '',
+    provider TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX appointments_no ON appointments (org_id, appt_no);
+CREATE INDEX appointments_start ON appointments (org_id, start_at);
+"#,
+    },
+];

@@ -1,0 +1,723 @@
+//! The integration engine over HTTP and MLLP, on SQLite and (when configured) PostgreSQL:
+//! channels, store-before-ACK, dedupe, processing into the health record, critical values,
+//! the error queue with replay, monitoring.
+
+mod common;
+
+use common::{TestApp, backends};
+use serde_json::{Value, json};
+
+async fn send(
+    c: &reqwest::Client,
+    csrf: &str,
+    m: reqwest::Method,
+    url: String,
+    body: Value,
+) -> (u16, Value) {
+    let r = c
+        .request(m, url)
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_managed_with_validation_and_scope() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (admin, csrf) = app.login("admin").await;
+        let url = app.url("/api/v1/integration/channels");
+        let good = json!({"org_id": hosp, "name": "医院HIS", "port": 39001, "message_types": "adt^a01, ORU^R01", "allowed_apps": "HIS"});
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            url.clone(),
+            good.clone(),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let id = out["id"].as_i64().unwrap();
+        // Same port again: a clear zh-CN error.
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            url.clone(),
+            json!({"org_id": hosp, "name": "另一个", "port": 39001, "message_types": "ADT^A01"}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}: {out}");
+        assert!(
+            out["message"].as_str().unwrap().contains("39001"),
+            "{b}: {out}"
+        );
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            url.clone(),
+            json!({"org_id": hosp, "name": "坏类型", "port": 39002, "message_types": "ADT-A01"}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}: {out}");
+        assert!(
+            out["message"].as_str().unwrap().contains("消息类型"),
+            "{b}: {out}"
+        );
+        let got: Value = admin
+            .get(format!("{url}/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got["message_types"], "ADT^A01,ORU^R01", "{b}");
+        // Update, then the hospital's org admin can read but not manage.
+        let mut upd = good.clone();
+        upd["enabled"] = json!(false);
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::PUT,
+            format!("{url}/{id}"),
+            upd,
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let (hospadmin, h_csrf) = app.login("hospadmin").await;
+        let list: Value = hospadmin
+            .get(url.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(list.as_array().unwrap().len(), 1, "{b}: {list}");
+        assert_eq!(list[0]["enabled"], false, "{b}");
+        let (s, _) = send(
+            &hospadmin,
+            &h_csrf,
+            reqwest::Method::DELETE,
+            format!("{url}/{id}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 403, "{b}");
+        // A doctor has no access to channels at all.
+        let (doctor, _) = app.login("doctor").await;
+        assert_eq!(
+            doctor.get(url.clone()).send().await.unwrap().status(),
+            403,
+            "{b}"
+        );
+        // Pages render.
+        let page = admin
+            .get(app.url("/integration/channels"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("医院HIS") && page.contains("新建通道"), "{b}");
+        let page = admin
+            .get(app.url(&format!("/integration/channels/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("修改通道"), "{b}");
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::DELETE,
+            format!("{url}/{id}"),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        app.stop().await;
+    }
+}
+
+// ---------------------------------------------------------------- MLLP helpers
+
+/// A free TCP port on 127.0.0.1.
+fn free_port() -> i64 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port() as i64
+}
+
+/// Creates a channel through the API and starts the listener supervisor; waits until the
+/// port accepts connections.
+async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
+    let hosp = app.org_id("MZ-HOSP-01").await;
+    let (admin, csrf) = app.login("admin").await;
+    let port = free_port();
+    let (s, out) = send(
+        &admin,
+        &csrf,
+        reqwest::Method::POST,
+        app.url("/api/v1/integration/channels"),
+        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5}),
+    )
+    .await;
+    assert_eq!(s, 200, "{out}");
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    std::mem::forget(_tx);
+    yiyang_integration::listener::spawn(
+        app.state.clone(),
+        "127.0.0.1".into(),
+        std::time::Duration::from_millis(200),
+        rx,
+    );
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port as u16))
+            .await
+            .is_ok()
+        {
+            return (out["id"].as_i64().unwrap(), port as u16);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("listener did not start on {port}");
+}
+
+/// Sends one framed payload on a new connection; returns the ACK, or None when the server
+/// closed the connection without one.
+async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(&yiyang_hl7v2::encode_frame(payload))
+        .await
+        .unwrap();
+    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("ACK within 20 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        dec.push(&buf[..n]);
+        if let Some(f) = dec.next_frame() {
+            return Some(String::from_utf8(f.unwrap()).unwrap());
+        }
+    }
+}
+
+fn msa(ack: &str) -> Vec<String> {
+    ack.split('\r')
+        .find(|s| s.starts_with("MSA"))
+        .unwrap_or("")
+        .split('|')
+        .map(str::to_string)
+        .collect()
+}
+
+fn adt(trigger: &str, control: &str, mrn: &str, visit: &str, loc: &str) -> String {
+    format!(
+        "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^{trigger}^ADT_A01|{control}|P|2.5|||AL|NE||UNICODE UTF-8\r\
+         EVN|{trigger}|20261126093000\r\
+         PID|1||{mrn}^^^MZH^MR||钟^伟明||19520308|M|||江南路8号^^梅州市^广东省||13902345678\r\
+         PV1|1|I|{loc}|||||||MED|||||||||{visit}|||||||||||||||||||||||||20261126090000"
+    )
+}
+
+async fn count(app: &TestApp, sql: &str, a: Vec<yiyang_store::Arg>) -> i64 {
+    app.state.db.scalar(sql, a).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_are_clean() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        // Admission: AA naming our control id; stored and processed before the ACK arrived.
+        let a01 = adt("A01", "MSG0001", "MR7001", "V7001", "内科一病区^301^2");
+        let ack = mllp(port, a01.as_bytes()).await.expect("ack");
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(msa(&ack)[2], "MSG0001", "{b}");
+        let (status, code): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, ack_code FROM hl7_messages WHERE control_id = 'MSG0001'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!((status.as_str(), code.as_str()), ("processed", "AA"), "{b}");
+        let person = count(
+            &app,
+            "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND value = 'MR7001'",
+            args![hosp],
+        )
+        .await;
+        let (status, location): (String, String) = app
+            .state
+            .db
+            .fetch_one("SELECT status, location FROM encounters WHERE person_id = $1 AND source_id = 'V7001'", args![person])
+            .await
+            .unwrap();
+        assert_eq!(status, "in-progress", "{b}");
+        assert_eq!(location, "内科一病区-301-2", "{b}");
+        // The same MSH-10 again: the original ACK, nothing processed twice.
+        let again = mllp(port, a01.as_bytes()).await.expect("ack");
+        assert_eq!(again, ack, "{b}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0001' AND status = 'duplicate'", vec![]).await, 1, "{b}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id = 'V7001'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM person_identifiers WHERE value = 'MR7001'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        // Transfer and discharge by visit number.
+        let ack = mllp(
+            port,
+            adt("A02", "MSG0002", "MR7001", "V7001", "ICU^01^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let ack = mllp(
+            port,
+            adt("A03", "MSG0003", "MR7001", "V7001", "ICU^01^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, location): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, location FROM encounters WHERE source_id = 'V7001'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), location.as_str()),
+            ("finished", "ICU-01-1"),
+            "{b}"
+        );
+        // A sending application the channel does not allow: AR with the reason, still stored.
+        let pacs = adt("A01", "MSG0004", "MR7002", "V7002", "W^1^1").replace("|HIS|", "|PACS|");
+        let ack = mllp(port, pacs.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("PACS"), "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0004' AND status = 'rejected'", vec![]).await, 1, "{b}");
+        // A message type the channel does not accept.
+        let siu = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||SIU^S12|MSG0005|P|2.5\rSCH|1";
+        let ack = mllp(port, siu.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        // Malformed: an MSH without a message type → AR with the control id we could read.
+        let broken = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000|||MSG0006|P|2.5\rPID|1";
+        let ack = mllp(port, broken.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AR", "{b}: {ack}");
+        assert_eq!(msa(&ack)[2], "MSG0006", "{b}: {ack}");
+        // Not HL7 at all: the connection is closed without an answer.
+        assert_eq!(mllp(port, b"HELLO WORLD").await, None, "{b}");
+        // Bytes outside a frame: closed as well.
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n\r\n").await.unwrap();
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert_eq!(n, 0, "{b}");
+        }
+        // A sender that stops mid-frame is cut off after the channel's read timeout (5 s).
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(b"\x0bMSH|^~\\&|HIS|").await.unwrap();
+            let t = std::time::Instant::now();
+            let mut buf = [0u8; 16];
+            let n = tokio::time::timeout(std::time::Duration::from_secs(15), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            assert_eq!(n, 0, "{b}");
+            assert!(t.elapsed() >= std::time::Duration::from_secs(4), "{b}");
+        }
+        // An original whose processing was interrupted (stored, no outcome, long ago): a resend
+        // gets AE and the original goes to the error queue instead of waiting forever.
+        let stuck = adt("A01", "MSG0008", "MR7004", "V7004", "W^1^1");
+        let ch: i64 = count(&app, "SELECT MIN(id) FROM hl7_channels", vec![]).await;
+        let at = app.state.clock.now_micros() - 60_000_000;
+        app.state
+            .db
+            .execute(
+                "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, raw, status, dedupe_key, received_at) VALUES ($1, $2, 'MSG0008', 'ADT', 'A01', 'HIS', $3, 'received', $4, $5)",
+                args![ch, hosp, stuck.as_bytes().to_vec(), format!("{ch}|HIS|MSG0008"), at],
+            )
+            .await
+            .unwrap();
+        let ack = mllp(port, stuck.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0008' AND status = 'error'", vec![]).await, 1, "{b}");
+        // The server is still alive and serving.
+        let ack = mllp(port, adt("A04", "MSG0007", "MR7003", "", "").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        app.stop().await;
+    }
+}
+
+fn oru(control: &str, mrn: &str, value: &str, flag: &str) -> String {
+    format!(
+        "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126094500||ORU^R01^ORU_R01|{control}|P|2.5\r\
+         PID|1||{mrn}^^^MZH^MR||钟^伟明||19520308|M\r\
+         PV1|1|I|内科一病区^301^2||||||||||||||||V7101\r\
+         OBR|1|ORD1|LAB1|2823-3^Potassium^LN|||20261126093000\r\
+         OBX|1|NM|2823-3^血钾^LN||{value}|mmol/L|3.5-5.5|{flag}|||F|||20261126094000\r\
+         OBX|2|ST|GLU-COMMENT^备注^L||溶血待复查||||||F"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        let (admin, csrf) = app.login("admin").await;
+        // A critical potassium: stored observation, open alert, inbox message for the org admin.
+        let ack = mllp(port, oru("LAB0001", "MR7101", "6.9", "HH").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (v, flag, unit, low, high): (Option<f64>, String, String, Option<f64>, Option<f64>) = app
+            .state
+            .db
+            .fetch_one("SELECT value_num, flag, unit, ref_low, ref_high FROM observations WHERE code = '2823-3'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (v, flag.as_str(), unit.as_str(), low, high),
+            (Some(6.9), "HH", "mmol/L", Some(3.5), Some(5.5)),
+            "{b}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM observations WHERE value_text = '溶血待复查'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let (hospadmin, h_csrf) = app.login("hospadmin").await;
+        let alerts: Value = hospadmin
+            .get(app.url("/api/v1/integration/alerts?status=open"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(alerts.as_array().unwrap().len(), 1, "{b}: {alerts}");
+        assert_eq!(alerts[0]["flag"], "HH", "{b}");
+        let alert = alerts[0]["id"].as_i64().unwrap();
+        let worker = yiyang::app::worker(&app.state, "t".into());
+        worker
+            .run_due(&yiyang_platform::jobs::JobStats::default())
+            .await
+            .unwrap();
+        let inbox = count(
+            &app,
+            "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = 'hospadmin' AND i.title LIKE $1",
+            args!["危急值提醒%"],
+        )
+        .await;
+        assert_eq!(inbox, 1, "{b}");
+        let page = hospadmin
+            .get(app.url("/integration/alerts"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("血钾") && page.contains("待确认"), "{b}");
+        let (s, out) = send(
+            &hospadmin,
+            &h_csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/alerts/{alert}/ack")),
+            json!({"note": "已电话通知病区"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM critical_alerts WHERE status = 'acknowledged' AND acknowledged_by = 'hospadmin'", vec![]).await, 1, "{b}");
+        // A discharge for a visit the platform never saw: AE with the reason, in the error queue.
+        let a03 = adt("A03", "MSG0100", "MR7101", "V9999", "W^1^1");
+        let ack = mllp(port, a03.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("V9999"), "{b}: {ack}");
+        let queue: Value = admin
+            .get(app.url("/api/v1/integration/messages?status=queue"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(queue.as_array().unwrap().len(), 1, "{b}: {queue}");
+        let mid = queue[0]["id"].as_i64().unwrap();
+        // The operator fixes the visit number and replays; history keeps the edit.
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/messages/{mid}/replay")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(
+            (s, out["status"].as_str()),
+            (200, Some("error")),
+            "{b}: {out}"
+        );
+        let ack = mllp(
+            port,
+            adt("A01", "MSG0101", "MR7101", "V7101", "内科一病区^301^2").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let fixed = a03.replace("V9999", "V7101").replace('\r', "\n");
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/messages/{mid}/replay")),
+            json!({"raw": fixed}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        assert_eq!(out["status"], "processed", "{b}: {out}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id = 'V7101' AND status = 'finished'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let kinds: Vec<(String,)> = app
+            .state
+            .db
+            .fetch_all(
+                "SELECT kind FROM hl7_message_events WHERE message_id = $1 ORDER BY id",
+                args![mid],
+            )
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = kinds.iter().map(|k| k.0.as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["error", "error", "replay", "edit", "processed", "replay"],
+            "{b}"
+        );
+        // The sender repeating MSG0100 now gets the current (AA) answer, without a second discharge.
+        let ack = mllp(port, a03.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        // Viewing a message: masked by default, plain only with permission and purpose; audited.
+        let view: Value = admin
+            .get(app.url(&format!("/api/v1/integration/messages/{mid}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let raw = view["raw"].as_str().unwrap();
+        assert!(
+            raw.contains("PID|") && !raw.contains("钟伟明") && !raw.contains("钟^伟明"),
+            "{b}: {raw}"
+        );
+        let r = admin
+            .get(app.url(&format!("/api/v1/integration/messages/{mid}?unmask=true")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{b}");
+        let view: Value = admin
+            .get(app.url(&format!(
+                "/api/v1/integration/messages/{mid}?unmask=true&purpose=核对患者身份"
+            )))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(
+            view["raw"].as_str().unwrap().contains("钟^伟明"),
+            "{b}: {view}"
+        );
+        app.state.audit.flush().await;
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'hl7_message.read_unmasked' AND outcome = 'success' AND purpose = '核对患者身份'", vec![]).await, 1, "{b}");
+        assert!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'hl7_message.read'",
+                vec![]
+            )
+            .await
+                >= 1,
+            "{b}"
+        );
+        // Monitoring: counts, queue depth (now empty), listening state; pages render.
+        let mon: Value = admin
+            .get(app.url("/api/v1/integration/monitor"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(mon[0]["channel"]["listen_state"], "listening", "{b}: {mon}");
+        assert_eq!(mon[0]["total"], 4, "{b}: {mon}");
+        assert_eq!(mon[0]["queue"], 0, "{b}: {mon}");
+        for path in [
+            "/integration/monitor",
+            "/integration/messages?status=processed",
+            "/integration/errors",
+            &format!("/integration/messages/{mid}"),
+        ] {
+            let r = admin.get(app.url(path)).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{b}: {path}");
+        }
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_and_appointments_are_kept_current() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ORM^O01,OML^O21,SIU^*").await;
+        let pid = "PID|1||MR7201^^^MZH^MR||李^秀英||19480512|F";
+        let orm = |control: &str, ctl: &str| {
+            format!(
+                "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126100000||ORM^O01|{control}|P|2.4\r{pid}\r\
+                 ORC|{ctl}|REQ-001||||||||||0301^黄^医生\r\
+                 OBR|1|REQ-001||80048^基础代谢组合^L|R"
+            )
+        };
+        let ack = mllp(port, orm("ORD1", "NW").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, text, provider): (String, String, String) = app
+            .state
+            .db
+            .fetch_one("SELECT status, service_text, ordering_provider FROM orders WHERE placer_no = 'REQ-001'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), text.as_str(), provider.as_str()),
+            ("active", "基础代谢组合", "黄医生"),
+            "{b}"
+        );
+        let ack = mllp(port, orm("ORD2", "CA").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM orders WHERE placer_no = 'REQ-001' AND status = 'cancelled'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        let siu = |control: &str, trig: &str| {
+            format!(
+                "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126100000||SIU^{trig}|{control}|P|2.5\r\
+                 SCH|P-88|APPT-88|||||^复诊||||^^^20261201090000^20261201093000\r{pid}\r\
+                 AIS|1||CARD^心内科门诊\r\
+                 AIL|1||心内科^诊室3\r\
+                 AIP|1||0302^陈^医生"
+            )
+        };
+        let ack = mllp(port, siu("APP1", "S12").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (status, service, location, provider, start): (String, String, String, String, Option<i64>) = app
+            .state
+            .db
+            .fetch_one("SELECT status, service, location, provider, start_at FROM appointments WHERE appt_no = 'APPT-88'", vec![])
+            .await
+            .unwrap();
+        assert_eq!(
+            (
+                status.as_str(),
+                service.as_str(),
+                location.as_str(),
+                provider.as_str()
+            ),
+            ("booked", "心内科门诊", "心内科-诊室3", "陈医生"),
+            "{b}"
+        );
+        // 2026-12-01 09:00 CST
+        assert_eq!(start, Some(1_796_086_800_000_000), "{b}");
+        let ack = mllp(port, siu("APP2", "S15").as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM appointments WHERE appt_no = 'APPT-88' AND status = 'cancelled'", vec![]).await, 1, "{b}");
+        let (hospadmin, _) = app.login("hospadmin").await;
+        for path in ["/integration/orders", "/integration/appointments"] {
+            let page = hospadmin
+                .get(app.url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(page.contains("已取消"), "{b}: {path}");
+        }
+        app.stop().await;
+    }
+}
