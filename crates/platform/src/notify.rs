@@ -78,6 +78,95 @@ impl Channel for InboxChannel {
     }
 }
 
+/// The external channels a gateway can serve.
+pub const GATEWAY_CHANNELS: &[(&str, &str)] = &[
+    ("sms", "短信"),
+    ("wechat", "微信模板消息"),
+    ("push", "App推送"),
+    ("voice", "语音电话"),
+];
+
+/// Delivers through an operator's HTTP gateway for SMS, WeChat template messages, app push
+/// or voice calls: POSTs `{channel, account_id, login, phone, title, body, link}` as JSON
+/// and counts any 2xx answer as delivered. Configured per channel with
+/// `YIYANG_NOTIFY_<CHANNEL>_URL` (http; put a TLS proxy in front for https gateways).
+pub struct GatewayChannel {
+    name: &'static str,
+    url: String,
+    token: Option<String>,
+    client: reqwest::Client,
+}
+
+impl GatewayChannel {
+    pub fn new(name: &'static str, url: String, token: Option<String>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            .build()
+            .expect("http client");
+        Self {
+            name,
+            url,
+            token,
+            client,
+        }
+    }
+}
+
+impl Channel for GatewayChannel {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn deliver<'a>(
+        &'a self,
+        db: &'a Db,
+        _now: i64,
+        m: &'a OutboxRow,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let who: Option<(String, String)> = db
+                .fetch_optional(
+                    "SELECT login, phone FROM accounts WHERE id = $1",
+                    args![m.account_id],
+                )
+                .await
+                .map_err(|e| e.message)?;
+            let (login, phone) = who.ok_or_else(|| format!("账号 {} 不存在", m.account_id))?;
+            if matches!(self.name, "sms" | "voice") && phone.is_empty() {
+                return Err("账号未登记手机号，无法发送".into());
+            }
+            let body = serde_json::json!({"channel": self.name, "account_id": m.account_id, "login": login, "phone": phone, "title": m.title, "body": m.body, "link": m.link, "outbox_id": m.id});
+            let mut req = self.client.post(&self.url).json(&body);
+            if let Some(t) = &self.token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req.send().await.map_err(|e| format!("网关不可达：{e}"))?;
+            if resp.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("网关返回 {}", resp.status()))
+            }
+        })
+    }
+}
+
+/// Gateway channels configured in the environment (`YIYANG_NOTIFY_SMS_URL`, …, and an
+/// optional `YIYANG_NOTIFY_TOKEN` sent as a bearer token).
+pub fn gateways_from_env() -> Vec<Arc<dyn Channel>> {
+    let token = std::env::var("YIYANG_NOTIFY_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    GATEWAY_CHANNELS
+        .iter()
+        .filter_map(|(name, _)| {
+            let url = std::env::var(format!("YIYANG_NOTIFY_{}_URL", name.to_uppercase()))
+                .ok()
+                .filter(|u| !u.is_empty())?;
+            Some(Arc::new(GatewayChannel::new(name, url, token.clone())) as Arc<dyn Channel>)
+        })
+        .collect()
+}
+
 /// Writes notifications to the outbox inside `tx`, with their delivery jobs.
 pub async fn send_in(tx: &mut Tx, now: i64, items: &[Notification]) -> AppResult<usize> {
     let mut queued = 0;

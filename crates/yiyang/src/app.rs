@@ -166,8 +166,14 @@ pub fn system_clock() -> Arc<dyn Clock> {
 
 /// The job worker with every module's handlers.
 pub fn worker(st: &AppState, node: String) -> Worker {
+    worker_with(st, node, vec![])
+}
+
+/// The job worker with extra notification channels (SMS, WeChat, push, voice gateways).
+pub fn worker_with(st: &AppState, node: String, gateways: Vec<Arc<dyn Channel>>) -> Worker {
     let mut handlers: HashMap<String, Handler> = HashMap::new();
-    let channels: Vec<Arc<dyn Channel>> = vec![Arc::new(InboxChannel)];
+    let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(InboxChannel)];
+    channels.extend(gateways);
     handlers.insert(
         notify::DELIVER_JOB.into(),
         notify::deliver_handler(st.db.clone(), st.clock.clone(), channels),

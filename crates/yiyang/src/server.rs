@@ -16,7 +16,11 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
         AppError::validation("config.listen", format!("监听地址无效：{}", cfg.listen))
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let worker = app::worker(&st, format!("node-{}", std::process::id()));
+    let gateways = yiyang_platform::notify::gateways_from_env();
+    for g in &gateways {
+        tracing::info!(channel = g.name(), "notification gateway configured");
+    }
+    let worker = app::worker_with(&st, format!("node-{}", std::process::id()), gateways);
     let mllp_task = yiyang_integration::listener::spawn(
         st.clone(),
         yiyang_integration::listener::bind_from_env(),

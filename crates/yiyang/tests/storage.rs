@@ -407,3 +407,85 @@ async fn nodes_starting_together_seed_the_demo_city_once() {
     a.stop().await;
     common::drop_database(&url).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_channels_post_to_the_operators_gateway_and_retry_when_it_fails() {
+    use std::sync::Mutex;
+    let app = TestApp::start("sqlite").await;
+    let st = &app.state;
+    // A stand-in SMS gateway on loopback that fails the first call and records the rest.
+    let seen: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (s2, c2) = (seen.clone(), calls.clone());
+    let gw = axum::Router::new().route(
+        "/sms",
+        axum::routing::post(move |axum::Json(v): axum::Json<serde_json::Value>| {
+            let (s, c) = (s2.clone(), c2.clone());
+            async move {
+                if c.fetch_add(1, Ordering::SeqCst) == 0 {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                s.lock().unwrap().push(v);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/sms", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, gw).await.unwrap() });
+    let account: i64 = st
+        .db
+        .scalar("SELECT id FROM accounts WHERE login = 'hospadmin'", vec![])
+        .await
+        .unwrap();
+    st.db
+        .execute(
+            "UPDATE accounts SET phone = '13800001234' WHERE id = $1",
+            args![account],
+        )
+        .await
+        .unwrap();
+    let now = st.clock.now_micros();
+    let mut tx = st.db.begin().await.unwrap();
+    let n = yiyang_platform::notify::send_in(
+        &mut tx,
+        now,
+        &[yiyang_platform::notify::Notification {
+            account_id: account,
+            title: "危急值提醒".into(),
+            body: "患者血钾 6.8 mmol/L".into(),
+            link: "/persons/1".into(),
+            channel: "sms".into(),
+            dedupe_key: None,
+        }],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(n, 1);
+    let gateway: Arc<dyn yiyang_platform::notify::Channel> = Arc::new(
+        yiyang_platform::notify::GatewayChannel::new("sms", url, None),
+    );
+    let worker = yiyang::app::worker_with(st, "t".into(), vec![gateway]);
+    worker.run_due(&JobStats::default()).await.unwrap();
+    assert!(seen.lock().unwrap().is_empty(), "first call failed");
+    let (status,): (String,) = st
+        .db
+        .fetch_one("SELECT status FROM outbox WHERE channel = 'sms'", vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, "pending");
+    app.clock.advance(chrono::Duration::minutes(1));
+    worker.run_due(&JobStats::default()).await.unwrap();
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), 1, "retried after the backoff");
+    assert_eq!(got[0]["phone"], "13800001234");
+    assert_eq!(got[0]["title"], "危急值提醒");
+    let (status,): (String,) = st
+        .db
+        .fetch_one("SELECT status FROM outbox WHERE channel = 'sms'", vec![])
+        .await
+        .unwrap();
+    assert_eq!(status, "sent");
+    app.stop().await;
+}
