@@ -4,26 +4,8 @@
 
 mod common;
 
-use common::{TestApp, backends};
+use common::{TestApp, backends, send};
 use serde_json::{Value, json};
-
-async fn send(
-    c: &reqwest::Client,
-    csrf: &str,
-    m: reqwest::Method,
-    url: String,
-    body: Value,
-) -> (u16, Value) {
-    let r = c
-        .request(m, url)
-        .header("x-csrf-token", csrf)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn channels_are_managed_with_validation_and_scope() {

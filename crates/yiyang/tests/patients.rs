@@ -4,24 +4,12 @@
 
 mod common;
 
-use common::{TestApp, backends};
+use common::{TestApp, backends, post};
 use serde_json::{Value, json};
 use yiyang_store::args;
 
 fn idn(area: &str, y: i32, m: u32, d: u32, seq: u16) -> String {
     yiyang_core::idnumber::compose(area, chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap(), seq)
-}
-
-async fn post(c: &reqwest::Client, csrf: &str, url: String, body: Value) -> (u16, Value) {
-    let r = c
-        .post(url)
-        .header("x-csrf-token", csrf)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status().as_u16();
-    (s, r.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

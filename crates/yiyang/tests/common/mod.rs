@@ -207,3 +207,32 @@ pub async fn drop_database(url: &str) {
         .await;
     db.close().await;
 }
+
+/// Sends JSON with the CSRF token; returns the status and the JSON body (Null if none).
+pub async fn send(
+    c: &reqwest::Client,
+    csrf: &str,
+    m: reqwest::Method,
+    url: String,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = c
+        .request(m, url)
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// `send` with POST.
+pub async fn post(
+    c: &reqwest::Client,
+    csrf: &str,
+    url: String,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    send(c, csrf, reqwest::Method::POST, url, body).await
+}
