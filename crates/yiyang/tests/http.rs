@@ -1066,6 +1066,8 @@ async fn pages_answer_with_security_headers_and_openapi_lists_the_api() {
         "/mpi/stats",
         "/mpi/config",
         "/my",
+        "/integration/monitor",
+        "/integration/screen",
     ] {
         let r = c.get(app.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 200, "{path}");

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/integration/channels/{id}/delete", post(channel_delete))
         .route("/integration/monitor", get(monitor_page))
+        .route("/integration/screen", get(screen_page))
         .route("/integration/messages", get(messages_page))
         .route("/integration/messages/{id}", get(message_page))
         .route("/integration/messages/{id}/replay", post(message_replay))
@@ -302,6 +303,7 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
         "服务监控",
         "/integration/monitor",
         html! {
+            p { a.btn.secondary href="/integration/screen" { "大屏模式（每10秒刷新）" } }
             div.cards {
                 div.stat { div.n { (today) } div.l { "今日消息" } }
                 div.stat { div.n { (format!("{rate:.1}")) } div.l { "近5分钟速率（条/分）" } }
@@ -325,6 +327,63 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
             } }
         },
     ))
+}
+
+/// The big-screen view of the monitoring figures for a wall display: large, high contrast,
+/// refreshing itself every 10 seconds (no script needed).
+async fn screen_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    let stats = messages::monitor(&st, &a.ctx).await?;
+    let today: i64 = stats.iter().map(|s| s.today).sum();
+    let total: i64 = stats.iter().map(|s| s.total).sum();
+    let queue: i64 = stats.iter().map(|s| s.queue).sum();
+    let errors: i64 = stats.iter().map(|s| s.errors_today).sum();
+    let rate: f64 = stats.iter().map(|s| s.per_minute).sum();
+    let orgs: Vec<i64> = stats.iter().map(|s| s.channel.org_id).collect();
+    let mut f = Filter::new();
+    f.any_of("org_id", &orgs);
+    f.raw("status = 'open'");
+    let open_alerts = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM critical_alerts{}", f.sql()),
+            f.args,
+        )
+        .await?;
+    let now = yiyang_core::clock::format_micros_cst(st.clock.now_micros());
+    Ok(html! {
+        (maud::DOCTYPE)
+        html lang="zh-CN" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content="10";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "集成平台服务监控大屏" }
+                link rel="stylesheet" href=(yiyang_platform::web::assets::CSS_PATH);
+            }
+            body.screen {
+                header { h1 { "梅州智慧医养平台 · 集成平台服务监控" } span.muted { "更新于 " (now) " · " a href="/integration/monitor" { "返回" } } }
+                div.screen-cards {
+                    div.tile { div.n { (today) } div.l { "今日消息" } }
+                    div.tile { div.n { (format!("{rate:.1}")) } div.l { "速率（条/分，近5分钟）" } }
+                    div.tile { div.n { (total) } div.l { "累计消息" } }
+                    div class=(if errors > 0 { "tile warn" } else { "tile" }) { div.n { (errors) } div.l { "今日异常" } }
+                    div class=(if queue > 0 { "tile warn" } else { "tile" }) { div.n { (queue) } div.l { "异常队列" } }
+                    div class=(if open_alerts > 0 { "tile alert" } else { "tile" }) { div.n { (open_alerts) } div.l { "未确认危急值" } }
+                }
+                div.screen-channels {
+                    @for s in &stats {
+                        div class=(if s.channel.enabled && s.channel.listen_state != "listening" { "chan down" } else { "chan" }) {
+                            div.name { (s.channel.name) }
+                            div { (listen_badge(&s.channel)) " 端口 " (s.channel.port) }
+                            div.big { (s.today) " 条" }
+                            div { "异常 " (s.errors_today) " · 队列 " (s.queue) " · 最近 " (opt_ts(s.last_received_at)) }
+                        }
+                    }
+                    @if stats.is_empty() { p { "尚未配置接入通道" } }
+                }
+            }
+        }
+    })
 }
 
 async fn messages_page(
