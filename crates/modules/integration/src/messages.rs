@@ -140,13 +140,7 @@ pub struct MessageView {
     pub events: Vec<MessageEvent>,
 }
 
-/// How the caller asked to see the message.
-#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
-pub struct Unmask {
-    /// Plain PID fields; needs `patient.read_unmasked` for the channel's institution and a purpose.
-    pub unmask: Option<bool>,
-    pub purpose: Option<String>,
-}
+pub use yiyang_platform::masking::Unmask;
 
 fn is_id_type(t: &str) -> bool {
     matches!(
@@ -234,21 +228,12 @@ pub async fn view(
     let Some(message) = row.filter(|m| scope.allows(m.org_id)) else {
         return Err(AppError::not_found("hl7_message"));
     };
-    let unmask = um.unmask.unwrap_or(false);
-    let purpose = um.purpose.as_deref().map(str::trim).unwrap_or("");
-    if unmask {
-        let denied = if !ctx.has_for(perm::PATIENT_READ_UNMASKED, message.org_id) {
-            Some(AppError::forbidden(perm::PATIENT_READ_UNMASKED))
-        } else if purpose.chars().count() < 2 {
-            Some(AppError::field(
-                "privacy.purpose_required",
-                "purpose",
-                "查看明文信息须填写用途",
-            ))
-        } else {
-            None
-        };
-        if let Some(e) = denied {
+    let purpose = match um.purpose(
+        ctx.has_for(perm::PATIENT_READ_UNMASKED, message.org_id),
+        perm::PATIENT_READ_UNMASKED,
+    ) {
+        Ok(p) => p,
+        Err(e) => {
             st.audit
                 .record(
                     AuditEntry::new(ctx, "hl7_message.read_unmasked", "hl7_message", id)
@@ -258,7 +243,8 @@ pub async fn view(
                 .await;
             return Err(e);
         }
-    }
+    };
+    let unmask = purpose.is_some();
     let (raw, ack_text): (Vec<u8>, Option<String>) = st
         .db
         .fetch_one(
@@ -295,7 +281,7 @@ pub async fn view(
                 id,
             )
             .org(Some(message.org_id))
-            .purpose(if unmask { purpose } else { "" }),
+            .purpose(purpose.as_deref().unwrap_or("")),
         )
         .await;
     Ok(MessageView {
