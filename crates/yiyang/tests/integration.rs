@@ -703,3 +703,32 @@ async fn orders_and_appointments_are_kept_current() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gb18030_messages_arrive_with_their_chinese_text_intact() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^A01,ADT^A04").await;
+        let text = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126100000||ADT^A04^ADT_A01|GB0001|P|2.5|||AL|NE||GB 18030-2000\r\
+                    PID|1||GB7001^^^MZH^MR||欧阳^秀兰||19460912|F|||梅州市梅江区江南路18号^^梅州市^广东省\r\
+                    PV1|1|O|全科门诊||||||||||||||||V-GB7001";
+        let bytes = yiyang_hl7v2::encode_message(text).unwrap().into_owned();
+        assert!(
+            std::str::from_utf8(&bytes).is_err(),
+            "the wire bytes are GB18030, not UTF-8"
+        );
+        let ack = mllp(port, &bytes).await.expect("an ACK");
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let name: (String,) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT p.name FROM persons p JOIN person_identifiers i ON i.person_id = p.id WHERE i.value = 'GB7001'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(name.0, "欧阳秀兰", "{b}");
+        app.stop().await;
+    }
+}
