@@ -732,3 +732,62 @@ async fn gb18030_messages_arrive_with_their_chinese_text_intact() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_a_result_that_failed_halfway_adds_only_what_is_missing() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ORU^R01").await;
+        // The first OBX is stored, then the second's numeric value is garbage: AE.
+        let broken = "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126101000||ORU^R01^ORU_R01|HALF01|P|2.5\r\
+                      PID|1||MR7301^^^MZH^MR||温^丽华||19561103|F\r\
+                      OBR|1|ORD9|LAB9|2823-3^Potassium^LN|||20261126100000\r\
+                      OBX|1|NM|2823-3^血钾^LN||6.9|mmol/L|3.5-5.5|HH|||F|||20261126100500\r\
+                      OBX|2|NM|2951-2^血钠^LN||abc|mmol/L|137-147||||F|||20261126100500";
+        let ack = mllp(port, broken.as_bytes()).await.expect("an ACK");
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        let obs = || {
+            count(
+                &app,
+                "SELECT COUNT(*) FROM observations WHERE source LIKE 'hl7:%'",
+                vec![],
+            )
+        };
+        let alerts = || count(&app, "SELECT COUNT(*) FROM critical_alerts", vec![]);
+        assert_eq!(
+            (obs().await, alerts().await),
+            (1, 1),
+            "{b}: the first OBX and its alert stayed"
+        );
+        let (admin, csrf) = app.login("admin").await;
+        let mid: i64 = app
+            .state
+            .db
+            .scalar(
+                "SELECT id FROM hl7_messages WHERE control_id = 'HALF01'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let fixed = broken.replace("||abc|", "||140|").replace('\r', "\n");
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url(&format!("/api/v1/integration/messages/{mid}/replay")),
+            json!({"raw": fixed}),
+        )
+        .await;
+        assert_eq!(
+            (s, out["status"].as_str()),
+            (200, Some("processed")),
+            "{b}: {out}"
+        );
+        assert_eq!(
+            (obs().await, alerts().await),
+            (2, 1),
+            "{b}: no duplicate observation or alert"
+        );
+        app.stop().await;
+    }
+}

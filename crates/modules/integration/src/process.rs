@@ -428,8 +428,13 @@ async fn oru(
         })
         .unwrap_or_default();
     let (mut n, mut critical) = (0, 0);
+    // Each OBX is keyed by message and position, so a replay of a message that failed
+    // halfway adds only what is missing (and raises only the alerts not yet raised).
+    let mut position = 0;
     for g in oru.groups() {
         for obx in &g.observations {
+            position += 1;
+            let source = format!("{SOURCE}:{message_id}:{position}");
             let values = obx.values().map_err(|e| {
                 bad(
                     "hl7.obx_value",
@@ -499,11 +504,30 @@ async fn oru(
                     .ok()
                     .flatten()
                     .map(|t| local_time(&t)),
-                source: SOURCE.into(),
+                source: source.clone(),
             };
-            let obs = record::add_observation(st, ctx, person, &input).await?;
+            let existing: Option<(i64,)> = st
+                .db
+                .fetch_optional(
+                    "SELECT id FROM observations WHERE source = $1",
+                    args![&source],
+                )
+                .await?;
+            let obs = match existing {
+                Some((id,)) => id,
+                None => record::add_observation(st, ctx, person, &input).await?,
+            };
             n += 1;
-            if obx.is_critical() {
+            let alerted = existing.is_some()
+                && st
+                    .db
+                    .scalar(
+                        "SELECT COUNT(*) FROM critical_alerts WHERE observation_id = $1",
+                        args![obs],
+                    )
+                    .await?
+                    > 0;
+            if obx.is_critical() && !alerted {
                 let item = if input.display.is_empty() {
                     input.code.clone()
                 } else {

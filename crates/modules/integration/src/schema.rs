@@ -117,4 +117,11 @@ CREATE UNIQUE INDEX appointments_no ON appointments (org_id, appt_no);
 CREATE INDEX appointments_start ON appointments (org_id, start_at);
 "#,
     },
+    Migration {
+        id: "0006_integration_observation_source",
+        sql: r#"
+CREATE INDEX observations_source ON observations (source);
+CREATE INDEX critical_alerts_observation ON critical_alerts (observation_id);
+"#,
+    },
 ];
