@@ -417,13 +417,8 @@ impl Filter {
         if values.is_empty() {
             return self.raw("1 = 0");
         }
-        let mut phs = Vec::with_capacity(values.len());
-        for v in values {
-            phs.push(self.next());
-            self.args.push(Arg::from(*v));
-        }
-        self.clauses
-            .push(format!("{column} IN ({})", phs.join(", ")));
+        let list = self.placeholders(values);
+        self.clauses.push(format!("{column} IN ({list})"));
         self
     }
 

@@ -472,6 +472,32 @@ async fn masked_by_default_unmasked_only_with_permission_and_purpose_and_always_
         assert_eq!(plain.len(), 18);
         assert!(!plain.contains('*'));
         assert_eq!(s["masked"], false);
+        // The page's 查看明文 form sends the same query and shows the plain number.
+        let page = admin
+            .get(app.url(&format!("/staff/{id}?unmask=true&purpose=核对执业注册")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(plain),
+            "{b}: the unmasked page shows the plain ID number"
+        );
+        let masked_page = admin
+            .get(app.url(&format!("/staff/{id}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(!masked_page.contains(plain), "{b}");
+        assert!(
+            masked_page.contains("name=\"unmask\" value=\"true\""),
+            "{b}: the form asks in the form the handler reads"
+        );
         // The ID number is encrypted at rest: the plain value is nowhere in the row.
         let (cipher,): (Vec<u8>,) = app
             .state

@@ -409,11 +409,8 @@ async fn staff_detail(
     Page(a): Page,
     Path(id): Path<i64>,
     Query(q): Query<Params>,
+    Query(um): Query<Unmask>,
 ) -> PageResult<Markup> {
-    let um = Unmask {
-        unmask: Some(p(&q, "unmask") == "1"),
-        purpose: q.get("purpose").cloned(),
-    };
     let s = match service::get_staff(&st, &a.ctx, id, &um).await {
         Err(e) if um.unmask == Some(true) && e.status != 404 => {
             return Ok(yiyang_platform::web::layout::error_page(&e));
@@ -445,7 +442,7 @@ async fn staff_detail(
             } }
             @if s.masked && can_unmask {
                 div.card { form.toolbar method="get" action=(format!("/staff/{id}")) {
-                    input type="hidden" name="unmask" value="1";
+                    input type="hidden" name="unmask" value="true";
                     div { label for="purpose" { "查看明文的用途（将记入审计日志）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对执业注册信息"; }
                     button type="submit" { "查看明文" }
                 } }

@@ -459,11 +459,8 @@ async fn message_page(
     Page(a): Page,
     Path(id): Path<i64>,
     Query(q): Query<Params>,
+    Query(um): Query<Unmask>,
 ) -> PageResult {
-    let um = Unmask {
-        unmask: Some(p(&q, "unmask") == "1"),
-        purpose: q.get("purpose").cloned(),
-    };
     let v = match messages::view(&st, &a.ctx, id, &um).await {
         Ok(v) => v,
         Err(e) if um.unmask == Some(true) && e.status != 404 => {
@@ -500,7 +497,7 @@ async fn message_page(
             pre.er7 { (er7) }
             @if can_unmask && !v.unmasked {
                 form.toolbar method="get" action=(format!("/integration/messages/{id}")) {
-                    input type="hidden" name="unmask" value="1";
+                    input type="hidden" name="unmask" value="true";
                     div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对患者身份"; }
                     button.secondary type="submit" { "查看明文（将记入审计）" }
                 }

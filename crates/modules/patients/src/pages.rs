@@ -318,11 +318,8 @@ async fn person_page(
     Page(a): Page,
     Path(id): Path<i64>,
     Query(q): Query<Params>,
+    Query(um): Query<Unmask>,
 ) -> PageResult<Markup> {
-    let um = Unmask {
-        unmask: Some(p(&q, "unmask") == "1"),
-        purpose: q.get("purpose").cloned(),
-    };
     let person = match service::get_person(&st, &a.ctx, id, &um).await {
         Err(e) if um.unmask == Some(true) && e.status != 404 => {
             return Ok(yiyang_platform::web::layout::error_page(&e));
@@ -363,7 +360,7 @@ async fn person_page(
                     }
                     @if person.masked && can_unmask {
                         form.toolbar method="get" action=(format!("/persons/{id}")) {
-                            input type="hidden" name="unmask" value="1";
+                            input type="hidden" name="unmask" value="true";
                             div { label for="purpose" { "查看明文的用途（记入审计）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对身份办理住院"; }
                             button type="submit" { "查看明文" }
                         }

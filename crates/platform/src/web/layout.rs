@@ -1,7 +1,7 @@
 //! The page layout: header, navigation filtered by permission, main area.
 
 use super::Authed;
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use yiyang_core::AppError;
 
 /// One navigation entry; shown only when the user holds `permission`.
@@ -127,11 +127,6 @@ pub fn ts(micros: i64) -> String {
 
 pub fn opt_ts(micros: Option<i64>) -> String {
     micros.map(ts).unwrap_or_default()
-}
-
-/// Prevents a literal from being escaped; only for trusted constant strings.
-pub fn raw(s: &'static str) -> PreEscaped<&'static str> {
-    PreEscaped(s)
 }
 
 /// A status badge.
