@@ -266,10 +266,9 @@ pub async fn authenticate(
             args![claims.cid],
         )
         .await?;
-    let Some((status, name)) = status.filter(|(s, _)| s == "active") else {
+    let Some((_, name)) = status.filter(|(s, _)| s == "active") else {
         return Err(invalid());
     };
-    let _ = status;
     let scope = claims
         .org
         .map_or(Scope::City, |o| Scope::Orgs(BTreeSet::from([o])));

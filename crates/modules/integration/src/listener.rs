@@ -59,13 +59,17 @@ pub fn spawn(
 }
 
 async fn set_state(st: &AppState, id: i64, state: &str, error: &str) {
-    let _ = st
+    // Only the status shown on the channel page; the listener runs either way.
+    if let Err(e) = st
         .db
         .execute(
             "UPDATE hl7_channels SET listen_state = $1, listen_error = $2, listen_checked_at = $3 WHERE id = $4",
             args![state, error, st.clock.now_micros(), id],
         )
-        .await;
+        .await
+    {
+        tracing::warn!(channel = id, error = %e, "could not record the listener state");
+    }
 }
 
 async fn reconcile(

@@ -66,13 +66,8 @@ fn opt_i64(q: &Params, k: &str) -> Option<i64> {
     q.get(k).and_then(|v| v.trim().parse().ok())
 }
 
-async fn login_page(
-    State(st): State<AppState>,
-    headers: HeaderMap,
-    Query(q): Query<Params>,
-) -> Markup {
+async fn login_page(headers: HeaderMap, Query(q): Query<Params>) -> Markup {
     let large = super::cookie(&headers, super::LARGE_TEXT_COOKIE) == Some("1");
-    let _ = &st;
     layout::bare(
         "登录",
         large,
