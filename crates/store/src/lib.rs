@@ -30,8 +30,24 @@ pub enum Backend {
 /// A connection pool to either database, chosen by URL scheme.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteDb),
     Pg(PgPool),
+}
+
+/// A SQLite pool with the process's write queue. SQLite admits one writer at a time; writers
+/// of this process wait their turn in a fair (first come, first served) queue instead of in
+/// SQLite's busy handler, whose growing sleeps starve some writers and add latency to all.
+#[derive(Clone, Debug)]
+pub struct SqliteDb {
+    pub pool: SqlitePool,
+    write: std::sync::Arc<tokio::sync::Mutex<()>>,
+    wait: Duration,
+}
+
+/// A SQLite write transaction holding its turn in the write queue until it ends.
+pub struct SqliteTx {
+    tx: Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 /// A bound parameter value.
@@ -188,21 +204,21 @@ macro_rules! exec_fns {
     };
 }
 
-exec_fns!(Db, &Self, c, c, c);
+exec_fns!(Db, &Self, c, &c.pool, c);
 
 /// A write transaction on either database. On SQLite it starts with `BEGIN IMMEDIATE` so
 /// concurrent writers queue on the busy timeout instead of failing with "database is locked".
 pub enum Tx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(SqliteTx),
     Pg(Transaction<'static, Postgres>),
 }
 
-exec_fns!(Tx, &mut Self, c, &mut **c, &mut **c);
+exec_fns!(Tx, &mut Self, c, &mut *c.tx, &mut **c);
 
 impl Tx {
     pub async fn commit(self) -> AppResult<()> {
         match self {
-            Tx::Sqlite(t) => t.commit().await.map_err(db_err),
+            Tx::Sqlite(t) => t.tx.commit().await.map_err(db_err),
             Tx::Pg(t) => t.commit().await.map_err(db_err),
         }
     }
@@ -281,7 +297,11 @@ impl Db {
                     }
                 }
             };
-            return Ok(Db::Sqlite(pool));
+            return Ok(Db::Sqlite(SqliteDb {
+                pool,
+                write: Default::default(),
+                wait: opts.acquire_timeout,
+            }));
         }
         Err(AppError::new(
             "store.url",
@@ -300,11 +320,13 @@ impl Db {
     /// Starts a write transaction.
     pub async fn begin(&self) -> AppResult<Tx> {
         match self {
-            Db::Sqlite(p) => p
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map(Tx::Sqlite)
-                .map_err(db_err),
+            Db::Sqlite(d) => {
+                let turn = tokio::time::timeout(d.wait, d.write.clone().lock_owned())
+                    .await
+                    .map_err(|_| AppError::new("common.busy", 503, "系统繁忙，请稍后重试"))?;
+                let tx = d.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+                Ok(Tx::Sqlite(SqliteTx { tx, _turn: turn }))
+            }
             Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(db_err),
         }
     }
@@ -312,7 +334,7 @@ impl Db {
     /// Pool statistics for metrics: (size, idle).
     pub fn pool_stats(&self) -> (u32, usize) {
         match self {
-            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Sqlite(d) => (d.pool.size(), d.pool.num_idle()),
             Db::Pg(p) => (p.size(), p.num_idle()),
         }
     }
@@ -326,7 +348,7 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(d) => d.pool.close().await,
             Db::Pg(p) => p.close().await,
         }
     }
@@ -365,6 +387,87 @@ impl Db {
             }
             Db::Sqlite(_) => Ok(LockGuard { conn: None, key }),
         }
+    }
+
+    /// Takes the lock `key` if nobody holds it. A holder that dies releases it with its
+    /// connection, so another node can take over its work.
+    pub async fn try_lock(&self, key: i64) -> AppResult<Option<LockGuard>> {
+        match self {
+            Db::Pg(p) => {
+                let mut c = p.acquire().await.map_err(db_err)?;
+                let (got,): (bool,) = sqlx::query_as("SELECT pg_try_advisory_lock($1)")
+                    .bind(key)
+                    .fetch_one(&mut *c)
+                    .await
+                    .map_err(db_err)?;
+                Ok(got.then_some(LockGuard { conn: Some(c), key }))
+            }
+            Db::Sqlite(_) => Ok(Some(LockGuard { conn: None, key })),
+        }
+    }
+}
+
+/// Where statements run: the pool (each statement on its own) or a transaction. Lets a
+/// read helper serve both a request and a transaction that must see its own writes.
+pub trait Conn: Send {
+    fn fetch_all<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = AppResult<Vec<T>>> + Send;
+    fn fetch_optional<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> impl Future<Output = AppResult<Option<T>>> + Send;
+    fn scalar(&mut self, sql: &str, args: Vec<Arg>) -> impl Future<Output = AppResult<i64>> + Send;
+}
+
+impl Conn for &Db {
+    async fn fetch_all<T: Record>(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<Vec<T>> {
+        Db::fetch_all(self, sql, args).await
+    }
+    async fn fetch_optional<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> AppResult<Option<T>> {
+        Db::fetch_optional(self, sql, args).await
+    }
+    async fn scalar(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<i64> {
+        Db::scalar(self, sql, args).await
+    }
+}
+
+impl Conn for Tx {
+    async fn fetch_all<T: Record>(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<Vec<T>> {
+        Tx::fetch_all(self, sql, args).await
+    }
+    async fn fetch_optional<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> AppResult<Option<T>> {
+        Tx::fetch_optional(self, sql, args).await
+    }
+    async fn scalar(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<i64> {
+        Tx::scalar(self, sql, args).await
+    }
+}
+
+impl<C: Conn> Conn for &mut C {
+    async fn fetch_all<T: Record>(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<Vec<T>> {
+        C::fetch_all(self, sql, args).await
+    }
+    async fn fetch_optional<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> AppResult<Option<T>> {
+        C::fetch_optional(self, sql, args).await
+    }
+    async fn scalar(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<i64> {
+        C::scalar(self, sql, args).await
     }
 }
 

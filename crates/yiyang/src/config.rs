@@ -10,6 +10,7 @@
 //! | data_keys       | YIYANG_DATA_KEYS ("1:hex,2:hex") | generated into {data_dir}/keys.toml |
 //! | blind_key, token_key, mask_key | YIYANG_BLIND_KEY, YIYANG_TOKEN_KEY, YIYANG_MASK_KEY | same |
 //! | seed_demo       | YIYANG_SEED_DEMO         | true                                  |
+//! | demo_mllp_port  | YIYANG_DEMO_MLLP_PORT    | 2575 (demo HL7 channel; 0 = none)     |
 //!
 //! Keys are never written to the database. Without configured keys, a node creates
 //! `{data_dir}/keys.toml` (mode 0600) on first start; production sets them explicitly.
@@ -33,6 +34,7 @@ pub struct FileConfig {
     pub token_key: Option<String>,
     pub mask_key: Option<String>,
     pub seed_demo: Option<bool>,
+    pub demo_mllp_port: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -43,6 +45,8 @@ pub struct Config {
     pub db_max_connections: u32,
     pub tls: Option<(PathBuf, PathBuf)>,
     pub seed_demo: bool,
+    /// Port of the demo MLLP channel created with the demo data (0 = none).
+    pub demo_mllp_port: u16,
     key_source: FileConfig,
 }
 
@@ -117,6 +121,10 @@ impl Config {
                 .map(|v| v != "false" && v != "0")
                 .or(file.seed_demo)
                 .unwrap_or(true),
+            demo_mllp_port: env("YIYANG_DEMO_MLLP_PORT")
+                .and_then(|v| v.parse().ok())
+                .or(file.demo_mllp_port)
+                .unwrap_or(2575),
             key_source,
         })
     }

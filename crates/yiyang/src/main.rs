@@ -222,6 +222,7 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         }
         Cmd::SeedDemo => {
             let done = seed::seed_demo(&st).await?;
+            seed::seed_demo_channel(&st, cfg.demo_mllp_port).await?;
             println!(
                 "{}",
                 if done {

@@ -425,6 +425,45 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
     Ok(true)
 }
 
+/// Name of the demo HL7 channel.
+pub const DEMO_CHANNEL: &str = "人民医院HIS（演示通道）";
+
+/// Creates the demo HL7 channel of 梅州市人民医院 on `port` once (0 = none): every message
+/// type the engine processes, storing-then-ACK, up to 128 connections.
+pub async fn seed_demo_channel(st: &AppState, port: u16) -> AppResult<()> {
+    if port == 0 {
+        return Ok(());
+    }
+    let taken = st
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM hl7_channels WHERE name = $1 OR port = $2",
+            args![DEMO_CHANNEL, i64::from(port)],
+        )
+        .await?;
+    let Some(org) = org_id(st, "MZ-HOSP-01").await? else {
+        return Ok(());
+    };
+    if taken > 0 {
+        return Ok(());
+    }
+    let ctx = RequestContext::system(st.clock.clone(), "seed-demo");
+    yiyang_integration::channels::create(
+        st,
+        &ctx,
+        yiyang_integration::channels::ChannelInput {
+            org_id: org,
+            name: DEMO_CHANNEL.into(),
+            port: i64::from(port),
+            message_types: "ADT^*,ORU^R01,ORM^O01,OML^O21,SIU^*".into(),
+            max_connections: 128,
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// (name, sex, birth, area, seq, phone, district, town, village, living, org code, id type, id value)
 type PersonSeed = (
     &'static str,

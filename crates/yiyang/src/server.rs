@@ -12,6 +12,9 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     if cfg.seed_demo && seed::seed_demo(&st).await? {
         tracing::info!("seeded the demo city");
     }
+    if cfg.seed_demo {
+        seed::seed_demo_channel(&st, cfg.demo_mllp_port).await?;
+    }
     let addr: SocketAddr = cfg.listen.parse().map_err(|_| {
         AppError::validation("config.listen", format!("监听地址无效：{}", cfg.listen))
     })?;

@@ -151,7 +151,7 @@ async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
         &csrf,
         reqwest::Method::POST,
         app.url("/api/v1/integration/channels"),
-        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5}),
+        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5, "ack_mode": "application"}),
     )
     .await;
     assert_eq!(s, 200, "{out}");
@@ -360,22 +360,33 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
             assert_eq!(n, 0, "{b}");
             assert!(t.elapsed() >= std::time::Duration::from_secs(4), "{b}");
         }
-        // An original whose processing was interrupted (stored, no outcome, long ago): a resend
-        // gets AE and the original goes to the error queue instead of waiting forever.
+        // An original whose processing was interrupted (stored, no outcome: a crash right
+        // after the store committed): the processor picks it up by itself, and a resend is
+        // answered with its outcome without processing it twice.
         let stuck = adt("A01", "MSG0008", "MR7004", "V7004", "W^1^1");
         let ch: i64 = count(&app, "SELECT MIN(id) FROM hl7_channels", vec![]).await;
         let at = app.state.clock.now_micros() - 60_000_000;
         app.state
             .db
             .execute(
-                "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, raw, status, dedupe_key, received_at) VALUES ($1, $2, 'MSG0008', 'ADT', 'A01', 'HIS', $3, 'received', $4, $5)",
+                "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, raw, status, dedupe_key, ack_id, received_at) VALUES ($1, $2, 'MSG0008', 'ADT', 'A01', 'HIS', $3, 'received', $4, 'YYSTUCK1', $5)",
                 args![ch, hosp, stuck.as_bytes().to_vec(), format!("{ch}|HIS|MSG0008"), at],
             )
             .await
             .unwrap();
         let ack = mllp(port, stuck.as_bytes()).await.unwrap();
-        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
-        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0008' AND status = 'error'", vec![]).await, 1, "{b}");
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'MSG0008' AND status = 'processed'", vec![]).await, 1, "{b}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id = 'V7004'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
         // The server is still alive and serving.
         let ack = mllp(port, adt("A04", "MSG0007", "MR7003", "", "").as_bytes())
             .await
@@ -734,11 +745,11 @@ async fn gb18030_messages_arrive_with_their_chinese_text_intact() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replaying_a_result_that_failed_halfway_adds_only_what_is_missing() {
+async fn a_failing_message_changes_nothing_and_its_replay_applies_it_whole() {
     for b in backends() {
         let app = TestApp::start(b).await;
-        let (_, port) = channel(&app, "ORU^R01").await;
-        // The first OBX is stored, then the second's numeric value is garbage: AE.
+        let (_, port) = channel(&app, "ORU^R01,ADT^*").await;
+        // The second OBX's numeric value is garbage: AE at the door, nothing applied.
         let broken = "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126101000||ORU^R01^ORU_R01|HALF01|P|2.5\r\
                       PID|1||MR7301^^^MZH^MR||温^丽华||19561103|F\r\
                       OBR|1|ORD9|LAB9|2823-3^Potassium^LN|||20261126100000\r\
@@ -756,8 +767,26 @@ async fn replaying_a_result_that_failed_halfway_adds_only_what_is_missing() {
         let alerts = || count(&app, "SELECT COUNT(*) FROM critical_alerts", vec![]);
         assert_eq!(
             (obs().await, alerts().await),
-            (1, 1),
-            "{b}: the first OBX and its alert stayed"
+            (0, 0),
+            "{b}: one message is one transaction"
+        );
+        // A failure only processing can find (a transfer for a visit nobody admitted): AE,
+        // and the registration that came before it in the same message is rolled back too.
+        let a02 = "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126101000||ADT^A02|HALF02|P|2.5\r\
+                   PID|1||MR7302^^^MZH^MR||温^丽芳||19560101|F\r\
+                   PV1|1|I|ICU^1^1||||||||||||||||V-NOBODY";
+        let ack = mllp(port, a02.as_bytes()).await.expect("an ACK");
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("V-NOBODY"), "{b}: {ack}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM person_identifiers WHERE value = 'MR7302'",
+                vec![]
+            )
+            .await,
+            0,
+            "{b}: the registration was rolled back with the message"
         );
         let (admin, csrf) = app.login("admin").await;
         let mid: i64 = app
@@ -788,6 +817,144 @@ async fn replaying_a_result_that_failed_halfway_adds_only_what_is_missing() {
             (2, 1),
             "{b}: no duplicate observation or alert"
         );
+        app.stop().await;
+    }
+}
+
+/// Waits until no message of the test database is left `received`.
+async fn drained(app: &TestApp) {
+    for _ in 0..200 {
+        if count(
+            app,
+            "SELECT COUNT(*) FROM hl7_messages WHERE status = 'received'",
+            vec![],
+        )
+        .await
+            == 0
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("messages still waiting for processing after 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commit_mode_acks_on_store_and_processes_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (id, port) = channel(&app, "ADT^*").await;
+        let (admin, csrf) = app.login("admin").await;
+        let (s, ch) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::GET,
+            app.url(&format!("/api/v1/integration/channels/{id}")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200, "{ch}");
+        let mut body = ch.clone();
+        body["ack_mode"] = json!("commit");
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::PUT,
+            app.url(&format!("/api/v1/integration/channels/{id}")),
+            body,
+        )
+        .await;
+        assert_eq!(s, 200, "{out}");
+        // Wait for the supervisor to restart the listener with the new settings.
+        tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+        // Admission, transfer and discharge sent back to back on one connection, without
+        // waiting for ACKs (a pipelining sender): three AAs in order, and the encounter
+        // ends where the last message left it.
+        let msgs = [
+            adt("A01", "ORD-1", "MR7401", "V7401", "内科一病区^301^2"),
+            adt("A02", "ORD-2", "MR7401", "V7401", "ICU^01^1"),
+            adt("A03", "ORD-3", "MR7401", "V7401", "ICU^01^1"),
+        ];
+        let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let mut all = Vec::new();
+        for m in &msgs {
+            all.extend(yiyang_hl7v2::encode_frame(m.as_bytes()));
+        }
+        sock.write_all(&all).await.unwrap();
+        let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+        let mut acks = Vec::new();
+        let mut buf = [0u8; 8192];
+        while acks.len() < 3 {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(10), sock.read(&mut buf))
+                .await
+                .expect("ACKs within 10 s")
+                .unwrap();
+            assert!(n > 0, "{b}: closed early");
+            dec.push(&buf[..n]);
+            while let Some(f) = dec.next_frame() {
+                acks.push(String::from_utf8(f.unwrap()).unwrap());
+            }
+        }
+        for (i, a) in acks.iter().enumerate() {
+            assert_eq!(msa(a)[1], "AA", "{b}: {a}");
+            assert_eq!(msa(a)[2], format!("ORD-{}", i + 1), "{b}: in order");
+        }
+        drained(&app).await;
+        let (status, location): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, location FROM encounters WHERE source_id = 'V7401'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (status.as_str(), location.as_str()),
+            ("finished", "ICU-01-1"),
+            "{b}"
+        );
+        // What only processing can find out goes to the error queue after the AA.
+        let ack = mllp(
+            port,
+            adt("A02", "ORD-4", "MR7402", "V-NONE", "ICU^1^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        drained(&app).await;
+        let (status, error): (String, String) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT status, error FROM hl7_messages WHERE control_id = 'ORD-4'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, "error", "{b}");
+        assert!(error.contains("V-NONE"), "{b}: {error}");
+        // What can be checked at the door is answered AE at once (no PID-3 identifier).
+        let bad = adt("A01", "ORD-5", "", "V7403", "W^1^1");
+        let ack = mllp(port, bad.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert!(msa(&ack)[3].contains("PID-3"), "{b}: {ack}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'ORD-5' AND status = 'error'",
+                vec![]
+            )
+            .await,
+            1,
+            "{b}"
+        );
+        // A resend of a message in the error queue is answered with its AE, not processed.
+        let again = mllp(port, bad.as_bytes()).await.unwrap();
+        assert_eq!(again, ack, "{b}");
         app.stop().await;
     }
 }

@@ -23,6 +23,16 @@ pub struct Channel {
     pub enabled: bool,
     pub max_connections: i64,
     pub read_timeout_secs: i64,
+    /// When the ACK is sent: `commit` (once the message is durably stored and has passed
+    /// validation; processing follows in order) or `application` (after processing, so a
+    /// processing failure answers AE).
+    pub ack_mode: String,
+    /// `off`, `tls` (server certificate) or `mtls` (client certificates required too).
+    pub tls_mode: String,
+    /// PEM files on the server: certificate chain, private key, CA of accepted clients.
+    pub tls_cert: String,
+    pub tls_key: String,
+    pub tls_client_ca: String,
     /// `listening`, `stopped` or `error` as last reported by a node's supervisor.
     pub listen_state: String,
     pub listen_error: String,
@@ -31,10 +41,10 @@ pub struct Channel {
     pub updated_at: i64,
 }
 
-pub const CHANNEL_COLS: &str = "id, org_id, name, port, allowed_apps, allowed_facilities, message_types, enabled, max_connections, read_timeout_secs, listen_state, listen_error, listen_checked_at, created_at, updated_at";
+pub const CHANNEL_COLS: &str = "id, org_id, name, port, allowed_apps, allowed_facilities, message_types, enabled, max_connections, read_timeout_secs, ack_mode, tls_mode, tls_cert, tls_key, tls_client_ca, listen_state, listen_error, listen_checked_at, created_at, updated_at";
 
 /// What an operator enters for a channel.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelInput {
     pub org_id: i64,
     pub name: String,
@@ -50,6 +60,59 @@ pub struct ChannelInput {
     pub max_connections: i64,
     #[serde(default = "default_timeout")]
     pub read_timeout_secs: i64,
+    /// `commit` (default) or `application`.
+    #[serde(default = "default_ack_mode")]
+    pub ack_mode: String,
+    /// `off` (default), `tls` or `mtls`.
+    #[serde(default = "default_tls_mode")]
+    pub tls_mode: String,
+    #[serde(default)]
+    pub tls_cert: String,
+    #[serde(default)]
+    pub tls_key: String,
+    #[serde(default)]
+    pub tls_client_ca: String,
+}
+
+impl Default for ChannelInput {
+    fn default() -> Self {
+        ChannelInput {
+            org_id: 0,
+            name: String::new(),
+            port: 0,
+            allowed_apps: String::new(),
+            allowed_facilities: String::new(),
+            message_types: String::new(),
+            enabled: true,
+            max_connections: default_max_conn(),
+            read_timeout_secs: default_timeout(),
+            ack_mode: default_ack_mode(),
+            tls_mode: default_tls_mode(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
+        }
+    }
+}
+
+/// ACK modes with their labels.
+pub const ACK_MODES: &[(&str, &str)] = &[
+    ("commit", "存储后应答（高吞吐，处理失败进异常队列）"),
+    ("application", "处理后应答（处理失败回 AE）"),
+];
+
+/// TLS modes with their labels.
+pub const TLS_MODES: &[(&str, &str)] = &[
+    ("off", "不加密"),
+    ("tls", "TLS"),
+    ("mtls", "双向 TLS（校验客户端证书）"),
+];
+
+fn default_ack_mode() -> String {
+    "commit".into()
+}
+fn default_tls_mode() -> String {
+    "off".into()
 }
 
 fn yes() -> bool {
@@ -151,6 +214,54 @@ impl ChannelInput {
                 "read_timeout_secs",
                 "读超时须在 5–3600 秒之间",
             ));
+        }
+        if !ACK_MODES.iter().any(|(m, _)| *m == self.ack_mode) {
+            return Err(AppError::field(
+                "integration.ack_mode_invalid",
+                "ack_mode",
+                "应答方式须为 commit（存储后应答）或 application（处理后应答）",
+            ));
+        }
+        if !TLS_MODES.iter().any(|(m, _)| *m == self.tls_mode) {
+            return Err(AppError::field(
+                "integration.tls_mode_invalid",
+                "tls_mode",
+                "加密方式须为 off、tls 或 mtls",
+            ));
+        }
+        for v in [
+            &mut self.tls_cert,
+            &mut self.tls_key,
+            &mut self.tls_client_ca,
+        ] {
+            *v = v.trim().to_string();
+        }
+        if self.tls_mode != "off" {
+            for (field, v, label) in [
+                ("tls_cert", &self.tls_cert, "服务器证书"),
+                ("tls_key", &self.tls_key, "服务器私钥"),
+            ] {
+                if v.is_empty() {
+                    return Err(AppError::field(
+                        "integration.tls_file_required",
+                        field,
+                        format!("启用 TLS 须填写{label}文件路径（PEM）"),
+                    ));
+                }
+            }
+            if self.tls_mode == "mtls" && self.tls_client_ca.is_empty() {
+                return Err(AppError::field(
+                    "integration.tls_file_required",
+                    "tls_client_ca",
+                    "双向 TLS 须填写客户端 CA 证书文件路径（PEM）",
+                ));
+            }
+            crate::tls::server_config(
+                &self.tls_mode,
+                &self.tls_cert,
+                &self.tls_key,
+                &self.tls_client_ca,
+            )?;
         }
         Ok(self)
     }
@@ -270,9 +381,9 @@ pub async fn create(st: &AppState, ctx: &RequestContext, input: ChannelInput) ->
     let mut tx = st.db.begin().await?;
     let id = tx
         .scalar(
-            "INSERT INTO hl7_channels (org_id, name, port, allowed_apps, allowed_facilities, message_types, enabled, max_connections, read_timeout_secs, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id",
-            args![c.org_id, &c.name, c.port, &c.allowed_apps, &c.allowed_facilities, &c.message_types, c.enabled, c.max_connections, c.read_timeout_secs, now],
+            "INSERT INTO hl7_channels (org_id, name, port, allowed_apps, allowed_facilities, message_types, enabled, max_connections, read_timeout_secs, ack_mode, tls_mode, tls_cert, tls_key, tls_client_ca, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $15) RETURNING id",
+            args![c.org_id, &c.name, c.port, &c.allowed_apps, &c.allowed_facilities, &c.message_types, c.enabled, c.max_connections, c.read_timeout_secs, &c.ack_mode, &c.tls_mode, &c.tls_cert, &c.tls_key, &c.tls_client_ca, now],
         )
         .await?;
     audit::append(
@@ -303,8 +414,8 @@ pub async fn update(
     let mut tx = st.db.begin().await?;
     tx.execute(
         "UPDATE hl7_channels SET org_id = $1, name = $2, port = $3, allowed_apps = $4, allowed_facilities = $5, message_types = $6, enabled = $7, \
-         max_connections = $8, read_timeout_secs = $9, updated_at = $10 WHERE id = $11",
-        args![c.org_id, &c.name, c.port, &c.allowed_apps, &c.allowed_facilities, &c.message_types, c.enabled, c.max_connections, c.read_timeout_secs, now, id],
+         max_connections = $8, read_timeout_secs = $9, ack_mode = $10, tls_mode = $11, tls_cert = $12, tls_key = $13, tls_client_ca = $14, updated_at = $15 WHERE id = $16",
+        args![c.org_id, &c.name, c.port, &c.allowed_apps, &c.allowed_facilities, &c.message_types, c.enabled, c.max_connections, c.read_timeout_secs, &c.ack_mode, &c.tls_mode, &c.tls_cert, &c.tls_key, &c.tls_client_ca, now, id],
     )
     .await?;
     audit::append(
@@ -366,6 +477,7 @@ mod tests {
             enabled: true,
             max_connections: 8,
             read_timeout_secs: 30,
+            ..Default::default()
         }
     }
 
@@ -412,6 +524,11 @@ mod tests {
             enabled: true,
             max_connections: 8,
             read_timeout_secs: 30,
+            ack_mode: v.ack_mode,
+            tls_mode: v.tls_mode,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            tls_client_ca: String::new(),
             listen_state: String::new(),
             listen_error: String::new(),
             listen_checked_at: None,

@@ -1,11 +1,15 @@
-//! The message path: store → dedupe → process → ACK, and replay from the error queue.
+//! The message path: prepare → store (group commit) → ACK → process in order, and replay
+//! from the error queue.
 //!
-//! Every message that starts with `MSH` is stored (raw bytes and header facts) in its own
-//! committed statement before anything else happens, so an ACK is never sent for a message
-//! the platform could lose. Processing then runs in the same request path; its result
-//! (`processed` / `error`) and the ACK text are committed before the ACK is written back.
-//! A repeated MSH-10 from the same channel and sending application is stored as
-//! `duplicate` and answered with the original's ACK, without processing again.
+//! Every payload that starts with `MSH` becomes one stored row (raw bytes and header facts)
+//! before any ACK is written back. [`prepare`] decides what can be decided without the
+//! database: AR for messages the channel does not accept or that do not parse, AE for
+//! messages that cannot be processed as they stand (the error queue), and otherwise a
+//! `received` row. On a `commit` channel that row already carries its AA; on an
+//! `application` channel the ACK waits for processing. The [`crate::pipeline`] stores rows
+//! in batches and processes `received` rows in arrival order. A repeated MSH-10 from the
+//! same channel and sending application is stored as `duplicate` and answered with the
+//! original's ACK, without processing again.
 
 use crate::channels::{self, Channel};
 use crate::process;
@@ -16,7 +20,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::web::AppState;
-use yiyang_store::args;
+use yiyang_store::{Db, Filter, args};
 
 /// Header facts of a stored message.
 #[derive(Debug, Clone, Default)]
@@ -92,10 +96,6 @@ pub fn channel_ctx(st: &AppState, ch: &Channel, message_id: i64) -> RequestConte
     c
 }
 
-fn ack_id(message_id: i64) -> String {
-    format!("YYACK{message_id}")
-}
-
 /// Checks the channel's rules; the reason is the AR text.
 fn check_allowed(ch: &Channel, f: &Facts) -> Result<(), String> {
     if !ch.allows_app(&f.sending_app) {
@@ -110,23 +110,59 @@ fn check_allowed(ch: &Channel, f: &Facts) -> Result<(), String> {
     Ok(())
 }
 
-/// Handles one MLLP payload and returns the ACK to write back, or `None` when the payload
-/// is not an HL7 message at all (the connection is then closed). A database failure is an
-/// error: no ACK is sent, the sender retries.
-pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Option<String>> {
+/// A message row about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub channel_id: i64,
+    pub org_id: i64,
+    pub facts: Facts,
+    pub raw: Vec<u8>,
+    /// `received` (to be processed), `rejected` (AR) or `error` (AE, in the error queue).
+    pub status: &'static str,
+    pub error: String,
+    /// The ACK as decided now; `None` when it waits for processing (`application` mode).
+    pub ack: Option<(&'static str, String)>,
+    pub dedupe_key: Option<String>,
+    /// MSH-10 of our ACK.
+    pub ack_id: String,
+    pub received_at: i64,
+}
+
+/// A fresh control id for an ACK: unique within the process, short enough for MSH-10.
+pub fn next_ack_id(now: i64) -> String {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) & 0xffff;
+    format!("YY{now:X}{n:04X}")
+}
+
+/// Decides what can be decided about a payload without the database. `None` when the
+/// payload is not an HL7 message at all (the connection is then closed).
+pub fn prepare(ch: &Channel, payload: &[u8], now: i64) -> Option<NewMessage> {
     let start = payload
         .iter()
         .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
         .unwrap_or(payload.len());
     let payload = &payload[start..];
     if !payload.starts_with(b"MSH") {
-        return Ok(None);
+        return None;
     }
-    let now = st.clock.now_micros();
+    let ack_id = next_ack_id(now);
     let decoded = decode_message(payload);
-    let text: String = match &decoded {
-        Ok(t) => t.to_string(),
-        Err(_) => String::from_utf8_lossy(payload).into_owned(),
+    let text: std::borrow::Cow<'_, str> = match &decoded {
+        Ok(t) => std::borrow::Cow::Borrowed(t.as_ref()),
+        Err(_) => String::from_utf8_lossy(payload),
+    };
+    let row = |f: Facts, status, error: String, ack, key| NewMessage {
+        channel_id: ch.id,
+        org_id: ch.org_id,
+        facts: f,
+        raw: payload.to_vec(),
+        status,
+        error,
+        ack,
+        dedupe_key: key,
+        ack_id: ack_id.clone(),
+        received_at: now,
     };
     let parsed = decoded
         .as_ref()
@@ -142,89 +178,113 @@ pub async fn ingest(st: &AppState, ch: &Channel, payload: &[u8]) -> AppResult<Op
             } else {
                 &f.version
             };
-            let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
-                .await?
-                .ok_or_else(|| AppError::internal("hl7 insert"))?;
-            let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+            let ack = AckBuilder::new(AckCode::Reject, &ack_id, &hl7_ts(now))
                 .text(&reason)
                 .build_minimal(&f.control_id, version);
-            finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
-            return Ok(Some(ack));
+            return Some(row(f, "rejected", reason, Some(("AR", ack)), None));
         }
     };
     if let Err(reason) = check_allowed(ch, &f) {
-        let id = insert(st, ch, &f, payload, "rejected", &reason, None, now)
-            .await?
-            .ok_or_else(|| AppError::internal("hl7 insert"))?;
-        let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+        let ack = AckBuilder::new(AckCode::Reject, &ack_id, &hl7_ts(now))
             .text(&reason)
             .build(&msg);
-        finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
-        return Ok(Some(ack));
+        return Some(row(f, "rejected", reason, Some(("AR", ack)), None));
     }
     let key =
         (!f.control_id.is_empty()).then(|| format!("{}|{}|{}", ch.id, f.sending_app, f.control_id));
-    let Some(id) = insert(st, ch, &f, payload, "received", "", key.as_deref(), now).await? else {
-        return duplicate(st, ch, &f, &msg, payload, key.as_deref().unwrap_or(""), now).await;
-    };
-    let ack = run(st, ch, id, &msg, now).await?;
-    Ok(Some(ack))
+    let today = (chrono::DateTime::from_timestamp_micros(now).unwrap_or_default()
+        + chrono::Duration::hours(8))
+    .date_naive();
+    if let Err(e) = process::precheck(&msg, today) {
+        let ack = AckBuilder::new(AckCode::Error, &ack_id, &hl7_ts(now))
+            .text(&e.message)
+            .build(&msg);
+        return Some(row(f, "error", e.message, Some(("AE", ack)), key));
+    }
+    let ack = (ch.ack_mode != "application").then(|| {
+        (
+            "AA",
+            AckBuilder::new(AckCode::Accept, &ack_id, &hl7_ts(now)).build(&msg),
+        )
+    });
+    Some(row(f, "received", String::new(), ack, key))
 }
 
-/// Processes a stored message and records the outcome; returns the ACK text.
-async fn run(
-    st: &AppState,
-    ch: &Channel,
-    id: i64,
-    msg: &Message<'_>,
-    now: i64,
-) -> AppResult<String> {
-    let ctx = channel_ctx(st, ch, id);
-    match process::process(st, &ctx, ch, msg, id).await {
-        Ok(note) => {
-            let ack = AckBuilder::new(AckCode::Accept, &ack_id(id), &hl7_ts(now)).build(msg);
-            finish(st, id, "processed", "", "AA", &ack, st.clock.now_micros()).await?;
-            event(st, id, "processed", &ctx.actor.login, &note).await?;
-            Ok(ack)
-        }
-        // Every failure, internal ones included, answers AE and leaves the message in the
-        // error queue: the sender is never left waiting on a message the platform holds.
-        Err(e) => {
-            if e.status >= 500 {
-                tracing::error!(message = id, error = ?e, "hl7 processing failed");
+/// Stores rows in one transaction; for each row its id, or `None` when its dedupe key was
+/// already taken (a repeated MSH-10).
+pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>> {
+    const COLS: usize = 17;
+    let mut out = vec![None; rows.len()];
+    let mut tx = db.begin().await?;
+    for (c, chunk) in rows.chunks(200).enumerate() {
+        let mut sql = String::with_capacity(400 + chunk.len() * 90);
+        sql.push_str("INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, dedupe_key, ack_id, received_at) VALUES ");
+        let mut a = Vec::with_capacity(chunk.len() * COLS);
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push_str(", ");
             }
-            let reason = e.message.clone();
-            let ack = AckBuilder::new(AckCode::Error, &ack_id(id), &hl7_ts(now))
-                .text(&reason)
-                .build(msg);
-            finish(st, id, "error", &reason, "AE", &ack, st.clock.now_micros()).await?;
-            event(st, id, "error", &ctx.actor.login, &reason).await?;
-            Ok(ack)
+            sql.push('(');
+            for k in 1..=COLS {
+                if k > 1 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("${}", i * COLS + k));
+            }
+            sql.push(')');
+            let f = &r.facts;
+            a.extend(args![
+                r.channel_id,
+                r.org_id,
+                &f.control_id,
+                &f.msg_type,
+                &f.trigger,
+                &f.sending_app,
+                &f.sending_facility,
+                &f.version,
+                &f.patient_key,
+                r.raw.clone(),
+                r.status,
+                &r.error,
+                r.ack.as_ref().map(|x| x.0).unwrap_or(""),
+                r.ack.as_ref().map(|x| x.1.clone()),
+                r.dedupe_key.as_deref(),
+                &r.ack_id,
+                r.received_at
+            ]);
+        }
+        sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ack_id");
+        let got: Vec<(i64, String)> = tx.fetch_all(&sql, a).await?;
+        let base = c * 200;
+        for (id, ack_id) in got {
+            if let Some(i) = chunk.iter().position(|r| r.ack_id == ack_id) {
+                out[base + i] = Some(id);
+            }
         }
     }
-}
-
-/// Inserts a message row (one committed statement); `None` when the dedupe key exists.
-#[allow(clippy::too_many_arguments)]
-async fn insert(
-    st: &AppState,
-    ch: &Channel,
-    f: &Facts,
-    raw: &[u8],
-    status: &str,
-    error: &str,
-    key: Option<&str>,
-    now: i64,
-) -> AppResult<Option<i64>> {
-    let row: Option<(i64,)> = st
-        .db
-        .fetch_optional(
-            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, dedupe_key, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-            args![ch.id, ch.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, raw.to_vec(), status, error, key, now],
+    // Outcomes decided at the door (AR, AE) are final: mark them done.
+    let done: Vec<i64> = rows
+        .iter()
+        .zip(&out)
+        .filter(|(r, _)| r.status != "received")
+        .filter_map(|(_, id)| *id)
+        .collect();
+    if !done.is_empty() {
+        let mut f = Filter::new();
+        f.any_of("id", &done);
+        let at = f.next();
+        f.args.push(rows[0].received_at.into());
+        tx.execute(
+            &format!(
+                "UPDATE hl7_messages SET processed_at = {at}, attempts = 1{}",
+                f.sql()
+            ),
+            f.args,
         )
         .await?;
-    Ok(row.map(|r| r.0))
+    }
+    tx.commit().await?;
+    Ok(out)
 }
 
 async fn finish(
@@ -255,68 +315,41 @@ async fn event(st: &AppState, id: i64, kind: &str, actor: &str, detail: &str) ->
         .map(|_| ())
 }
 
-/// How long an original may stay without an outcome before a resend moves it to the error
-/// queue (processing was interrupted: crash, or the outcome could not be written).
-pub const STALE_MICROS: i64 = 30_000_000;
-
-/// A repeated control id: stored as `duplicate`, answered with the original's ACK.
-#[allow(clippy::too_many_arguments)]
-async fn duplicate(
-    st: &AppState,
-    ch: &Channel,
-    f: &Facts,
-    msg: &Message<'_>,
-    raw: &[u8],
-    key: &str,
-    now: i64,
-) -> AppResult<Option<String>> {
-    // The original may still be in processing on another connection: wait for its ACK.
-    let mut original: Option<(i64, Option<String>, String, i64)> = None;
-    for _ in 0..100 {
+/// A repeated control id: stored as `duplicate`, answered with the original's ACK. Waits
+/// (up to 30 s) while the original is still being processed on an `application` channel;
+/// an error then means "no ACK", and the sender retries later.
+pub async fn duplicate(st: &AppState, m: &NewMessage) -> AppResult<String> {
+    let key = m.dedupe_key.as_deref().unwrap_or("");
+    let mut original: Option<(i64, Option<String>, String)> = None;
+    for _ in 0..300 {
         original = st
             .db
             .fetch_optional(
-                "SELECT id, ack_text, ack_code, received_at FROM hl7_messages WHERE dedupe_key = $1",
+                "SELECT id, ack_text, ack_code FROM hl7_messages WHERE dedupe_key = $1",
                 args![key],
             )
             .await?;
-        match &original {
-            Some((_, Some(_), _, _)) => break,
-            // No outcome long after it arrived: processing was interrupted. Answer AE and
-            // put it in the error queue (never process it twice behind an operator's back).
-            Some((id, None, _, at)) if now - at > STALE_MICROS => {
-                let reason = "处理中断，未得到结果，已转入异常队列等待重放";
-                let ack = AckBuilder::new(AckCode::Error, &ack_id(*id), &hl7_ts(now))
-                    .text(reason)
-                    .build(msg);
-                st.db
-                    .execute(
-                        "UPDATE hl7_messages SET status = 'error', error = $1, ack_code = 'AE', ack_text = $2, processed_at = $3 WHERE id = $4 AND ack_text IS NULL",
-                        args![reason, &ack, now, *id],
-                    )
-                    .await?;
-                event(st, *id, "error", "system", reason).await?;
-                continue;
-            }
-            _ => {}
+        if matches!(original, Some((_, Some(_), _))) {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let Some((orig_id, Some(ack), code, _)) = original else {
+    let Some((orig_id, Some(ack), code)) = original else {
         return Err(AppError::new(
             "hl7.original_pending",
             503,
             "原消息仍在处理中，请稍后重发",
         ));
     };
+    let f = &m.facts;
     st.db
         .execute(
-            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, received_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'duplicate', '', $11, $12, $13, $14, $14)",
-            args![ch.id, ch.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, raw.to_vec(), code, &ack, orig_id, now],
+            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, ack_id, received_at, processed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'duplicate', '', $11, $12, $13, $14, $15, $15)",
+            args![m.channel_id, m.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, m.raw.clone(), code, &ack, orig_id, &m.ack_id, m.received_at],
         )
         .await?;
-    Ok(Some(ack))
+    Ok(ack)
 }
 
 /// A stored message.
@@ -442,7 +475,7 @@ pub async fn replay(
             let msg = Message::parse(&t)
                 .map_err(|e| AppError::validation("hl7.parse", format!("消息无法解析：{e}")))?;
             if let Err(reason) = check_allowed(&ch, &f) {
-                let ack = AckBuilder::new(AckCode::Reject, &ack_id(id), &hl7_ts(now))
+                let ack = AckBuilder::new(AckCode::Reject, &next_ack_id(now), &hl7_ts(now))
                     .text(&reason)
                     .build(&msg);
                 finish(st, id, "rejected", &reason, "AR", &ack, now).await?;
@@ -452,7 +485,30 @@ pub async fn replay(
                     error: reason,
                 }
             } else {
-                run(st, &ch, id, &msg, now).await?;
+                let ctx = channel_ctx(st, &ch, id);
+                let mut tx = st.db.begin().await?;
+                let outcome =
+                    crate::pipeline::process_one(st, &mut tx, &ctx, &ch, &msg, id).await?;
+                let (status, code, error) = match &outcome {
+                    Ok(_) => ("processed", AckCode::Accept, String::new()),
+                    Err(reason) => ("error", AckCode::Error, reason.clone()),
+                };
+                let mut b = AckBuilder::new(code, &next_ack_id(now), &hl7_ts(now));
+                if !error.is_empty() {
+                    b = b.text(&error);
+                }
+                let ack = b.build(&msg);
+                tx.execute(
+                    "UPDATE hl7_messages SET status = $1, error = $2, ack_code = $3, ack_text = $4, processed_at = $5, attempts = attempts + 1 WHERE id = $6",
+                    args![status, &error, code.as_str(), &ack, now, id],
+                )
+                .await?;
+                tx.execute(
+                    "INSERT INTO hl7_message_events (message_id, kind, actor_login, detail, at) VALUES ($1, $2, $3, $4, $5)",
+                    args![id, status, &ctx.actor.login, outcome.unwrap_or_else(|e| e), now],
+                )
+                .await?;
+                tx.commit().await?;
                 let (status, ack_code, error): (String, String, String) = st
                     .db
                     .fetch_one(

@@ -12,8 +12,10 @@ pub mod engine;
 pub mod listener;
 pub mod messages;
 pub mod pages;
+pub mod pipeline;
 pub mod process;
 pub mod schema;
+pub mod tls;
 
 use yiyang_platform::web::NavItem;
 

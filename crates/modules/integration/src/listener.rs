@@ -1,16 +1,21 @@
 //! MLLP listeners: a supervisor reconciles running listeners with the enabled channels every
 //! few seconds (start, restart on change, stop), and reports each listener's state on its
-//! channel row. Each connection reads frames with [`MllpDecoder`], hands each payload to
-//! [`engine::ingest`] and writes the ACK back only after the store has committed.
+//! channel row. A listener speaks plain TCP, TLS or mutual TLS as its channel says. Each
+//! connection reads frames with [`MllpDecoder`], prepares each payload ([`engine::prepare`]),
+//! hands it to the [`Pipeline`] and writes the ACK back only after the store has committed.
+//! Frames that arrive together (a pipelining sender) are stored together and answered in
+//! order.
 
 use crate::channels::{CHANNEL_COLS, Channel};
 use crate::engine;
+use crate::pipeline::Pipeline;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
+use tokio_rustls::TlsAcceptor;
 use yiyang_hl7v2::{MllpDecoder, encode_frame};
 use yiyang_platform::web::AppState;
 use yiyang_store::args;
@@ -27,21 +32,23 @@ pub fn bind_from_env() -> String {
 }
 
 struct Running {
-    updated_at: i64,
+    config: String,
     stop: watch::Sender<bool>,
 }
 
-/// Starts the supervisor; it runs until `stop` turns true, then stops every listener.
+/// Starts the message pipeline and the supervisor; they run until `stop` turns true, then
+/// every listener stops.
 pub fn spawn(
     st: AppState,
     bind: String,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    let pipeline = Pipeline::start(&st, stop.clone());
     tokio::spawn(async move {
         let mut running: HashMap<i64, Running> = HashMap::new();
         loop {
-            if let Err(e) = reconcile(&st, &bind, &mut running).await {
+            if let Err(e) = reconcile(&st, &pipeline, &bind, &mut running).await {
                 tracing::warn!(error = %e.message, "mllp supervisor: reconcile failed");
             }
             tokio::select! {
@@ -72,8 +79,18 @@ async fn set_state(st: &AppState, id: i64, state: &str, error: &str) {
     }
 }
 
+/// Everything a running listener depends on: a change restarts it.
+fn config_of(c: &Channel) -> String {
+    let mut c = c.clone();
+    c.listen_state.clear();
+    c.listen_error.clear();
+    c.listen_checked_at = None;
+    serde_json::to_string(&c).unwrap_or_default()
+}
+
 async fn reconcile(
     st: &AppState,
+    pipeline: &Pipeline,
     bind: &str,
     running: &mut HashMap<i64, Running>,
 ) -> yiyang_core::AppResult<()> {
@@ -89,7 +106,7 @@ async fn reconcile(
     // Stop listeners whose channel was disabled, deleted or changed.
     let stale: Vec<i64> = running
         .iter()
-        .filter(|(id, r)| wanted.get(id).is_none_or(|c| c.updated_at != r.updated_at))
+        .filter(|(id, r)| wanted.get(id).is_none_or(|c| config_of(c) != r.config))
         .map(|(id, _)| *id)
         .collect();
     for id in stale {
@@ -111,14 +128,33 @@ async fn reconcile(
             continue;
         }
         let addr = format!("{bind}:{}", c.port);
+        let tls = if c.tls_mode == "off" {
+            None
+        } else {
+            match crate::tls::server_config(&c.tls_mode, &c.tls_cert, &c.tls_key, &c.tls_client_ca)
+            {
+                Ok(cfg) => Some(TlsAcceptor::from(cfg)),
+                Err(e) => {
+                    set_state(st, id, "error", &e.message).await;
+                    continue;
+                }
+            }
+        };
         match TcpListener::bind(&addr).await {
             Ok(l) => {
                 let (tx, rx) = watch::channel(false);
-                tokio::spawn(accept_loop(st.clone(), c.clone(), l, rx));
+                tokio::spawn(accept_loop(
+                    st.clone(),
+                    pipeline.clone(),
+                    c.clone(),
+                    l,
+                    tls,
+                    rx,
+                ));
                 running.insert(
                     id,
                     Running {
-                        updated_at: c.updated_at,
+                        config: config_of(c),
                         stop: tx,
                     },
                 );
@@ -133,7 +169,14 @@ async fn reconcile(
     Ok(())
 }
 
-async fn accept_loop(st: AppState, ch: Channel, l: TcpListener, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    st: AppState,
+    pipeline: Pipeline,
+    ch: Channel,
+    l: TcpListener,
+    tls: Option<TlsAcceptor>,
+    mut stop: watch::Receiver<bool>,
+) {
     let ch = Arc::new(ch);
     let slots = Arc::new(Semaphore::new(ch.max_connections.max(1) as usize));
     loop {
@@ -146,9 +189,25 @@ async fn accept_loop(st: AppState, ch: Channel, l: TcpListener, mut stop: watch:
                     drop(sock);
                     continue;
                 };
-                let (st, ch, stop) = (st.clone(), ch.clone(), stop.clone());
+                let _ = sock.set_nodelay(true);
+                let (st, pipeline, ch, stop, tls) =
+                    (st.clone(), pipeline.clone(), ch.clone(), stop.clone(), tls.clone());
                 tokio::spawn(async move {
-                    connection(&st, &ch, sock, stop).await;
+                    match tls {
+                        None => connection(&st, &pipeline, &ch, sock, stop).await,
+                        Some(acceptor) => {
+                            let timeout = Duration::from_secs(ch.read_timeout_secs.max(1) as u64);
+                            match tokio::time::timeout(timeout, acceptor.accept(sock)).await {
+                                Ok(Ok(s)) => connection(&st, &pipeline, &ch, s, stop).await,
+                                Ok(Err(e)) => {
+                                    tracing::warn!(channel = ch.id, %peer, error = %e, "mllp: TLS handshake failed");
+                                }
+                                Err(_) => {
+                                    tracing::warn!(channel = ch.id, %peer, "mllp: TLS handshake timed out");
+                                }
+                            }
+                        }
+                    }
                     drop(permit);
                 });
             }
@@ -158,16 +217,17 @@ async fn accept_loop(st: AppState, ch: Channel, l: TcpListener, mut stop: watch:
 
 /// Serves one connection until the peer closes, the read timeout passes, a framing error
 /// occurs, or the listener stops.
-async fn connection(
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     st: &AppState,
+    pipeline: &Pipeline,
     ch: &Channel,
-    mut sock: TcpStream,
+    mut sock: S,
     mut stop: watch::Receiver<bool>,
 ) {
-    let _ = sock.set_nodelay(true);
     let timeout = Duration::from_secs(ch.read_timeout_secs.max(1) as u64);
     let mut dec = MllpDecoder::new(MAX_FRAME);
     let mut buf = vec![0u8; 64 * 1024];
+    let mut out = Vec::new();
     loop {
         let n = tokio::select! {
             _ = stop.changed() => return,
@@ -177,39 +237,57 @@ async fn connection(
             },
         };
         dec.push(&buf[..n]);
+        // Every complete frame that arrived goes to the store together.
+        let mut tickets = Vec::new();
+        let mut close = false;
         while let Some(frame) = dec.next_frame() {
             let payload = match frame {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(channel = ch.id, error = %e, "mllp: framing error, closing");
-                    let _ = sock.shutdown().await;
-                    return;
+                    close = true;
+                    break;
                 }
             };
-            match engine::ingest(st, ch, &payload).await {
-                Ok(Some(ack)) => {
+            let Some(row) = engine::prepare(ch, &payload, st.clock.now_micros()) else {
+                tracing::warn!(
+                    channel = ch.id,
+                    "mllp: payload is not an HL7 message, closing"
+                );
+                close = true;
+                break;
+            };
+            match pipeline.submit(row).await {
+                Ok(t) => tickets.push(t),
+                Err(_) => {
+                    close = true;
+                    break;
+                }
+            }
+        }
+        out.clear();
+        for t in tickets {
+            match pipeline.finish(st, t).await {
+                Ok(ack) => {
                     let bytes = yiyang_hl7v2::encode_message(&ack)
                         .map(|c| c.into_owned())
                         .unwrap_or_else(|_| ack.into_bytes());
-                    if sock.write_all(&encode_frame(&bytes)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => {
-                    tracing::warn!(
-                        channel = ch.id,
-                        "mllp: payload is not an HL7 message, closing"
-                    );
-                    let _ = sock.shutdown().await;
-                    return;
+                    out.extend_from_slice(&encode_frame(&bytes));
                 }
                 Err(e) => {
-                    // Not stored: no ACK; the sender will retry on a new connection.
-                    tracing::error!(channel = ch.id, error = %e.message, "mllp: could not store message");
-                    let _ = sock.shutdown().await;
-                    return;
+                    // Not stored (or still pending): no ACK; the sender retries.
+                    tracing::error!(channel = ch.id, error = %e.message, "mllp: no ACK for a message");
+                    close = true;
+                    break;
                 }
             }
+        }
+        if !out.is_empty() && sock.write_all(&out).await.is_err() {
+            return;
+        }
+        if close {
+            let _ = sock.shutdown().await;
+            return;
         }
     }
 }

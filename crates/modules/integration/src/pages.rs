@@ -1,6 +1,6 @@
 //! Pages of the integration engine.
 
-use crate::channels::{self, Channel, ChannelInput};
+use crate::channels::{self, ACK_MODES, Channel, ChannelInput, TLS_MODES};
 use crate::engine::{self, StoredMessage};
 use crate::messages::{self, MessageQuery, STATUSES, Unmask, status_label};
 use axum::extract::{Path, Query, State};
@@ -95,9 +95,25 @@ fn channel_form(a: &Authed, action: &str, orgs: &[(i64, String)], c: Option<&Cha
         div { label for="facs" { "允许的发送机构（MSH-4）" } input #facs type="text" name="allowed_facilities" value=(v(|c| c.allowed_facilities.clone())) placeholder="逗号分隔，留空为不限"; }
         div { label for="maxc" { "最大连接数" } input #maxc type="number" min="1" max="256" name="max_connections" value=(c.map(|c| c.max_connections).unwrap_or(8)); }
         div { label for="rto" { "读超时（秒）" } input #rto type="number" min="5" max="3600" name="read_timeout_secs" value=(c.map(|c| c.read_timeout_secs).unwrap_or(30)); }
+        div { label for="ack_mode" { "应答方式" } select #ack_mode name="ack_mode" {
+            @for (m, l) in ACK_MODES { option value=(m) selected[c.map_or(*m == "commit", |c| c.ack_mode == *m)] { (l) } }
+        } }
+        div { label for="tls_mode" { "传输加密" } select #tls_mode name="tls_mode" {
+            @for (m, l) in TLS_MODES { option value=(m) selected[c.map_or(*m == "off", |c| c.tls_mode == *m)] { (l) } }
+        } }
+        div { label for="tls_cert" { "服务器证书（PEM 文件路径）" } input #tls_cert type="text" name="tls_cert" value=(v(|c| c.tls_cert.clone())) placeholder="如 /etc/yiyang/mllp/server.crt"; }
+        div { label for="tls_key" { "服务器私钥（PEM 文件路径）" } input #tls_key type="text" name="tls_key" value=(v(|c| c.tls_key.clone())) placeholder="如 /etc/yiyang/mllp/server.key"; }
+        div { label for="tls_client_ca" { "客户端 CA 证书（双向 TLS，PEM 文件路径）" } input #tls_client_ca type="text" name="tls_client_ca" value=(v(|c| c.tls_client_ca.clone())); }
         div { label.chk for="enabled" { input #enabled type="checkbox" name="enabled" value="1" checked[c.is_none_or(|c| c.enabled)]; " 启用" } }
         div { button type="submit" { (if c.is_some() { "保存修改" } else { "新建通道" }) } }
     } }
+}
+
+fn label_of(list: &[(&str, &'static str)], code: &str) -> &'static str {
+    list.iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| *l)
+        .unwrap_or("")
 }
 
 fn num(f: &Params, k: &str) -> i64 {
@@ -120,6 +136,11 @@ fn channel_input(f: &Params) -> ChannelInput {
         enabled: p(f, "enabled") == "1",
         max_connections: num(f, "max_connections"),
         read_timeout_secs: num(f, "read_timeout_secs"),
+        ack_mode: p(f, "ack_mode").into(),
+        tls_mode: p(f, "tls_mode").into(),
+        tls_cert: p(f, "tls_cert").into(),
+        tls_key: p(f, "tls_key").into(),
+        tls_client_ca: p(f, "tls_client_ca").into(),
     }
 }
 
@@ -207,6 +228,8 @@ async fn channel_page(
                 dt { "发送系统" } dd { @if c.allowed_apps.is_empty() { "不限" } @else { (c.allowed_apps) } }
                 dt { "发送机构" } dd { @if c.allowed_facilities.is_empty() { "不限" } @else { (c.allowed_facilities) } }
                 dt { "最大连接数 / 读超时" } dd { (c.max_connections) " / " (c.read_timeout_secs) " 秒" }
+                dt { "应答方式" } dd { (label_of(ACK_MODES, &c.ack_mode)) }
+                dt { "传输加密" } dd { (label_of(TLS_MODES, &c.tls_mode)) @if c.tls_mode != "off" { " " span.mono { (c.tls_cert) } } }
                 dt { "最近检查" } dd { (opt_ts(c.listen_checked_at)) }
             } }
             div.toolbar {

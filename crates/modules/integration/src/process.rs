@@ -3,13 +3,15 @@
 
 use crate::channels::Channel;
 use yiyang_core::{AppError, AppResult, RequestContext};
-use yiyang_hl7v2::{Adt, AdtEvent, Message, ObxValue, Orders, Oru, Pid, Pl, Pv1, Siu, Timestamp};
+use yiyang_hl7v2::{
+    Adt, AdtEvent, Message, Obx, ObxValue, OrderGroup, Orders, Oru, Pid, Pl, Pv1, Siu, Timestamp,
+};
 use yiyang_patients::record::{self, EncounterInput, ObservationInput};
 use yiyang_patients::service::{self, IdentifierInput, PersonInput};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::notify::{self, Notification};
 use yiyang_platform::web::AppState;
-use yiyang_store::args;
+use yiyang_store::{Tx, args};
 
 /// Source recorded on encounters and observations created from HL7.
 pub const SOURCE: &str = "hl7";
@@ -132,34 +134,31 @@ pub fn person_from_pid(pid: &Pid<'_, '_>, org_id: i64) -> AppResult<PersonInput>
 
 async fn register(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     pid: &Pid<'_, '_>,
     org: i64,
 ) -> AppResult<i64> {
     let input = person_from_pid(pid, org)?;
     let v = input.validate(yiyang_core::clock::today_cst(ctx.clock.as_ref()))?;
-    let mut tx = st.db.begin().await?;
-    let out = service::register_in(st, &mut tx, ctx, &v).await?;
-    tx.commit().await?;
-    Ok(out.person_id)
+    Ok(service::register_in(st, tx, ctx, &v).await?.person_id)
 }
 
 /// Finds a person by the source identifiers of a PID-3 / MRG-1 list.
 async fn find_person(
-    st: &AppState,
+    tx: &mut Tx,
     org: i64,
     ids: impl Iterator<Item = (String, String)>,
 ) -> AppResult<Option<i64>> {
     for (t, v) in ids {
-        let row: Option<(i64,)> = st
-            .db
+        let row: Option<(i64,)> = tx
             .fetch_optional(
                 "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
                 args![org, t, v],
             )
             .await?;
         if let Some((p,)) = row {
-            return Ok(Some(service::survivor(&st.db, p).await?));
+            return Ok(Some(service::survivor(&mut *tx, p).await?));
         }
     }
     Ok(None)
@@ -179,7 +178,7 @@ fn place(l: &Pl<'_>) -> String {
 }
 
 async fn encounter_by_visit(
-    st: &AppState,
+    tx: &mut Tx,
     org: i64,
     visit: &str,
     open_only: bool,
@@ -189,13 +188,126 @@ async fn encounter_by_visit(
     } else {
         "SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3 ORDER BY id DESC LIMIT 1"
     };
-    let row: Option<(i64,)> = st.db.fetch_optional(sql, args![org, SOURCE, visit]).await?;
+    let row: Option<(i64,)> = tx.fetch_optional(sql, args![org, SOURCE, visit]).await?;
     Ok(row.map(|r| r.0))
+}
+
+fn obx_values<'a>(obx: &Obx<'_, 'a>) -> AppResult<Vec<ObxValue<'a>>> {
+    obx.values().map_err(|e| {
+        bad(
+            "hl7.obx_value",
+            format!("OBX-5 结果值不正确（OBX {}）：{e}", obx.set_id()),
+        )
+    })
+}
+
+fn placer_of(g: &OrderGroup<'_, '_>) -> AppResult<String> {
+    let placer = g.placer_order_number().id.trim().to_string();
+    if placer.is_empty() {
+        return Err(bad("hl7.placer_missing", "缺少申请单号（ORC-2/OBR-2）"));
+    }
+    Ok(placer)
+}
+
+/// SCH-2 (filler) or SCH-1 (placer) appointment id.
+fn appointment_no(s: &Siu<'_, '_>) -> AppResult<String> {
+    let sch = s.sch();
+    let f = sch.filler_appointment_id().id.trim().to_string();
+    let no = if f.is_empty() {
+        sch.placer_appointment_id().id.trim().to_string()
+    } else {
+        f
+    };
+    if no.is_empty() {
+        return Err(bad("hl7.appt_missing", "缺少预约号（SCH-1/SCH-2）"));
+    }
+    Ok(no)
+}
+
+/// The visit number (PV1-19) of a message, trimmed; empty when absent.
+fn visit_of(pv1: Option<Pv1<'_, '_>>) -> String {
+    pv1.map(|p| p.visit_number().id.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A registration from a PID, validated as the patient index will validate it.
+fn checked_person(pid: &Pid<'_, '_>, org: i64, today: chrono::NaiveDate) -> AppResult<()> {
+    person_from_pid(pid, org)?.validate(today).map(|_| ())
+}
+
+/// Checks what can be checked without the database, so that a message that cannot be
+/// processed as it stands is answered AE at once and waits in the error queue. Processing
+/// repeats these checks; what it adds depends on stored data (a visit that must exist, a
+/// person to merge).
+pub fn precheck(msg: &Message<'_>, today: chrono::NaiveDate) -> AppResult<()> {
+    match msg.msh().field(9).component(1).value().as_ref() {
+        "ADT" => {
+            let adt = Adt::new(msg).map_err(|e| bad("hl7.adt", format!("ADT 消息不正确：{e}")))?;
+            match adt.event() {
+                AdtEvent::Merge => {
+                    for (pid, mrg) in adt.merges() {
+                        if mrg.is_none() {
+                            return Err(bad("hl7.mrg_missing", "A40 消息缺少 MRG 段"));
+                        }
+                        person_from_pid(&pid, 0)?;
+                    }
+                }
+                AdtEvent::Admit | AdtEvent::Register | AdtEvent::Update => {
+                    checked_person(&adt.pid(), 0, today)?;
+                }
+                AdtEvent::Transfer | AdtEvent::Discharge => {
+                    checked_person(&adt.pid(), 0, today)?;
+                    if visit_of(adt.pv1()).is_empty() {
+                        return Err(bad("hl7.visit_missing", "缺少就诊号（PV1-19）"));
+                    }
+                }
+                _ => {}
+            }
+        }
+        "ORU" => {
+            let oru = Oru::new(msg).map_err(|e| bad("hl7.oru", format!("ORU 消息不正确：{e}")))?;
+            let pid = oru
+                .pid()
+                .ok_or_else(|| bad("hl7.pid_missing", "ORU 消息缺少 PID 段"))?;
+            checked_person(&pid, 0, today)?;
+            for g in oru.groups() {
+                for obx in &g.observations {
+                    obx_values(obx)?;
+                }
+            }
+        }
+        "ORM" | "OML" => {
+            let o = Orders::new(msg)
+                .map_err(|e| bad("hl7.orders", format!("医嘱/申请消息不正确：{e}")))?;
+            let pid = o
+                .pid()
+                .ok_or_else(|| bad("hl7.pid_missing", "申请消息缺少 PID 段"))?;
+            checked_person(&pid, 0, today)?;
+            let groups = o.orders();
+            if groups.is_empty() {
+                return Err(bad("hl7.orc_missing", "申请消息缺少 ORC 段"));
+            }
+            for g in &groups {
+                placer_of(g)?;
+            }
+        }
+        "SIU" => {
+            let s = Siu::new(msg).map_err(|e| bad("hl7.siu", format!("预约消息不正确：{e}")))?;
+            appointment_no(&s)?;
+            let pid = s
+                .pid()
+                .ok_or_else(|| bad("hl7.pid_missing", "预约消息缺少 PID 段"))?;
+            checked_person(&pid, 0, today)?;
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Processes one stored message; returns a note for the message history.
 pub async fn process(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
@@ -203,16 +315,17 @@ pub async fn process(
 ) -> AppResult<String> {
     let code = msg.msh().field(9).component(1).value().to_string();
     match code.as_str() {
-        "ADT" => adt(st, ctx, ch, msg).await,
-        "ORU" => oru(st, ctx, ch, msg, message_id).await,
-        "ORM" | "OML" => orders(st, ctx, ch, msg, message_id).await,
-        "SIU" => appointment(st, ctx, ch, msg, message_id).await,
+        "ADT" => adt(st, tx, ctx, ch, msg).await,
+        "ORU" => oru(st, tx, ctx, ch, msg, message_id).await,
+        "ORM" | "OML" => orders(st, tx, ctx, ch, msg, message_id).await,
+        "SIU" => appointment(st, tx, ctx, ch, msg, message_id).await,
         other => Ok(format!("已存储，{other} 消息暂不做业务处理")),
     }
 }
 
 async fn adt(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
@@ -221,7 +334,7 @@ async fn adt(
     let org = ch.org_id;
     let event = adt.event();
     if event == AdtEvent::Merge {
-        return merge(st, ctx, &adt, org).await;
+        return merge(tx, ctx, &adt, org).await;
     }
     let visit = adt
         .pv1()
@@ -229,13 +342,13 @@ async fn adt(
         .unwrap_or_default();
     match event {
         AdtEvent::Admit | AdtEvent::Register | AdtEvent::Update => {
-            let person = register(st, ctx, &adt.pid(), org).await?;
+            let person = register(st, tx, ctx, &adt.pid(), org).await?;
             let wants_encounter =
                 event == AdtEvent::Admit || (event == AdtEvent::Register && !visit.is_empty());
             let Some(pv1) = adt.pv1().filter(|_| wants_encounter) else {
                 return Ok(format!("患者 {person} 已登记"));
             };
-            if !visit.is_empty() && encounter_by_visit(st, org, &visit, false).await?.is_some() {
+            if !visit.is_empty() && encounter_by_visit(tx, org, &visit, false).await?.is_some() {
                 return Ok(format!("患者 {person} 已登记，就诊 {visit} 已存在"));
             }
             let kind = match pv1.patient_class().trim() {
@@ -260,15 +373,15 @@ async fn adt(
                 source: SOURCE.into(),
                 source_id: visit.clone(),
             };
-            let id = record::add_encounter(st, ctx, person, &e).await?;
+            let id = record::add_encounter_in(tx, ctx, person, &e).await?;
             Ok(format!("患者 {person} 已登记，就诊 {id} 已建立"))
         }
         AdtEvent::Transfer | AdtEvent::Discharge => {
-            register(st, ctx, &adt.pid(), org).await?;
+            register(st, tx, ctx, &adt.pid(), org).await?;
             if visit.is_empty() {
                 return Err(bad("hl7.visit_missing", "缺少就诊号（PV1-19）"));
             }
-            let Some(enc) = encounter_by_visit(st, org, &visit, true).await? else {
+            let Some(enc) = encounter_by_visit(tx, org, &visit, true).await? else {
                 return Err(bad(
                     "hl7.encounter_not_found",
                     format!("未找到就诊号 {visit} 的在院记录（PV1-19）"),
@@ -276,7 +389,7 @@ async fn adt(
             };
             let pv1 = adt.pv1().expect("visit number implies PV1");
             if event == AdtEvent::Transfer {
-                record::move_encounter(st, ctx, enc, "transfer", &location(&pv1), None).await?;
+                record::move_encounter_in(tx, ctx, enc, "transfer", &location(&pv1), None).await?;
                 Ok(format!("就诊 {enc} 已转至 {}", location(&pv1)))
             } else {
                 let at = pv1
@@ -284,7 +397,7 @@ async fn adt(
                     .ok()
                     .flatten()
                     .map(|t| local_time(&t));
-                record::move_encounter(st, ctx, enc, "discharge", "", at).await?;
+                record::move_encounter_in(tx, ctx, enc, "discharge", "", at).await?;
                 Ok(format!("就诊 {enc} 已出院"))
             }
         }
@@ -296,7 +409,7 @@ async fn adt(
 }
 
 async fn merge(
-    st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     adt: &Adt<'_, '_>,
     org: i64,
@@ -327,7 +440,7 @@ async fn merge(
                 )
             })
             .collect();
-        let survivor = find_person(st, org, ids(surv_ids.clone()))
+        let survivor = find_person(tx, org, ids(surv_ids.clone()))
             .await?
             .ok_or_else(|| {
                 bad(
@@ -338,8 +451,7 @@ async fn merge(
         // The prior record: look it up without following merges, so a repeat is recognised.
         let mut merged = None;
         for (t, v) in &prior_ids {
-            let row: Option<(i64,)> = st
-                .db
+            let row: Option<(i64,)> = tx
                 .fetch_optional(
                     "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
                     args![org, t, v],
@@ -356,11 +468,11 @@ async fn merge(
                 format!("未找到被合并的患者（MRG-1：{}）", join_ids(&prior_ids)),
             )
         })?;
-        if service::survivor(&st.db, merged).await? == survivor {
+        if service::survivor(&mut *tx, merged).await? == survivor {
             done.push(format!("{merged}→{survivor}（已合并）"));
             continue;
         }
-        service::merge(st, ctx, survivor, merged, "HL7 ADT^A40").await?;
+        service::merge_in(tx, ctx, survivor, merged, "HL7 ADT^A40").await?;
         done.push(format!("{merged}→{survivor}"));
     }
     Ok(format!("患者合并：{}", done.join("，")))
@@ -397,6 +509,7 @@ pub fn parse_range(s: &str) -> (Option<f64>, Option<f64>) {
 
 async fn oru(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
@@ -407,7 +520,7 @@ async fn oru(
     let pid = oru
         .pid()
         .ok_or_else(|| bad("hl7.pid_missing", "ORU 消息缺少 PID 段"))?;
-    let person = register(st, ctx, &pid, org).await?;
+    let person = register(st, tx, ctx, &pid, org).await?;
     let pv1 = oru.pv1();
     let visit = pv1
         .map(|p| p.visit_number().id.trim().to_string())
@@ -415,7 +528,7 @@ async fn oru(
     let encounter_id = if visit.is_empty() {
         None
     } else {
-        encounter_by_visit(st, org, &visit, false).await?
+        encounter_by_visit(tx, org, &visit, false).await?
     };
     let department = pv1
         .map(|p| {
@@ -435,12 +548,7 @@ async fn oru(
         for obx in &g.observations {
             position += 1;
             let source = format!("{SOURCE}:{message_id}:{position}");
-            let values = obx.values().map_err(|e| {
-                bad(
-                    "hl7.obx_value",
-                    format!("OBX-5 结果值不正确（OBX {}）：{e}", obx.set_id()),
-                )
-            })?;
+            let values = obx_values(obx)?;
             let Some(v) = values.into_iter().next() else {
                 continue;
             };
@@ -506,8 +614,7 @@ async fn oru(
                     .map(|t| local_time(&t)),
                 source: source.clone(),
             };
-            let existing: Option<(i64,)> = st
-                .db
+            let existing: Option<(i64,)> = tx
                 .fetch_optional(
                     "SELECT id FROM observations WHERE source = $1",
                     args![&source],
@@ -515,12 +622,11 @@ async fn oru(
                 .await?;
             let obs = match existing {
                 Some((id,)) => id,
-                None => record::add_observation(st, ctx, person, &input).await?,
+                None => record::add_observation_in(tx, ctx, person, &input).await?,
             };
             n += 1;
             let alerted = existing.is_some()
-                && st
-                    .db
+                && tx
                     .scalar(
                         "SELECT COUNT(*) FROM critical_alerts WHERE observation_id = $1",
                         args![obs],
@@ -538,7 +644,7 @@ async fn oru(
                     None => value_text,
                 };
                 raise_alert(
-                    st,
+                    tx,
                     ctx,
                     org,
                     message_id,
@@ -567,7 +673,7 @@ async fn oru(
 /// Opens a critical-value alert and notifies the institution's administrators.
 #[allow(clippy::too_many_arguments)]
 async fn raise_alert(
-    st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     org: i64,
     message_id: i64,
@@ -579,7 +685,6 @@ async fn raise_alert(
     flag: &str,
 ) -> AppResult<i64> {
     let now = ctx.clock.now_micros();
-    let mut tx = st.db.begin().await?;
     let id = tx
         .scalar(
             "INSERT INTO critical_alerts (message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, created_at) \
@@ -612,9 +717,9 @@ async fn raise_alert(
             dedupe_key: Some(format!("critical:{id}:{acc}")),
         })
         .collect();
-    notify::send_in(&mut tx, now, &items).await?;
+    notify::send_in(tx, now, &items).await?;
     audit::append(
-        &mut tx,
+        tx,
         &[
             AuditEntry::new(ctx, "integration.critical_alert", "person", person)
                 .org(Some(org))
@@ -624,7 +729,6 @@ async fn raise_alert(
         ],
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -643,6 +747,7 @@ fn micros(t: &Timestamp) -> Option<i64> {
 /// ORM/OML: one 申请单 per ORC/OBR group, upserted by placer order number.
 async fn orders(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
@@ -652,19 +757,15 @@ async fn orders(
     let pid = o
         .pid()
         .ok_or_else(|| bad("hl7.pid_missing", "申请消息缺少 PID 段"))?;
-    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let person = register(st, tx, ctx, &pid, ch.org_id).await?;
     let now = ctx.clock.now_micros();
     let groups = o.orders();
     if groups.is_empty() {
         return Err(bad("hl7.orc_missing", "申请消息缺少 ORC 段"));
     }
-    let mut tx = st.db.begin().await?;
     let mut nos = Vec::new();
     for g in &groups {
-        let placer = g.placer_order_number().id.trim().to_string();
-        if placer.is_empty() {
-            return Err(bad("hl7.placer_missing", "缺少申请单号（ORC-2/OBR-2）"));
-        }
+        let placer = placer_of(g)?;
         let control = g.orc.order_control().trim().to_uppercase();
         let status = match (control.as_str(), g.orc.order_status().trim()) {
             ("CA" | "OC" | "DC" | "CR", _) => "cancelled",
@@ -696,13 +797,13 @@ async fn orders(
         .await?;
         nos.push(format!("{placer}（{status}）"));
     }
-    tx.commit().await?;
     Ok(format!("申请单：{}", nos.join("，")))
 }
 
 /// SIU: one 预约 per SCH appointment id, upserted; S15/S17 cancel it.
 async fn appointment(
     st: &AppState,
+    tx: &mut Tx,
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
@@ -710,21 +811,11 @@ async fn appointment(
 ) -> AppResult<String> {
     let s = Siu::new(msg).map_err(|e| bad("hl7.siu", format!("预约消息不正确：{e}")))?;
     let sch = s.sch();
-    let no = {
-        let f = sch.filler_appointment_id().id.trim().to_string();
-        if f.is_empty() {
-            sch.placer_appointment_id().id.trim().to_string()
-        } else {
-            f
-        }
-    };
-    if no.is_empty() {
-        return Err(bad("hl7.appt_missing", "缺少预约号（SCH-1/SCH-2）"));
-    }
+    let no = appointment_no(&s)?;
     let pid = s
         .pid()
         .ok_or_else(|| bad("hl7.pid_missing", "预约消息缺少 PID 段"))?;
-    let person = register(st, ctx, &pid, ch.org_id).await?;
+    let person = register(st, tx, ctx, &pid, ch.org_id).await?;
     let status = match s.trigger().trim() {
         "S15" | "S16" | "S17" => "cancelled",
         "S26" => "noshow",
@@ -759,8 +850,7 @@ async fn appointment(
         .unwrap_or_default();
     let reason = sch.appointment_reason().text.trim().to_string();
     let now = ctx.clock.now_micros();
-    st.db
-        .execute(
+    tx.execute(
             "INSERT INTO appointments (message_id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
              ON CONFLICT (org_id, appt_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, status = excluded.status, \

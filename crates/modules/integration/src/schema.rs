@@ -124,4 +124,16 @@ CREATE INDEX observations_source ON observations (source);
 CREATE INDEX critical_alerts_observation ON critical_alerts (observation_id);
 "#,
     },
+    Migration {
+        id: "0007_integration_pipeline",
+        sql: r#"
+ALTER TABLE hl7_channels ADD COLUMN ack_mode TEXT NOT NULL DEFAULT 'commit';
+ALTER TABLE hl7_channels ADD COLUMN tls_mode TEXT NOT NULL DEFAULT 'off';
+ALTER TABLE hl7_channels ADD COLUMN tls_cert TEXT NOT NULL DEFAULT '';
+ALTER TABLE hl7_channels ADD COLUMN tls_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE hl7_channels ADD COLUMN tls_client_ca TEXT NOT NULL DEFAULT '';
+ALTER TABLE hl7_messages ADD COLUMN ack_id TEXT NOT NULL DEFAULT '';
+CREATE INDEX hl7_messages_queue ON hl7_messages (id) WHERE status = 'received';
+"#,
+    },
 ];

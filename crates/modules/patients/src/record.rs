@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::web::AppState;
-use yiyang_store::{Filter, Tx, args};
+use yiyang_store::{Conn, Filter, Tx, args};
 
 pub const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
 pub const LOINC: &str = "http://loinc.org";
@@ -35,7 +35,7 @@ pub const VITALS: &[(&str, &str, &str, f64, f64)] = &[
 ];
 
 async fn writable(
-    st: &AppState,
+    mut c: impl Conn,
     ctx: &RequestContext,
     person_id: i64,
     org_id: i64,
@@ -43,10 +43,10 @@ async fn writable(
     if !ctx.has_for(perm::PATIENT_WRITE, org_id) {
         return Err(AppError::forbidden(perm::PATIENT_WRITE));
     }
-    let pid = survivor(&st.db, person_id).await?;
-    let ids = cluster(&st.db, pid).await?;
-    if !can_see(&st.db, ctx, &ids, perm::PATIENT_READ).await?
-        && !can_see(&st.db, ctx, &ids, perm::PATIENT_WRITE).await?
+    let pid = survivor(&mut c, person_id).await?;
+    let ids = cluster(&mut c, pid).await?;
+    if !can_see(&mut c, ctx, &ids, perm::PATIENT_READ).await?
+        && !can_see(&mut c, ctx, &ids, perm::PATIENT_WRITE).await?
     {
         return Err(AppError::not_found("person"));
     }
@@ -115,6 +115,19 @@ pub async fn add_encounter(
     person_id: i64,
     e: &EncounterInput,
 ) -> AppResult<i64> {
+    let mut tx = st.db.begin().await?;
+    let id = add_encounter_in(&mut tx, ctx, person_id, e).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`add_encounter`] inside the caller's transaction.
+pub async fn add_encounter_in(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    person_id: i64,
+    e: &EncounterInput,
+) -> AppResult<i64> {
     if !ENCOUNTER_KINDS.iter().any(|(k, _)| *k == e.kind) {
         return Err(AppError::field(
             "record.kind_invalid",
@@ -122,10 +135,9 @@ pub async fn add_encounter(
             "就诊类型不正确",
         ));
     }
-    let pid = writable(st, ctx, person_id, e.org_id).await?;
+    let pid = writable(&mut *tx, ctx, person_id, e.org_id).await?;
     let now = ctx.clock.now_micros();
     let start = when(&e.start, now)?;
-    let mut tx = st.db.begin().await?;
     let status = if e.kind == "inpatient" {
         "in-progress"
     } else {
@@ -141,15 +153,14 @@ pub async fn add_encounter(
     if e.kind == "inpatient" {
         tx.execute("INSERT INTO encounter_events (encounter_id, kind, at, to_location, created_at) VALUES ($1, 'admit', $2, $3, $4)", args![id, start, e.location.trim(), now]).await?;
     }
-    know(&mut tx, pid, e.org_id).await?;
+    know(tx, pid, e.org_id).await?;
     audit::append(
-        &mut tx,
+        tx,
         &[AuditEntry::new(ctx, "record.encounter_add", "person", pid)
             .org(Some(e.org_id))
             .details(serde_json::json!({"encounter": id, "kind": e.kind}))],
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -162,8 +173,21 @@ pub async fn move_encounter(
     to_location: &str,
     at: Option<String>,
 ) -> AppResult<()> {
-    let row: Option<(i64, i64, String, String)> = st
-        .db
+    let mut tx = st.db.begin().await?;
+    move_encounter_in(&mut tx, ctx, encounter_id, kind, to_location, at).await?;
+    tx.commit().await
+}
+
+/// [`move_encounter`] inside the caller's transaction.
+pub async fn move_encounter_in(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    encounter_id: i64,
+    kind: &str,
+    to_location: &str,
+    at: Option<String>,
+) -> AppResult<()> {
+    let row: Option<(i64, i64, String, String)> = tx
         .fetch_optional(
             "SELECT person_id, org_id, status, location FROM encounters WHERE id = $1",
             args![encounter_id],
@@ -172,7 +196,7 @@ pub async fn move_encounter(
     let Some((pid, org, status, from)) = row else {
         return Err(AppError::not_found("encounter"));
     };
-    writable(st, ctx, pid, org).await?;
+    writable(&mut *tx, ctx, pid, org).await?;
     if status != "in-progress" {
         return Err(AppError::conflict(
             "record.encounter_closed",
@@ -181,7 +205,6 @@ pub async fn move_encounter(
     }
     let now = ctx.clock.now_micros();
     let t = when(&at, now)?;
-    let mut tx = st.db.begin().await?;
     match kind {
         "transfer" => {
             if to_location.trim().is_empty() {
@@ -218,15 +241,14 @@ pub async fn move_encounter(
     )
     .await?;
     audit::append(
-        &mut tx,
+        tx,
         &[
             AuditEntry::new(ctx, &format!("record.encounter_{kind}"), "person", pid)
                 .org(Some(org))
                 .details(serde_json::json!({"encounter": encounter_id})),
         ],
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -296,7 +318,7 @@ pub async fn add_condition(
             "诊断状态须为 active/resolved/inactive",
         ));
     }
-    let pid = writable(st, ctx, person_id, c.org_id).await?;
+    let pid = writable(&st.db, ctx, person_id, c.org_id).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let id = tx
@@ -362,6 +384,19 @@ pub async fn add_observation(
     person_id: i64,
     o: &ObservationInput,
 ) -> AppResult<i64> {
+    let mut tx = st.db.begin().await?;
+    let id = add_observation_in(&mut tx, ctx, person_id, o).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// [`add_observation`] inside the caller's transaction.
+pub async fn add_observation_in(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    person_id: i64,
+    o: &ObservationInput,
+) -> AppResult<i64> {
     let code = o.code.trim();
     if code.is_empty() {
         return Err(AppError::field(
@@ -421,10 +456,9 @@ pub async fn add_observation(
     } else {
         o.system.trim()
     };
-    let pid = writable(st, ctx, person_id, o.org_id).await?;
+    let pid = writable(&mut *tx, ctx, person_id, o.org_id).await?;
     let now = ctx.clock.now_micros();
     let at = when(&o.effective, now)?;
-    let mut tx = st.db.begin().await?;
     let id = tx
         .scalar(
             "INSERT INTO observations (person_id, org_id, encounter_id, category, system, code, display, value_num, value_text, unit, ref_low, ref_high, flag, effective_at, source, created_at) \
@@ -432,13 +466,12 @@ pub async fn add_observation(
             args![pid, o.org_id, o.encounter_id, category, system, code, display, o.value, o.value_text.trim(), unit, low, high, flag, at, &o.source, now],
         )
         .await?;
-    know(&mut tx, pid, o.org_id).await?;
+    know(tx, pid, o.org_id).await?;
     audit::append(
-        &mut tx,
+        tx,
         &[AuditEntry::new(ctx, "record.observation_add", "person", pid).org(Some(o.org_id))],
     )
     .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -475,7 +508,7 @@ pub async fn add_allergy(
             "严重程度须为 mild/moderate/severe",
         ));
     }
-    let pid = writable(st, ctx, person_id, a.org_id).await?;
+    let pid = writable(&st.db, ctx, person_id, a.org_id).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let id = tx
@@ -532,7 +565,7 @@ pub async fn add_medication(
     if m.name.trim().is_empty() {
         return Err(AppError::field("record.med_name", "name", "请填写药品名称"));
     }
-    let pid = writable(st, ctx, person_id, m.org_id).await?;
+    let pid = writable(&st.db, ctx, person_id, m.org_id).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let id = tx
@@ -592,7 +625,7 @@ pub async fn add_document(
             "文档类型不正确",
         ));
     }
-    let pid = writable(st, ctx, person_id, d.org_id).await?;
+    let pid = writable(&st.db, ctx, person_id, d.org_id).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     let id = tx

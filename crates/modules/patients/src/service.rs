@@ -10,7 +10,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Db, Filter, Tx, args, like_pattern};
+use yiyang_store::{Conn, Db, Filter, Tx, args, like_pattern};
 
 pub const LIVING: &[(&str, &str)] = &[
     ("alone", "独居"),
@@ -297,7 +297,7 @@ pub async fn register_in(
             .fetch_optional("SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3", args![p.org_id, &i.id_type, &i.value])
             .await?;
         if let Some((pid,)) = known {
-            let pid = survivor_in(tx, pid).await?;
+            let pid = survivor(&mut *tx, pid).await?;
             attach(tx, pid, p, now).await?;
             event(
                 tx,
@@ -506,21 +506,7 @@ async fn event(
 }
 
 /// Follows `merged_into` to the surviving person.
-async fn survivor_in(tx: &mut Tx, mut id: i64) -> AppResult<i64> {
-    for _ in 0..64 {
-        let next: Option<(Option<i64>,)> = tx
-            .fetch_optional("SELECT merged_into FROM persons WHERE id = $1", args![id])
-            .await?;
-        match next {
-            Some((Some(n),)) => id = n,
-            Some((None,)) => return Ok(id),
-            None => return Err(AppError::not_found("person")),
-        }
-    }
-    Err(AppError::internal("merge chain too long"))
-}
-
-pub async fn survivor(db: &Db, mut id: i64) -> AppResult<i64> {
+pub async fn survivor(mut db: impl Conn, mut id: i64) -> AppResult<i64> {
     for _ in 0..64 {
         let next: Option<(Option<i64>,)> = db
             .fetch_optional("SELECT merged_into FROM persons WHERE id = $1", args![id])
@@ -535,7 +521,7 @@ pub async fn survivor(db: &Db, mut id: i64) -> AppResult<i64> {
 }
 
 /// The person and everyone merged into it (recursively): one human's records.
-pub async fn cluster(db: &Db, id: i64) -> AppResult<Vec<i64>> {
+pub async fn cluster(mut db: impl Conn, id: i64) -> AppResult<Vec<i64>> {
     let mut all = vec![id];
     let mut frontier = vec![id];
     while !frontier.is_empty() {
@@ -555,7 +541,7 @@ pub async fn cluster(db: &Db, id: i64) -> AppResult<Vec<i64>> {
 }
 
 /// Institutions that know any record of the cluster.
-async fn cluster_orgs(db: &Db, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
+async fn cluster_orgs(mut db: impl Conn, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
     let mut f = Filter::new();
     f.any_of("person_id", ids);
     let rows: Vec<(i64,)> = db
@@ -570,7 +556,7 @@ async fn cluster_orgs(db: &Db, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
 /// Whether the caller may see the person: scope meets an institution that knows them, or
 /// the caller is a resident linked to them (self or an authorised family member).
 pub async fn can_see(
-    db: &Db,
+    mut db: impl Conn,
     ctx: &RequestContext,
     ids: &[i64],
     permission: &str,
@@ -579,7 +565,7 @@ pub async fn can_see(
         if scope == Scope::City {
             return Ok(true);
         }
-        let orgs = cluster_orgs(db, ids).await?;
+        let orgs = cluster_orgs(&mut db, ids).await?;
         if orgs.iter().any(|o| scope.allows(*o)) {
             return Ok(true);
         }
@@ -679,7 +665,7 @@ fn present(
 
 pub use yiyang_platform::masking::Unmask;
 
-async fn load_row(db: &Db, id: i64) -> AppResult<Option<PersonRow>> {
+async fn load_row(mut db: impl Conn, id: i64) -> AppResult<Option<PersonRow>> {
     db.fetch_optional(
         &format!("SELECT {PERSON_COLS} FROM persons WHERE id = $1"),
         args![id],
@@ -916,8 +902,8 @@ pub async fn add_contact(
     Ok(id)
 }
 
-async fn require_merge(st: &AppState, ctx: &RequestContext, ids: &[i64]) -> AppResult<()> {
-    if !can_see(&st.db, ctx, ids, perm::PATIENT_MERGE).await? {
+async fn require_merge(db: impl Conn, ctx: &RequestContext, ids: &[i64]) -> AppResult<()> {
+    if !can_see(db, ctx, ids, perm::PATIENT_MERGE).await? {
         return Err(AppError::forbidden(perm::PATIENT_MERGE));
     }
     Ok(())
@@ -932,14 +918,27 @@ pub async fn merge(
     merged_id: i64,
     reason: &str,
 ) -> AppResult<()> {
+    let mut tx = st.db.begin().await?;
+    merge_in(&mut tx, ctx, survivor_id, merged_id, reason).await?;
+    tx.commit().await
+}
+
+/// [`merge`] inside the caller's transaction.
+pub async fn merge_in(
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    survivor_id: i64,
+    merged_id: i64,
+    reason: &str,
+) -> AppResult<()> {
     if survivor_id == merged_id {
         return Err(AppError::validation(
             "mpi.merge_self",
             "不能将患者合并到自身",
         ));
     }
-    let s = survivor(&st.db, survivor_id).await?;
-    let m_row = load_row(&st.db, merged_id)
+    let s = survivor(&mut *tx, survivor_id).await?;
+    let m_row = load_row(&mut *tx, merged_id)
         .await?
         .ok_or_else(|| AppError::not_found("person"))?;
     if m_row.status != "active" {
@@ -948,14 +947,13 @@ pub async fn merge(
             "该记录已被合并，请先拆分",
         ));
     }
-    if s == merged_id || cluster(&st.db, merged_id).await?.contains(&s) {
+    if s == merged_id || cluster(&mut *tx, merged_id).await?.contains(&s) {
         return Err(AppError::validation("mpi.merge_cycle", "合并会形成循环"));
     }
-    let mut ids = cluster(&st.db, s).await?;
-    ids.extend(cluster(&st.db, merged_id).await?);
-    require_merge(st, ctx, &ids).await?;
+    let mut ids = cluster(&mut *tx, s).await?;
+    ids.extend(cluster(&mut *tx, merged_id).await?);
+    require_merge(&mut *tx, ctx, &ids).await?;
     let now = ctx.clock.now_micros();
-    let mut tx = st.db.begin().await?;
     let n = tx
         .execute("UPDATE persons SET status = 'merged', merged_into = $1, updated_at = $2 WHERE id = $3 AND status = 'active'", args![s, now, merged_id])
         .await?;
@@ -971,7 +969,7 @@ pub async fn merge(
     )
     .await?;
     event(
-        &mut tx,
+        tx,
         ctx,
         "merge",
         s,
@@ -980,12 +978,11 @@ pub async fn merge(
     )
     .await?;
     audit::append(
-        &mut tx,
+        tx,
         &[AuditEntry::new(ctx, "person.merge", "person", s)
             .details(serde_json::json!({"merged": merged_id, "reason": reason}))],
     )
-    .await?;
-    tx.commit().await
+    .await
 }
 
 /// Undoes a merge: the record stands on its own again, exactly as before.
@@ -1002,7 +999,7 @@ pub async fn unmerge(
         return Err(AppError::conflict("mpi.not_merged", "该记录未被合并"));
     };
     let ids = cluster(&st.db, survivor(&st.db, merged_id).await?).await?;
-    require_merge(st, ctx, &ids).await?;
+    require_merge(&st.db, ctx, &ids).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     tx.execute(

@@ -1,0 +1,381 @@
+//! The pipeline behind every MLLP connection: a writer that stores messages in group
+//! commits, and a processor that turns stored messages into persons, encounters, results,
+//! orders and appointments, in arrival order.
+//!
+//! Writer: connections hand it prepared rows; it takes whatever has queued up (at most
+//! [`MAX_BATCH`]), stores it in one transaction and answers each connection, which only
+//! then writes its ACK. While one batch commits the next one gathers, so the number of
+//! commits per second stays bounded while throughput grows with the number of senders.
+//!
+//! Processor: takes `received` rows in id order, a batch per transaction, each message in
+//! its own savepoint, so a failing message rolls back alone and goes to the error queue
+//! while the others commit together. One processor runs per database at a time (a
+//! cluster lock on PostgreSQL; SQLite has one node), which keeps the order per patient.
+//! Rows left `received` by a crash are simply picked up again: the store is the queue.
+
+use crate::channels::{self, Channel};
+use crate::engine::{self, NewMessage, channel_ctx, hl7_ts};
+use crate::process;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
+use yiyang_core::{AppError, AppResult, RequestContext};
+use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message};
+use yiyang_platform::web::AppState;
+use yiyang_store::{Backend, Filter, Tx, args};
+
+/// Most rows stored in one commit.
+pub const MAX_BATCH: usize = 512;
+/// Most messages processed in one transaction.
+pub const MAX_PROCESS_BATCH: i64 = 256;
+/// Cluster lock key of the processor.
+const PROCESSOR_LOCK: i64 = 0x0068_6c37_7072_6f63; // "hl7proc"
+
+type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>;
+
+struct Submit {
+    row: NewMessage,
+    reply: oneshot::Sender<AppResult<Option<i64>>>,
+}
+
+/// Handle on a running pipeline; cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    submit: mpsc::Sender<Submit>,
+    waiters: Waiters,
+    wake: Arc<Notify>,
+}
+
+/// What a connection awaits for one message.
+pub struct Ticket {
+    row: NewMessage,
+    stored: oneshot::Receiver<AppResult<Option<i64>>>,
+    processed: Option<oneshot::Receiver<String>>,
+}
+
+impl Pipeline {
+    /// Starts the writer and the processor; both stop when `stop` turns true.
+    pub fn start(st: &AppState, stop: watch::Receiver<bool>) -> Pipeline {
+        let (tx, rx) = mpsc::channel(MAX_BATCH * 8);
+        let p = Pipeline {
+            submit: tx,
+            waiters: Arc::default(),
+            wake: Arc::new(Notify::new()),
+        };
+        tokio::spawn(write_loop(st.clone(), rx, p.wake.clone()));
+        tokio::spawn(process_loop(
+            st.clone(),
+            p.waiters.clone(),
+            p.wake.clone(),
+            stop,
+        ));
+        p
+    }
+
+    /// Queues a prepared row for storing.
+    pub async fn submit(&self, row: NewMessage) -> AppResult<Ticket> {
+        let processed = (row.ack.is_none() && row.status == "received").then(|| {
+            let (tx, rx) = oneshot::channel();
+            self.waiters
+                .lock()
+                .expect("waiters")
+                .insert(row.ack_id.clone(), tx);
+            rx
+        });
+        let (reply, stored) = oneshot::channel();
+        let keep = row.clone();
+        if self.submit.send(Submit { row, reply }).await.is_err() {
+            self.forget(&keep.ack_id);
+            return Err(AppError::new("hl7.stopping", 503, "服务正在停止"));
+        }
+        Ok(Ticket {
+            row: keep,
+            stored,
+            processed,
+        })
+    }
+
+    fn forget(&self, ack_id: &str) {
+        self.waiters.lock().expect("waiters").remove(ack_id);
+    }
+
+    /// Waits until the message is stored (and, on an `application` channel, processed) and
+    /// returns the ACK to write back. An error means no ACK: the sender will retry.
+    pub async fn finish(&self, st: &AppState, t: Ticket) -> AppResult<String> {
+        let stored = t
+            .stored
+            .await
+            .map_err(|_| AppError::new("hl7.stopping", 503, "服务正在停止"));
+        let id = match stored.and_then(|r| r) {
+            Ok(Some(id)) => id,
+            Ok(None) => {
+                self.forget(&t.row.ack_id);
+                return engine::duplicate(st, &t.row).await;
+            }
+            Err(e) => {
+                self.forget(&t.row.ack_id);
+                return Err(e);
+            }
+        };
+        if let Some((_, ack)) = t.row.ack {
+            return Ok(ack);
+        }
+        let Some(mut rx) = t.processed else {
+            return Err(AppError::internal("hl7: no ACK decided"));
+        };
+        // Processing may run on another node: look at the store now and then, too.
+        for _ in 0..300 {
+            match tokio::time::timeout(Duration::from_millis(100), &mut rx).await {
+                Ok(Ok(ack)) => return Ok(ack),
+                Ok(Err(_)) => break,
+                Err(_) => {}
+            }
+            if let Some(ack) = stored_ack(st, id).await? {
+                self.forget(&t.row.ack_id);
+                return Ok(ack);
+            }
+        }
+        self.forget(&t.row.ack_id);
+        match stored_ack(st, id).await? {
+            Some(ack) => Ok(ack),
+            None => Err(AppError::new(
+                "hl7.processing_pending",
+                503,
+                "消息已存储，处理尚未完成",
+            )),
+        }
+    }
+}
+
+async fn stored_ack(st: &AppState, id: i64) -> AppResult<Option<String>> {
+    let row: Option<(Option<String>,)> = st
+        .db
+        .fetch_optional("SELECT ack_text FROM hl7_messages WHERE id = $1", args![id])
+        .await?;
+    Ok(row.and_then(|r| r.0))
+}
+
+async fn write_loop(st: AppState, mut rx: mpsc::Receiver<Submit>, wake: Arc<Notify>) {
+    let mut batch: Vec<Submit> = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let rows: Vec<&NewMessage> = batch.iter().map(|s| &s.row).collect();
+        let result = engine::store(&st.db, &rows).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e.message, rows = rows.len(), "hl7: could not store messages");
+        }
+        let any_received = batch.iter().any(|s| s.row.status == "received");
+        match result {
+            Ok(ids) => {
+                for (s, id) in batch.drain(..).zip(ids) {
+                    let _ = s.reply.send(Ok(id));
+                }
+            }
+            Err(e) => {
+                for s in batch.drain(..) {
+                    let _ = s.reply.send(Err(e.clone()));
+                }
+            }
+        }
+        if any_received {
+            wake.notify_one();
+        }
+    }
+}
+
+async fn process_loop(
+    st: AppState,
+    waiters: Waiters,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        match st.db.try_lock(PROCESSOR_LOCK).await {
+            Ok(Some(lock)) => {
+                loop {
+                    match process_pending(&st, Some(&waiters)).await {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) => {
+                            tracing::error!(error = %e.message, "hl7: processing batch failed");
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            break;
+                        }
+                    }
+                    if *stop.borrow() {
+                        break;
+                    }
+                }
+                lock.release().await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e.message, "hl7: processor lock unavailable"),
+        }
+        tokio::select! {
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Runs one message's processing inside a savepoint of `tx`: `Ok(Ok(note))` when it
+/// applied, `Ok(Err(reason))` when it failed and was rolled back alone.
+pub async fn process_one(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    id: i64,
+) -> AppResult<Result<String, String>> {
+    tx.execute("SAVEPOINT hl7_message", vec![]).await?;
+    match process::process(st, tx, ctx, ch, msg, id).await {
+        Ok(note) => {
+            tx.execute("RELEASE SAVEPOINT hl7_message", vec![]).await?;
+            Ok(Ok(note))
+        }
+        Err(e) => {
+            tx.execute("ROLLBACK TO SAVEPOINT hl7_message", vec![])
+                .await?;
+            tx.execute("RELEASE SAVEPOINT hl7_message", vec![]).await?;
+            if e.status >= 500 {
+                tracing::error!(message = id, error = ?e, "hl7 processing failed");
+            }
+            Ok(Err(e.message))
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct Queued {
+    id: i64,
+    channel_id: i64,
+    raw: Vec<u8>,
+    ack_id: String,
+    ack_code: String,
+}
+
+/// Processes the oldest `received` messages in one transaction; returns how many. Bounded
+/// in time on SQLite, whose single writer the message store shares.
+pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppResult<usize> {
+    let budget = match st.db.backend() {
+        Backend::Sqlite => Duration::from_millis(20),
+        Backend::Postgres => Duration::from_millis(200),
+    };
+    // Cheap look first, so an idle processor does not queue for the write lock.
+    let waiting: Option<(i64,)> = st
+        .db
+        .fetch_optional(
+            "SELECT id FROM hl7_messages WHERE status = 'received' LIMIT 1",
+            vec![],
+        )
+        .await?;
+    if waiting.is_none() {
+        return Ok(0);
+    }
+    let started = Instant::now();
+    let mut chans: HashMap<i64, Channel> = HashMap::new();
+    let mut tx = st.db.begin().await?;
+    // Read inside the write transaction: whoever processed before us has committed.
+    let queued: Vec<Queued> = tx
+        .fetch_all(
+            "SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received' ORDER BY id LIMIT $1",
+            args![MAX_PROCESS_BATCH],
+        )
+        .await?;
+    let mut events: Vec<(i64, &'static str, String, String)> = Vec::new();
+    let mut acks: Vec<(String, String)> = Vec::new();
+    let now = st.clock.now_micros();
+    let mut done = 0;
+    for q in &queued {
+        if done > 0 && started.elapsed() > budget {
+            break;
+        }
+        done += 1;
+        if let std::collections::hash_map::Entry::Vacant(e) = chans.entry(q.channel_id) {
+            let ch = channels::load(&st.db, q.channel_id)
+                .await?
+                .ok_or_else(|| AppError::not_found("channel"))?;
+            e.insert(ch);
+        }
+        let ch = &chans[&q.channel_id];
+        let ctx = channel_ctx(st, ch, q.id);
+        let text = decode_message(&q.raw)
+            .map(|c| c.into_owned())
+            .unwrap_or_else(|_| String::from_utf8_lossy(&q.raw).into_owned());
+        let (outcome, ack) = match Message::parse(&text) {
+            Ok(msg) => {
+                let outcome = process_one(st, &mut tx, &ctx, ch, &msg, q.id).await?;
+                let ack = q.ack_code.is_empty().then(|| {
+                    let (code, reason) = match &outcome {
+                        Ok(_) => (AckCode::Accept, ""),
+                        Err(r) => (AckCode::Error, r.as_str()),
+                    };
+                    let mut b = AckBuilder::new(code, &q.ack_id, &hl7_ts(now));
+                    if !reason.is_empty() {
+                        b = b.text(reason);
+                    }
+                    (code.as_str(), b.build(&msg))
+                });
+                (outcome, ack)
+            }
+            // Stored rows parsed at the door; only an edit could break one.
+            Err(e) => (Err(format!("消息无法解析：{e}")), None),
+        };
+        let (status, error, note) = match outcome {
+            Ok(note) => ("processed", String::new(), note),
+            Err(reason) => ("error", reason.clone(), reason),
+        };
+        match &ack {
+            Some((code, text)) => {
+                tx.execute(
+                    "UPDATE hl7_messages SET status = $1, error = $2, ack_code = $3, ack_text = $4, processed_at = $5, attempts = attempts + 1 WHERE id = $6",
+                    args![status, &error, *code, text, now, q.id],
+                )
+                .await?;
+                acks.push((q.ack_id.clone(), text.clone()));
+            }
+            None => {
+                tx.execute(
+                    "UPDATE hl7_messages SET status = $1, error = $2, processed_at = $3, attempts = attempts + 1 WHERE id = $4",
+                    args![status, &error, now, q.id],
+                )
+                .await?;
+            }
+        }
+        events.push((q.id, status, ctx.actor.login.clone(), note));
+    }
+    for chunk in events.chunks(100) {
+        let mut f = Filter::new();
+        let mut values = Vec::with_capacity(chunk.len());
+        for (id, kind, actor, detail) in chunk {
+            let ph: Vec<String> = (0..5)
+                .map(|k| format!("${}", f.args.len() + k + 1))
+                .collect();
+            values.push(format!("({})", ph.join(", ")));
+            f.args.extend(args![*id, *kind, actor, detail, now]);
+        }
+        tx.execute(
+            &format!(
+                "INSERT INTO hl7_message_events (message_id, kind, actor_login, detail, at) VALUES {}",
+                values.join(", ")
+            ),
+            f.args,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    if let Some(w) = waiters {
+        let mut w = w.lock().expect("waiters");
+        for (ack_id, text) in acks {
+            if let Some(tx) = w.remove(&ack_id) {
+                let _ = tx.send(text);
+            }
+        }
+    }
+    Ok(done)
+}

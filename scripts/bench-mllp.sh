@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# MLLP load benchmark of the integration engine (docs/benchmarks-integration.md). For each
+# backend: start a release `yiyang` on a fresh database (demo city and demo HL7 channel on
+# MLLP_PORT), then run three loads with crates/yiyang/examples/mllp_load.rs:
+#   1. throughput: CONNS connections × COUNT messages, WINDOW in flight per connection;
+#      every message a new patient + admission; waits until all are processed and reports
+#      the processing rate from the stored timestamps;
+#   2. latency: RATE messages/s paced over 16 connections for RATE_SECONDS;
+#   3. one connection, one message at a time (a plain HL7 sender).
+#
+#   scripts/bench-mllp.sh [sqlite|postgres|both]     (default: both)
+#
+# Environment: CONNS (64), COUNT (300), WINDOW (4), RATE (1000), RATE_SECONDS (10),
+# PORT (8092), MLLP_PORT (2585), PGURL (postgres://postgres@127.0.0.1:5432),
+# PGDB (yy_mllp_bench; dropped and re-created), CARGO_TARGET_DIR, JOBS (cargo -j, default 2).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+WHICH="${1:-both}"
+CONNS="${CONNS:-64}"
+COUNT="${COUNT:-300}"
+WINDOW="${WINDOW:-4}"
+RATE="${RATE:-1000}"
+RATE_SECONDS="${RATE_SECONDS:-10}"
+PORT="${PORT:-8092}"
+MLLP_PORT="${MLLP_PORT:-2585}"
+PGURL="${PGURL:-postgres://postgres@127.0.0.1:5432}"
+PGDB="${PGDB:-yy_mllp_bench}"
+JOBS="${JOBS:-2}"
+TARGET="${CARGO_TARGET_DIR:-target}"
+
+cargo build --release -j "$JOBS" -p yiyang --bin yiyang --example mllp_load
+BIN="$TARGET/release/yiyang"
+GEN="$TARGET/release/examples/mllp_load"
+
+SERVER_PID=""
+stop_server() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -INT "$SERVER_PID"
+    wait "$SERVER_PID" || true
+  fi
+  SERVER_PID=""
+}
+trap stop_server EXIT
+
+run_one() { # backend
+  local backend="$1" dir url
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-mllp-XXXXXX")"
+  url="sqlite://$dir/yiyang.db"
+  local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" YIYANG_DEMO_MLLP_PORT="$MLLP_PORT" RUST_LOG="${RUST_LOG:-warn}")
+  if [ "$backend" = postgres ]; then
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" -c "CREATE DATABASE $PGDB" >/dev/null
+    url="$PGURL/$PGDB"
+    env+=(YIYANG_DATABASE_URL="$url")
+  fi
+  echo "== $backend: starting yiyang (HTTP 127.0.0.1:$PORT, MLLP 127.0.0.1:$MLLP_PORT, data dir $dir)"
+  env "${env[@]}" "$BIN" >"$dir/server.log" 2>&1 &
+  SERVER_PID=$!
+  local ready=""
+  for _ in $(seq 1 240); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$MLLP_PORT") 2>/dev/null; then ready=1; break; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
+    sleep 0.5
+  done
+  [ -n "$ready" ] || { echo "the MLLP listener did not start" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+  echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "== $backend: throughput ($CONNS connections × $COUNT, window $WINDOW)"
+  "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns "$CONNS" --count "$COUNT" --window "$WINDOW" --db "$url"
+  echo "== $backend: latency at $RATE msg/s"
+  "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns 16 --count $((RATE * RATE_SECONDS / 16)) --rate "$RATE" --db "$url"
+  echo "== $backend: one connection, one message at a time"
+  "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns 1 --count 1000 --db "$url"
+  stop_server
+  echo "== $backend: audit chain after the runs"
+  env "${env[@]}" "$BIN" audit verify
+  if [ "$backend" = postgres ]; then
+    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null || true
+  fi
+  rm -rf "$dir"
+}
+
+case "$WHICH" in
+  sqlite) run_one sqlite ;;
+  postgres) run_one postgres ;;
+  both) run_one sqlite; run_one postgres ;;
+  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
+esac
