@@ -293,6 +293,7 @@ impl Subscription {
 /// What an operator enters for a subscription.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct SubscriptionInput {
+    /// The institution whose events are sent; cannot change after creation.
     #[serde(default)]
     pub org_id: i64,
     #[serde(default)]
@@ -639,7 +640,8 @@ pub async fn create(
     Ok(id)
 }
 
-/// Updates a subscription; the kind cannot change, an empty secret keeps the stored one.
+/// Updates a subscription; kind and institution cannot change, an empty secret keeps the
+/// stored one.
 /// Pending deliveries go to the new target; new events follow the new choice.
 pub async fn update(
     st: &AppState,
@@ -657,13 +659,21 @@ pub async fn update(
             "投递方式创建后不能修改；如需更换，请新建订阅并停用本订阅",
         ));
     }
-    require_manage(ctx, s.org_id)?;
+    // Queued payloads belong to the institution; moving the subscription would show them
+    // to another institution's staff.
+    if s.org_id != old.org_id {
+        return Err(AppError::field(
+            "integration.sub_org_fixed",
+            "org_id",
+            "所属机构创建后不能修改；如需更换，请在该机构下新建订阅",
+        ));
+    }
     check_org_and_name(st, &s, id).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     tx.execute(
-        "UPDATE integration_subscriptions SET org_id = $1, name = $2, host = $3, port = $4, url = $5, events = $6, enabled = $7, \
-         max_attempts = $8, timeout_secs = $9, updated_at = $10 WHERE id = $11",
+        "UPDATE integration_subscriptions SET name = $2, host = $3, port = $4, url = $5, events = $6, enabled = $7, \
+         max_attempts = $8, timeout_secs = $9, updated_at = $10 WHERE id = $11 AND org_id = $1",
         args![s.org_id, &s.name, &s.host, s.port, &s.url, s.events.join(","), s.enabled, s.max_attempts, s.timeout_secs, now, id],
     )
     .await?;

@@ -183,8 +183,14 @@ fn subscription_form(
                 }
                 div {
                     label for="org_id" { "所属机构" span.req { "*" } }
-                    select #org_id name="org_id" aria-invalid=[f.bad("org_id").then_some("true")] aria-describedby=[f.described("org_id")] {
-                        @for (id, n) in orgs { option value=(id) selected[org_sel == id.to_string()] { (n) } }
+                    @if let Some(s) = existing {
+                        input type="hidden" name="org_id" value=(s.org_id);
+                        input #org_id type="text" value=(orgs.iter().find(|o| o.0 == s.org_id).map(|o| o.1.as_str()).unwrap_or("")) readonly aria-describedby="org-note";
+                        div.muted.small #org-note { "创建后不能修改" }
+                    } @else {
+                        select #org_id name="org_id" aria-invalid=[f.bad("org_id").then_some("true")] aria-describedby=[f.described("org_id")] {
+                            @for (id, n) in orgs { option value=(id) selected[org_sel == id.to_string()] { (n) } }
+                        }
                     }
                     (f.err_for("org_id"))
                 }
