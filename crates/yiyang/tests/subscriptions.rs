@@ -398,6 +398,56 @@ async fn webhook_receives_chosen_events_of_its_institution_signed_with_the_secre
         )
         .await;
         assert_eq!(audits, 2, "{b}");
+
+        // The secret is encrypted at rest and follows a key rotation (`keys rewrap`).
+        let keys = yiyang_platform::crypto::Keys::new(
+            vec![(1, [1; 32]), (2, [9; 32])],
+            [2; 32],
+            [3; 32],
+            [4; 32],
+        )
+        .unwrap();
+        let rotated = yiyang::app::Platform::start(
+            app.state.db.clone(),
+            keys,
+            app.state.clock.clone(),
+            false,
+        )
+        .await;
+        assert!(
+            yiyang::keys::rewrap(&rotated.state).await.unwrap() > 0,
+            "{b}"
+        );
+        let (blob,): (Vec<u8>,) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT secret_cipher FROM integration_subscriptions WHERE id = $1",
+                args![sub],
+            )
+            .await
+            .unwrap();
+        assert_eq!(blob[0], 2, "{b}");
+        assert!(!String::from_utf8_lossy(&blob).contains(SECRET), "{b}");
+        put(
+            &app,
+            sub,
+            json!({"org_id": hosp, "name": "区域平台", "kind": "webhook", "url": url, "events": ["encounter.admitted"]}),
+        )
+        .await;
+        publish(&app, hosp, outbound::ENCOUNTER_ADMITTED, None, json!({})).await;
+        assert_eq!(
+            outbound::deliver_due(&rotated.state).await.unwrap(),
+            1,
+            "{b}"
+        );
+        let g = hook.got().pop().unwrap();
+        assert_eq!(
+            g.signature,
+            outbound::signature(SECRET, g.body.as_bytes()),
+            "{b}"
+        );
+        rotated.shutdown().await;
         app.stop().await;
     }
 }
@@ -1070,6 +1120,18 @@ async fn bad_input_gets_a_clear_error_beside_its_field_and_creates_nothing() {
             .unwrap();
         assert_eq!(r.status(), 400, "{b}");
         let page = r.text().await.unwrap();
+        // The institution cannot change either: queued payloads belong to it.
+        let nh = app.org_id("MZ-NH-01").await;
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::PUT,
+            app.url(&format!("/api/v1/integration/subscriptions/{id}")),
+            json!({"org_id": nh, "name": "检验科接口", "kind": "webhook", "url": url, "events": ["observation.reported"]}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}: {out}");
+        assert_eq!(out["details"]["field"], "org_id", "{b}");
         assert!(page.contains("id=\"kind-err\""), "{b}");
         assert!(page.contains("投递方式创建后不能修改"), "{b}");
         app.stop().await;
