@@ -176,6 +176,14 @@ impl Now for TestApp {
     }
 }
 
+async fn get_json(c: &reqwest::Client, url: String) -> Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+async fn get_text(c: &reqwest::Client, url: String) -> String {
+    c.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 async fn deliver(app: &TestApp) -> usize {
     outbound::deliver_due(&app.state).await.unwrap()
 }
@@ -351,42 +359,29 @@ async fn webhook_receives_chosen_events_of_its_institution_signed_with_the_secre
 
         // The API shows the figures and only a hint of the secret.
         let (admin, _) = app.login("admin").await;
-        let raw = admin
-            .get(app.url(&format!("/api/v1/integration/subscriptions/{sub}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let raw = get_text(
+            &admin,
+            app.url(&format!("/api/v1/integration/subscriptions/{sub}")),
+        )
+        .await;
         assert!(!raw.contains(SECRET), "{b}: secret leaked: {raw}");
         let v: Value = serde_json::from_str(&raw).unwrap();
         assert_eq!(v["delivered"], 1, "{b}");
         assert_eq!(v["secret_hint"], "••••form", "{b}");
         assert_eq!(v["enabled"], false, "{b}");
         assert!(v["last_success_at"].is_i64(), "{b}");
-        let page = admin
-            .get(app.url(&format!("/integration/subscriptions/{sub}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(
+            &admin,
+            app.url(&format!("/integration/subscriptions/{sub}")),
+        )
+        .await;
         assert!(page.contains("••••form") && !page.contains(SECRET), "{b}");
         // Disabled: no test button (it would queue something that never leaves).
         assert!(
             !page.contains("发送测试事件") && page.contains("启用"),
             "{b}"
         );
-        let openapi: Value = admin
-            .get(app.url("/api/openapi.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let openapi = get_json(&admin, app.url("/api/openapi.json")).await;
         assert!(
             openapi["paths"]["/api/v1/integration/subscriptions"].is_object(),
             "{b}"
@@ -537,27 +532,21 @@ async fn failing_webhook_backs_off_goes_dead_and_is_delivered_after_a_retry_from
             .await;
         }
         assert_eq!(deliver(&app).await, 2, "{b}");
-        let dead: Value = admin
-            .get(app.url(&format!(
+        let dead = get_json(
+            &admin,
+            app.url(&format!(
                 "/api/v1/integration/subscriptions/{sub}/deliveries?status=dead"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            )),
+        )
+        .await;
         assert_eq!(dead.as_array().unwrap().len(), 2, "{b}: {dead}");
-        let page = admin
-            .get(app.url(&format!(
+        let page = get_text(
+            &admin,
+            app.url(&format!(
                 "/integration/deliveries?subscription_id={sub}&status=dead"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            )),
+        )
+        .await;
         assert!(
             page.contains("重新投递") && page.contains("全部死信重新投递（2 条）"),
             "{b}"
@@ -577,14 +566,11 @@ async fn failing_webhook_backs_off_goes_dead_and_is_delivered_after_a_retry_from
             .map(|g| serde_json::from_str::<Value>(&g.body).unwrap()["data"]["n"].to_string())
             .collect();
         assert_eq!(last, ["\"B\"", "\"C\""], "{b}");
-        let v: Value = admin
-            .get(app.url(&format!("/api/v1/integration/subscriptions/{sub}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = get_json(
+            &admin,
+            app.url(&format!("/api/v1/integration/subscriptions/{sub}")),
+        )
+        .await;
         assert_eq!(
             (v["delivered"].as_i64(), v["dead"].as_i64()),
             (Some(3), Some(0)),
@@ -671,25 +657,15 @@ async fn mllp_subscriber_gets_the_framed_hl7_and_ae_or_silence_is_a_failure() {
         assert_eq!(rx.got().len(), 3, "{b}");
         // The payload page masks the patient's name unless unmasked with a purpose.
         let (admin, _) = app.login("admin").await;
-        let page = admin
-            .get(app.url(&format!("/integration/deliveries/{first}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&admin, app.url(&format!("/integration/deliveries/{first}"))).await;
         assert!(page.contains("PV1|1|I") && !page.contains("伟明"), "{b}");
-        let page = admin
-            .get(app.url(&format!(
+        let page = get_text(
+            &admin,
+            app.url(&format!(
                 "/integration/deliveries/{first}?unmask=true&purpose=核对接收方报错"
-            )))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+            )),
+        )
+        .await;
         assert!(page.contains("钟^伟明"), "{b}");
         // A test event for an MLLP subscriber is an NMD^N02 message.
         let (admin, csrf) = app.login("admin").await;
@@ -846,23 +822,9 @@ async fn another_institution_can_neither_see_nor_change_a_subscription() {
         assert_eq!(delivery(&app, dead).await.0, "dead", "{b}");
 
         // The nursing home's engineer sees nothing of it…
-        let list: Value = n
-            .get(api.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&n, api.clone()).await;
         assert_eq!(list, json!([]), "{b}");
-        let all: Value = n
-            .get(app.url("/api/v1/integration/deliveries"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let all = get_json(&n, app.url("/api/v1/integration/deliveries")).await;
         assert_eq!(all, json!([]), "{b}");
         for path in [
             format!("/api/v1/integration/subscriptions/{id}"),
@@ -918,14 +880,7 @@ async fn another_institution_can_neither_see_nor_change_a_subscription() {
         own["org_id"] = json!(nh);
         let (s, _) = send(&n, &n_csrf, m.clone(), api.clone(), own).await;
         assert_eq!(s, 200, "{b}");
-        let list: Value = h
-            .get(api.clone())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = get_json(&h, api.clone()).await;
         assert_eq!(list.as_array().unwrap().len(), 1, "{b}");
         assert_eq!(list[0]["name"], "医院订阅", "{b}");
         assert_eq!(list[0]["enabled"], true, "{b}");
@@ -933,14 +888,7 @@ async fn another_institution_can_neither_see_nor_change_a_subscription() {
 
         // The hospital's org admin may read (integration.read) but not change.
         let (ha, ha_csrf) = app.login("hospadmin").await;
-        let page = ha
-            .get(app.url(&format!("/integration/subscriptions/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&ha, app.url(&format!("/integration/subscriptions/{id}"))).await;
         assert!(page.contains("医院订阅"), "{b}");
         for hidden in ["修改订阅", "发送测试事件", "全部死信重新投递", "停用"] {
             assert!(!page.contains(hidden), "{b}: {hidden} shown to a reader");
@@ -1077,14 +1025,7 @@ async fn bad_input_gets_a_clear_error_beside_its_field_and_creates_nothing() {
             .unwrap()
             .parse()
             .unwrap();
-        let page = admin
-            .get(app.url(&loc))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = get_text(&admin, app.url(&loc)).await;
         assert!(
             page.contains("检验结果、危急值") && page.contains("发送测试事件"),
             "{b}"

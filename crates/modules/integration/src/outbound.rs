@@ -1009,6 +1009,9 @@ pub async fn view(
     })
 }
 
+/// Back to the queue, attempts reset, due at `$1`.
+const REQUEUE: &str = "UPDATE integration_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, locked_by = NULL, locked_until = NULL";
+
 /// Puts one dead delivery back in its queue: pending, attempts reset, due now.
 pub async fn retry(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<()> {
     let (d, s) = load_delivery(st, ctx, id).await?;
@@ -1023,8 +1026,7 @@ pub async fn retry(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<()
     let mut tx = st.db.begin().await?;
     let n = tx
         .execute(
-            "UPDATE integration_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, locked_by = NULL, locked_until = NULL \
-             WHERE id = $2 AND status = 'dead'",
+            &format!("{REQUEUE} WHERE id = $2 AND status = 'dead'"),
             args![now, id],
         )
         .await?;
@@ -1054,8 +1056,7 @@ pub async fn retry_dead(st: &AppState, ctx: &RequestContext, sub_id: i64) -> App
     let mut tx = st.db.begin().await?;
     let n = tx
         .execute(
-            "UPDATE integration_deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, locked_by = NULL, locked_until = NULL \
-             WHERE subscription_id = $2 AND status = 'dead'",
+            &format!("{REQUEUE} WHERE subscription_id = $2 AND status = 'dead'"),
             args![now, sub_id],
         )
         .await?;

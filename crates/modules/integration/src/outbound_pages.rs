@@ -171,7 +171,7 @@ fn subscription_form(
     html! {
         @if let Some(m) = general { div.notice.err role="alert" { (m) } }
         @if f.err.is_some() && f.err.is_some_and(|_| FORM_FIELDS.iter().any(|x| f.bad(x))) {
-            div.notice.err role="alert" { "未保存：请按提示修改标红的项目" }
+            div.notice.err role="alert" { "未保存：请按各项下方的提示修改" }
         }
         form method="post" action=(action) {
             (csrf(a))
