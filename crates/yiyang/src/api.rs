@@ -278,6 +278,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(yiyang_basedata::api::ApiDoc::openapi());
     doc.merge(yiyang_patients::api::ApiDoc::openapi());
     doc.merge(yiyang_integration::api::ApiDoc::openapi());
+    doc.merge(yiyang_integration::outbound_api::ApiDoc::openapi());
     doc
 }
 

@@ -30,6 +30,7 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
         Duration::from_secs(3),
         stop_rx.clone(),
     );
+    let outbound_task = yiyang_integration::outbound::spawn(st.clone(), stop_rx.clone());
     let worker_task =
         tokio::spawn(worker.run_forever(Duration::from_millis(500), st.job_stats.clone(), stop_rx));
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
@@ -59,6 +60,7 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     let _ = stop_tx.send(true);
     let _ = worker_task.await;
     let _ = mllp_task.await;
+    let _ = outbound_task.await;
     result.map_err(|e| AppError::new("server.bind", 500, format!("无法监听 {addr}：{e}")))
 }
 

@@ -958,3 +958,66 @@ async fn commit_mode_acks_on_store_and_processes_in_order() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn processed_messages_publish_their_events_to_subscriptions() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        let (admin, csrf) = app.login("admin").await;
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::POST,
+            app.url("/api/v1/integration/subscriptions"),
+            json!({"org_id": hosp, "name": "区域平台", "kind": "webhook", "url": "http://127.0.0.1:9/hook",
+                   "secret": "a-long-enough-secret-1234", "events": ["encounter.admitted", "encounter.discharged", "critical.raised"]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let events = |kind: &'static str| {
+            count(
+                &app,
+                "SELECT COUNT(*) FROM integration_deliveries WHERE event = $1",
+                yiyang_store::args![kind],
+            )
+        };
+        let ack = mllp(
+            port,
+            adt("A01", "EV-1", "MR7501", "V7501", "W^1^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let ack = mllp(port, oru("EV-2", "MR7501", "6.9", "HH").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        assert_eq!(events("encounter.admitted").await, 1, "{b}");
+        assert_eq!(events("critical.raised").await, 1, "{b}");
+        // Not chosen by the subscription: nothing queued.
+        assert_eq!(events("patient.registered").await, 0, "{b}");
+        // A message that fails publishes nothing (its events roll back with it).
+        let ack = mllp(
+            port,
+            adt("A03", "EV-3", "MR7501", "V-NOBODY", "W^1^1").as_bytes(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        assert_eq!(events("encounter.discharged").await, 0, "{b}");
+        let payload: (String,) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT payload FROM integration_deliveries WHERE event = 'encounter.admitted'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&payload.0).unwrap();
+        assert_eq!(v["data"]["visit_number"], "V7501", "{b}: {v}");
+        app.stop().await;
+    }
+}

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/integration/messages/{id}/replay", post(replay))
         .route("/api/v1/integration/alerts", get(list_alerts))
         .route("/api/v1/integration/alerts/{id}/ack", post(ack_alert))
+        .merge(crate::outbound_api::routes())
 }
 
 /// Per-channel figures: counts, rate, errors, queue depth, listening state.

@@ -4,13 +4,17 @@
 //! monitoring (服务监控).
 //!
 //! `channels` (configuration) · `engine` (store → dedupe → process → ACK, replay) ·
-//! `process` (message → patients module) · `listener` (MLLP supervisor) · `api` · `pages`.
+//! `process` (message → patients module) · `listener` (MLLP supervisor) · `outbound`
+//! (发布订阅: subscriptions, delivery queue, MLLP/webhook senders) · `api` · `pages`.
 
 pub mod api;
 pub mod channels;
 pub mod engine;
 pub mod listener;
 pub mod messages;
+pub mod outbound;
+pub mod outbound_api;
+pub mod outbound_pages;
 pub mod pages;
 pub mod pipeline;
 pub mod process;
@@ -44,6 +48,12 @@ pub fn nav() -> Vec<NavItem> {
         NavItem {
             href: "/integration/errors",
             label: "异常消息队列",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
+        },
+        NavItem {
+            href: "/integration/subscriptions",
+            label: "发布订阅",
             group: "集成平台",
             permission: Some(perm::INTEGRATION_READ),
         },

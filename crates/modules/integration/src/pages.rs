@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/integration/alerts/{id}/ack", post(alert_ack))
         .route("/integration/orders", get(orders_page))
         .route("/integration/appointments", get(appointments_page))
+        .merge(crate::outbound_pages::routes())
 }
 
 pub(crate) fn p<'a>(q: &'a Params, k: &str) -> &'a str {

@@ -232,8 +232,22 @@ pub async fn process_one(
     msg: &Message<'_>,
     id: i64,
 ) -> AppResult<Result<String, String>> {
+    let publish = crate::outbound::has_subscriptions(tx, ch.org_id).await?;
+    process_one_with(st, tx, ctx, ch, msg, id, publish).await
+}
+
+/// [`process_one`] when whether the institution publishes events is already known.
+pub async fn process_one_with(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    ch: &Channel,
+    msg: &Message<'_>,
+    id: i64,
+    publish: bool,
+) -> AppResult<Result<String, String>> {
     tx.execute("SAVEPOINT hl7_message", vec![]).await?;
-    match process::process(st, tx, ctx, ch, msg, id).await {
+    match process::process(st, tx, ctx, ch, msg, id, publish).await {
         Ok(note) => {
             tx.execute("RELEASE SAVEPOINT hl7_message", vec![]).await?;
             Ok(Ok(note))
@@ -279,6 +293,7 @@ pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppRes
     }
     let started = Instant::now();
     let mut chans: HashMap<i64, Channel> = HashMap::new();
+    let mut publishes: HashMap<i64, bool> = HashMap::new();
     let mut tx = st.db.begin().await?;
     // Read inside the write transaction: whoever processed before us has committed.
     let queued: Vec<Queued> = tx
@@ -303,13 +318,21 @@ pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppRes
             e.insert(ch);
         }
         let ch = &chans[&q.channel_id];
+        let publish = match publishes.get(&ch.org_id) {
+            Some(p) => *p,
+            None => {
+                let p = crate::outbound::has_subscriptions(&mut tx, ch.org_id).await?;
+                publishes.insert(ch.org_id, p);
+                p
+            }
+        };
         let ctx = channel_ctx(st, ch, q.id);
         let text = decode_message(&q.raw)
             .map(|c| c.into_owned())
             .unwrap_or_else(|_| String::from_utf8_lossy(&q.raw).into_owned());
         let (outcome, ack) = match Message::parse(&text) {
             Ok(msg) => {
-                let outcome = process_one(st, &mut tx, &ctx, ch, &msg, q.id).await?;
+                let outcome = process_one_with(st, &mut tx, &ctx, ch, &msg, q.id, publish).await?;
                 let ack = q.ack_code.is_empty().then(|| {
                     let (code, reason) = match &outcome {
                         Ok(_) => (AckCode::Accept, ""),

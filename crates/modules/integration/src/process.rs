@@ -2,6 +2,7 @@
 //! critical-value alerts. Runs with a context scoped to the channel's institution.
 
 use crate::channels::Channel;
+use crate::outbound;
 use yiyang_core::{AppError, AppResult, RequestContext};
 use yiyang_hl7v2::{
     Adt, AdtEvent, Message, Obx, ObxValue, OrderGroup, Orders, Oru, Pid, Pl, Pv1, Siu, Timestamp,
@@ -224,6 +225,20 @@ fn appointment_no(s: &Siu<'_, '_>) -> AppResult<String> {
     Ok(no)
 }
 
+/// The patient's name as sent (PID-5), for event payloads.
+fn name_of(pid: &Pid<'_, '_>) -> String {
+    let n = pid.name();
+    format!("{}{}", n.family.trim(), n.given.trim())
+}
+
+/// The first source identifier of PID-3, for event payloads.
+fn first_id(pid: &Pid<'_, '_>) -> String {
+    pid.identifiers()
+        .find(|c| !is_id_number_type(&c.identifier_type))
+        .map(|c| c.id.trim().to_string())
+        .unwrap_or_default()
+}
+
 /// The visit number (PV1-19) of a message, trimmed; empty when absent.
 fn visit_of(pv1: Option<Pv1<'_, '_>>) -> String {
     pv1.map(|p| p.visit_number().id.trim().to_string())
@@ -312,14 +327,58 @@ pub async fn process(
     ch: &Channel,
     msg: &Message<'_>,
     message_id: i64,
+    publish: bool,
 ) -> AppResult<String> {
+    let em = Emit {
+        org: ch.org_id,
+        message_id,
+        hl7: msg.as_str(),
+        on: publish,
+    };
     let code = msg.msh().field(9).component(1).value().to_string();
     match code.as_str() {
-        "ADT" => adt(st, tx, ctx, ch, msg).await,
-        "ORU" => oru(st, tx, ctx, ch, msg, message_id).await,
-        "ORM" | "OML" => orders(st, tx, ctx, ch, msg, message_id).await,
-        "SIU" => appointment(st, tx, ctx, ch, msg, message_id).await,
+        "ADT" => adt(st, tx, ctx, ch, msg, &em).await,
+        "ORU" => oru(st, tx, ctx, ch, msg, &em).await,
+        "ORM" | "OML" => orders(st, tx, ctx, ch, msg, &em).await,
+        "SIU" => appointment(st, tx, ctx, ch, msg, &em).await,
         other => Ok(format!("已存储，{other} 消息暂不做业务处理")),
+    }
+}
+
+/// Publishes the events of one message to the outbound subscriptions, inside the
+/// processing transaction: an event exists exactly when its change committed.
+struct Emit<'x> {
+    org: i64,
+    message_id: i64,
+    hl7: &'x str,
+    /// Whether the institution has any enabled subscription (looked up once per batch).
+    on: bool,
+}
+
+impl Emit<'_> {
+    async fn send(
+        &self,
+        tx: &mut Tx,
+        ctx: &RequestContext,
+        kind: &str,
+        json: serde_json::Value,
+    ) -> AppResult<()> {
+        if !self.on {
+            return Ok(());
+        }
+        outbound::publish_in(
+            tx,
+            ctx.clock.now_micros(),
+            &outbound::Event {
+                org_id: self.org,
+                kind,
+                message_id: Some(self.message_id),
+                hl7: Some(self.hl7),
+                json,
+            },
+        )
+        .await
+        .map(|_| ())
     }
 }
 
@@ -329,12 +388,13 @@ async fn adt(
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
+    em: &Emit<'_>,
 ) -> AppResult<String> {
     let adt = Adt::new(msg).map_err(|e| bad("hl7.adt", format!("ADT 消息不正确：{e}")))?;
     let org = ch.org_id;
     let event = adt.event();
     if event == AdtEvent::Merge {
-        return merge(tx, ctx, &adt, org).await;
+        return merge(tx, ctx, &adt, org, em).await;
     }
     let visit = adt
         .pv1()
@@ -343,6 +403,13 @@ async fn adt(
     match event {
         AdtEvent::Admit | AdtEvent::Register | AdtEvent::Update => {
             let person = register(st, tx, ctx, &adt.pid(), org).await?;
+            em.send(
+                tx,
+                ctx,
+                outbound::PATIENT_REGISTERED,
+                serde_json::json!({"person_id": person, "name": name_of(&adt.pid()), "mrn": first_id(&adt.pid())}),
+            )
+            .await?;
             let wants_encounter =
                 event == AdtEvent::Admit || (event == AdtEvent::Register && !visit.is_empty());
             let Some(pv1) = adt.pv1().filter(|_| wants_encounter) else {
@@ -374,10 +441,17 @@ async fn adt(
                 source_id: visit.clone(),
             };
             let id = record::add_encounter_in(tx, ctx, person, &e).await?;
+            em.send(
+                tx,
+                ctx,
+                outbound::ENCOUNTER_ADMITTED,
+                serde_json::json!({"person_id": person, "encounter_id": id, "visit_number": visit, "kind": e.kind, "dept": e.dept, "location": e.location}),
+            )
+            .await?;
             Ok(format!("患者 {person} 已登记，就诊 {id} 已建立"))
         }
         AdtEvent::Transfer | AdtEvent::Discharge => {
-            register(st, tx, ctx, &adt.pid(), org).await?;
+            let person = register(st, tx, ctx, &adt.pid(), org).await?;
             if visit.is_empty() {
                 return Err(bad("hl7.visit_missing", "缺少就诊号（PV1-19）"));
             }
@@ -390,6 +464,13 @@ async fn adt(
             let pv1 = adt.pv1().expect("visit number implies PV1");
             if event == AdtEvent::Transfer {
                 record::move_encounter_in(tx, ctx, enc, "transfer", &location(&pv1), None).await?;
+                em.send(
+                    tx,
+                    ctx,
+                    outbound::ENCOUNTER_TRANSFERRED,
+                    serde_json::json!({"person_id": person, "encounter_id": enc, "visit_number": visit, "location": location(&pv1)}),
+                )
+                .await?;
                 Ok(format!("就诊 {enc} 已转至 {}", location(&pv1)))
             } else {
                 let at = pv1
@@ -397,7 +478,14 @@ async fn adt(
                     .ok()
                     .flatten()
                     .map(|t| local_time(&t));
-                record::move_encounter_in(tx, ctx, enc, "discharge", "", at).await?;
+                record::move_encounter_in(tx, ctx, enc, "discharge", "", at.clone()).await?;
+                em.send(
+                    tx,
+                    ctx,
+                    outbound::ENCOUNTER_DISCHARGED,
+                    serde_json::json!({"person_id": person, "encounter_id": enc, "visit_number": visit, "discharged_at": at}),
+                )
+                .await?;
                 Ok(format!("就诊 {enc} 已出院"))
             }
         }
@@ -413,6 +501,7 @@ async fn merge(
     ctx: &RequestContext,
     adt: &Adt<'_, '_>,
     org: i64,
+    em: &Emit<'_>,
 ) -> AppResult<String> {
     let mut done = Vec::new();
     for (pid, mrg) in adt.merges() {
@@ -473,6 +562,13 @@ async fn merge(
             continue;
         }
         service::merge_in(tx, ctx, survivor, merged, "HL7 ADT^A40").await?;
+        em.send(
+            tx,
+            ctx,
+            outbound::PATIENT_MERGED,
+            serde_json::json!({"survivor_id": survivor, "merged_id": merged}),
+        )
+        .await?;
         done.push(format!("{merged}→{survivor}"));
     }
     Ok(format!("患者合并：{}", done.join("，")))
@@ -513,7 +609,7 @@ async fn oru(
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
-    message_id: i64,
+    em: &Emit<'_>,
 ) -> AppResult<String> {
     let oru = Oru::new(msg).map_err(|e| bad("hl7.oru", format!("ORU 消息不正确：{e}")))?;
     let org = ch.org_id;
@@ -541,13 +637,14 @@ async fn oru(
         })
         .unwrap_or_default();
     let (mut n, mut critical) = (0, 0);
+    let mut reported = Vec::new();
     // Each OBX is keyed by message and position, so a replay of a message that failed
     // halfway adds only what is missing (and raises only the alerts not yet raised).
     let mut position = 0;
     for g in oru.groups() {
         for obx in &g.observations {
             position += 1;
-            let source = format!("{SOURCE}:{message_id}:{position}");
+            let source = format!("{SOURCE}:{}:{position}", em.message_id);
             let values = obx_values(obx)?;
             let Some(v) = values.into_iter().next() else {
                 continue;
@@ -625,6 +722,7 @@ async fn oru(
                 None => record::add_observation_in(tx, ctx, person, &input).await?,
             };
             n += 1;
+            reported.push(obs);
             let alerted = existing.is_some()
                 && tx
                     .scalar(
@@ -643,11 +741,11 @@ async fn oru(
                     Some(x) => format!("{x} {}", input.unit),
                     None => value_text,
                 };
-                raise_alert(
+                let alert = raise_alert(
                     tx,
                     ctx,
                     org,
-                    message_id,
+                    em.message_id,
                     person,
                     obs,
                     &department,
@@ -656,10 +754,24 @@ async fn oru(
                     &flag,
                 )
                 .await?;
+                em.send(
+                    tx,
+                    ctx,
+                    outbound::CRITICAL_RAISED,
+                    serde_json::json!({"alert_id": alert, "person_id": person, "observation_id": obs, "department": department, "item": item, "value": shown.trim(), "flag": flag}),
+                )
+                .await?;
                 critical += 1;
             }
         }
     }
+    em.send(
+        tx,
+        ctx,
+        outbound::OBSERVATION_REPORTED,
+        serde_json::json!({"person_id": person, "encounter_id": encounter_id, "observation_ids": reported}),
+    )
+    .await?;
     Ok(format!(
         "患者 {person}：{n} 项结果已入档{}",
         if critical > 0 {
@@ -751,7 +863,7 @@ async fn orders(
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
-    message_id: i64,
+    em: &Emit<'_>,
 ) -> AppResult<String> {
     let o = Orders::new(msg).map_err(|e| bad("hl7.orders", format!("医嘱/申请消息不正确：{e}")))?;
     let pid = o
@@ -792,7 +904,14 @@ async fn orders(
              ON CONFLICT (org_id, placer_no) DO UPDATE SET message_id = excluded.message_id, person_id = excluded.person_id, filler_no = excluded.filler_no, \
              status = excluded.status, service_code = excluded.service_code, service_text = excluded.service_text, service_system = excluded.service_system, \
              priority = excluded.priority, ordering_provider = excluded.ordering_provider, ordered_at = excluded.ordered_at, updated_at = excluded.updated_at",
-            args![message_id, ch.org_id, person, &placer, g.filler_order_number().id.trim(), status, svc.identifier.trim(), svc.text.trim(), svc.coding_system.trim(), g.priority().trim(), provider, ordered_at, now],
+            args![em.message_id, ch.org_id, person, &placer, g.filler_order_number().id.trim(), status, svc.identifier.trim(), svc.text.trim(), svc.coding_system.trim(), g.priority().trim(), provider, ordered_at, now],
+        )
+        .await?;
+        em.send(
+            tx,
+            ctx,
+            outbound::ORDER_UPDATED,
+            serde_json::json!({"person_id": person, "placer_no": placer, "status": status, "service_code": svc.identifier.trim(), "service_text": svc.text.trim()}),
         )
         .await?;
         nos.push(format!("{placer}（{status}）"));
@@ -807,7 +926,7 @@ async fn appointment(
     ctx: &RequestContext,
     ch: &Channel,
     msg: &Message<'_>,
-    message_id: i64,
+    em: &Emit<'_>,
 ) -> AppResult<String> {
     let s = Siu::new(msg).map_err(|e| bad("hl7.siu", format!("预约消息不正确：{e}")))?;
     let sch = s.sch();
@@ -859,9 +978,16 @@ async fn appointment(
              location = CASE WHEN excluded.location = '' THEN appointments.location ELSE excluded.location END, \
              provider = CASE WHEN excluded.provider = '' THEN appointments.provider ELSE excluded.provider END, \
              reason = CASE WHEN excluded.reason = '' THEN appointments.reason ELSE excluded.reason END, updated_at = excluded.updated_at",
-            args![message_id, ch.org_id, person, &no, status, start, end, service, location, provider, reason, now],
+            args![em.message_id, ch.org_id, person, &no, status, start, end, &service, &location, &provider, reason, now],
         )
         .await?;
+    em.send(
+        tx,
+        ctx,
+        outbound::APPOINTMENT_UPDATED,
+        serde_json::json!({"person_id": person, "appointment_no": no, "status": status, "start_at": start, "service": service, "location": location, "provider": provider}),
+    )
+    .await?;
     Ok(format!("预约 {no}：{status}"))
 }
 

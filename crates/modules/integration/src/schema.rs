@@ -136,4 +136,50 @@ ALTER TABLE hl7_messages ADD COLUMN ack_id TEXT NOT NULL DEFAULT '';
 CREATE INDEX hl7_messages_queue ON hl7_messages (id) WHERE status = 'received';
 "#,
     },
+    Migration {
+        id: "0008_integration_subscriptions",
+        sql: r#"
+CREATE TABLE integration_subscriptions (
+    id {id},
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    host TEXT NOT NULL DEFAULT '',
+    port BIGINT NOT NULL DEFAULT 0,
+    url TEXT NOT NULL DEFAULT '',
+    secret_cipher {blob},
+    secret_hint TEXT NOT NULL DEFAULT '',
+    events TEXT NOT NULL,
+    enabled BOOLEAN NOT NULL DEFAULT TRUE,
+    max_attempts BIGINT NOT NULL DEFAULT 10,
+    timeout_secs BIGINT NOT NULL DEFAULT 10,
+    last_success_at BIGINT,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_error_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX integration_subscriptions_name ON integration_subscriptions (org_id, name);
+CREATE TABLE integration_deliveries (
+    id {id},
+    subscription_id BIGINT NOT NULL REFERENCES integration_subscriptions(id),
+    event TEXT NOT NULL,
+    message_id BIGINT,
+    payload TEXT NOT NULL,
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL,
+    last_attempt_at BIGINT,
+    locked_by TEXT,
+    locked_until BIGINT,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_response TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    delivered_at BIGINT
+);
+CREATE INDEX integration_deliveries_queue ON integration_deliveries (subscription_id, status, id);
+CREATE INDEX integration_deliveries_due ON integration_deliveries (status, next_attempt_at);
+CREATE INDEX integration_deliveries_message ON integration_deliveries (message_id);
+"#,
+    },
 ];
