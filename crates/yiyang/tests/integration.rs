@@ -1021,3 +1021,153 @@ async fn processed_messages_publish_their_events_to_subscriptions() {
         app.stop().await;
     }
 }
+
+/// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files in `dir`.
+fn tls_files(dir: &std::path::Path) -> (rcgen::Certificate, rcgen::KeyPair) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = p.self_signed(&ca_key).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .unwrap()
+        .signed_by(&server_key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), server.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).unwrap();
+    (ca, ca_key)
+}
+
+async fn tls_send(
+    port: u16,
+    ca: &rcgen::Certificate,
+    client: Option<(&rcgen::Certificate, &rcgen::KeyPair)>,
+    payload: &[u8],
+) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{self, pki_types};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let b = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let cfg = match client {
+        Some((cert, key)) => b
+            .with_client_auth_cert(
+                vec![cert.der().clone()],
+                pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    let conn = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let name = pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let mut s = conn.connect(name, tcp).await.ok()?;
+    s.write_all(&yiyang_hl7v2::encode_frame(payload))
+        .await
+        .ok()?;
+    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        dec.push(&buf[..n]);
+        if let Some(f) = dec.next_frame() {
+            return Some(String::from_utf8(f.unwrap()).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_speak_tls_and_mutual_tls() {
+    let dir = std::env::temp_dir().join(format!("yy-mllp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (ca, ca_key) = tls_files(&dir);
+    let client_key = rcgen::KeyPair::generate().unwrap();
+    let client = rcgen::CertificateParams::new(vec!["his.mz-hosp-01".to_string()])
+        .unwrap()
+        .signed_by(&client_key, &ca, &ca_key)
+        .unwrap();
+    let path = |f: &str| dir.join(f).to_string_lossy().into_owned();
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (id, port) = channel(&app, "ADT^*").await;
+        let (admin, csrf) = app.login("admin").await;
+        let url = app.url(&format!("/api/v1/integration/channels/{id}"));
+        let (_, ch) = send(&admin, &csrf, reqwest::Method::GET, url.clone(), json!({})).await;
+        // A missing file is a field error, and nothing changes.
+        let mut body = ch.clone();
+        body["tls_mode"] = json!("tls");
+        body["tls_cert"] = json!("/nonexistent/server.pem");
+        body["tls_key"] = json!(path("server.key"));
+        let (s, out) = send(&admin, &csrf, reqwest::Method::PUT, url.clone(), body).await;
+        assert_eq!(s, 400, "{b}: {out}");
+        assert_eq!(out["details"]["field"], "tls_cert", "{b}: {out}");
+        // Mutual TLS: the server certificate, and client certificates from our CA.
+        let mut body = ch.clone();
+        body["tls_mode"] = json!("mtls");
+        body["tls_cert"] = json!(path("server.pem"));
+        body["tls_key"] = json!(path("server.key"));
+        body["tls_client_ca"] = json!(path("ca.pem"));
+        let (s, out) = send(&admin, &csrf, reqwest::Method::PUT, url.clone(), body).await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let a01 = adt("A01", "TLS-1", "MR7601", "V7601", "W^1^1");
+        let mut ack = None;
+        for _ in 0..30 {
+            ack = tls_send(port, &ca, Some((&client, &client_key)), a01.as_bytes()).await;
+            if ack.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        let ack = ack.expect("an ACK over mutual TLS");
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        // Without a client certificate, or in plain TCP: no ACK, nothing stored.
+        let a01b = adt("A01", "TLS-2", "MR7602", "V7602", "W^1^1");
+        assert_eq!(
+            tls_send(port, &ca, None, a01b.as_bytes()).await,
+            None,
+            "{b}"
+        );
+        {
+            // Plain MLLP to a TLS port: a TLS alert or a close, never an ACK.
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(&yiyang_hl7v2::encode_frame(a01b.as_bytes()))
+                .await
+                .unwrap();
+            let mut got = Vec::new();
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(10), s.read_to_end(&mut got))
+                    .await;
+            assert!(!String::from_utf8_lossy(&got).contains("MSA"), "{b}");
+        }
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'TLS-2'",
+                vec![]
+            )
+            .await,
+            0,
+            "{b}"
+        );
+        app.stop().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
