@@ -313,6 +313,37 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
             ("finished", "ICU-01-1"),
             "{b}"
         );
+        // A08 from the home institution updates the demographics it sends (and only those).
+        let a08 = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126100000||ADT^A08^ADT_A01|MSG0009|P|2.5\r\
+                   EVN|A08|20261126100000\r\
+                   PID|1||MR7001^^^MZH^MR||钟^伟民||19520308|M|||梅江区彬芳大道9号^^梅州市^广东省||13711112222\r\
+                   PV1|1|I|ICU^01^1||||||||||||||||V7001";
+        let ack = mllp(port, a08.as_bytes()).await.unwrap();
+        assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
+        let (name, phone, birth): (String, String, Option<String>) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT name, phone, birth_date FROM persons WHERE id = $1",
+                args![person],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            (name.as_str(), phone.as_str(), birth.as_deref()),
+            ("钟伟民", "13711112222", Some("1952-03-08")),
+            "{b}"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM mpi_events WHERE person_id = $1 AND kind = 'update'",
+                args![person]
+            )
+            .await,
+            1,
+            "{b}"
+        );
         // A sending application the channel does not allow: AR with the reason, still stored.
         let pacs = adt("A01", "MSG0004", "MR7002", "V7002", "W^1^1").replace("|HIS|", "|PACS|");
         let ack = mllp(port, pacs.as_bytes()).await.unwrap();

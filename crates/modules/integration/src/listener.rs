@@ -20,6 +20,9 @@ use yiyang_hl7v2::{MllpDecoder, encode_frame};
 use yiyang_platform::web::AppState;
 use yiyang_store::args;
 
+/// Metrics series of ACK latency (frame decoded → ACK ready), per channel.
+pub const ACK_SERIES: &str = "hl7_ack";
+
 /// Largest accepted message (bytes).
 pub const MAX_FRAME: usize = 4 << 20;
 
@@ -237,6 +240,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             },
         };
         dec.push(&buf[..n]);
+        let arrived = std::time::Instant::now();
         // Every complete frame that arrived goes to the store together.
         let mut tickets = Vec::new();
         let mut close = false;
@@ -269,6 +273,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         for t in tickets {
             match pipeline.finish(st, t).await {
                 Ok(ack) => {
+                    st.metrics.sample(ACK_SERIES, ch.id, arrived.elapsed());
                     let bytes = yiyang_hl7v2::encode_message(&ack)
                         .map(|c| c.into_owned())
                         .unwrap_or_else(|_| ack.into_bytes());

@@ -395,6 +395,14 @@ pub struct ChannelStats {
     pub errors_today: i64,
     /// Error queue size (status error or rejected).
     pub queue: i64,
+    /// Stored messages waiting for processing.
+    pub pending: i64,
+    /// Share of today's messages that failed or were rejected, percent.
+    pub error_rate: f64,
+    /// Mean time from arrival to processed over the last 5 minutes, milliseconds.
+    pub processing_ms: Option<f64>,
+    /// ACK latency on this node over the last 5 minutes.
+    pub ack: yiyang_platform::web::metrics::Recent,
     pub last_received_at: Option<i64>,
 }
 
@@ -405,12 +413,15 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
     let recent = now - 5 * 60_000_000;
     let mut out = Vec::with_capacity(list.len());
     for c in list {
-        let (total, today_n, recent_n, errors, queue, last): (
+        #[allow(clippy::type_complexity)]
+        let (total, today_n, recent_n, errors, queue, pending, processing, last): (
             i64,
             i64,
             i64,
             i64,
             i64,
+            i64,
+            Option<f64>,
             Option<i64>,
         ) = st
             .db
@@ -420,10 +431,13 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
                  COALESCE(SUM(CASE WHEN received_at >= $3 THEN 1 ELSE 0 END), 0), \
                  COALESCE(SUM(CASE WHEN received_at >= $2 AND status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
                  COALESCE(SUM(CASE WHEN status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
+                 COALESCE(SUM(CASE WHEN status = 'received' THEN 1 ELSE 0 END), 0), \
+                 CAST(AVG(CASE WHEN received_at >= $3 AND status = 'processed' THEN processed_at - received_at END) AS DOUBLE PRECISION), \
                  MAX(received_at) FROM hl7_messages WHERE channel_id = $1",
                 args![c.id, today, recent],
             )
             .await?;
+        let id = c.id;
         out.push(ChannelStats {
             channel: c,
             today: today_n,
@@ -431,6 +445,18 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
             per_minute: recent_n as f64 / 5.0,
             errors_today: errors,
             queue,
+            pending,
+            error_rate: if today_n > 0 {
+                errors as f64 * 100.0 / today_n as f64
+            } else {
+                0.0
+            },
+            processing_ms: processing.map(|us| us / 1e3),
+            ack: st.metrics.recent(
+                crate::listener::ACK_SERIES,
+                id,
+                std::time::Duration::from_secs(300),
+            ),
             last_received_at: last,
         });
     }

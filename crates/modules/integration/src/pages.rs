@@ -312,6 +312,14 @@ async fn channel_names(st: &AppState, ctx: &RequestContext) -> AppResult<HashMap
         .collect())
 }
 
+fn ack_text(r: &yiyang_platform::web::metrics::Recent) -> String {
+    if r.count == 0 {
+        "—".into()
+    } else {
+        format!("{:.1} / {:.1} 毫秒", r.p50_ms, r.p99_ms)
+    }
+}
+
 async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let stats = messages::monitor(&st, &a.ctx).await?;
     let today: i64 = stats.iter().map(|s| s.today).sum();
@@ -333,20 +341,25 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
                 div.stat { div.n { (format!("{rate:.1}")) } div.l { "近5分钟速率（条/分）" } }
                 a.stat href="/integration/errors" { div.n { (queue) } div.l { "异常队列" } }
                 div.stat { div.n { (listening) " / " (stats.len()) } div.l { "监听中的通道" } }
+                div.stat { div.n { (stats.iter().map(|s| s.pending).sum::<i64>()) } div.l { "待处理" } }
             }
+            p.muted { "ACK 延迟为本节点近5分钟的统计（从收到完整消息到回执就绪）；处理耗时为近5分钟从接收到处理完成的平均时间。" }
             div.table-wrap { table {
-                thead { tr { th { "通道" } th { "端口" } th { "监听状态" } th { "今日" } th { "累计" } th { "速率（条/分）" } th { "今日异常" } th { "异常队列" } th { "最近消息" } } }
+                thead { tr { th { "通道" } th { "端口" } th { "监听状态" } th { "今日" } th { "累计" } th { "速率（条/分）" } th { "今日异常（错误率）" } th { "异常队列" } th { "待处理" } th { "ACK 延迟 p50 / p99" } th { "处理耗时（均值）" } th { "最近消息" } } }
                 tbody {
                     @for s in &stats { tr {
                         td { a href=(format!("/integration/messages?channel_id={}", s.channel.id)) { (s.channel.name) } }
                         td.mono { (s.channel.port) }
                         td { (listen_badge(&s.channel)) @if !s.channel.listen_error.is_empty() { " " span.muted { (s.channel.listen_error) } } }
                         td { (s.today) } td { (s.total) } td { (format!("{:.1}", s.per_minute)) }
-                        td { (s.errors_today) }
+                        td { (s.errors_today) " （" (format!("{:.1}%", s.error_rate)) "）" }
                         td { @if s.queue > 0 { a href=(format!("/integration/messages?channel_id={}&status=queue", s.channel.id)) { (s.queue) } } @else { "0" } }
+                        td { (s.pending) }
+                        td { (ack_text(&s.ack)) }
+                        td { (s.processing_ms.map(|m| format!("{m:.0} 毫秒")).unwrap_or_else(|| "—".into())) }
                         td { (opt_ts(s.last_received_at)) }
                     } }
-                    @if stats.is_empty() { tr { td colspan="9" { span.muted { "尚未配置接入通道" } } } }
+                    @if stats.is_empty() { tr { td colspan="12" { span.muted { "尚未配置接入通道" } } } }
                 }
             } }
         },
@@ -400,7 +413,8 @@ async fn screen_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Ma
                             div.name { (s.channel.name) }
                             div { (listen_badge(&s.channel)) " 端口 " (s.channel.port) }
                             div.big { (s.today) " 条" }
-                            div { "异常 " (s.errors_today) " · 队列 " (s.queue) " · 最近 " (opt_ts(s.last_received_at)) }
+                            div { "异常 " (s.errors_today) "（" (format!("{:.1}%", s.error_rate)) "）· 队列 " (s.queue) " · 待处理 " (s.pending) }
+                            div { "ACK " (ack_text(&s.ack)) " · 最近 " (opt_ts(s.last_received_at)) }
                         }
                     }
                     @if stats.is_empty() { p { "尚未配置接入通道" } }

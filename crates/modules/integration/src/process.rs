@@ -140,9 +140,21 @@ async fn register(
     pid: &Pid<'_, '_>,
     org: i64,
 ) -> AppResult<i64> {
+    Ok(register_v(st, tx, ctx, pid, org).await?.0)
+}
+
+/// [`register`], also returning the validated registration.
+async fn register_v(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    pid: &Pid<'_, '_>,
+    org: i64,
+) -> AppResult<(i64, service::ValidPerson)> {
     let input = person_from_pid(pid, org)?;
     let v = input.validate(yiyang_core::clock::today_cst(ctx.clock.as_ref()))?;
-    Ok(service::register_in(st, tx, ctx, &v).await?.person_id)
+    let id = service::register_in(st, tx, ctx, &v).await?.person_id;
+    Ok((id, v))
 }
 
 /// Finds a person by the source identifiers of a PID-3 / MRG-1 list.
@@ -402,7 +414,13 @@ async fn adt(
         .unwrap_or_default();
     match event {
         AdtEvent::Admit | AdtEvent::Register | AdtEvent::Update => {
-            let person = register(st, tx, ctx, &adt.pid(), org).await?;
+            let (person, v) = register_v(st, tx, ctx, &adt.pid(), org).await?;
+            // A08: the sender's current demographics (the home institution's win).
+            let updated = if event == AdtEvent::Update {
+                Some(service::update_in(st, tx, ctx, person, &v).await?)
+            } else {
+                None
+            };
             em.send(
                 tx,
                 ctx,
@@ -413,7 +431,17 @@ async fn adt(
             let wants_encounter =
                 event == AdtEvent::Admit || (event == AdtEvent::Register && !visit.is_empty());
             let Some(pv1) = adt.pv1().filter(|_| wants_encounter) else {
-                return Ok(format!("患者 {person} 已登记"));
+                return Ok(match updated {
+                    Some(u) if !u.changed.is_empty() => {
+                        format!("患者 {person} 信息已更新：{}", u.changed.join("、"))
+                    }
+                    Some(u) if !u.proposed.is_empty() => format!(
+                        "患者 {person} 由其他机构建档，差异（{}）已记入档案历史待核对",
+                        u.proposed.join("、")
+                    ),
+                    Some(_) => format!("患者 {person} 信息无变化"),
+                    None => format!("患者 {person} 已登记"),
+                });
             };
             if !visit.is_empty() && encounter_by_visit(tx, org, &visit, false).await?.is_some() {
                 return Ok(format!("患者 {person} 已登记，就诊 {visit} 已存在"));

@@ -472,6 +472,182 @@ async fn insert_person(
     Ok(id)
 }
 
+/// What an update of demographics did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct UpdateOutcome {
+    /// Fields changed on the person.
+    pub changed: Vec<String>,
+    /// Fields the source sent differently but may not change (not the home institution).
+    pub proposed: Vec<String>,
+}
+
+/// Updates a person's demographics from a source (e.g. HL7 ADT^A08) inside `tx`. Only
+/// fields the source sent (non-empty) count. The home institution (the one that registered
+/// the person) changes them; another institution's differing values are kept in the
+/// person's history as proposals for review, never applied over the home record. Block
+/// keys are rebuilt, so matching sees the new values.
+pub async fn update_in(
+    st: &AppState,
+    tx: &mut Tx,
+    ctx: &RequestContext,
+    person_id: i64,
+    v: &ValidPerson,
+) -> AppResult<UpdateOutcome> {
+    let p = &v.input;
+    if !ctx.has_for(perm::PATIENT_WRITE, p.org_id) {
+        return Err(AppError::forbidden(perm::PATIENT_WRITE));
+    }
+    let pid = survivor(&mut *tx, person_id).await?;
+    let r = load_row(&mut *tx, pid)
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    let old_id = match &r.id_cipher {
+        Some(b) => st.keys.decrypt(b)?,
+        None => String::new(),
+    };
+    let id_new = v.id_number.clone().unwrap_or_default();
+    let diffs: Vec<(&str, String, String)> = [
+        ("name", r.name.clone(), p.name.clone()),
+        ("sex", r.sex.clone(), p.sex.clone()),
+        (
+            "birth_date",
+            r.birth_date.clone().unwrap_or_default(),
+            p.birth_date.clone(),
+        ),
+        ("id_number", old_id, id_new.clone()),
+        ("phone", r.phone.clone(), p.phone.clone()),
+        (
+            "address_detail",
+            r.address_detail.clone(),
+            p.address_detail.trim().to_string(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, old, new)| !new.is_empty() && old != new)
+    .collect();
+    let mut out = UpdateOutcome {
+        changed: vec![],
+        proposed: vec![],
+    };
+    if diffs.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = diffs.iter().map(|d| d.0.to_string()).collect();
+    // Never the ID number itself in the history: only that it changed.
+    let shown = |f: &str, x: &str| {
+        if f == "id_number" {
+            "***".to_string()
+        } else {
+            x.to_string()
+        }
+    };
+    let before: serde_json::Map<String, serde_json::Value> = diffs
+        .iter()
+        .map(|(f, o, _)| (f.to_string(), shown(f, o).into()))
+        .collect();
+    let after: serde_json::Map<String, serde_json::Value> = diffs
+        .iter()
+        .map(|(f, _, n)| (f.to_string(), shown(f, n).into()))
+        .collect();
+    let now = ctx.clock.now_micros();
+    if r.home_org_id != Some(p.org_id) {
+        event(
+            tx,
+            ctx,
+            "update_proposed",
+            pid,
+            None,
+            serde_json::json!({"org_id": p.org_id, "before": before, "proposed": after}),
+        )
+        .await?;
+        out.proposed = names;
+        return Ok(out);
+    }
+    let engine = matching::engine(&st.db).await?;
+    let mut merged = p.clone();
+    for (f, old, _) in [
+        ("name", &r.name, ()),
+        ("sex", &r.sex, ()),
+        ("phone", &r.phone, ()),
+        ("address_detail", &r.address_detail, ()),
+    ] {
+        let slot = match f {
+            "name" => &mut merged.name,
+            "sex" => &mut merged.sex,
+            "phone" => &mut merged.phone,
+            _ => &mut merged.address_detail,
+        };
+        if slot.trim().is_empty() {
+            *slot = old.clone();
+        }
+    }
+    if merged.birth_date.is_empty() {
+        merged.birth_date = r.birth_date.clone().unwrap_or_default();
+    }
+    merged.district = r.district.clone();
+    merged.town = r.town.clone();
+    let id_number = if id_new.is_empty() {
+        None
+    } else {
+        Some(id_new.as_str())
+    };
+    let keep_old_id = id_new.is_empty();
+    let fields = merged.fields(if keep_old_id { None } else { id_number });
+    let me = engine.matcher.normalizer.normalize(&fields.raw(0));
+    let pinyin: String = me
+        .pinyin
+        .first()
+        .cloned()
+        .flatten()
+        .map(|b| b.to_string())
+        .unwrap_or_default();
+    let (cipher, blind) = match id_number {
+        Some(n) => (
+            Some(st.keys.encrypt(n)),
+            Some(st.keys.blind_index("id_number", n)),
+        ),
+        None => (None, None),
+    };
+    let birth = (!merged.birth_date.is_empty()).then(|| merged.birth_date.clone());
+    tx.execute(
+        "UPDATE persons SET name = $1, name_pinyin = $2, sex = $3, birth_date = $4, phone = $5, address_detail = $6, \
+         id_cipher = COALESCE($7, id_cipher), id_blind = COALESCE($8, id_blind), updated_at = $9 WHERE id = $10",
+        args![&merged.name, pinyin, &merged.sex, birth, &merged.phone, merged.address_detail.trim(), cipher, blind, now, pid],
+    )
+    .await?;
+    if keep_old_id {
+        // Block keys from what the record now holds, including its stored ID number.
+        let r2 = load_row(&mut *tx, pid)
+            .await?
+            .ok_or_else(|| AppError::not_found("person"))?;
+        let me2 = engine
+            .matcher
+            .normalizer
+            .normalize(&row_fields(st, &r2)?.raw(pid));
+        matching::index_person(tx, &engine, pid, &me2).await?;
+    } else {
+        matching::index_person(tx, &engine, pid, &me).await?;
+    }
+    event(
+        tx,
+        ctx,
+        "update",
+        pid,
+        None,
+        serde_json::json!({"org_id": p.org_id, "before": before, "after": after}),
+    )
+    .await?;
+    audit::append(
+        tx,
+        &[AuditEntry::new(ctx, "person.update", "person", pid)
+            .org(Some(p.org_id))
+            .details(serde_json::json!({"fields": names}))],
+    )
+    .await?;
+    out.changed = names;
+    Ok(out)
+}
+
 /// Records that `org` knows the person, with its source identifiers.
 async fn attach(tx: &mut Tx, pid: i64, p: &PersonInput, now: i64) -> AppResult<()> {
     tx.execute(

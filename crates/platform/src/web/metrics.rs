@@ -5,7 +5,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -21,6 +21,21 @@ pub struct Metrics {
     buckets: [AtomicU64; 12],
     count: AtomicU64,
     sum_micros: AtomicU64,
+    samples: Mutex<HashMap<(&'static str, i64), Window>>,
+}
+
+/// Recent samples of one series: when, and how long (µs).
+type Window = VecDeque<(Instant, u32)>;
+
+/// Most recent latency samples kept per series and key.
+const SAMPLES: usize = 4096;
+
+/// Latency figures of one series over a recent window (this node only).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, utoipa::ToSchema)]
+pub struct Recent {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
 }
 
 impl Metrics {
@@ -38,6 +53,42 @@ impl Metrics {
         }
         self.count.fetch_add(1, Relaxed);
         self.sum_micros.fetch_add((secs * 1e6) as u64, Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Records one latency sample (e.g. an HL7 ACK on a channel).
+    pub fn sample(&self, series: &'static str, key: i64, d: std::time::Duration) {
+        let mut m = self.samples.lock().expect("metrics lock");
+        let q = m.entry((series, key)).or_default();
+        if q.len() == SAMPLES {
+            q.pop_front();
+        }
+        q.push_back((Instant::now(), d.as_micros().min(u32::MAX as u128) as u32));
+    }
+
+    /// Percentiles of the samples of the last `window` (at most the last 4,096 samples).
+    pub fn recent(&self, series: &'static str, key: i64, window: std::time::Duration) -> Recent {
+        let m = self.samples.lock().expect("metrics lock");
+        let Some(q) = m.get(&(series, key)) else {
+            return Recent::default();
+        };
+        let mut v: Vec<u32> = q
+            .iter()
+            .filter(|(t, _)| t.elapsed() <= window)
+            .map(|(_, us)| *us)
+            .collect();
+        drop(m);
+        if v.is_empty() {
+            return Recent::default();
+        }
+        v.sort_unstable();
+        let at = |p: f64| v[((v.len() as f64 * p) as usize).min(v.len() - 1)] as f64 / 1e3;
+        Recent {
+            count: v.len() as u64,
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+        }
     }
 }
 
