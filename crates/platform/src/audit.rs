@@ -120,8 +120,51 @@ const INSERT_COLS: &str = "INSERT INTO audit_log (seq, at, actor_kind, actor_id,
      resource_type, resource_id, client_addr, outcome, purpose, request_id, details, prev_hash, hash) VALUES ";
 const COLS: usize = 17;
 
-/// Appends entries to the chain inside `tx`.
+tokio::task_local! {
+    static DEFERRED: std::cell::RefCell<Vec<AuditEntry>>;
+}
+
+/// Runs `f` with the entries [`append`] receives collected instead of written: a batch
+/// job that applies many changes in one transaction writes them with one
+/// [`append_direct`] just before its commit (one touch of the chain head per batch).
+pub async fn deferring<F: std::future::Future>(f: F) -> F::Output {
+    DEFERRED.scope(std::cell::RefCell::new(Vec::new()), f).await
+}
+
+/// Entries collected so far in a [`deferring`] scope (`None` outside one).
+pub fn deferred_len() -> Option<usize> {
+    DEFERRED.try_with(|d| d.borrow().len()).ok()
+}
+
+/// Drops the entries collected after `len` (their changes were rolled back).
+pub fn truncate_deferred(len: usize) {
+    let _ = DEFERRED.try_with(|d| d.borrow_mut().truncate(len));
+}
+
+/// Takes the entries collected in a [`deferring`] scope.
+pub fn take_deferred() -> Vec<AuditEntry> {
+    DEFERRED
+        .try_with(|d| std::mem::take(&mut *d.borrow_mut()))
+        .unwrap_or_default()
+}
+
+/// Appends entries to the chain inside `tx` (or, in a [`deferring`] scope, collects them
+/// for the scope's owner to write in the same transaction).
 pub async fn append(tx: &mut Tx, entries: &[AuditEntry]) -> AppResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    if DEFERRED
+        .try_with(|d| d.borrow_mut().extend(entries.iter().cloned()))
+        .is_ok()
+    {
+        return Ok(());
+    }
+    append_direct(tx, entries).await
+}
+
+/// Appends entries to the chain inside `tx`, now.
+pub async fn append_direct(tx: &mut Tx, entries: &[AuditEntry]) -> AppResult<()> {
     if entries.is_empty() {
         return Ok(());
     }

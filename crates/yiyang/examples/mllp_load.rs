@@ -1,7 +1,8 @@
 //! MLLP load generator. Every message is an ADT^A01 for a new patient with a new inpatient
-//! admission (new MRN, name, birth date, phone, address, visit number, unique MSH-10), so
-//! processing takes the full path: patient index registration (blocking, scoring, insert)
-//! and an encounter, each audited.
+//! admission (a fictional resident from the patient index's synthetic Meizhou population:
+//! name, sex, birth date, ID number, phone, address; new MRN and visit number; unique
+//! MSH-10), so processing takes the full path: patient index registration (blocking,
+//! scoring, insert) and an encounter, each audited.
 //!
 //! ```sh
 //! cargo run --release -p yiyang --example mllp_load -- [options]
@@ -25,29 +26,35 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yiyang_hl7v2::{MllpDecoder, encode_frame};
 
-const SURNAMES: &[&str] = &["钟", "李", "张", "黄", "陈", "刘", "曾", "丘", "罗", "廖"];
-const GIVEN: &[&str] = &[
-    "伟明", "秀英", "建国", "丽华", "志强", "美玲", "国平", "春梅", "振华", "玉兰",
-];
-
-fn message(run: u64, conn: usize, i: usize) -> String {
-    let n = conn * 1_000_000 + i;
-    format!(
-        "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|L{run}-{conn}-{i}|P|2.5\r\
-         EVN|A01|20261126093000\r\
-         PID|1||L{run}MR{n}^^^MZH^MR||{}^{}||19{:02}{:02}{:02}|{}|||江南路{}号^^梅州市^广东省||139{:08}\r\
-         PV1|1|I|内科一病区^{}^{}|||||||MED||||||||||L{run}V{n}",
-        SURNAMES[n % SURNAMES.len()],
-        GIVEN[(n / 10) % GIVEN.len()],
-        30 + n % 60,
-        1 + n % 12,
-        1 + n % 28,
-        if n.is_multiple_of(2) { "M" } else { "F" },
-        n % 500,
-        n % 100_000_000,
-        300 + n % 40,
-        1 + n % 4,
-    )
+/// One ADT^A01 per fictional resident of the synthetic Meizhou population (the patient
+/// index's own generator: realistic surname frequencies, diverse given names, valid ID
+/// numbers, phones and addresses), each with a new inpatient admission.
+fn messages(run: u64, conn: usize, count: usize) -> Vec<Vec<u8>> {
+    use yiyang_mpi::Field;
+    let mut g = yiyang_mpi::synth::Generator::new(run ^ ((conn as u64 + 1) * 0x9e37_79b9));
+    (0..count)
+        .map(|i| {
+            let r = g.person(format!("{conn}-{i}"));
+            let v = |f: Field| r.get(&f).unwrap_or("").to_string();
+            let birth = v(Field::BirthDate).replace('-', "");
+            let sex = if v(Field::Sex) == "男" { "M" } else { "F" };
+            let n = conn * 1_000_000 + i;
+            let msg = format!(
+                "MSH|^~\\&|HIS|MZH|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|L{run}-{conn}-{i}|P|2.5\r\
+                 EVN|A01|20261126093000\r\
+                 PID|1||L{run}MR{n}^^^MZH^MR~{}^^^^ID||{}||{birth}|{sex}|||{}^^梅州市^广东省^^^^{}||{}\r\
+                 PV1|1|I|内科一病区^{}^{}|||||||MED||||||||||L{run}V{n}",
+                v(Field::IdNumber),
+                v(Field::FullName),
+                v(Field::AddressDetail),
+                v(Field::District),
+                v(Field::Phone),
+                300 + n % 40,
+                1 + n % 4,
+            );
+            encode_frame(msg.as_bytes())
+        })
+        .collect()
 }
 
 struct Opts {
@@ -95,8 +102,9 @@ struct Outcome {
 /// One connection sending `count` messages, up to `window` in flight. When the server
 /// closes the connection, the client reconnects and resends what was unanswered, as a
 /// real sender would; the dedupe makes that safe.
-async fn client(addr: String, run: u64, conn: usize, o: (usize, usize, f64)) -> Outcome {
-    let (count, window, rate) = o;
+async fn client(addr: String, frames: Vec<Vec<u8>>, o: (usize, f64)) -> Outcome {
+    let count = frames.len();
+    let (window, rate) = o;
     let connect = || async {
         let s = tokio::net::TcpStream::connect(&addr)
             .await
@@ -132,7 +140,7 @@ async fn client(addr: String, run: u64, conn: usize, o: (usize, usize, f64)) -> 
                     }
                 }
             }
-            batch.extend(encode_frame(message(run, conn, next).as_bytes()));
+            batch.extend_from_slice(&frames[next]);
             in_flight.push_back((next, due.unwrap_or_else(Instant::now)));
             next += 1;
         }
@@ -217,16 +225,11 @@ async fn main() {
         .unwrap()
         .as_secs();
     let per_conn_rate = o.rate / o.conns as f64;
+    let frames: Vec<Vec<Vec<u8>>> = (0..o.conns).map(|c| messages(run, c, o.count)).collect();
     let start = Instant::now();
-    let tasks: Vec<_> = (0..o.conns)
-        .map(|c| {
-            tokio::spawn(client(
-                o.addr.clone(),
-                run,
-                c,
-                (o.count, o.window, per_conn_rate),
-            ))
-        })
+    let tasks: Vec<_> = frames
+        .into_iter()
+        .map(|f| tokio::spawn(client(o.addr.clone(), f, (o.window, per_conn_rate))))
         .collect();
     let mut all = Vec::new();
     let (mut not_aa, mut reconnects) = (0, 0);

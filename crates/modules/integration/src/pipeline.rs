@@ -17,6 +17,7 @@ use crate::channels::{self, Channel};
 use crate::engine::{self, NewMessage, channel_ctx, hl7_ts};
 use crate::process;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -45,6 +46,9 @@ pub struct Pipeline {
     submit: mpsc::Sender<Submit>,
     waiters: Waiters,
     wake: Arc<Notify>,
+    /// Rows wait for the writer: the processor ends its transaction early (SQLite has one
+    /// writer, and an ACK must not wait for a processing batch).
+    writer_waiting: Arc<AtomicBool>,
 }
 
 /// What a connection awaits for one message.
@@ -62,12 +66,19 @@ impl Pipeline {
             submit: tx,
             waiters: Arc::default(),
             wake: Arc::new(Notify::new()),
+            writer_waiting: Arc::default(),
         };
-        tokio::spawn(write_loop(st.clone(), rx, p.wake.clone()));
+        tokio::spawn(write_loop(
+            st.clone(),
+            rx,
+            p.wake.clone(),
+            p.writer_waiting.clone(),
+        ));
         tokio::spawn(process_loop(
             st.clone(),
             p.waiters.clone(),
             p.wake.clone(),
+            p.writer_waiting.clone(),
             stop,
         ));
         p
@@ -156,11 +167,18 @@ async fn stored_ack(st: &AppState, id: i64) -> AppResult<Option<String>> {
     Ok(row.and_then(|r| r.0))
 }
 
-async fn write_loop(st: AppState, mut rx: mpsc::Receiver<Submit>, wake: Arc<Notify>) {
+async fn write_loop(
+    st: AppState,
+    mut rx: mpsc::Receiver<Submit>,
+    wake: Arc<Notify>,
+    waiting: Arc<AtomicBool>,
+) {
     let mut batch: Vec<Submit> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&NewMessage> = batch.iter().map(|s| &s.row).collect();
+        waiting.store(true, Ordering::Relaxed);
         let result = engine::store(&st.db, &rows).await;
+        waiting.store(false, Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e.message, rows = rows.len(), "hl7: could not store messages");
         }
@@ -187,6 +205,7 @@ async fn process_loop(
     st: AppState,
     waiters: Waiters,
     wake: Arc<Notify>,
+    writer_waiting: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -196,7 +215,7 @@ async fn process_loop(
         match st.db.try_lock(PROCESSOR_LOCK).await {
             Ok(Some(lock)) => {
                 loop {
-                    match process_pending(&st, Some(&waiters)).await {
+                    match process_pending(&st, Some(&waiters), Some(&writer_waiting)).await {
                         Ok(0) => break,
                         Ok(_) => {}
                         Err(e) => {
@@ -247,12 +266,16 @@ pub async fn process_one_with(
     publish: bool,
 ) -> AppResult<Result<String, String>> {
     tx.execute("SAVEPOINT hl7_message", vec![]).await?;
+    let audited = yiyang_platform::audit::deferred_len();
     match process::process(st, tx, ctx, ch, msg, id, publish).await {
         Ok(note) => {
             tx.execute("RELEASE SAVEPOINT hl7_message", vec![]).await?;
             Ok(Ok(note))
         }
         Err(e) => {
+            if let Some(n) = audited {
+                yiyang_platform::audit::truncate_deferred(n);
+            }
             tx.execute("ROLLBACK TO SAVEPOINT hl7_message", vec![])
                 .await?;
             tx.execute("RELEASE SAVEPOINT hl7_message", vec![]).await?;
@@ -262,6 +285,21 @@ pub async fn process_one_with(
             Ok(Err(e.message))
         }
     }
+}
+
+/// How long one processing transaction may run: on SQLite the message store waits for it,
+/// so it is short. `YIYANG_HL7_BATCH_MS` overrides it (tuning).
+fn batch_budget(b: Backend) -> Duration {
+    static OVERRIDE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    let o = OVERRIDE.get_or_init(|| {
+        std::env::var("YIYANG_HL7_BATCH_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+    });
+    Duration::from_millis(o.unwrap_or(match b {
+        Backend::Sqlite => 8,
+        Backend::Postgres => 200,
+    }))
 }
 
 #[derive(sqlx::FromRow)]
@@ -275,11 +313,21 @@ struct Queued {
 
 /// Processes the oldest `received` messages in one transaction; returns how many. Bounded
 /// in time on SQLite, whose single writer the message store shares.
-pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppResult<usize> {
-    let budget = match st.db.backend() {
-        Backend::Sqlite => Duration::from_millis(20),
-        Backend::Postgres => Duration::from_millis(200),
-    };
+pub async fn process_pending(
+    st: &AppState,
+    waiters: Option<&Waiters>,
+    yield_to: Option<&AtomicBool>,
+) -> AppResult<usize> {
+    yiyang_platform::audit::deferring(process_batch(st, waiters, yield_to)).await
+}
+
+async fn process_batch(
+    st: &AppState,
+    waiters: Option<&Waiters>,
+    yield_to: Option<&AtomicBool>,
+) -> AppResult<usize> {
+    let sqlite = st.db.backend() == Backend::Sqlite;
+    let budget = batch_budget(st.db.backend());
     // Cheap look first, so an idle processor does not queue for the write lock.
     let waiting: Option<(i64,)> = st
         .db
@@ -299,7 +347,10 @@ pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppRes
     let queued: Vec<Queued> = tx
         .fetch_all(
             "SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received' ORDER BY id LIMIT $1",
-            args![MAX_PROCESS_BATCH],
+            args![match st.db.backend() {
+                Backend::Sqlite => MAX_PROCESS_BATCH / 8,
+                Backend::Postgres => MAX_PROCESS_BATCH,
+            }],
         )
         .await?;
     let mut events: Vec<(i64, &'static str, String, String)> = Vec::new();
@@ -307,7 +358,10 @@ pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppRes
     let now = st.clock.now_micros();
     let mut done = 0;
     for q in &queued {
-        if done > 0 && started.elapsed() > budget {
+        if done > 0
+            && (started.elapsed() > budget
+                || (sqlite && yield_to.is_some_and(|w| w.load(Ordering::Relaxed))))
+        {
             break;
         }
         done += 1;
@@ -391,6 +445,9 @@ pub async fn process_pending(st: &AppState, waiters: Option<&Waiters>) -> AppRes
         )
         .await?;
     }
+    // The batch's audit entries: one append, one touch of the chain head.
+    yiyang_platform::audit::append_direct(&mut tx, &yiyang_platform::audit::take_deferred())
+        .await?;
     tx.commit().await?;
     if let Some(w) = waiters {
         let mut w = w.lock().expect("waiters");

@@ -210,7 +210,9 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
     Ok(())
 }
 
-/// Active persons sharing at least one block key with `p` (at most `limit`).
+/// Active persons sharing at least one block key with `p`: the `limit` sharing the most
+/// keys (a true match agrees on several blocking passes, so it ranks first even in large
+/// blocks; the scoring then looks at the strongest candidates only).
 pub async fn candidate_ids(tx: &mut Tx, e: &Engine, p: &Person, limit: i64) -> AppResult<Vec<i64>> {
     let keys = e.matcher.block_keys(p);
     if keys.is_empty() {
@@ -218,13 +220,14 @@ pub async fn candidate_ids(tx: &mut Tx, e: &Engine, p: &Person, limit: i64) -> A
     }
     let mut f = yiyang_store::Filter::new();
     let ks: Vec<i64> = keys.iter().map(|k| *k as i64).collect();
-    f.any_of("k.key", &ks);
-    f.raw("p.status = 'active'");
+    f.any_of("key", &ks);
     let lim = f.next();
     f.args.push(limit.into());
+    // Ranked on the key index alone; merged records (their survivor carries the keys too)
+    // are dropped when the rows are read.
     let rows: Vec<(i64,)> = tx
         .fetch_all(
-            &format!("SELECT DISTINCT k.person_id FROM person_block_keys k JOIN persons p ON p.id = k.person_id{} LIMIT {lim}", f.sql()),
+            &format!("SELECT person_id FROM person_block_keys{} GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT {lim}", f.sql()),
             f.args,
         )
         .await?;

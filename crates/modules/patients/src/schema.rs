@@ -2,9 +2,10 @@
 
 use yiyang_store::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0003_patients",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0003_patients",
+        sql: r#"
 CREATE TABLE persons (
     id {id},
     name TEXT NOT NULL,
@@ -206,4 +207,13 @@ CREATE TABLE documents (
 );
 CREATE INDEX documents_person ON documents (person_id);
 "#,
-}];
+    },
+    Migration {
+        id: "0009_patients_block_key_cover",
+        // Candidate ranking groups block-key rows by person: cover it from the index.
+        sql: r#"
+CREATE INDEX person_block_keys_key_person ON person_block_keys (key, person_id);
+DROP INDEX person_block_keys_key;
+"#,
+    },
+];

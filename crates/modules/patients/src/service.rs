@@ -264,6 +264,9 @@ fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
     })
 }
 
+/// Candidates scored per registration (those sharing the most block keys).
+pub const CANDIDATES: i64 = 50;
+
 /// Registers a person in its own transaction.
 pub async fn register(
     st: &AppState,
@@ -329,7 +332,7 @@ pub async fn register_in(
     let engine = matching::engine(&st.db).await?;
     let fields = p.fields(v.id_number.as_deref());
     let me = engine.matcher.normalizer.normalize(&fields.raw(0));
-    let cands = matching::candidate_ids(tx, &engine, &me, 200).await?;
+    let cands = matching::candidate_ids(tx, &engine, &me, CANDIDATES).await?;
     let index_size = matching::prior_population(
         tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
             .await?,
@@ -338,6 +341,7 @@ pub async fn register_in(
     if !cands.is_empty() {
         let mut f = Filter::new();
         f.any_of("id", &cands);
+        f.raw("status = 'active'");
         let rows: Vec<PersonRow> = tx
             .fetch_all(
                 &format!("SELECT {PERSON_COLS} FROM persons{}", f.sql()),
