@@ -216,6 +216,29 @@ pub enum Tx {
 exec_fns!(Tx, &mut Self, c, &mut *c.tx, &mut **c);
 
 impl Tx {
+    /// Like `fetch_all`, but not kept as a prepared statement, so PostgreSQL plans it with
+    /// the actual values each time. For queries whose good plan depends on the values (a
+    /// cached generic plan for `id IN ($1, …)` can turn into a sequential scan).
+    pub async fn fetch_all_planned<T: Record>(
+        &mut self,
+        sql: &str,
+        args: Vec<Arg>,
+    ) -> AppResult<Vec<T>> {
+        match self {
+            Tx::Sqlite(c) => {
+                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql)).persistent(false);
+                bind_all!(q, args)
+                    .fetch_all(&mut *c.tx)
+                    .await
+                    .map_err(db_err)
+            }
+            Tx::Pg(c) => {
+                let q = sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql)).persistent(false);
+                bind_all!(q, args).fetch_all(&mut **c).await.map_err(db_err)
+            }
+        }
+    }
+
     pub async fn commit(self) -> AppResult<()> {
         match self {
             Tx::Sqlite(t) => t.tx.commit().await.map_err(db_err),

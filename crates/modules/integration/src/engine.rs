@@ -213,12 +213,12 @@ pub fn prepare(ch: &Channel, payload: &[u8], now: i64) -> Option<NewMessage> {
 /// Stores rows in one transaction; for each row its id, or `None` when its dedupe key was
 /// already taken (a repeated MSH-10).
 pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>> {
-    const COLS: usize = 17;
+    const COLS: usize = 18;
     let mut out = vec![None; rows.len()];
     let mut tx = db.begin().await?;
     for (c, chunk) in rows.chunks(200).enumerate() {
         let mut sql = String::with_capacity(400 + chunk.len() * 90);
-        sql.push_str("INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, dedupe_key, ack_id, received_at) VALUES ");
+        sql.push_str("INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, dedupe_key, ack_id, received_at, lane) VALUES ");
         let mut a = Vec::with_capacity(chunk.len() * COLS);
         for (i, r) in chunk.iter().enumerate() {
             if i > 0 {
@@ -250,7 +250,8 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
                 r.ack.as_ref().map(|x| x.1.clone()),
                 r.dedupe_key.as_deref(),
                 &r.ack_id,
-                r.received_at
+                r.received_at,
+                crate::pipeline::bucket(r.org_id, &f.patient_key)
             ]);
         }
         sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ack_id");

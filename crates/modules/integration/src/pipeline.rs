@@ -74,13 +74,20 @@ impl Pipeline {
             p.wake.clone(),
             p.writer_waiting.clone(),
         ));
-        tokio::spawn(process_loop(
-            st.clone(),
-            p.waiters.clone(),
-            p.wake.clone(),
-            p.writer_waiting.clone(),
-            stop,
-        ));
+        let lanes = lanes(st.db.backend());
+        for lane in 0..lanes {
+            tokio::spawn(process_loop(
+                st.clone(),
+                Lane {
+                    index: lane,
+                    of: lanes,
+                },
+                p.waiters.clone(),
+                p.wake.clone(),
+                p.writer_waiting.clone(),
+                stop.clone(),
+            ));
+        }
         p
     }
 
@@ -196,13 +203,66 @@ async fn write_loop(
             }
         }
         if any_received {
-            wake.notify_one();
+            wake.notify_waiters();
         }
+    }
+}
+
+/// Buckets a message's patient falls in (`hl7_messages.lane`); lanes split them.
+pub const BUCKETS: i64 = 64;
+
+/// The bucket of a patient: every message about one patient of one institution lands in
+/// the same bucket, so one lane sees them all, in order.
+pub fn bucket(org_id: i64, patient_key: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ org_id as u64;
+    for b in patient_key.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % BUCKETS as u64) as i64
+}
+
+/// One of the processing lanes: the buckets `b` with `b % of == index`.
+#[derive(Debug, Clone, Copy)]
+pub struct Lane {
+    pub index: i64,
+    pub of: i64,
+}
+
+impl Lane {
+    /// The whole queue (replay, tests).
+    pub const ALL: Lane = Lane { index: 0, of: 1 };
+
+    fn filter(&self) -> String {
+        if self.of <= 1 {
+            String::new()
+        } else {
+            let list: Vec<String> = (0..BUCKETS)
+                .filter(|b| b % self.of == self.index)
+                .map(|b| b.to_string())
+                .collect();
+            format!(" AND lane IN ({})", list.join(", "))
+        }
+    }
+}
+
+/// Lanes per database: SQLite has one writer, so one; PostgreSQL runs several
+/// (`YIYANG_HL7_LANES`, default 2: each lane holds a pooled connection for its
+/// transaction and briefly a second one; a divisor of 64 keeps them even).
+fn lanes(b: Backend) -> i64 {
+    match b {
+        Backend::Sqlite => 1,
+        Backend::Postgres => std::env::var("YIYANG_HL7_LANES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2_i64)
+            .clamp(1, BUCKETS),
     }
 }
 
 async fn process_loop(
     st: AppState,
+    lane: Lane,
     waiters: Waiters,
     wake: Arc<Notify>,
     writer_waiting: Arc<AtomicBool>,
@@ -212,26 +272,19 @@ async fn process_loop(
         if *stop.borrow() {
             return;
         }
-        match st.db.try_lock(PROCESSOR_LOCK).await {
-            Ok(Some(lock)) => {
-                loop {
-                    match process_pending(&st, Some(&waiters), Some(&writer_waiting)).await {
-                        Ok(0) => break,
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::error!(error = %e.message, "hl7: processing batch failed");
-                            tokio::time::sleep(Duration::from_millis(500)).await;
-                            break;
-                        }
-                    }
-                    if *stop.borrow() {
-                        break;
-                    }
+        loop {
+            match process_pending(&st, lane, Some(&waiters), Some(&writer_waiting)).await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(error = %e.message, "hl7: processing batch failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    break;
                 }
-                lock.release().await;
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e.message, "hl7: processor lock unavailable"),
+            if *stop.borrow() {
+                break;
+            }
         }
         tokio::select! {
             _ = wake.notified() => {}
@@ -315,24 +368,27 @@ struct Queued {
 /// in time on SQLite, whose single writer the message store shares.
 pub async fn process_pending(
     st: &AppState,
+    lane: Lane,
     waiters: Option<&Waiters>,
     yield_to: Option<&AtomicBool>,
 ) -> AppResult<usize> {
-    yiyang_platform::audit::deferring(process_batch(st, waiters, yield_to)).await
+    yiyang_platform::audit::deferring(process_batch(st, lane, waiters, yield_to)).await
 }
 
 async fn process_batch(
     st: &AppState,
+    lane: Lane,
     waiters: Option<&Waiters>,
     yield_to: Option<&AtomicBool>,
 ) -> AppResult<usize> {
+    let in_lane = lane.filter();
     let sqlite = st.db.backend() == Backend::Sqlite;
     let budget = batch_budget(st.db.backend());
     // Cheap look first, so an idle processor does not queue for the write lock.
     let waiting: Option<(i64,)> = st
         .db
         .fetch_optional(
-            "SELECT id FROM hl7_messages WHERE status = 'received' LIMIT 1",
+            &format!("SELECT id FROM hl7_messages WHERE status = 'received'{in_lane} LIMIT 1"),
             vec![],
         )
         .await?;
@@ -343,10 +399,23 @@ async fn process_batch(
     let mut chans: HashMap<i64, Channel> = HashMap::new();
     let mut publishes: HashMap<i64, bool> = HashMap::new();
     let mut tx = st.db.begin().await?;
+    // One processor per lane across nodes: a lock that ends with the transaction (SQLite
+    // has one node and one writer).
+    if st.db.backend() == Backend::Postgres {
+        let got: Option<(bool,)> = tx
+            .fetch_optional(
+                "SELECT pg_try_advisory_xact_lock($1)",
+                args![PROCESSOR_LOCK + lane.index],
+            )
+            .await?;
+        if !got.is_some_and(|g| g.0) {
+            return Ok(0);
+        }
+    }
     // Read inside the write transaction: whoever processed before us has committed.
     let queued: Vec<Queued> = tx
         .fetch_all(
-            "SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received' ORDER BY id LIMIT $1",
+            &format!("SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received'{in_lane} ORDER BY id LIMIT $1"),
             args![match st.db.backend() {
                 Backend::Sqlite => MAX_PROCESS_BATCH / 8,
                 Backend::Postgres => MAX_PROCESS_BATCH,

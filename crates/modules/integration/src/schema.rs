@@ -182,4 +182,12 @@ CREATE INDEX integration_deliveries_due ON integration_deliveries (status, next_
 CREATE INDEX integration_deliveries_message ON integration_deliveries (message_id);
 "#,
     },
+    Migration {
+        id: "0010_integration_lanes",
+        // The processing bucket of a message (its patient's), so lanes split the queue
+        // without splitting a patient.
+        sql: r#"
+ALTER TABLE hl7_messages ADD COLUMN lane BIGINT NOT NULL DEFAULT 0;
+"#,
+    },
 ];

@@ -210,26 +210,44 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
     Ok(())
 }
 
-/// Active persons sharing at least one block key with `p`: the `limit` sharing the most
-/// keys (a true match agrees on several blocking passes, so it ranks first even in large
+/// The ids of the persons sharing at least one block key with `p`, as a query: the `limit`
+/// sharing the most keys (a true match agrees on several blocking passes, so it ranks first even in large
 /// blocks; the scoring then looks at the strongest candidates only).
-pub async fn candidate_ids(tx: &mut Tx, e: &Engine, p: &Person, limit: i64) -> AppResult<Vec<i64>> {
-    let keys = e.matcher.block_keys(p);
+pub fn candidate_query(
+    e: &Engine,
+    p: &Person,
+    limit: i64,
+) -> Option<(String, Vec<yiyang_store::Arg>)> {
+    let mut keys: Vec<i64> = e.matcher.block_keys(p).iter().map(|k| *k as i64).collect();
+    keys.sort_unstable();
+    keys.dedup();
     if keys.is_empty() {
-        return Ok(vec![]);
+        return None;
     }
-    let mut f = yiyang_store::Filter::new();
-    let ks: Vec<i64> = keys.iter().map(|k| *k as i64).collect();
-    f.any_of("key", &ks);
-    let lim = f.next();
-    f.args.push(limit.into());
-    // Ranked on the key index alone; merged records (their survivor carries the keys too)
-    // are dropped when the rows are read.
-    let rows: Vec<(i64,)> = tx
-        .fetch_all(
-            &format!("SELECT person_id FROM person_block_keys{} GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT {lim}", f.sql()),
-            f.args,
-        )
-        .await?;
-    Ok(rows.into_iter().map(|r| r.0).collect())
+    // Each key contributes at most PER_KEY rows (the most recent persons): a key that half
+    // the city shares (a common given name) costs a bounded read, like the engine's
+    // `max_block_size`, while a true match still agrees on the selective keys (ID number,
+    // phone, surname + birth date). Ranked on the key index alone.
+    const PER_KEY: i64 = 300;
+    let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(keys.len() + 1);
+    let parts: Vec<String> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| {
+            args.push((*k).into());
+            format!(
+                "SELECT person_id FROM (SELECT person_id FROM person_block_keys WHERE key = ${} ORDER BY person_id DESC LIMIT {PER_KEY}) AS k{i}",
+                i + 1
+            )
+        })
+        .collect();
+    args.push(limit.into());
+    Some((
+        format!(
+            "SELECT person_id FROM ({}) AS c GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT ${}",
+            parts.join(" UNION ALL "),
+            keys.len() + 1
+        ),
+        args,
+    ))
 }

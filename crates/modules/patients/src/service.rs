@@ -332,18 +332,22 @@ pub async fn register_in(
     let engine = matching::engine(&st.db).await?;
     let fields = p.fields(v.id_number.as_deref());
     let me = engine.matcher.normalizer.normalize(&fields.raw(0));
-    let cands = matching::candidate_ids(tx, &engine, &me, CANDIDATES).await?;
     let index_size = matching::prior_population(
         tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
             .await?,
     );
     let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
-    if !cands.is_empty() {
+    if let Some((sql, args)) = matching::candidate_query(&engine, &me, CANDIDATES) {
+        let cands: Vec<(i64,)> = tx.fetch_all(&sql, args).await?;
+        let ids: Vec<i64> = cands.iter().map(|c| c.0).collect();
         let mut f = Filter::new();
-        f.any_of("id", &cands);
+        f.any_of("id", &ids);
         f.raw("status = 'active'");
+        // Planned with the actual ids (a cached generic plan for a long IN list became a
+        // sequential scan on PostgreSQL). Merged records drop out here; their survivor
+        // carries the keys too.
         let rows: Vec<PersonRow> = tx
-            .fetch_all(
+            .fetch_all_planned(
                 &format!("SELECT {PERSON_COLS} FROM persons{}", f.sql()),
                 f.args,
             )
