@@ -730,7 +730,36 @@ async fn orders_and_appointments_are_kept_current() {
         let ack = mllp(port, siu("APP2", "S15").as_bytes()).await.unwrap();
         assert_eq!(msa(&ack)[1], "AA", "{b}: {ack}");
         assert_eq!(count(&app, "SELECT COUNT(*) FROM appointments WHERE appt_no = 'APPT-88' AND status = 'cancelled'", vec![]).await, 1, "{b}");
+        // The JSON API: filtered, scoped to the caller's institutions.
         let (hospadmin, _) = app.login("hospadmin").await;
+        let get = |c: reqwest::Client, path: &'static str| {
+            let url = app.url(path);
+            async move {
+                c.get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let orders = get(hospadmin.clone(), "/api/v1/integration/orders?no=REQ-001").await;
+        assert_eq!(orders.as_array().map(|a| a.len()), Some(1), "{b}: {orders}");
+        assert_eq!(orders[0]["status"], "cancelled", "{b}: {orders}");
+        let appts = get(
+            hospadmin.clone(),
+            "/api/v1/integration/appointments?status=cancelled",
+        )
+        .await;
+        assert_eq!(appts[0]["appt_no"], "APPT-88", "{b}: {appts}");
+        let (nh, _) = app.login("nhadmin").await;
+        let none = get(nh, "/api/v1/integration/orders").await;
+        assert_eq!(
+            none.as_array().map(|a| a.len()),
+            Some(0),
+            "{b}: another institution sees none: {none}"
+        );
         for path in ["/integration/orders", "/integration/appointments"] {
             let page = hospadmin
                 .get(app.url(path))

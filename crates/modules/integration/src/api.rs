@@ -3,7 +3,8 @@
 use crate::channels::{self, Channel, ChannelInput};
 use crate::engine::{self, ReplayOutcome, StoredMessage};
 use crate::messages::{
-    self, ChannelStats, CriticalAlert, MessageEvent, MessageQuery, MessageView, Unmask,
+    self, Appointment, ChannelStats, ClinicalQuery, CriticalAlert, MessageEvent, MessageQuery,
+    MessageView, Order, Unmask,
 };
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -27,6 +28,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/integration/messages/{id}", get(get_message))
         .route("/api/v1/integration/messages/{id}/replay", post(replay))
         .route("/api/v1/integration/alerts", get(list_alerts))
+        .route("/api/v1/integration/orders", get(list_orders))
+        .route("/api/v1/integration/appointments", get(list_appointments))
         .route("/api/v1/integration/alerts/{id}/ack", post(ack_alert))
         .merge(crate::outbound_api::routes())
 }
@@ -95,6 +98,26 @@ pub async fn list_alerts(
     Ok(Json(
         messages::alerts(&st, &ctx, q.status.as_deref()).await?,
     ))
+}
+
+/// Orders (申请单) received by ORM/OML in the caller's scope; the read is audited.
+#[utoipa::path(get, path = "/api/v1/integration/orders", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Order])))]
+pub async fn list_orders(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(q): Query<ClinicalQuery>,
+) -> ApiResult<Json<Vec<Order>>> {
+    Ok(Json(messages::orders(&st, &ctx, &q).await?))
+}
+
+/// Appointments (预约挂号) received by SIU in the caller's scope; the read is audited.
+#[utoipa::path(get, path = "/api/v1/integration/appointments", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Appointment])))]
+pub async fn list_appointments(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(q): Query<ClinicalQuery>,
+) -> ApiResult<Json<Vec<Appointment>>> {
+    Ok(Json(messages::appointments(&st, &ctx, &q).await?))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
@@ -180,7 +203,9 @@ pub async fn delete_channel(
         get_message,
         replay,
         list_alerts,
-        ack_alert
+        ack_alert,
+        list_orders,
+        list_appointments
     ),
     components(schemas(
         Channel,
@@ -192,7 +217,9 @@ pub async fn delete_channel(
         ReplayInput,
         ReplayOutcome,
         CriticalAlert,
-        AckInput
+        AckInput,
+        Order,
+        Appointment
     ))
 )]
 pub struct ApiDoc;

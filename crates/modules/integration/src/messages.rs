@@ -340,6 +340,128 @@ pub async fn alerts(
         .await
 }
 
+/// A 申请单 received by ORM/OML, current by placer order number.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Order {
+    pub id: i64,
+    pub org_id: i64,
+    pub person_id: i64,
+    pub placer_no: String,
+    pub filler_no: String,
+    /// active / on-hold / completed / cancelled
+    pub status: String,
+    pub service_code: String,
+    pub service_text: String,
+    pub priority: String,
+    pub ordering_provider: String,
+    pub ordered_at: Option<i64>,
+    pub updated_at: i64,
+}
+
+/// A 预约 received by SIU, current by appointment number.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Appointment {
+    pub id: i64,
+    pub org_id: i64,
+    pub person_id: i64,
+    pub appt_no: String,
+    /// booked / noshow / cancelled
+    pub status: String,
+    pub start_at: Option<i64>,
+    pub end_at: Option<i64>,
+    pub service: String,
+    pub location: String,
+    pub provider: String,
+    pub reason: String,
+    pub updated_at: i64,
+}
+
+/// Filters of the order and appointment lists.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct ClinicalQuery {
+    pub person_id: Option<i64>,
+    pub status: Option<String>,
+    /// Placer order number or appointment number.
+    pub no: Option<String>,
+}
+
+fn clinical_filter(ctx: &RequestContext, q: &ClinicalQuery, no_col: &str) -> AppResult<Filter> {
+    let scope = ctx.require(perm::PATIENT_READ)?;
+    let mut f = Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    if let Some(p) = q.person_id {
+        f.add("person_id = ?", p);
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        f.add("status = ?", s);
+    }
+    if let Some(n) = q.no.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        f.add(&format!("{no_col} = ?"), n);
+    }
+    Ok(f)
+}
+
+/// Orders in the caller's `patient.read` scope (latest 500); the read is audited.
+pub async fn orders(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+) -> AppResult<Vec<Order>> {
+    let mut f = clinical_filter(ctx, q, "placer_no")?;
+    let page = f.page(500, 0);
+    let rows: Vec<Order> = st
+        .db
+        .fetch_all(
+            &format!("SELECT id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    st.audit
+        .record(
+            AuditEntry::new(
+                ctx,
+                "integration.orders_read",
+                "orders",
+                q.person_id.unwrap_or(0),
+            )
+            .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
+        )
+        .await;
+    Ok(rows)
+}
+
+/// Appointments in the caller's `patient.read` scope (latest 500 by visit time); the read
+/// is audited.
+pub async fn appointments(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+) -> AppResult<Vec<Appointment>> {
+    let mut f = clinical_filter(ctx, q, "appt_no")?;
+    let page = f.page(500, 0);
+    let rows: Vec<Appointment> = st
+        .db
+        .fetch_all(
+            &format!("SELECT id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
+            f.args,
+        )
+        .await?;
+    st.audit
+        .record(
+            AuditEntry::new(
+                ctx,
+                "integration.appointments_read",
+                "appointments",
+                q.person_id.unwrap_or(0),
+            )
+            .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
+        )
+        .await;
+    Ok(rows)
+}
+
 /// Acknowledges an open alert (需 `patient.write` for its institution).
 pub async fn acknowledge(
     st: &AppState,

@@ -668,42 +668,6 @@ async fn alert_ack(
     back("/integration/alerts", r.map(|_| "危急值已确认".into()))
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct OrderRow {
-    person_id: i64,
-    placer_no: String,
-    filler_no: String,
-    status: String,
-    service_code: String,
-    service_text: String,
-    priority: String,
-    ordering_provider: String,
-    ordered_at: Option<i64>,
-    updated_at: i64,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct ApptRow {
-    person_id: i64,
-    appt_no: String,
-    status: String,
-    start_at: Option<i64>,
-    service: String,
-    location: String,
-    provider: String,
-    reason: String,
-    updated_at: i64,
-}
-
-fn scoped(ctx: &RequestContext) -> AppResult<Filter> {
-    let scope = ctx.require(perm::PATIENT_READ)?;
-    let mut f = Filter::new();
-    if let Some(orgs) = scope.org_ids() {
-        f.any_of("org_id", &orgs);
-    }
-    Ok(f)
-}
-
 fn order_status(s: &str) -> Markup {
     match s {
         "active" => badge("ok", "有效"),
@@ -723,16 +687,31 @@ fn appt_status(s: &str) -> Markup {
     }
 }
 
-async fn orders_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
-    let mut f = scoped(&a.ctx)?;
-    let page = f.page(500, 0);
-    let rows: Vec<OrderRow> = st
-        .db
-        .fetch_all(
-            &format!("SELECT person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
-            f.args,
-        )
-        .await?;
+fn clinical_query(q: &Params) -> messages::ClinicalQuery {
+    messages::ClinicalQuery {
+        person_id: p(q, "person_id").parse().ok(),
+        status: Some(p(q, "status").to_string()).filter(|s| !s.is_empty()),
+        no: Some(p(q, "no").trim().to_string()).filter(|s| !s.is_empty()),
+    }
+}
+
+fn clinical_filter_form(action: &str, q: &Params, statuses: &[(&str, &str)]) -> Markup {
+    html! { form.filters method="get" action=(action) {
+        div { label for="no" { "单号" } input #no type="text" name="no" value=(p(q, "no")); }
+        div { label for="status" { "状态" } select #status name="status" {
+            option value="" { "全部" }
+            @for (c, l) in statuses { option value=(c) selected[p(q, "status") == *c] { (l) } }
+        } }
+        div { button type="submit" { "查询" } }
+    } }
+}
+
+async fn orders_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let rows = messages::orders(&st, &a.ctx, &clinical_query(&q)).await?;
     Ok(shell(
         &st.nav,
         &a,
@@ -740,6 +719,7 @@ async fn orders_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Ma
         "/integration/orders",
         html! {
             p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态；最多显示最近 500 条。" }
+            (clinical_filter_form("/integration/orders", &q, &[("active", "有效"), ("on-hold", "暂停"), ("completed", "已完成"), ("cancelled", "已取消")]))
             div.table-wrap { table {
                 thead { tr { th { "申请单号" } th { "执行单号" } th { "项目" } th { "优先级" } th { "申请医生" } th { "申请时间" } th { "状态" } th { "更新时间" } th { "患者" } } }
                 tbody {
@@ -757,16 +737,12 @@ async fn orders_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Ma
     ))
 }
 
-async fn appointments_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
-    let mut f = scoped(&a.ctx)?;
-    let page = f.page(500, 0);
-    let rows: Vec<ApptRow> = st
-        .db
-        .fetch_all(
-            &format!("SELECT person_id, appt_no, status, start_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
-            f.args,
-        )
-        .await?;
+async fn appointments_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult<Markup> {
+    let rows = messages::appointments(&st, &a.ctx, &clinical_query(&q)).await?;
     Ok(shell(
         &st.nav,
         &a,
@@ -774,6 +750,7 @@ async fn appointments_page(State(st): State<AppState>, Page(a): Page) -> PageRes
         "/integration/appointments",
         html! {
             p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态；最多显示 500 条。" }
+            (clinical_filter_form("/integration/appointments", &q, &[("booked", "已预约"), ("noshow", "未到诊"), ("cancelled", "已取消")]))
             div.table-wrap { table {
                 thead { tr { th { "预约号" } th { "就诊时间" } th { "服务" } th { "地点" } th { "医生" } th { "原因" } th { "状态" } th { "更新时间" } th { "患者" } } }
                 tbody {
