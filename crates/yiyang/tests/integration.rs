@@ -1231,3 +1231,39 @@ async fn channels_speak_tls_and_mutual_tls() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_over_mllp_are_answered_with_a_batch_of_acks() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^*").await;
+        let batch = format!(
+            "FHS|^~\\&|HIS|MZ-HOSP-01\rBHS|^~\\&|HIS|MZ-HOSP-01|||20261126100000||||B-1\r{}\r{}\rBTS|2\rFTS|1",
+            adt("A04", "BAT-1", "MR7701", "", ""),
+            adt("A04", "BAT-2", "MR7702", "", "")
+        );
+        let ack = mllp(port, batch.as_bytes()).await.expect("an answer");
+        let segs: Vec<&str> = ack.split('\r').filter(|s| !s.is_empty()).collect();
+        assert!(segs[0].starts_with("BHS|"), "{b}: {ack}");
+        assert!(segs[0].ends_with("|B-1"), "{b}: {ack}");
+        let msas: Vec<&&str> = segs.iter().filter(|s| s.starts_with("MSA")).collect();
+        assert_eq!(msas.len(), 2, "{b}: {ack}");
+        assert!(msas[0].starts_with("MSA|AA|BAT-1"), "{b}: {ack}");
+        assert!(msas[1].starts_with("MSA|AA|BAT-2"), "{b}: {ack}");
+        assert_eq!(segs.last().copied(), Some("BTS|2"), "{b}: {ack}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM person_identifiers WHERE value IN ('MR7701', 'MR7702')",
+                vec![]
+            )
+            .await,
+            2,
+            "{b}"
+        );
+        // A batch that does not parse: the connection is closed, nothing stored.
+        let ack = mllp(port, b"BHS|^~\\&|HIS\rMSH|bad").await;
+        assert_eq!(ack, None, "{b}");
+        app.stop().await;
+    }
+}

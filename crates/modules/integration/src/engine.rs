@@ -210,6 +210,77 @@ pub fn prepare(ch: &Channel, payload: &[u8], now: i64) -> Option<NewMessage> {
     Some(row(f, "received", String::new(), ack, key))
 }
 
+/// An FHS/BHS batch split into its messages (each its own ER7 text, segments ending in
+/// CR). `None` when the payload is not a batch; an error (the reason) when it is a batch
+/// that does not parse.
+pub fn batch_members(payload: &[u8]) -> Option<Result<Batch, String>> {
+    let start = payload
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n' | b' ' | b'\t'))
+        .unwrap_or(payload.len());
+    let payload = &payload[start..];
+    if !(payload.starts_with(b"FHS") || payload.starts_with(b"BHS")) {
+        return None;
+    }
+    let text = match std::str::from_utf8(payload) {
+        Ok(t) => t,
+        Err(_) => return Some(Err("批量消息须为 UTF-8 编码".into())),
+    };
+    if let Err(e) = yiyang_hl7v2::Batch::parse(text) {
+        return Some(Err(format!("批量消息无法解析：{e}")));
+    }
+    let mut b = Batch::default();
+    let mut current: Option<String> = None;
+    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
+        let id = line.get(..3).unwrap_or("");
+        match id {
+            "MSH" => {
+                b.messages.extend(current.take().map(String::into_bytes));
+                current = Some(format!("{line}\r"));
+            }
+            "FHS" | "BHS" | "BTS" | "FTS" => {
+                b.messages.extend(current.take().map(String::into_bytes));
+                if id == "BHS" {
+                    // BHS-11 batch control id (BHS-1 is the field separator).
+                    let sep = line.chars().nth(3).unwrap_or('|');
+                    b.control_id = line.split(sep).nth(10).unwrap_or("").to_string();
+                }
+            }
+            _ => {
+                if let Some(c) = current.as_mut() {
+                    c.push_str(line);
+                    c.push('\r');
+                }
+            }
+        }
+    }
+    b.messages.extend(current.take().map(String::into_bytes));
+    Some(Ok(b))
+}
+
+/// The messages of a batch and its control id (BHS-11).
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub messages: Vec<Vec<u8>>,
+    pub control_id: String,
+}
+
+/// The answer to a batch: the ACKs of its messages inside BHS/BTS, in order.
+pub fn batch_ack(original_control_id: &str, acks: &[String], now: i64) -> String {
+    let mut out = format!(
+        "BHS|^~\\&|YIYANG|MZ|||{}||||{}|{}\r",
+        hl7_ts(now),
+        next_ack_id(now),
+        original_control_id
+    );
+    for a in acks {
+        out.push_str(a.trim_end_matches(['\r', '\n']));
+        out.push('\r');
+    }
+    out.push_str(&format!("BTS|{}", acks.len()));
+    out
+}
+
 /// Stores rows in one transaction; for each row its id, or `None` when its dedupe key was
 /// already taken (a repeated MSH-10).
 pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>> {

@@ -241,10 +241,11 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
         };
         dec.push(&buf[..n]);
         let arrived = std::time::Instant::now();
-        // Every complete frame that arrived goes to the store together.
-        let mut tickets = Vec::new();
+        // Every complete frame that arrived goes to the store together; a batch frame
+        // (FHS/BHS) contributes each of its messages and is answered with a batch of ACKs.
+        let mut frames: Vec<(Option<String>, Vec<crate::pipeline::Ticket>)> = Vec::new();
         let mut close = false;
-        while let Some(frame) = dec.next_frame() {
+        'frames: while let Some(frame) = dec.next_frame() {
             let payload = match frame {
                 Ok(p) => p,
                 Err(e) => {
@@ -253,39 +254,61 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
             };
-            let Some(row) = engine::prepare(ch, &payload, st.clock.now_micros()) else {
-                tracing::warn!(
-                    channel = ch.id,
-                    "mllp: payload is not an HL7 message, closing"
-                );
-                close = true;
-                break;
-            };
-            match pipeline.submit(row).await {
-                Ok(t) => tickets.push(t),
-                Err(_) => {
+            let now = st.clock.now_micros();
+            let (batch_id, members) = match engine::batch_members(&payload) {
+                None => (None, vec![payload]),
+                Some(Ok(b)) => (Some(b.control_id), b.messages),
+                Some(Err(reason)) => {
+                    tracing::warn!(channel = ch.id, %reason, "mllp: malformed batch, closing");
                     close = true;
                     break;
                 }
+            };
+            let mut tickets = Vec::with_capacity(members.len());
+            for m in members {
+                let Some(row) = engine::prepare(ch, &m, now) else {
+                    tracing::warn!(
+                        channel = ch.id,
+                        "mllp: payload is not an HL7 message, closing"
+                    );
+                    close = true;
+                    break 'frames;
+                };
+                match pipeline.submit(row).await {
+                    Ok(t) => tickets.push(t),
+                    Err(_) => {
+                        close = true;
+                        break 'frames;
+                    }
+                }
             }
+            frames.push((batch_id, tickets));
         }
         out.clear();
-        for t in tickets {
-            match pipeline.finish(st, t).await {
-                Ok(ack) => {
-                    st.metrics.sample(ACK_SERIES, ch.id, arrived.elapsed());
-                    let bytes = yiyang_hl7v2::encode_message(&ack)
-                        .map(|c| c.into_owned())
-                        .unwrap_or_else(|_| ack.into_bytes());
-                    out.extend_from_slice(&encode_frame(&bytes));
-                }
-                Err(e) => {
-                    // Not stored (or still pending): no ACK; the sender retries.
-                    tracing::error!(channel = ch.id, error = %e.message, "mllp: no ACK for a message");
-                    close = true;
-                    break;
+        'answers: for (batch_id, tickets) in frames {
+            let mut acks = Vec::with_capacity(tickets.len());
+            for t in tickets {
+                match pipeline.finish(st, t).await {
+                    Ok(ack) => {
+                        st.metrics.sample(ACK_SERIES, ch.id, arrived.elapsed());
+                        acks.push(ack);
+                    }
+                    Err(e) => {
+                        // Not stored (or still pending): no ACK; the sender retries.
+                        tracing::error!(channel = ch.id, error = %e.message, "mllp: no ACK for a message");
+                        close = true;
+                        break 'answers;
+                    }
                 }
             }
+            let text = match batch_id {
+                Some(id) => engine::batch_ack(&id, &acks, st.clock.now_micros()),
+                None => acks.pop().unwrap_or_default(),
+            };
+            let bytes = yiyang_hl7v2::encode_message(&text)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| text.into_bytes());
+            out.extend_from_slice(&encode_frame(&bytes));
         }
         if !out.is_empty() && sock.write_all(&out).await.is_err() {
             return;
