@@ -96,7 +96,16 @@ pub fn person_from_pid(pid: &Pid<'_, '_>, org_id: i64) -> AppResult<PersonInput>
         }
     }
     if id_number.is_empty() {
-        id_number = pid.ssn().trim().to_string();
+        // PID-19 carries the resident ID number in Chinese feeds, a foreign social security
+        // number elsewhere: only the shape of a 身份证号 (15 or 18 characters) is taken.
+        let ssn = pid.ssn().trim().to_string();
+        let shaped = matches!(ssn.len(), 15 | 18)
+            && ssn
+                .char_indices()
+                .all(|(i, c)| c.is_ascii_digit() || (i == ssn.len() - 1 && matches!(c, 'X' | 'x')));
+        if shaped {
+            id_number = ssn;
+        }
     }
     if identifiers.is_empty() {
         return Err(bad(
@@ -1045,5 +1054,17 @@ mod tests {
         assert_eq!(p.identifiers[0].id_type, "MRN");
         assert_eq!(p.phone, "13800138000");
         assert!(p.address_detail.contains("梅江路1号"));
+    }
+
+    #[test]
+    fn pid19_counts_as_id_number_only_in_its_shape() {
+        let us = "MSH|^~\\&|ADT1|GHH|LAB|GHH|198808181126||ADT^A01|1|P|2.5.1\rPID|1||PATID1234^^^GHH^MR||EVERYMAN^ADAM||19610615|M|||||||||||444333333";
+        let m = Message::parse(us).unwrap();
+        let p = person_from_pid(&Pid::new(m.segment("PID").unwrap()).unwrap(), 1).unwrap();
+        assert_eq!(p.id_number, "");
+        let cn = us.replace("444333333", "44140219470214003X");
+        let m = Message::parse(&cn).unwrap();
+        let p = person_from_pid(&Pid::new(m.segment("PID").unwrap()).unwrap(), 1).unwrap();
+        assert_eq!(p.id_number, "44140219470214003X");
     }
 }
