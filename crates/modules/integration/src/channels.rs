@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::web::AppState;
-use yiyang_store::{Db, Filter, args};
+use yiyang_store::{Conn, Filter, args};
 
 /// A configured channel.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -287,7 +287,7 @@ impl Channel {
     }
 }
 
-pub async fn load(db: &Db, id: i64) -> AppResult<Option<Channel>> {
+pub async fn load(mut db: impl Conn, id: i64) -> AppResult<Option<Channel>> {
     db.fetch_optional(
         &format!("SELECT {CHANNEL_COLS} FROM hl7_channels WHERE id = $1"),
         args![id],

@@ -327,10 +327,14 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
         }
         sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ack_id");
         let got: Vec<(i64, String)> = tx.fetch_all(&sql, a).await?;
-        let base = c * 200;
+        let at: std::collections::HashMap<&str, usize> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.ack_id.as_str(), c * 200 + i))
+            .collect();
         for (id, ack_id) in got {
-            if let Some(i) = chunk.iter().position(|r| r.ack_id == ack_id) {
-                out[base + i] = Some(id);
+            if let Some(i) = at.get(ack_id.as_str()) {
+                out[*i] = Some(id);
             }
         }
     }

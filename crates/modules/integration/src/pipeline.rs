@@ -435,7 +435,7 @@ async fn process_batch(
         }
         done += 1;
         if let std::collections::hash_map::Entry::Vacant(e) = chans.entry(q.channel_id) {
-            let ch = channels::load(&st.db, q.channel_id)
+            let ch = channels::load(&mut tx, q.channel_id)
                 .await?
                 .ok_or_else(|| AppError::not_found("channel"))?;
             e.insert(ch);
