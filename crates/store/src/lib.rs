@@ -399,15 +399,15 @@ async fn checkpointer(pool: SqlitePool) {
         match r {
             // (busy, WAL pages, pages copied): everything copied and the WAL is large.
             Ok((0, log, done)) if log > 16_384 && log == done => {
-                let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
                     .execute(&pool)
-                    .await;
+                    .await
+                {
+                    tracing::warn!(error = %e, "sqlite WAL truncation failed");
+                }
             }
             Ok(_) => {}
-            Err(e) if pool.is_closed() => {
-                let _ = e;
-                return;
-            }
+            Err(_) if pool.is_closed() => return,
             Err(e) => tracing::warn!(error = %e, "sqlite checkpoint failed"),
         }
     }

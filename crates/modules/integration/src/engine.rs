@@ -348,11 +348,9 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
     if !done.is_empty() {
         let mut f = Filter::new();
         f.any_of("id", &done);
-        let at = f.next();
-        f.args.push(rows[0].received_at.into());
         tx.execute(
             &format!(
-                "UPDATE hl7_messages SET processed_at = {at}, attempts = 1{}",
+                "UPDATE hl7_messages SET processed_at = received_at, attempts = 1{}",
                 f.sql()
             ),
             f.args,

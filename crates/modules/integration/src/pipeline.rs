@@ -230,9 +230,6 @@ pub struct Lane {
 }
 
 impl Lane {
-    /// The whole queue (replay, tests).
-    pub const ALL: Lane = Lane { index: 0, of: 1 };
-
     fn filter(&self) -> String {
         if self.of <= 1 {
             String::new()

@@ -572,26 +572,21 @@ pub async fn update_in(
         return Ok(out);
     }
     let engine = matching::engine(&st.db).await?;
+    // What the source did not send stays as stored.
     let mut merged = p.clone();
-    for (f, old, _) in [
-        ("name", &r.name, ()),
-        ("sex", &r.sex, ()),
-        ("phone", &r.phone, ()),
-        ("address_detail", &r.address_detail, ()),
-    ] {
-        let slot = match f {
-            "name" => &mut merged.name,
-            "sex" => &mut merged.sex,
-            "phone" => &mut merged.phone,
-            _ => &mut merged.address_detail,
-        };
-        if slot.trim().is_empty() {
-            *slot = old.clone();
+    let keep = |new: &mut String, old: &str| {
+        if new.trim().is_empty() {
+            *new = old.to_string();
         }
-    }
-    if merged.birth_date.is_empty() {
-        merged.birth_date = r.birth_date.clone().unwrap_or_default();
-    }
+    };
+    keep(&mut merged.name, &r.name);
+    keep(&mut merged.sex, &r.sex);
+    keep(&mut merged.phone, &r.phone);
+    keep(&mut merged.address_detail, &r.address_detail);
+    keep(
+        &mut merged.birth_date,
+        r.birth_date.as_deref().unwrap_or(""),
+    );
     merged.district = r.district.clone();
     merged.town = r.town.clone();
     let id_number = if id_new.is_empty() {
