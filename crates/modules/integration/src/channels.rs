@@ -322,18 +322,24 @@ pub async fn get(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<Chan
     }
 }
 
-async fn check_unique(st: &AppState, c: &ChannelInput, except: i64) -> AppResult<()> {
+/// The `org_id` field names an existing institution (a field error otherwise).
+pub(crate) async fn require_org(st: &AppState, org_id: i64) -> AppResult<()> {
     let org: Option<(i64,)> = st
         .db
-        .fetch_optional("SELECT id FROM orgs WHERE id = $1", args![c.org_id])
+        .fetch_optional("SELECT id FROM orgs WHERE id = $1", args![org_id])
         .await?;
-    if org.is_none() {
-        return Err(AppError::field(
+    match org {
+        Some(_) => Ok(()),
+        None => Err(AppError::field(
             "integration.org_invalid",
             "org_id",
             "所属机构不存在",
-        ));
+        )),
     }
+}
+
+async fn check_unique(st: &AppState, c: &ChannelInput, except: i64) -> AppResult<()> {
+    require_org(st, c.org_id).await?;
     let port: Option<(String,)> = st
         .db
         .fetch_optional(

@@ -588,17 +588,7 @@ pub async fn get(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<Subs
 }
 
 async fn check_org_and_name(st: &AppState, s: &SubscriptionInput, except: i64) -> AppResult<()> {
-    let org: Option<(i64,)> = st
-        .db
-        .fetch_optional("SELECT id FROM orgs WHERE id = $1", args![s.org_id])
-        .await?;
-    if org.is_none() {
-        return Err(AppError::field(
-            "integration.org_invalid",
-            "org_id",
-            "所属机构不存在",
-        ));
-    }
+    crate::channels::require_org(st, s.org_id).await?;
     let dup: Option<(i64,)> = st
         .db
         .fetch_optional(

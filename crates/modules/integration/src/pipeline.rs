@@ -142,9 +142,9 @@ impl Pipeline {
         let Some(mut rx) = t.processed else {
             return Err(AppError::internal("hl7: no ACK decided"));
         };
-        // Processing may run on another node: look at the store now and then, too.
-        for _ in 0..300 {
-            match tokio::time::timeout(Duration::from_millis(100), &mut rx).await {
+        // Processing may run on another node: look at the store once a second, too.
+        for _ in 0..30 {
+            match tokio::time::timeout(Duration::from_secs(1), &mut rx).await {
                 Ok(Ok(ack)) => return Ok(ack),
                 Ok(Err(_)) => break,
                 Err(_) => {}
