@@ -239,6 +239,110 @@ impl Tx {
         }
     }
 
+    /// Like `execute`, but not kept as a prepared statement: for statements whose text
+    /// varies (multi-row inserts sized by a batch), which would only churn the cache.
+    pub async fn execute_once(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<u64> {
+        let r = match self {
+            Tx::Sqlite(c) => {
+                let q = sqlx::query::<Sqlite>(AssertSqlSafe(sql)).persistent(false);
+                bind_all!(q, args)
+                    .execute(&mut *c.tx)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected()
+            }
+            Tx::Pg(c) => {
+                let q = sqlx::query::<Postgres>(AssertSqlSafe(sql)).persistent(false);
+                bind_all!(q, args)
+                    .execute(&mut **c)
+                    .await
+                    .map_err(db_err)?
+                    .rows_affected()
+            }
+        };
+        Ok(r)
+    }
+
+    /// Inserts `rows` (each `width` values, in column order) with multi-row statements:
+    /// `head` is `INSERT INTO t (a, b, …)`, `tail` what follows the values (e.g.
+    /// `ON CONFLICT DO NOTHING`). Returns the rows inserted.
+    pub async fn insert_rows(
+        &mut self,
+        head: &str,
+        width: usize,
+        rows: Vec<Vec<Arg>>,
+        tail: &str,
+    ) -> AppResult<u64> {
+        debug_assert!(rows.iter().all(|r| r.len() == width));
+        // Both databases bind far more; this keeps one statement's text moderate.
+        let per = (2000 / width.max(1)).max(1);
+        let mut n = 0;
+        let mut it = rows.into_iter().peekable();
+        while it.peek().is_some() {
+            let chunk: Vec<Vec<Arg>> = it.by_ref().take(per).collect();
+            let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * width * 6);
+            sql.push_str(head);
+            sql.push_str(" VALUES ");
+            let mut args = Vec::with_capacity(chunk.len() * width);
+            for (i, row) in chunk.into_iter().enumerate() {
+                sql.push_str(if i == 0 { "(" } else { ", (" });
+                for k in 0..width {
+                    if k > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push('$');
+                    sql.push_str(&(i * width + k + 1).to_string());
+                }
+                sql.push(')');
+                args.extend(row);
+            }
+            if !tail.is_empty() {
+                sql.push(' ');
+                sql.push_str(tail);
+            }
+            n += self.execute_once(&sql, args).await?;
+        }
+        Ok(n)
+    }
+
+    /// Takes `n` fresh ids of `table`'s `id` column, ascending, for rows the caller then
+    /// inserts with explicit ids (so a multi-row insert knows each row's id without relying
+    /// on the order of `RETURNING`). PostgreSQL draws them from the column's sequence;
+    /// SQLite continues after both the largest id and the `AUTOINCREMENT` counter, which is
+    /// safe because this transaction is the database's only writer.
+    pub async fn reserve_ids(&mut self, table: &str, n: usize) -> AppResult<Vec<i64>> {
+        if !table.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') || table.is_empty() {
+            return Err(AppError::internal(format!(
+                "reserve_ids: bad table {table:?}"
+            )));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        match self.backend() {
+            Backend::Sqlite => {
+                let last = self
+                    .scalar(
+                        &format!("SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = $1), 0), COALESCE((SELECT MAX(id) FROM {table}), 0))"),
+                        args![table],
+                    )
+                    .await?;
+                Ok((1..=n as i64).map(|i| last + i).collect())
+            }
+            Backend::Postgres => {
+                let rows: Vec<(i64,)> = self
+                    .fetch_all(
+                        "SELECT nextval(pg_get_serial_sequence($1, 'id')) FROM generate_series(1, $2)",
+                        args![table, n as i64],
+                    )
+                    .await?;
+                let mut ids: Vec<i64> = rows.into_iter().map(|r| r.0).collect();
+                ids.sort_unstable();
+                Ok(ids)
+            }
+        }
+    }
+
     pub async fn commit(self) -> AppResult<()> {
         match self {
             Tx::Sqlite(t) => t.tx.commit().await.map_err(db_err),

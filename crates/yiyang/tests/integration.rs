@@ -1326,3 +1326,279 @@ async fn mutated_messages_get_an_ack_or_a_clean_close_and_nothing_acked_is_lost(
         app.stop().await;
     }
 }
+
+/// An admission with the patient's demographics spelled out.
+struct Pat<'a> {
+    mrn: &'a str,
+    family: &'a str,
+    given: &'a str,
+    birth: &'a str,
+    sex: &'a str,
+    id_number: String,
+    phone: &'a str,
+}
+
+fn adt_for(
+    trigger: &str,
+    control: &str,
+    p: &Pat<'_>,
+    class: &str,
+    visit: &str,
+    loc: &str,
+) -> String {
+    format!(
+        "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^{trigger}^ADT_A01|{control}|P|2.5|||AL|NE||UNICODE UTF-8\r\
+         EVN|{trigger}|20261126093000\r\
+         PID|1||{mrn}^^^MZH^MR~{idn}^^^CHN^ID||{fam}^{given}||{birth}|{sex}|||江南路8号^^梅州市^广东省||{phone}\r\
+         PV1|1|{class}|{loc}|||||||MED|||||||||{visit}|||||||||||||||||||||||||20261126090000",
+        mrn = p.mrn,
+        idn = p.id_number,
+        fam = p.family,
+        given = p.given,
+        birth = p.birth,
+        sex = p.sex,
+        phone = p.phone,
+    )
+}
+
+/// What processing left behind, with database ids replaced by the patients' record numbers
+/// (so two databases compare even when their ids differ).
+async fn fingerprint(app: &TestApp) -> Vec<String> {
+    use std::collections::BTreeMap;
+    let db = &app.state.db;
+    let ids: Vec<(i64, String)> = db
+        .fetch_all(
+            "SELECT person_id, value FROM person_identifiers WHERE value LIKE 'RUN-%' ORDER BY value",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut label: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (p, v) in &ids {
+        label.entry(*p).or_default().push(v.clone());
+    }
+    let name = |p: i64| {
+        label
+            .get(&p)
+            .map(|v| v.join("+"))
+            .unwrap_or(format!("?{p}"))
+    };
+    let mut out = Vec::new();
+    for p in label.keys() {
+        let (n, sex, birth, status): (String, String, Option<String>, String) = db
+            .fetch_one(
+                "SELECT name, sex, birth_date, status FROM persons WHERE id = $1",
+                yiyang_store::args![*p],
+            )
+            .await
+            .unwrap();
+        out.push(format!("person {} {n} {sex} {birth:?} {status}", name(*p)));
+        let events: Vec<(String,)> = db
+            .fetch_all(
+                "SELECT kind FROM mpi_events WHERE person_id = $1 ORDER BY id",
+                yiyang_store::args![*p],
+            )
+            .await
+            .unwrap();
+        out.push(format!("events {} {events:?}", name(*p)));
+        let reviews = db
+            .scalar(
+                "SELECT COUNT(*) FROM mpi_reviews WHERE person_id = $1",
+                yiyang_store::args![*p],
+            )
+            .await
+            .unwrap();
+        out.push(format!("reviews {} {reviews}", name(*p)));
+        let encs: Vec<(String, String, String, String)> = db
+            .fetch_all(
+                "SELECT source_id, kind, status, location FROM encounters WHERE person_id = $1 ORDER BY source_id",
+                yiyang_store::args![*p],
+            )
+            .await
+            .unwrap();
+        out.push(format!("encounters {} {encs:?}", name(*p)));
+    }
+    let msgs: Vec<(String, String, String, String)> = db
+        .fetch_all(
+            "SELECT m.control_id, m.status, m.error, e.detail FROM hl7_messages m JOIN hl7_message_events e ON e.message_id = m.id \
+             WHERE m.control_id LIKE 'RUN-%' AND e.kind IN ('processed', 'error') ORDER BY m.control_id",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let digits = |s: &str| -> String {
+        let mut o = String::new();
+        for c in s.chars() {
+            if c.is_ascii_digit() {
+                if !o.ends_with('#') {
+                    o.push('#');
+                }
+            } else {
+                o.push(c);
+            }
+        }
+        o
+    };
+    for (c, s, e, d) in msgs {
+        out.push(format!("message {c} {s} {e} {}", digits(&d)));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_admissions_gives_what_one_by_one_processing_gives() {
+    use yiyang_integration::{channels, engine, pipeline};
+    let birth = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y%m%d").unwrap();
+    let zhong = Pat {
+        mrn: "RUN-1",
+        family: "钟",
+        given: "伟明",
+        birth: "19520308",
+        sex: "M",
+        id_number: yiyang_core::idnumber::compose("441402", birth("19520308"), 31),
+        phone: "13902345678",
+    };
+    // The same man registered again under another record number (a duplicate to link).
+    let zhong_again = Pat {
+        mrn: "RUN-2",
+        ..pat_clone(&zhong)
+    };
+    let li = Pat {
+        mrn: "RUN-3",
+        family: "李",
+        given: "秀英",
+        birth: "19480612",
+        sex: "F",
+        id_number: yiyang_core::idnumber::compose("441421", birth("19480612"), 42),
+        phone: "13712340001",
+    };
+    let huang = Pat {
+        mrn: "RUN-4",
+        family: "黄",
+        given: "志强",
+        birth: "19600101",
+        sex: "M",
+        id_number: yiyang_core::idnumber::compose("441422", birth("19600101"), 17),
+        phone: "13800001111",
+    };
+    // A namesake born the next year: another person (different ID number and phone).
+    let namesake = Pat {
+        mrn: "RUN-5",
+        birth: "19530308",
+        id_number: yiyang_core::idnumber::compose("441481", birth("19530308"), 55),
+        phone: "13600002222",
+        ..pat_clone(&zhong)
+    };
+    let broken = Pat {
+        mrn: "RUN-6",
+        birth: "19521340",
+        ..pat_clone(&huang)
+    };
+    let out = Pat {
+        mrn: "RUN-7",
+        family: "陈",
+        given: "美玲",
+        birth: "19700202",
+        sex: "F",
+        id_number: yiyang_core::idnumber::compose("441402", birth("19700202"), 66),
+        phone: "13500003333",
+    };
+    let msgs = vec![
+        adt_for("A01", "RUN-01", &zhong, "I", "RV1", "内科^1^1"),
+        adt_for("A04", "RUN-02", &zhong_again, "O", "", ""),
+        adt_for("A01", "RUN-03", &zhong, "I", "RV2", "内科^1^2"),
+        adt_for("A01", "RUN-04", &li, "I", "RV1", "外科^2^1"),
+        adt_for("A02", "RUN-05", &zhong, "I", "RV2", "ICU^1^1"),
+        adt_for("A01", "RUN-06", &huang, "I", "RV3", "内科^3^1"),
+        adt_for("A04", "RUN-07", &huang, "O", "", ""),
+        adt_for("A01", "RUN-08", &namesake, "I", "RV4", "内科^4^1"),
+        adt_for("A01", "RUN-09", &broken, "I", "RV5", "内科^5^1"),
+        adt_for("A04", "RUN-10", &out, "O", "RV6", "门诊^1"),
+        adt_for("A01", "RUN-11", &out, "I", "RV7", "妇科^1^1"),
+    ];
+    for b in backends() {
+        let mut prints = Vec::new();
+        for together in [true, false] {
+            let app = TestApp::start(b).await;
+            let hosp = app.org_id("MZ-HOSP-01").await;
+            let (admin, csrf) = app.login("admin").await;
+            let (s, ch) = send(
+                &admin,
+                &csrf,
+                reqwest::Method::POST,
+                app.url("/api/v1/integration/channels"),
+                json!({"org_id": hosp, "name": "HIS-RUN", "port": free_port(), "message_types": "ADT^*", "allowed_apps": "HIS", "enabled": false}),
+            )
+            .await;
+            assert_eq!(s, 200, "{ch}");
+            let ch = channels::load(&app.state.db, ch["id"].as_i64().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            let now = app.state.clock.now_micros();
+            let rows: Vec<engine::NewMessage> = msgs
+                .iter()
+                .map(|m| {
+                    let mut r = engine::prepare(&ch, m.as_bytes(), now).expect("prepared");
+                    // Stored as a sender would have them stored; the door's checks are
+                    // not what this test is about.
+                    r.status = "received";
+                    r.error.clear();
+                    r.ack = None;
+                    r
+                })
+                .collect();
+            let lane = pipeline::Lane { index: 0, of: 1 };
+            let drain = async || {
+                while pipeline::process_pending(&app.state, lane, None, None)
+                    .await
+                    .unwrap()
+                    > 0
+                {}
+            };
+            if together {
+                let refs: Vec<&engine::NewMessage> = rows.iter().collect();
+                engine::store(&app.state.db, &refs).await.unwrap();
+                drain().await;
+            } else {
+                for r in &rows {
+                    engine::store(&app.state.db, &[r]).await.unwrap();
+                    drain().await;
+                }
+            }
+            prints.push(fingerprint(&app).await);
+            app.stop().await;
+        }
+        let (together, alone) = (&prints[0], &prints[1]);
+        assert_eq!(
+            together, alone,
+            "{b}: runs differ from one-by-one processing"
+        );
+        let text = together.join("\n");
+        // The duplicate registration joined the first record (within the same run).
+        assert!(text.contains("person RUN-1+RUN-2 钟伟明"), "{b}:\n{text}");
+        assert!(text.contains("person RUN-5 钟伟明"), "{b}:\n{text}");
+        assert!(
+            text.contains("RUN-04 processed  患者 # 已登记，就诊 RV# 已存在"),
+            "{b}:\n{text}"
+        );
+        assert!(text.contains("RUN-09 error"), "{b}:\n{text}");
+        assert!(
+            text.contains("\"RV2\", \"inpatient\", \"in-progress\", \"ICU-1-1\""),
+            "{b}:\n{text}"
+        );
+        assert!(text.contains("person RUN-7 陈美玲"), "{b}:\n{text}");
+    }
+}
+
+fn pat_clone<'a>(p: &Pat<'a>) -> Pat<'a> {
+    Pat {
+        mrn: p.mrn,
+        family: p.family,
+        given: p.given,
+        birth: p.birth,
+        sex: p.sex,
+        id_number: p.id_number.clone(),
+        phone: p.phone,
+    }
+}

@@ -352,6 +352,34 @@ fn batch_budget(b: Backend) -> Duration {
     }))
 }
 
+/// Most admissions processed together as one run.
+const MAX_RUN: usize = 64;
+
+/// The channel `id`, loaded once per batch.
+async fn channel<'c>(
+    tx: &mut Tx,
+    chans: &'c mut HashMap<i64, Channel>,
+    id: i64,
+) -> AppResult<&'c Channel> {
+    if let std::collections::hash_map::Entry::Vacant(e) = chans.entry(id) {
+        let ch = channels::load(&mut *tx, id)
+            .await?
+            .ok_or_else(|| AppError::not_found("channel"))?;
+        e.insert(ch);
+    }
+    Ok(&chans[&id])
+}
+
+/// Whether institution `org` publishes events, looked up once per batch.
+async fn publishes_of(tx: &mut Tx, known: &mut HashMap<i64, bool>, org: i64) -> AppResult<bool> {
+    if let Some(p) = known.get(&org) {
+        return Ok(*p);
+    }
+    let p = crate::outbound::has_subscriptions(tx, org).await?;
+    known.insert(org, p);
+    Ok(p)
+}
+
 #[derive(sqlx::FromRow)]
 struct Queued {
     id: i64,
@@ -414,60 +442,111 @@ async fn process_batch(
         .fetch_all(
             &format!("SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received'{in_lane} ORDER BY id LIMIT $1"),
             args![match st.db.backend() {
-                Backend::Sqlite => MAX_PROCESS_BATCH / 8,
+                Backend::Sqlite => MAX_PROCESS_BATCH / 2,
                 Backend::Postgres => MAX_PROCESS_BATCH,
             }],
         )
         .await?;
-    let mut events: Vec<(i64, &'static str, String, String)> = Vec::new();
-    let mut acks: Vec<(String, String)> = Vec::new();
+    let texts: Vec<String> = queued
+        .iter()
+        .map(|q| {
+            decode_message(&q.raw)
+                .map(|c| c.into_owned())
+                .unwrap_or_else(|_| String::from_utf8_lossy(&q.raw).into_owned())
+        })
+        .collect();
+    let parsed: Vec<Result<Message<'_>, String>> = texts
+        .iter()
+        .map(|t| Message::parse(t).map_err(|e| format!("消息无法解析：{e}")))
+        .collect();
+    let today = yiyang_core::clock::today_cst(st.clock.as_ref());
     let now = st.clock.now_micros();
-    let mut done = 0;
-    for q in &queued {
-        if done > 0
+    // Each message's outcome, in order: Ok(note) or Err(reason).
+    let mut outcomes: Vec<Result<String, String>> = Vec::with_capacity(queued.len());
+    let mut i = 0;
+    while i < queued.len() {
+        if i > 0
             && (started.elapsed() > budget
                 || (sqlite && yield_to.is_some_and(|w| w.load(Ordering::Relaxed))))
         {
             break;
         }
-        done += 1;
-        if let std::collections::hash_map::Entry::Vacant(e) = chans.entry(q.channel_id) {
-            let ch = channels::load(&mut tx, q.channel_id)
-                .await?
-                .ok_or_else(|| AppError::not_found("channel"))?;
-            e.insert(ch);
+        // A run of admissions and registrations goes through together.
+        let mut run = Vec::new();
+        while i + run.len() < queued.len() && run.len() < MAX_RUN {
+            let k = i + run.len();
+            let q = &queued[k];
+            let Ok(msg) = &parsed[k] else { break };
+            let ch = channel(&mut tx, &mut chans, q.channel_id).await?;
+            let Some(person) = process::admission_person(msg, ch.org_id, today) else {
+                break;
+            };
+            run.push(process::Admission {
+                ctx: channel_ctx(st, ch, q.id),
+                org: ch.org_id,
+                msg,
+                message_id: q.id,
+                publish: publishes_of(&mut tx, &mut publishes, ch.org_id).await?,
+                person,
+            });
         }
-        let ch = &chans[&q.channel_id];
-        let publish = match publishes.get(&ch.org_id) {
-            Some(p) => *p,
-            None => {
-                let p = crate::outbound::has_subscriptions(&mut tx, ch.org_id).await?;
-                publishes.insert(ch.org_id, p);
-                p
-            }
-        };
-        let ctx = channel_ctx(st, ch, q.id);
-        let text = decode_message(&q.raw)
-            .map(|c| c.into_owned())
-            .unwrap_or_else(|_| String::from_utf8_lossy(&q.raw).into_owned());
-        let (outcome, ack) = match Message::parse(&text) {
-            Ok(msg) => {
-                let outcome = process_one_with(st, &mut tx, &ctx, ch, &msg, q.id, publish).await?;
-                let ack = q.ack_code.is_empty().then(|| {
-                    let (code, reason) = match &outcome {
-                        Ok(_) => (AckCode::Accept, ""),
-                        Err(r) => (AckCode::Error, r.as_str()),
-                    };
-                    let mut b = AckBuilder::new(code, &q.ack_id, &hl7_ts(now));
-                    if !reason.is_empty() {
-                        b = b.text(reason);
+        if run.len() > 1 {
+            tx.execute("SAVEPOINT hl7_run", vec![]).await?;
+            let audited = yiyang_platform::audit::deferred_len();
+            match process::admissions(st, &mut tx, &run).await {
+                Ok(notes) => {
+                    tx.execute("RELEASE SAVEPOINT hl7_run", vec![]).await?;
+                    outcomes.extend(notes.into_iter().map(Ok));
+                    i += run.len();
+                    continue;
+                }
+                Err(e) => {
+                    // One by one below: each message's own failure is reported.
+                    if let Some(n) = audited {
+                        yiyang_platform::audit::truncate_deferred(n);
                     }
-                    (code.as_str(), b.build(&msg))
-                });
-                (outcome, ack)
+                    tx.execute("ROLLBACK TO SAVEPOINT hl7_run", vec![]).await?;
+                    tx.execute("RELEASE SAVEPOINT hl7_run", vec![]).await?;
+                    tracing::debug!(error = %e.message, messages = run.len(), "hl7: run processed one by one");
+                }
             }
-            // Stored rows parsed at the door; only an edit could break one.
-            Err(e) => (Err(format!("消息无法解析：{e}")), None),
+        }
+        let end = i + run.len().max(1);
+        drop(run);
+        for k in i..end {
+            let q = &queued[k];
+            let outcome = match &parsed[k] {
+                Ok(msg) => {
+                    let ch = channel(&mut tx, &mut chans, q.channel_id).await?;
+                    let publish = publishes_of(&mut tx, &mut publishes, ch.org_id).await?;
+                    let ctx = channel_ctx(st, ch, q.id);
+                    process_one_with(st, &mut tx, &ctx, ch, msg, q.id, publish).await?
+                }
+                // Stored rows parsed at the door; only an edit could break one.
+                Err(e) => Err(e.clone()),
+            };
+            outcomes.push(outcome);
+        }
+        i = end;
+    }
+    let done = outcomes.len();
+    let mut events: Vec<(i64, &'static str, String, String)> = Vec::with_capacity(done);
+    let mut acks: Vec<(String, String)> = Vec::new();
+    let mut plain: Vec<i64> = Vec::new();
+    for ((q, outcome), msg) in queued.iter().zip(outcomes).zip(&parsed) {
+        let ack = match msg {
+            Ok(msg) if q.ack_code.is_empty() => {
+                let (code, reason) = match &outcome {
+                    Ok(_) => (AckCode::Accept, ""),
+                    Err(r) => (AckCode::Error, r.as_str()),
+                };
+                let mut b = AckBuilder::new(code, &q.ack_id, &hl7_ts(now));
+                if !reason.is_empty() {
+                    b = b.text(reason);
+                }
+                Some((code.as_str(), b.build(msg)))
+            }
+            _ => None,
         };
         let (status, error, note) = match outcome {
             Ok(note) => ("processed", String::new(), note),
@@ -482,6 +561,7 @@ async fn process_batch(
                 .await?;
                 acks.push((q.ack_id.clone(), text.clone()));
             }
+            None if status == "processed" => plain.push(q.id),
             None => {
                 tx.execute(
                     "UPDATE hl7_messages SET status = $1, error = $2, processed_at = $3, attempts = attempts + 1 WHERE id = $4",
@@ -490,7 +570,22 @@ async fn process_batch(
                 .await?;
             }
         }
-        events.push((q.id, status, ctx.actor.login.clone(), note));
+        let actor = match chans.get(&q.channel_id) {
+            Some(ch) => channel_ctx(st, ch, q.id).actor.login,
+            None => String::new(),
+        };
+        events.push((q.id, status, actor, note));
+    }
+    // Processed messages whose ACK was sent on storing: one statement.
+    for chunk in plain.chunks(500) {
+        let mut f = Filter::new();
+        f.args.push(now.into());
+        let list = f.placeholders(chunk);
+        tx.execute_once(
+            &format!("UPDATE hl7_messages SET status = 'processed', error = '', processed_at = $1, attempts = attempts + 1 WHERE id IN ({list})"),
+            f.args,
+        )
+        .await?;
     }
     for chunk in events.chunks(100) {
         let mut f = Filter::new();

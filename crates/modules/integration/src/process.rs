@@ -455,28 +455,7 @@ async fn adt(
             if !visit.is_empty() && encounter_by_visit(tx, org, &visit, false).await?.is_some() {
                 return Ok(format!("患者 {person} 已登记，就诊 {visit} 已存在"));
             }
-            let kind = match pv1.patient_class().trim() {
-                "I" => "inpatient",
-                "O" => "outpatient",
-                "E" => "emergency",
-                _ if event == AdtEvent::Admit => "inpatient",
-                _ => "outpatient",
-            };
-            let start = pv1.admit_datetime().ok().flatten().map(|t| local_time(&t));
-            let e = EncounterInput {
-                org_id: org,
-                kind: kind.into(),
-                dept: pv1.hospital_service().trim().to_string(),
-                location: location(&pv1),
-                attending: pv1
-                    .attending_doctor()
-                    .map(|d| format!("{}{}", d.family, d.given))
-                    .unwrap_or_default(),
-                reason: String::new(),
-                start,
-                source: SOURCE.into(),
-                source_id: visit.clone(),
-            };
+            let e = encounter_of(&pv1, event, org, &visit);
             let id = record::add_encounter_in(tx, ctx, person, &e).await?;
             em.send(
                 tx,
@@ -530,6 +509,31 @@ async fn adt(
             "已存储，ADT^{} 暂不做业务处理",
             msg.msh().field(9).component(2).value()
         )),
+    }
+}
+
+/// The encounter an admission or registration opens.
+fn encounter_of(pv1: &Pv1<'_, '_>, event: AdtEvent, org: i64, visit: &str) -> EncounterInput {
+    let kind = match pv1.patient_class().trim() {
+        "I" => "inpatient",
+        "O" => "outpatient",
+        "E" => "emergency",
+        _ if event == AdtEvent::Admit => "inpatient",
+        _ => "outpatient",
+    };
+    EncounterInput {
+        org_id: org,
+        kind: kind.into(),
+        dept: pv1.hospital_service().trim().to_string(),
+        location: location(pv1),
+        attending: pv1
+            .attending_doctor()
+            .map(|d| format!("{}{}", d.family, d.given))
+            .unwrap_or_default(),
+        reason: String::new(),
+        start: pv1.admit_datetime().ok().flatten().map(|t| local_time(&t)),
+        source: SOURCE.into(),
+        source_id: visit.to_string(),
     }
 }
 
@@ -1026,6 +1030,147 @@ async fn appointment(
     )
     .await?;
     Ok(format!("预约 {no}：{status}"))
+}
+
+/// One message of a run of admissions and registrations processed together.
+pub struct Admission<'m, 'x> {
+    pub ctx: RequestContext,
+    pub org: i64,
+    pub msg: &'m Message<'x>,
+    pub message_id: i64,
+    /// Whether the institution publishes events (see [`Emit`]).
+    pub publish: bool,
+    pub person: service::ValidPerson,
+}
+
+/// The registration of an ADT^A01/A04 that can join a run (see [`admissions`]), or `None`
+/// when the message needs processing on its own (another event, or data the patient index
+/// would refuse: processing it alone records the reason).
+pub fn admission_person(
+    msg: &Message<'_>,
+    org: i64,
+    today: chrono::NaiveDate,
+) -> Option<service::ValidPerson> {
+    if msg.msh().field(9).component(1).value().as_ref() != "ADT" {
+        return None;
+    }
+    let adt = Adt::new(msg).ok()?;
+    if !matches!(adt.event(), AdtEvent::Admit | AdtEvent::Register) {
+        return None;
+    }
+    person_from_pid(&adt.pid(), org).ok()?.validate(today).ok()
+}
+
+/// Processes a run of ADT^A01/A04 messages together: the same persons, encounters, events
+/// and notes as processing them one after another with [`process`], with a few multi-row
+/// statements for the whole run. Any error fails the whole run; the caller then rolls it
+/// back and processes its messages one by one, so each failure is reported on its own.
+pub async fn admissions(
+    st: &AppState,
+    tx: &mut Tx,
+    run: &[Admission<'_, '_>],
+) -> AppResult<Vec<String>> {
+    use std::collections::{HashMap, HashSet};
+    let regs: Vec<(&RequestContext, &service::ValidPerson)> =
+        run.iter().map(|a| (&a.ctx, &a.person)).collect();
+    let persons = service::register_many_in(st, tx, &regs).await?;
+    let adts: Vec<Adt<'_, '_>> = run
+        .iter()
+        .map(|a| Adt::new(a.msg).map_err(|e| bad("hl7.adt", format!("ADT 消息不正确：{e}"))))
+        .collect::<AppResult<_>>()?;
+    let visits: Vec<String> = adts.iter().map(|a| visit_of(a.pv1())).collect();
+    // Visits already stored, per institution, in one query each.
+    let mut stored: HashSet<(i64, String)> = HashSet::new();
+    let mut by_org: HashMap<i64, Vec<&str>> = HashMap::new();
+    for (a, v) in run.iter().zip(&visits) {
+        if !v.is_empty() {
+            by_org.entry(a.org).or_default().push(v);
+        }
+    }
+    for (org, vs) in by_org {
+        for chunk in vs.chunks(500) {
+            let mut f = yiyang_store::Filter::new();
+            f.add("org_id = ?", org);
+            f.add("source = ?", SOURCE);
+            let phs: Vec<String> = chunk
+                .iter()
+                .map(|v| {
+                    let p = f.next();
+                    f.args.push((*v).into());
+                    p
+                })
+                .collect();
+            f.raw(&format!("source_id IN ({})", phs.join(", ")));
+            let rows: Vec<(String,)> = tx
+                .fetch_all_planned(
+                    &format!("SELECT source_id FROM encounters{}", f.sql()),
+                    f.args,
+                )
+                .await?;
+            stored.extend(rows.into_iter().map(|r| (org, r.0)));
+        }
+    }
+    // Decide each message's encounter in order (a visit opened earlier in the run exists).
+    let mut notes: Vec<Option<String>> = vec![None; run.len()];
+    let mut opens: Vec<(usize, EncounterInput)> = Vec::new();
+    for (i, (a, adt)) in run.iter().zip(&adts).enumerate() {
+        let person = persons[i].person_id;
+        let event = adt.event();
+        let visit = &visits[i];
+        let wants = event == AdtEvent::Admit || (event == AdtEvent::Register && !visit.is_empty());
+        let Some(pv1) = adt.pv1().filter(|_| wants) else {
+            notes[i] = Some(format!("患者 {person} 已登记"));
+            continue;
+        };
+        if !visit.is_empty() && !stored.insert((a.org, visit.clone())) {
+            notes[i] = Some(format!("患者 {person} 已登记，就诊 {visit} 已存在"));
+            continue;
+        }
+        opens.push((i, encounter_of(&pv1, event, a.org, visit)));
+    }
+    let items: Vec<(&RequestContext, i64, &EncounterInput)> = opens
+        .iter()
+        .map(|(i, e)| (&run[*i].ctx, persons[*i].person_id, e))
+        .collect();
+    let ids = record::add_encounters_in(tx, &items).await?;
+    let mut opened: HashMap<usize, (i64, &EncounterInput)> = HashMap::new();
+    for ((i, e), id) in opens.iter().zip(ids) {
+        opened.insert(*i, (id, e));
+        notes[*i] = Some(format!(
+            "患者 {} 已登记，就诊 {id} 已建立",
+            persons[*i].person_id
+        ));
+    }
+    // Events, in message order.
+    for (i, (a, adt)) in run.iter().zip(&adts).enumerate() {
+        if !a.publish {
+            continue;
+        }
+        let em = Emit {
+            org: a.org,
+            message_id: a.message_id,
+            hl7: a.msg.as_str(),
+            on: true,
+        };
+        let person = persons[i].person_id;
+        em.send(
+            tx,
+            &a.ctx,
+            outbound::PATIENT_REGISTERED,
+            serde_json::json!({"person_id": person, "name": name_of(&adt.pid()), "mrn": first_id(&adt.pid())}),
+        )
+        .await?;
+        if let Some((id, e)) = opened.get(&i) {
+            em.send(
+                tx,
+                &a.ctx,
+                outbound::ENCOUNTER_ADMITTED,
+                serde_json::json!({"person_id": person, "encounter_id": id, "visit_number": visits[i], "kind": e.kind, "dept": e.dept, "location": e.location}),
+            )
+            .await?;
+        }
+    }
+    Ok(notes.into_iter().map(Option::unwrap_or_default).collect())
 }
 
 #[cfg(test)]

@@ -211,13 +211,16 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
 }
 
 /// The ids of the persons sharing at least one block key with `p`, as a query: the `limit`
-/// sharing the most keys (a true match agrees on several blocking passes, so it ranks first even in large
-/// blocks; the scoring then looks at the strongest candidates only).
-pub fn candidate_query(
+/// sharing the most keys (a true match agrees on several blocking passes, so it ranks first
+/// even in large blocks; the scoring then looks at the strongest candidates only). The
+/// values are appended to `args`, numbered after those already there, so several queries
+/// can be joined into one statement. `None` when `p` has no block keys.
+pub fn candidate_sql(
     e: &Engine,
     p: &Person,
     limit: i64,
-) -> Option<(String, Vec<yiyang_store::Arg>)> {
+    args: &mut Vec<yiyang_store::Arg>,
+) -> Option<String> {
     let mut keys: Vec<i64> = e.matcher.block_keys(p).iter().map(|k| *k as i64).collect();
     keys.sort_unstable();
     keys.dedup();
@@ -229,7 +232,6 @@ pub fn candidate_query(
     // `max_block_size`, while a true match still agrees on the selective keys (ID number,
     // phone, surname + birth date). Ranked on the key index alone.
     const PER_KEY: i64 = 300;
-    let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(keys.len() + 1);
     let parts: Vec<String> = keys
         .iter()
         .enumerate()
@@ -237,17 +239,24 @@ pub fn candidate_query(
             args.push((*k).into());
             format!(
                 "SELECT person_id FROM (SELECT person_id FROM person_block_keys WHERE key = ${} ORDER BY person_id DESC LIMIT {PER_KEY}) AS k{i}",
-                i + 1
+                args.len()
             )
         })
         .collect();
     args.push(limit.into());
-    Some((
-        format!(
-            "SELECT person_id FROM ({}) AS c GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT ${}",
-            parts.join(" UNION ALL "),
-            keys.len() + 1
-        ),
-        args,
+    Some(format!(
+        "SELECT person_id FROM ({}) AS c GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT ${}",
+        parts.join(" UNION ALL "),
+        args.len()
     ))
+}
+
+/// The block-key rows (`person_id`, `key`) of a new person, for a multi-row insert.
+pub fn block_key_rows(e: &Engine, person_id: i64, p: &Person) -> Vec<Vec<yiyang_store::Arg>> {
+    let mut keys = e.matcher.block_keys(p);
+    keys.sort_unstable();
+    keys.dedup();
+    keys.into_iter()
+        .map(|k| yiyang_store::args![person_id, k as i64])
+        .collect()
 }

@@ -289,63 +289,182 @@ pub async fn register_in(
     ctx: &RequestContext,
     v: &ValidPerson,
 ) -> AppResult<RegisterOutcome> {
-    let p = &v.input;
-    if !ctx.has_for(perm::PATIENT_WRITE, p.org_id) {
-        return Err(AppError::forbidden(perm::PATIENT_WRITE));
-    }
-    let now = ctx.clock.now_micros();
-    // 1. A source identifier this institution already assigned names the person outright.
-    for i in &p.identifiers {
-        let known: Option<(i64,)> = tx
-            .fetch_optional("SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3", args![p.org_id, &i.id_type, &i.value])
-            .await?;
-        if let Some((pid,)) = known {
-            let pid = survivor(&mut *tx, pid).await?;
-            attach(tx, pid, p, now).await?;
-            event(
-                tx,
-                ctx,
-                "link",
-                pid,
-                None,
-                serde_json::json!({"by": "identifier", "id_type": i.id_type, "org_id": p.org_id}),
+    let mut out = register_many_in(st, tx, &[(ctx, v)]).await?;
+    Ok(out.remove(0))
+}
+
+/// Source identifier as stored: institution, type, value.
+type IdKey = (i64, String, String);
+
+fn id_keys(p: &PersonInput) -> impl Iterator<Item = IdKey> + '_ {
+    p.identifiers
+        .iter()
+        .map(|i| (p.org_id, i.id_type.clone(), i.value.clone()))
+}
+
+/// The persons already holding any of `keys`, one query per 300 keys.
+async fn known_identifiers(
+    tx: &mut Tx,
+    keys: &[IdKey],
+) -> AppResult<std::collections::HashMap<IdKey, i64>> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in keys.chunks(300) {
+        let mut f = Filter::new();
+        let mut ors = Vec::with_capacity(chunk.len());
+        for (org, t, v) in chunk {
+            let o = f.next();
+            f.args.push((*org).into());
+            let tp = f.next();
+            f.args.push(t.into());
+            let vp = f.next();
+            f.args.push(v.into());
+            ors.push(format!(
+                "(org_id = {o} AND id_type = {tp} AND value = {vp})"
+            ));
+        }
+        let rows: Vec<(i64, i64, String, String)> = tx
+            .fetch_all_planned(
+                &format!(
+                    "SELECT person_id, org_id, id_type, value FROM person_identifiers WHERE {}",
+                    ors.join(" OR ")
+                ),
+                f.args,
             )
             .await?;
-            audit::append(
-                tx,
-                &[AuditEntry::new(ctx, "person.link", "person", pid)
-                    .org(Some(p.org_id))
-                    .details(serde_json::json!({"by": "identifier"}))],
-            )
-            .await?;
-            return Ok(RegisterOutcome {
-                person_id: pid,
-                outcome: "linked".into(),
-                matched_id: Some(pid),
-                probability: Some(1.0),
-                rule: Some("same_source_identifier".into()),
-                warnings: v.warnings.clone(),
-            });
+        for (p, o, t, v) in rows {
+            out.insert((o, t, v), p);
         }
     }
-    // 2. The engine: candidates by block keys, scored against the index.
+    Ok(out)
+}
+
+/// The surviving person of each of `ids` (following merges), in batches of queries.
+pub async fn survivors(
+    mut db: impl Conn,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, i64>> {
+    use std::collections::HashMap;
+    let mut out: HashMap<i64, i64> = HashMap::new();
+    // For each id, the id it currently points at.
+    let mut at: HashMap<i64, i64> = ids.iter().map(|i| (*i, *i)).collect();
+    let mut next_of: HashMap<i64, Option<i64>> = HashMap::new();
+    for _ in 0..64 {
+        let mut ask: Vec<i64> = at
+            .values()
+            .copied()
+            .filter(|x| !next_of.contains_key(x))
+            .collect();
+        ask.sort_unstable();
+        ask.dedup();
+        for chunk in ask.chunks(500) {
+            let mut f = Filter::new();
+            f.any_of("id", chunk);
+            let rows: Vec<(i64, Option<i64>)> = db
+                .fetch_all(
+                    &format!("SELECT id, merged_into FROM persons{}", f.sql()),
+                    f.args,
+                )
+                .await?;
+            for (id, m) in rows {
+                next_of.insert(id, m);
+            }
+            if let Some(missing) = chunk.iter().find(|x| !next_of.contains_key(x)) {
+                tracing::debug!(person = missing, "survivors: no such person");
+                return Err(AppError::not_found("person"));
+            }
+        }
+        at.retain(|start, cur| match next_of[cur] {
+            Some(n) => {
+                *cur = n;
+                true
+            }
+            None => {
+                out.insert(*start, *cur);
+                false
+            }
+        });
+        if at.is_empty() {
+            return Ok(out);
+        }
+    }
+    Err(AppError::internal("merge chain too long"))
+}
+
+/// Registers several validated persons inside `tx`, in order, each with its own context
+/// (actor and request for the history and the audit log). The result is what registering
+/// them one after another would give, a registration seeing the persons and identifiers
+/// the earlier ones created, but the batch reads the index and writes its rows with a
+/// handful of statements instead of about a dozen per person.
+pub async fn register_many_in(
+    st: &AppState,
+    tx: &mut Tx,
+    items: &[(&RequestContext, &ValidPerson)],
+) -> AppResult<Vec<RegisterOutcome>> {
+    use std::collections::{HashMap, HashSet};
+    use yiyang_mpi::Decision;
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    for (ctx, v) in items {
+        if !ctx.has_for(perm::PATIENT_WRITE, v.input.org_id) {
+            return Err(AppError::forbidden(perm::PATIENT_WRITE));
+        }
+    }
+    // 1. Source identifiers an institution already assigned name the person outright.
+    let all_keys: Vec<IdKey> = items.iter().flat_map(|(_, v)| id_keys(&v.input)).collect();
+    let stored_ids = known_identifiers(tx, &all_keys).await?;
+    let stored_by: Vec<bool> = items
+        .iter()
+        .map(|(_, v)| id_keys(&v.input).any(|k| stored_ids.contains_key(&k)))
+        .collect();
+    let named: Vec<i64> = stored_ids.values().copied().collect();
+    let surv = survivors(&mut *tx, &named).await?;
+
+    // 2. The others are matched: each one's record, then candidates by block keys for all
+    // of them in a few statements, then the candidates' rows once each.
     let engine = matching::engine(&st.db).await?;
-    let fields = p.fields(v.id_number.as_deref());
-    let me = engine.matcher.normalizer.normalize(&fields.raw(0));
-    let index_size = matching::prior_population(
-        tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
-            .await?,
-    );
-    let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
-    if let Some((sql, args)) = matching::candidate_query(&engine, &me, CANDIDATES) {
-        let cands: Vec<(i64,)> = tx.fetch_all(&sql, args).await?;
-        let ids: Vec<i64> = cands.iter().map(|c| c.0).collect();
+    let me: Vec<yiyang_mpi::Person> = items
+        .iter()
+        .map(|(_, v)| {
+            engine
+                .matcher
+                .normalizer
+                .normalize(&v.input.fields(v.id_number.as_deref()).raw(0))
+        })
+        .collect();
+    let to_match: Vec<usize> = (0..items.len()).filter(|i| !stored_by[*i]).collect();
+    let mut cands: Vec<Vec<i64>> = vec![Vec::new(); items.len()];
+    for chunk in to_match.chunks(16) {
+        let mut args = Vec::new();
+        let parts: Vec<String> = chunk
+            .iter()
+            .filter_map(|i| {
+                matching::candidate_sql(&engine, &me[*i], CANDIDATES, &mut args).map(|q| {
+                    format!("SELECT CAST({i} AS BIGINT) AS item, person_id FROM ({q}) AS q{i}")
+                })
+            })
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let rows: Vec<(i64, i64)> = tx
+            .fetch_all_planned(&parts.join(" UNION ALL "), args)
+            .await?;
+        for (item, person) in rows {
+            cands[item as usize].push(person);
+        }
+    }
+    let mut wanted: Vec<i64> = cands.iter().flatten().copied().collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    // Merged records drop out here; their survivor carries the keys too.
+    let mut known: HashMap<i64, yiyang_mpi::Person> = HashMap::with_capacity(wanted.len());
+    for chunk in wanted.chunks(500) {
         let mut f = Filter::new();
-        f.any_of("id", &ids);
+        f.any_of("id", chunk);
         f.raw("status = 'active'");
         // Planned with the actual ids (a cached generic plan for a long IN list became a
-        // sequential scan on PostgreSQL). Merged records drop out here; their survivor
-        // carries the keys too.
+        // sequential scan on PostgreSQL).
         let rows: Vec<PersonRow> = tx
             .fetch_all_planned(
                 &format!("SELECT {PERSON_COLS} FROM persons{}", f.sql()),
@@ -353,131 +472,286 @@ pub async fn register_in(
             )
             .await?;
         for r in rows {
-            let other = engine
+            let p = engine
                 .matcher
                 .normalizer
                 .normalize(&row_fields(st, &r)?.raw(r.id));
-            let ex = engine.matcher.explain_in_index(&me, &other, index_size);
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| ex.match_weight > b.match_weight)
-            {
-                best = Some((r.id, ex));
-            }
+            known.insert(r.id, p);
         }
     }
-    use yiyang_mpi::Decision;
-    match best {
-        Some((pid, ex)) if ex.decision == Decision::Link => {
-            attach(tx, pid, p, now).await?;
-            event(
-                tx,
-                ctx,
+    let index_size = matching::prior_population(
+        tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
+            .await?,
+    );
+    let mut fresh = tx.reserve_ids("persons", to_match.len()).await?.into_iter();
+
+    // 3. Decide in order; what the batch has created so far counts as stored.
+    let mut out = Vec::with_capacity(items.len());
+    let mut batch_ids: HashMap<IdKey, i64> = HashMap::new();
+    let mut created: Vec<usize> = Vec::new(); // items that create a person
+    let mut created_keys: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut created_id: HashMap<usize, i64> = HashMap::new();
+    let mut events: Vec<Vec<yiyang_store::Arg>> = Vec::new();
+    let mut reviews: Vec<Vec<yiyang_store::Arg>> = Vec::new();
+    let mut audits: Vec<AuditEntry> = Vec::new();
+    let mut orgs: Vec<(i64, i64)> = Vec::new();
+    let mut idents: Vec<Vec<yiyang_store::Arg>> = Vec::new();
+    let mut seen_ident: HashSet<IdKey> = HashSet::new();
+    for (i, (ctx, v)) in items.iter().enumerate() {
+        let p = &v.input;
+        let now = ctx.clock.now_micros();
+        // The first identifier, in the order sent, that is stored or that an earlier
+        // registration of the batch brought.
+        let by_id = p.identifiers.iter().find_map(|x| {
+            let k = (p.org_id, x.id_type.clone(), x.value.clone());
+            stored_ids
+                .get(&k)
+                .map(|pid| surv[pid])
+                .or_else(|| batch_ids.get(&k).copied())
+                .map(|pid| (pid, x.id_type.clone()))
+        });
+        let outcome = if let Some((pid, id_type)) = by_id {
+            events.push(yiyang_store::args![
                 "link",
                 pid,
-                None,
-                serde_json::json!({"explanation": ex, "registered": snapshot(p)}),
-            )
-            .await?;
-            audit::append(
-                tx,
-                &[AuditEntry::new(ctx, "person.link", "person", pid)
+                None::<i64>,
+                &ctx.actor.login,
+                now,
+                serde_json::json!({"by": "identifier", "id_type": id_type, "org_id": p.org_id})
+                    .to_string()
+            ]);
+            audits.push(
+                AuditEntry::new(ctx, "person.link", "person", pid)
                     .org(Some(p.org_id))
-                    .details(
-                        serde_json::json!({"probability": ex.match_probability, "rule": ex.rule}),
-                    )],
-            )
-            .await?;
-            Ok(RegisterOutcome {
+                    .details(serde_json::json!({"by": "identifier"})),
+            );
+            RegisterOutcome {
                 person_id: pid,
                 outcome: "linked".into(),
                 matched_id: Some(pid),
-                probability: Some(ex.match_probability),
-                rule: ex.rule.clone(),
+                probability: Some(1.0),
+                rule: Some("same_source_identifier".into()),
                 warnings: v.warnings.clone(),
-            })
-        }
-        other => {
-            let id = insert_person(st, tx, ctx, v, &engine, &me, now).await?;
-            let mut outcome = RegisterOutcome {
-                person_id: id,
-                outcome: "created".into(),
-                matched_id: None,
-                probability: None,
-                rule: None,
-                warnings: v.warnings.clone(),
-            };
-            if let Some((cand, ex)) = other.filter(|(_, ex)| ex.decision == Decision::Review) {
-                tx.execute(
-                    "INSERT INTO mpi_reviews (person_id, candidate_id, probability, weight, explanation, status, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6)",
-                    args![id, cand, ex.match_probability, ex.match_weight, serde_json::to_string(&ex).unwrap_or_default(), now],
-                )
-                .await?;
-                outcome.outcome = "review".into();
-                outcome.matched_id = Some(cand);
-                outcome.probability = Some(ex.match_probability);
             }
-            Ok(outcome)
+        } else {
+            let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
+            let mut consider = |id: i64, other: &yiyang_mpi::Person| {
+                let ex = engine.matcher.explain_in_index(&me[i], other, index_size);
+                if best
+                    .as_ref()
+                    .is_none_or(|(_, b)| ex.match_weight > b.match_weight)
+                {
+                    best = Some((id, ex));
+                }
+            };
+            for c in &cands[i] {
+                if let Some(other) = known.get(c) {
+                    consider(*c, other);
+                }
+            }
+            let mut earlier: Vec<usize> = engine
+                .matcher
+                .block_keys(&me[i])
+                .iter()
+                .filter_map(|k| created_keys.get(k))
+                .flatten()
+                .copied()
+                .collect();
+            earlier.sort_unstable();
+            earlier.dedup();
+            for j in earlier {
+                consider(created_id[&j], &me[j]);
+            }
+            match best {
+                Some((pid, ex)) if ex.decision == Decision::Link => {
+                    events.push(yiyang_store::args![
+                        "link",
+                        pid,
+                        None::<i64>,
+                        &ctx.actor.login,
+                        now,
+                        serde_json::json!({"explanation": ex, "registered": snapshot(p)})
+                            .to_string()
+                    ]);
+                    audits.push(
+                        AuditEntry::new(ctx, "person.link", "person", pid)
+                            .org(Some(p.org_id))
+                            .details(serde_json::json!({"probability": ex.match_probability, "rule": ex.rule})),
+                    );
+                    RegisterOutcome {
+                        person_id: pid,
+                        outcome: "linked".into(),
+                        matched_id: Some(pid),
+                        probability: Some(ex.match_probability),
+                        rule: ex.rule.clone(),
+                        warnings: v.warnings.clone(),
+                    }
+                }
+                other => {
+                    let id = fresh
+                        .next()
+                        .ok_or_else(|| AppError::internal("register: ids reserved too few"))?;
+                    created.push(i);
+                    created_id.insert(i, id);
+                    for k in engine.matcher.block_keys(&me[i]) {
+                        created_keys.entry(k).or_default().push(i);
+                    }
+                    events.push(yiyang_store::args![
+                        "register",
+                        id,
+                        None::<i64>,
+                        &ctx.actor.login,
+                        now,
+                        serde_json::json!({"registered": snapshot(p)}).to_string()
+                    ]);
+                    audits.push(
+                        AuditEntry::new(ctx, "person.create", "person", id)
+                            .org(Some(p.org_id))
+                            .details(serde_json::json!({"warnings": v.warnings})),
+                    );
+                    let mut o = RegisterOutcome {
+                        person_id: id,
+                        outcome: "created".into(),
+                        matched_id: None,
+                        probability: None,
+                        rule: None,
+                        warnings: v.warnings.clone(),
+                    };
+                    if let Some((cand, ex)) =
+                        other.filter(|(_, ex)| ex.decision == Decision::Review)
+                    {
+                        reviews.push(yiyang_store::args![
+                            id,
+                            cand,
+                            ex.match_probability,
+                            ex.match_weight,
+                            serde_json::to_string(&ex).unwrap_or_default(),
+                            "pending",
+                            now
+                        ]);
+                        o.outcome = "review".into();
+                        o.matched_id = Some(cand);
+                        o.probability = Some(ex.match_probability);
+                    }
+                    o
+                }
+            }
+        };
+        // Attach: the institution knows the person, with its source identifiers (an
+        // identifier already stored keeps its person).
+        let pid = outcome.person_id;
+        orgs.push((pid, p.org_id));
+        for k in id_keys(p) {
+            if stored_ids.contains_key(&k) || !seen_ident.insert(k.clone()) {
+                continue;
+            }
+            batch_ids.insert(k.clone(), pid);
+            idents.push(yiyang_store::args![pid, k.0, k.1, k.2, now]);
         }
+        out.push(outcome);
     }
+
+    // 4. Write it all: new persons first (the other rows refer to them).
+    let mut persons = Vec::with_capacity(created.len());
+    let mut keys = Vec::new();
+    for i in &created {
+        let (ctx, v) = items[*i];
+        let p = &v.input;
+        let id = created_id[i];
+        let now = ctx.clock.now_micros();
+        let pinyin: String = me[*i]
+            .pinyin
+            .first()
+            .cloned()
+            .flatten()
+            .map(|b| b.to_string())
+            .unwrap_or_default();
+        let (cipher, blind) = match &v.id_number {
+            Some(n) => (
+                Some(st.keys.encrypt(n)),
+                Some(st.keys.blind_index("id_number", n)),
+            ),
+            None => (None, None),
+        };
+        let birth = (!p.birth_date.is_empty()).then(|| p.birth_date.clone());
+        persons.push(yiyang_store::args![
+            id,
+            &p.name,
+            pinyin,
+            &p.sex,
+            birth,
+            cipher,
+            blind,
+            p.insurance_no.trim(),
+            p.social_card_no.trim(),
+            &p.phone,
+            &p.phone2,
+            p.district.trim(),
+            p.town.trim(),
+            p.village.trim(),
+            p.address_detail.trim(),
+            &p.living_situation,
+            p.org_id,
+            "active",
+            now,
+            now
+        ]);
+        keys.extend(matching::block_key_rows(&engine, id, &me[*i]));
+    }
+    tx.insert_rows(
+        "INSERT INTO persons (id, name, name_pinyin, sex, birth_date, id_cipher, id_blind, insurance_no, social_card_no, phone, phone2, district, town, village, \
+         address_detail, living_situation, home_org_id, status, created_at, updated_at)",
+        20,
+        persons,
+        "",
+    )
+    .await?;
+    tx.insert_rows(
+        "INSERT INTO person_block_keys (person_id, key)",
+        2,
+        keys,
+        "",
+    )
+    .await?;
+    orgs.sort_unstable();
+    orgs.dedup();
+    tx.insert_rows(
+        "INSERT INTO person_orgs (person_id, org_id)",
+        2,
+        orgs.into_iter()
+            .map(|(p, o)| yiyang_store::args![p, o])
+            .collect(),
+        "ON CONFLICT DO NOTHING",
+    )
+    .await?;
+    tx.insert_rows(
+        "INSERT INTO person_identifiers (person_id, org_id, id_type, value, created_at)",
+        5,
+        idents,
+        "ON CONFLICT (org_id, id_type, value) DO NOTHING",
+    )
+    .await?;
+    tx.insert_rows(
+        "INSERT INTO mpi_events (kind, person_id, other_id, actor_login, at, details)",
+        6,
+        events,
+        "",
+    )
+    .await?;
+    tx.insert_rows(
+        "INSERT INTO mpi_reviews (person_id, candidate_id, probability, weight, explanation, status, created_at)",
+        7,
+        reviews,
+        "",
+    )
+    .await?;
+    audit::append(tx, &audits).await?;
+    Ok(out)
 }
 
 fn snapshot(p: &PersonInput) -> serde_json::Value {
     // Never the ID number: the history keeps who registered what, not the secret.
     serde_json::json!({"org_id": p.org_id, "name": p.name, "sex": p.sex, "birth_date": p.birth_date, "district": p.district, "town": p.town, "identifiers": p.identifiers})
-}
-
-async fn insert_person(
-    st: &AppState,
-    tx: &mut Tx,
-    ctx: &RequestContext,
-    v: &ValidPerson,
-    engine: &matching::Engine,
-    me: &yiyang_mpi::Person,
-    now: i64,
-) -> AppResult<i64> {
-    let p = &v.input;
-    let pinyin: String = me
-        .pinyin
-        .first()
-        .cloned()
-        .flatten()
-        .map(|b| b.to_string())
-        .unwrap_or_default();
-    let (cipher, blind) = match &v.id_number {
-        Some(n) => (
-            Some(st.keys.encrypt(n)),
-            Some(st.keys.blind_index("id_number", n)),
-        ),
-        None => (None, None),
-    };
-    let birth = (!p.birth_date.is_empty()).then(|| p.birth_date.clone());
-    let id = tx
-        .scalar(
-            "INSERT INTO persons (name, name_pinyin, sex, birth_date, id_cipher, id_blind, insurance_no, social_card_no, phone, phone2, district, town, village, \
-             address_detail, living_situation, home_org_id, status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'active', $17, $17) RETURNING id",
-            args![&p.name, pinyin, &p.sex, birth, cipher, blind, p.insurance_no.trim(), p.social_card_no.trim(), &p.phone, &p.phone2, p.district.trim(), p.town.trim(), p.village.trim(), p.address_detail.trim(), &p.living_situation, p.org_id, now],
-        )
-        .await?;
-    matching::index_person(tx, engine, id, me).await?;
-    attach(tx, id, p, now).await?;
-    event(
-        tx,
-        ctx,
-        "register",
-        id,
-        None,
-        serde_json::json!({"registered": snapshot(p)}),
-    )
-    .await?;
-    audit::append(
-        tx,
-        &[AuditEntry::new(ctx, "person.create", "person", id)
-            .org(Some(p.org_id))
-            .details(serde_json::json!({"warnings": v.warnings}))],
-    )
-    .await?;
-    Ok(id)
 }
 
 /// What an update of demographics did.
@@ -649,23 +923,6 @@ pub async fn update_in(
     .await?;
     out.changed = names;
     Ok(out)
-}
-
-/// Records that `org` knows the person, with its source identifiers.
-async fn attach(tx: &mut Tx, pid: i64, p: &PersonInput, now: i64) -> AppResult<()> {
-    tx.execute(
-        "INSERT INTO person_orgs (person_id, org_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        args![pid, p.org_id],
-    )
-    .await?;
-    for i in &p.identifiers {
-        tx.execute(
-            "INSERT INTO person_identifiers (person_id, org_id, id_type, value, created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (org_id, id_type, value) DO NOTHING",
-            args![pid, p.org_id, &i.id_type, &i.value, now],
-        )
-        .await?;
-    }
-    Ok(())
 }
 
 async fn event(
