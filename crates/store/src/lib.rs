@@ -118,6 +118,54 @@ pub fn db_err(e: sqlx::Error) -> AppError {
     AppError::internal(e)
 }
 
+/// The statement as SQLite should see it. SQLite looks up each `$N` parameter by name in a
+/// list, when parsing and again when sqlx binds it, which is quadratic in the number of
+/// parameters: a multi-row insert of 2,000 values spent most of its time there. When the
+/// parameters appear once each, in order (`$1`, `$2`, … as the multi-row builders write
+/// them), anonymous `?` parameters mean the same and cost nothing to look up.
+fn sqlite_sql(sql: &str, nargs: usize) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    if nargs < 16 {
+        return Cow::Borrowed(sql);
+    }
+    let b = sql.as_bytes();
+    let mut out = String::with_capacity(sql.len());
+    let mut expect = 1usize;
+    let mut quoted = false;
+    let mut i = 0;
+    let mut last = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\'' => quoted = !quoted,
+            b'$' if !quoted => {
+                let start = i + 1;
+                let mut j = start;
+                while j < b.len() && b[j].is_ascii_digit() {
+                    j += 1;
+                }
+                match sql[start..j].parse::<usize>() {
+                    Ok(n) if n == expect => {
+                        out.push_str(&sql[last..i]);
+                        out.push('?');
+                        last = j;
+                        expect += 1;
+                        i = j;
+                        continue;
+                    }
+                    _ => return Cow::Borrowed(sql),
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    if expect != nargs + 1 {
+        return Cow::Borrowed(sql);
+    }
+    out.push_str(&sql[last..]);
+    Cow::Owned(out)
+}
+
 macro_rules! bind_all {
     ($q:expr, $args:expr) => {{
         let mut q = $q;
@@ -138,7 +186,8 @@ macro_rules! run {
     ($c:ident, $es:expr, $ep:expr, $self:ident, $sql:ident, $args:ident, $method:ident, $kind:ident) => {
         match $self {
             $kind::Sqlite($c) => {
-                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe($sql));
+                let s = sqlite_sql($sql, $args.len());
+                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe(&*s));
                 bind_all!(q, $args).$method($es).await.map_err(db_err)
             }
             $kind::Pg($c) => {
@@ -189,7 +238,8 @@ macro_rules! exec_fns {
             pub async fn execute(self: $recv, sql: &str, args: Vec<Arg>) -> AppResult<u64> {
                 match self {
                     $kind::Sqlite($c) => {
-                        let q = sqlx::query::<Sqlite>(AssertSqlSafe(sql));
+                        let s = sqlite_sql(sql, args.len());
+                        let q = sqlx::query::<Sqlite>(AssertSqlSafe(&*s));
                         let r = bind_all!(q, args).execute($es).await.map_err(db_err)?;
                         Ok(r.rows_affected())
                     }
@@ -226,7 +276,8 @@ impl Tx {
     ) -> AppResult<Vec<T>> {
         match self {
             Tx::Sqlite(c) => {
-                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe(sql)).persistent(false);
+                let s = sqlite_sql(sql, args.len());
+                let q = sqlx::query_as::<Sqlite, T>(AssertSqlSafe(&*s)).persistent(false);
                 bind_all!(q, args)
                     .fetch_all(&mut *c.tx)
                     .await
@@ -244,7 +295,8 @@ impl Tx {
     pub async fn execute_once(&mut self, sql: &str, args: Vec<Arg>) -> AppResult<u64> {
         let r = match self {
             Tx::Sqlite(c) => {
-                let q = sqlx::query::<Sqlite>(AssertSqlSafe(sql)).persistent(false);
+                let s = sqlite_sql(sql, args.len());
+                let q = sqlx::query::<Sqlite>(AssertSqlSafe(&*s)).persistent(false);
                 bind_all!(q, args)
                     .execute(&mut *c.tx)
                     .await
@@ -404,6 +456,10 @@ impl Db {
                 // and a larger page cache per connection: index seeks dominate the write path.
                 .pragma("mmap_size", "1073741824")
                 .pragma("cache_size", "-32768")
+                // Savepoint journals (one per processed message or run) and sort space in
+                // memory: as temporary files each savepoint created, wrote, truncated and
+                // deleted a file.
+                .pragma("temp_store", "memory")
                 // Checkpoints run beside the writers (below), not inside a commit that
                 // happens to cross the WAL size limit.
                 .pragma("wal_autocheckpoint", "0");
@@ -718,4 +774,38 @@ pub fn like_pattern(needle: &str) -> String {
     }
     s.push('%');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sqlite_sql;
+
+    fn numbered(n: usize) -> String {
+        let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+        format!("INSERT INTO t (a) VALUES ({})", list.join("), ("))
+    }
+
+    #[test]
+    fn ordered_parameters_become_anonymous_others_stay_numbered() {
+        let sql = numbered(20);
+        let s = sqlite_sql(&sql, 20);
+        assert_eq!(s.matches('?').count(), 20);
+        assert!(!s.contains('$'));
+        // Few parameters: left as they are.
+        assert_eq!(sqlite_sql(&numbered(3), 3), numbered(3));
+        // A parameter used twice, out of order, or a count that does not match: unchanged.
+        let twice = format!("{} AND b = $1", numbered(20));
+        assert_eq!(sqlite_sql(&twice, 20), twice);
+        let swapped = numbered(20)
+            .replace("$2)", "$X)")
+            .replace("$3)", "$2)")
+            .replace("$X)", "$3)");
+        assert_eq!(sqlite_sql(&swapped, 20), swapped);
+        assert_eq!(sqlite_sql(&numbered(20), 21), numbered(20));
+        // A dollar sign inside a string literal is text, not a parameter.
+        let lit = format!("{} AND c = 'costs $5'", numbered(20));
+        let s = sqlite_sql(&lit, 20);
+        assert!(s.ends_with("'costs $5'"), "{s}");
+        assert_eq!(s.matches('?').count(), 20);
+    }
 }

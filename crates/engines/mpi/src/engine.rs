@@ -315,6 +315,20 @@ impl Matcher {
             .collect()
     }
 
+    /// The blocking keys of a person with the largest block each key's pass searches (its
+    /// `max_block_size`, at most [`crate::online::DEFAULT_MAX_POSTINGS`]): a store finding
+    /// candidates skips a larger block, as the in-memory index does.
+    pub fn block_keys_capped(&self, p: &Person) -> Vec<(u64, usize)> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .filter_map(|(pass, b)| {
+                b.key(p, pass)
+                    .map(|k| (k, b.max_block_size.min(crate::online::DEFAULT_MAX_POSTINGS)))
+            })
+            .collect()
+    }
+
     /// Scores `a` against a candidate `b` from an index of `index_size` persons:
     /// the prior is the expected number of matches per record over the index size.
     pub fn explain_in_index(&self, a: &Person, b: &Person, index_size: usize) -> Explanation {

@@ -184,8 +184,14 @@ async fn write_loop(
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&NewMessage> = batch.iter().map(|s| &s.row).collect();
         waiting.store(true, Ordering::Relaxed);
+        let t = Instant::now();
         let result = engine::store(&st.db, &rows).await;
         waiting.store(false, Ordering::Relaxed);
+        tracing::debug!(
+            messages = rows.len(),
+            ms = t.elapsed().as_secs_f64() * 1e3,
+            "hl7: messages stored"
+        );
         if let Err(e) = &result {
             tracing::error!(error = %e.message, rows = rows.len(), "hl7: could not store messages");
         }
@@ -354,6 +360,8 @@ fn batch_budget(b: Backend) -> Duration {
 
 /// Most admissions processed together as one run.
 const MAX_RUN: usize = 64;
+/// The same on SQLite, where a run holds up the message store (~1 ms per new patient).
+const MAX_RUN_SQLITE: usize = 16;
 
 /// The channel `id`, loaded once per batch.
 async fn channel<'c>(
@@ -409,6 +417,11 @@ async fn process_batch(
     let in_lane = lane.filter();
     let sqlite = st.db.backend() == Backend::Sqlite;
     let budget = batch_budget(st.db.backend());
+    // On SQLite, rows waiting to be stored go first: their senders wait for the ACK. The
+    // writer wakes the processor when it is done.
+    if sqlite && yield_to.is_some_and(|w| w.load(Ordering::Relaxed)) {
+        return Ok(0);
+    }
     // Cheap look first, so an idle processor does not queue for the write lock.
     let waiting: Option<(i64,)> = st
         .db
@@ -442,7 +455,7 @@ async fn process_batch(
         .fetch_all(
             &format!("SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received'{in_lane} ORDER BY id LIMIT $1"),
             args![match st.db.backend() {
-                Backend::Sqlite => MAX_PROCESS_BATCH / 2,
+                Backend::Sqlite => 2 * MAX_RUN_SQLITE as i64,
                 Backend::Postgres => MAX_PROCESS_BATCH,
             }],
         )
@@ -471,9 +484,11 @@ async fn process_batch(
         {
             break;
         }
-        // A run of admissions and registrations goes through together.
+        // A run of admissions and registrations goes through together. On SQLite the
+        // message store waits for the run (one writer): runs stay short.
+        let max_run = if sqlite { MAX_RUN_SQLITE } else { MAX_RUN };
         let mut run = Vec::new();
-        while i + run.len() < queued.len() && run.len() < MAX_RUN {
+        while i + run.len() < queued.len() && run.len() < max_run {
             let k = i + run.len();
             let q = &queued[k];
             let Ok(msg) = &parsed[k] else { break };
@@ -610,6 +625,11 @@ async fn process_batch(
     yiyang_platform::audit::append_direct(&mut tx, &yiyang_platform::audit::take_deferred())
         .await?;
     tx.commit().await?;
+    tracing::debug!(
+        messages = done,
+        ms = started.elapsed().as_secs_f64() * 1e3,
+        "hl7: processing batch committed"
+    );
     if let Some(w) = waiters {
         let mut w = w.lock().expect("waiters");
         for (ack_id, text) in acks {

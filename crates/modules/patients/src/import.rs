@@ -4,7 +4,7 @@
 //! 村社区 village, 详细地址 address_detail, 居住状况 living_situation, 标识类型 id_type,
 //! 院内标识 id_value. All rows are validated first; nothing is written unless all are valid.
 
-use crate::service::{self, IdentifierInput, PersonInput};
+use crate::service::{self, IdentifierInput, PersonInput, ValidPerson};
 use serde::Serialize;
 use yiyang_core::{AppResult, RequestContext};
 use yiyang_platform::web::AppState;
@@ -108,18 +108,50 @@ pub async fn import(
         return Ok(report);
     }
     let mut tx = st.db.begin().await?;
-    for (n, v) in &valid {
-        match service::register_in(st, &mut tx, ctx, v).await {
-            Ok(o) => match o.outcome.as_str() {
-                "linked" => report.linked += 1,
-                "review" => report.review += 1,
-                _ => report.created += 1,
-            },
-            Err(e) => report.errors.push(RowError {
-                row: *n,
-                column: String::new(),
-                message: e.message,
-            }),
+    // Registered in chunks, each with a few statements; a chunk that fails is rolled back
+    // and registered row by row, so the report names the rows at fault.
+    for chunk in valid.chunks(500) {
+        let items: Vec<(&RequestContext, &ValidPerson)> =
+            chunk.iter().map(|(_, v)| (ctx, v)).collect();
+        tx.execute("SAVEPOINT person_import", vec![]).await?;
+        let outcomes = match service::register_many_in(st, &mut tx, &items).await {
+            Ok(o) => {
+                tx.execute("RELEASE SAVEPOINT person_import", vec![])
+                    .await?;
+                o.into_iter().map(Ok).collect()
+            }
+            Err(_) => {
+                tx.execute("ROLLBACK TO SAVEPOINT person_import", vec![])
+                    .await?;
+                tx.execute("RELEASE SAVEPOINT person_import", vec![])
+                    .await?;
+                let mut one_by_one = Vec::with_capacity(chunk.len());
+                for (_, v) in chunk {
+                    tx.execute("SAVEPOINT person_row", vec![]).await?;
+                    let r = service::register_in(st, &mut tx, ctx, v).await;
+                    if r.is_err() {
+                        tx.execute("ROLLBACK TO SAVEPOINT person_row", vec![])
+                            .await?;
+                    }
+                    tx.execute("RELEASE SAVEPOINT person_row", vec![]).await?;
+                    one_by_one.push(r);
+                }
+                one_by_one
+            }
+        };
+        for ((n, _), o) in chunk.iter().zip(outcomes) {
+            match o {
+                Ok(o) => match o.outcome.as_str() {
+                    "linked" => report.linked += 1,
+                    "review" => report.review += 1,
+                    _ => report.created += 1,
+                },
+                Err(e) => report.errors.push(RowError {
+                    row: *n,
+                    column: String::new(),
+                    message: e.message,
+                }),
+            }
         }
     }
     if report.errors.is_empty() {

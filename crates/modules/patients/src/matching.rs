@@ -210,45 +210,75 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
     Ok(())
 }
 
-/// The ids of the persons sharing at least one block key with `p`, as a query: the `limit`
-/// sharing the most keys (a true match agrees on several blocking passes, so it ranks first
-/// even in large blocks; the scoring then looks at the strongest candidates only). The
-/// values are appended to `args`, numbered after those already there, so several queries
-/// can be joined into one statement. `None` when `p` has no block keys.
-pub fn candidate_sql(
+/// The candidates of each of `persons`: the persons sharing a block key with it, where that
+/// key's block is no larger than its blocking pass allows (as the in-memory index skips an
+/// oversized block: a common surname says nothing), ranked by the number of keys shared
+/// (a true match agrees on several passes), then the most recent, at most `limit` each.
+/// One statement per 400 distinct keys, whatever the number of persons.
+pub async fn candidates(
+    tx: &mut Tx,
     e: &Engine,
-    p: &Person,
-    limit: i64,
-    args: &mut Vec<yiyang_store::Arg>,
-) -> Option<String> {
-    let mut keys: Vec<i64> = e.matcher.block_keys(p).iter().map(|k| *k as i64).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    if keys.is_empty() {
-        return None;
-    }
-    // Each key contributes at most PER_KEY rows (the most recent persons): a key that half
-    // the city shares (a common given name) costs a bounded read, like the engine's
-    // `max_block_size`, while a true match still agrees on the selective keys (ID number,
-    // phone, surname + birth date). Ranked on the key index alone.
-    const PER_KEY: i64 = 300;
-    let parts: Vec<String> = keys
+    persons: &[&Person],
+    limit: usize,
+) -> AppResult<Vec<Vec<i64>>> {
+    use std::collections::HashMap;
+    let per: Vec<Vec<(i64, usize)>> = persons
         .iter()
-        .enumerate()
-        .map(|(i, k)| {
-            args.push((*k).into());
-            format!(
-                "SELECT person_id FROM (SELECT person_id FROM person_block_keys WHERE key = ${} ORDER BY person_id DESC LIMIT {PER_KEY}) AS k{i}",
-                args.len()
-            )
+        .map(|p| {
+            let mut k: Vec<(i64, usize)> = e
+                .matcher
+                .block_keys_capped(p)
+                .into_iter()
+                .map(|(k, cap)| (k as i64, cap))
+                .collect();
+            k.sort_unstable();
+            k.dedup_by_key(|x| x.0);
+            k
         })
         .collect();
-    args.push(limit.into());
-    Some(format!(
-        "SELECT person_id FROM ({}) AS c GROUP BY person_id ORDER BY COUNT(*) DESC, person_id DESC LIMIT ${}",
-        parts.join(" UNION ALL "),
-        args.len()
-    ))
+    let mut keys: Vec<(i64, usize)> = per.iter().flatten().copied().collect();
+    keys.sort_unstable();
+    keys.dedup_by_key(|x| x.0);
+    let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+    for chunk in keys.chunks(400) {
+        let most = chunk.iter().map(|k| k.1).max().unwrap_or(0);
+        let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(chunk.len() * 2);
+        let mut values = Vec::with_capacity(chunk.len());
+        for (k, cap) in chunk {
+            values.push(format!("(${}, ${})", args.len() + 1, args.len() + 2));
+            args.push((*k).into());
+            args.push((*cap as i64).into());
+        }
+        let rows: Vec<(i64, i64)> = tx
+            .fetch_all_planned(
+                &format!(
+                    "WITH q (key, cap) AS (VALUES {}) \
+                     SELECT q.key, p.person_id FROM q JOIN person_block_keys p ON p.key = q.key \
+                     WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) <= q.cap",
+                    values.join(", "),
+                    most + 1
+                ),
+                args,
+            )
+            .await?;
+        for (k, p) in rows {
+            members.entry(k).or_default().push(p);
+        }
+    }
+    Ok(per
+        .iter()
+        .map(|ks| {
+            let mut shared: HashMap<i64, u32> = HashMap::new();
+            for (k, _) in ks {
+                for p in members.get(k).into_iter().flatten() {
+                    *shared.entry(*p).or_default() += 1;
+                }
+            }
+            let mut ranked: Vec<(u32, i64)> = shared.into_iter().map(|(p, n)| (n, p)).collect();
+            ranked.sort_unstable_by(|a, b| b.cmp(a));
+            ranked.into_iter().take(limit).map(|(_, p)| p).collect()
+        })
+        .collect())
 }
 
 /// The block-key rows (`person_id`, `key`) of a new person, for a multi-row insert.

@@ -265,7 +265,7 @@ fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
 }
 
 /// Candidates scored per registration (those sharing the most block keys).
-pub const CANDIDATES: i64 = 50;
+pub const CANDIDATES: usize = 50;
 
 /// Registers a person in its own transaction.
 pub async fn register(
@@ -434,25 +434,10 @@ pub async fn register_many_in(
         .collect();
     let to_match: Vec<usize> = (0..items.len()).filter(|i| !stored_by[*i]).collect();
     let mut cands: Vec<Vec<i64>> = vec![Vec::new(); items.len()];
-    for chunk in to_match.chunks(16) {
-        let mut args = Vec::new();
-        let parts: Vec<String> = chunk
-            .iter()
-            .filter_map(|i| {
-                matching::candidate_sql(&engine, &me[*i], CANDIDATES, &mut args).map(|q| {
-                    format!("SELECT CAST({i} AS BIGINT) AS item, person_id FROM ({q}) AS q{i}")
-                })
-            })
-            .collect();
-        if parts.is_empty() {
-            continue;
-        }
-        let rows: Vec<(i64, i64)> = tx
-            .fetch_all_planned(&parts.join(" UNION ALL "), args)
-            .await?;
-        for (item, person) in rows {
-            cands[item as usize].push(person);
-        }
+    let asked: Vec<&yiyang_mpi::Person> = to_match.iter().map(|i| &me[*i]).collect();
+    let found = matching::candidates(tx, &engine, &asked, CANDIDATES).await?;
+    for (i, c) in to_match.iter().zip(found) {
+        cands[*i] = c;
     }
     let mut wanted: Vec<i64> = cands.iter().flatten().copied().collect();
     wanted.sort_unstable();
