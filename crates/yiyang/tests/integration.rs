@@ -1261,6 +1261,79 @@ async fn batches_over_mllp_are_answered_with_a_batch_of_acks() {
             2,
             "{b}"
         );
+        // A GB18030 batch (MSH-18 of each message): stored and processed with its Chinese
+        // text intact, answered with ACKs in the same character set.
+        let gb = |control: &str, mrn: &str, family: &str, given: &str| {
+            format!(
+                "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126100000||ADT^A04^ADT_A01|{control}|P|2.5|||AL|NE||GB 18030-2000\r\
+                 PID|1||{mrn}^^^MZH^MR||{family}^{given}||19460912|F|||梅州市梅江区江南路18号^^梅州市^广东省\r\
+                 PV1|1|O|全科门诊"
+            )
+        };
+        let mut wire =
+            b"FHS|^~\\&|HIS|MZ-HOSP-01\rBHS|^~\\&|HIS|MZ-HOSP-01|||20261126100000||||B-GB\r"
+                .to_vec();
+        for (c, m, f, g) in [
+            ("BGB-1", "GB7711", "欧阳", "秀兰"),
+            ("BGB-2", "GB7712", "司马", "晓燕"),
+        ] {
+            wire.extend_from_slice(&yiyang_hl7v2::encode_message(&gb(c, m, f, g)).unwrap());
+            wire.push(b'\r');
+        }
+        wire.extend_from_slice(b"BTS|2\rFTS|1");
+        assert!(
+            std::str::from_utf8(&wire).is_err(),
+            "{b}: GB18030 on the wire"
+        );
+        let raw = {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            s.write_all(&yiyang_hl7v2::encode_frame(&wire))
+                .await
+                .unwrap();
+            let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
+                    .await
+                    .expect("answer within 20 s")
+                    .unwrap();
+                assert!(n > 0, "{b}: closed without an answer");
+                dec.push(&buf[..n]);
+                if let Some(f) = dec.next_frame() {
+                    break f.unwrap();
+                }
+            }
+        };
+        let answer: String = raw
+            .split(|c| *c == b'\r')
+            .filter(|s| s.starts_with(b"MSH"))
+            .map(|m| yiyang_hl7v2::decode_message(m).unwrap().into_owned())
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(answer.contains("GB 18030"), "{b}: {answer}");
+        let ack_text = String::from_utf8_lossy(&raw);
+        assert!(
+            ack_text.contains("MSA|AA|BGB-1") && ack_text.contains("MSA|AA|BGB-2"),
+            "{b}: {ack_text}"
+        );
+        drained(&app).await;
+        let names: Vec<(String,)> = app
+            .state
+            .db
+            .fetch_all(
+                "SELECT p.name FROM persons p JOIN person_identifiers i ON i.person_id = p.id WHERE i.value IN ('GB7711', 'GB7712') ORDER BY i.value",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            names.into_iter().map(|n| n.0).collect::<Vec<_>>(),
+            ["欧阳秀兰", "司马晓燕"],
+            "{b}"
+        );
         // A batch that does not parse: the connection is closed, nothing stored.
         let ack = mllp(port, b"BHS|^~\\&|HIS\rMSH|bad").await;
         assert_eq!(ack, None, "{b}");

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
-use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message};
+use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message, encode_message};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::web::AppState;
 use yiyang_store::{Db, Filter, args};
@@ -92,6 +92,14 @@ pub fn channel_ctx(st: &AppState, ch: &Channel, message_id: i64) -> RequestConte
             .collect(),
     );
     c.actor.org_id = Some(ch.org_id);
+    c.request_id = format!("hl7-{}-{message_id}", ch.id);
+    c
+}
+
+/// [`channel_ctx`] for another message of the same channel: the same grants (built once per
+/// batch, not per message), its own request id.
+pub fn message_ctx(base: &RequestContext, ch: &Channel, message_id: i64) -> RequestContext {
+    let mut c = base.clone();
     c.request_id = format!("hl7-{}-{message_id}", ch.id);
     c
 }
@@ -210,9 +218,11 @@ pub fn prepare(ch: &Channel, payload: &[u8], now: i64) -> Option<NewMessage> {
     Some(row(f, "received", String::new(), ack, key))
 }
 
-/// An FHS/BHS batch split into its messages (each its own ER7 text, segments ending in
-/// CR). `None` when the payload is not a batch; an error (the reason) when it is a batch
-/// that does not parse.
+/// An FHS/BHS batch split into its messages, each kept as the bytes that arrived (segments
+/// ending in CR), so every message is decoded by its own MSH-18 like a single message: a
+/// batch may be UTF-8 or, say, GB18030 (whose multi-byte characters never contain CR or LF,
+/// so splitting on them is safe). `None` when the payload is not a batch; an error (the
+/// reason) when it is a batch that does not decode or parse.
 pub fn batch_members(payload: &[u8]) -> Option<Result<Batch, String>> {
     let start = payload
         .iter()
@@ -222,39 +232,70 @@ pub fn batch_members(payload: &[u8]) -> Option<Result<Batch, String>> {
     if !(payload.starts_with(b"FHS") || payload.starts_with(b"BHS")) {
         return None;
     }
-    let text = match std::str::from_utf8(payload) {
-        Ok(t) => t,
-        Err(_) => return Some(Err("批量消息须为 UTF-8 编码".into())),
-    };
-    if let Err(e) = yiyang_hl7v2::Batch::parse(text) {
-        return Some(Err(format!("批量消息无法解析：{e}")));
-    }
     let mut b = Batch::default();
-    let mut current: Option<String> = None;
-    for line in text.split(['\r', '\n']).filter(|l| !l.trim().is_empty()) {
-        let id = line.get(..3).unwrap_or("");
+    // The batch as text (each message decoded by its charset), for the structure check.
+    let mut text = String::with_capacity(payload.len());
+    let mut current: Option<Vec<u8>> = None;
+    let flush = |current: &mut Option<Vec<u8>>, b: &mut Batch, text: &mut String| {
+        if let Some(m) = current.take() {
+            match decode_message(&m) {
+                Ok(t) => text.push_str(&t),
+                Err(e) => {
+                    return Err(format!(
+                        "批量消息中第 {} 条消息无法解码：{e}",
+                        b.messages.len() + 1
+                    ));
+                }
+            }
+            b.messages.push(m);
+        }
+        Ok(())
+    };
+    for line in payload
+        .split(|c| matches!(c, b'\r' | b'\n'))
+        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
+    {
+        let id = line.get(..3).unwrap_or(b"");
         match id {
-            "MSH" => {
-                b.messages.extend(current.take().map(String::into_bytes));
-                current = Some(format!("{line}\r"));
+            b"MSH" => {
+                if let Err(e) = flush(&mut current, &mut b, &mut text) {
+                    return Some(Err(e));
+                }
+                let mut m = line.to_vec();
+                m.push(b'\r');
+                current = Some(m);
             }
-            "FHS" | "BHS" | "BTS" | "FTS" => {
-                b.messages.extend(current.take().map(String::into_bytes));
-                if id == "BHS" {
+            b"FHS" | b"BHS" | b"BTS" | b"FTS" => {
+                if let Err(e) = flush(&mut current, &mut b, &mut text) {
+                    return Some(Err(e));
+                }
+                let header = String::from_utf8_lossy(line);
+                if id == b"BHS" {
                     // BHS-11 batch control id (BHS-1 is the field separator).
-                    let sep = line.chars().nth(3).unwrap_or('|');
-                    b.control_id = line.split(sep).nth(10).unwrap_or("").to_string();
+                    let sep = header.chars().nth(3).unwrap_or('|');
+                    b.control_id = header.split(sep).nth(10).unwrap_or("").to_string();
                 }
+                text.push_str(&header);
+                text.push('\r');
             }
-            _ => {
-                if let Some(c) = current.as_mut() {
-                    c.push_str(line);
-                    c.push('\r');
+            _ => match current.as_mut() {
+                Some(c) => {
+                    c.extend_from_slice(line);
+                    c.push(b'\r');
                 }
-            }
+                None => {
+                    text.push_str(&String::from_utf8_lossy(line));
+                    text.push('\r');
+                }
+            },
         }
     }
-    b.messages.extend(current.take().map(String::into_bytes));
+    if let Err(e) = flush(&mut current, &mut b, &mut text) {
+        return Some(Err(e));
+    }
+    if let Err(e) = yiyang_hl7v2::Batch::parse(&text) {
+        return Some(Err(format!("批量消息无法解析：{e}")));
+    }
     Some(Ok(b))
 }
 
@@ -265,19 +306,25 @@ pub struct Batch {
     pub control_id: String,
 }
 
-/// The answer to a batch: the ACKs of its messages inside BHS/BTS, in order.
-pub fn batch_ack(original_control_id: &str, acks: &[String], now: i64) -> String {
+/// The answer to a batch: the ACKs of its messages inside BHS/BTS, in order, each ACK in
+/// the character set its message declared (MSH-18).
+pub fn batch_ack(original_control_id: &str, acks: &[String], now: i64) -> Vec<u8> {
     let mut out = format!(
         "BHS|^~\\&|YIYANG|MZ|||{}||||{}|{}\r",
         hl7_ts(now),
         next_ack_id(now),
         original_control_id
-    );
+    )
+    .into_bytes();
     for a in acks {
-        out.push_str(a.trim_end_matches(['\r', '\n']));
-        out.push('\r');
+        let a = a.trim_end_matches(['\r', '\n']);
+        match encode_message(a) {
+            Ok(bytes) => out.extend_from_slice(&bytes),
+            Err(_) => out.extend_from_slice(a.as_bytes()),
+        }
+        out.push(b'\r');
     }
-    out.push_str(&format!("BTS|{}", acks.len()));
+    out.extend_from_slice(format!("BTS|{}", acks.len()).as_bytes());
     out
 }
 

@@ -301,13 +301,15 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
                     }
                 }
             }
-            let text = match batch_id {
+            let bytes = match batch_id {
                 Some(id) => engine::batch_ack(&id, &acks, st.clock.now_micros()),
-                None => acks.pop().unwrap_or_default(),
+                None => {
+                    let text = acks.pop().unwrap_or_default();
+                    yiyang_hl7v2::encode_message(&text)
+                        .map(|c| c.into_owned())
+                        .unwrap_or_else(|_| text.into_bytes())
+                }
             };
-            let bytes = yiyang_hl7v2::encode_message(&text)
-                .map(|c| c.into_owned())
-                .unwrap_or_else(|_| text.into_bytes());
             out.extend_from_slice(&encode_frame(&bytes));
         }
         if !out.is_empty() && sock.write_all(&out).await.is_err() {

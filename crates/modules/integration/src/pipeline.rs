@@ -14,7 +14,7 @@
 //! Rows left `received` by a crash are simply picked up again: the store is the queue.
 
 use crate::channels::{self, Channel};
-use crate::engine::{self, NewMessage, channel_ctx, hl7_ts};
+use crate::engine::{self, NewMessage, channel_ctx, hl7_ts, message_ctx};
 use crate::process;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -378,6 +378,15 @@ async fn channel<'c>(
     Ok(&chans[&id])
 }
 
+/// The processing context of channel `ch`, built once per batch.
+fn base_ctx<'c>(
+    st: &AppState,
+    bases: &'c mut HashMap<i64, RequestContext>,
+    ch: &Channel,
+) -> &'c RequestContext {
+    bases.entry(ch.id).or_insert_with(|| channel_ctx(st, ch, 0))
+}
+
 /// Whether institution `org` publishes events, looked up once per batch.
 async fn publishes_of(tx: &mut Tx, known: &mut HashMap<i64, bool>, org: i64) -> AppResult<bool> {
     if let Some(p) = known.get(&org) {
@@ -436,6 +445,7 @@ async fn process_batch(
     let started = Instant::now();
     let mut chans: HashMap<i64, Channel> = HashMap::new();
     let mut publishes: HashMap<i64, bool> = HashMap::new();
+    let mut bases: HashMap<i64, RequestContext> = HashMap::new();
     let mut tx = st.db.begin().await?;
     // One processor per lane across nodes: a lock that ends with the transaction (SQLite
     // has one node and one writer).
@@ -497,7 +507,7 @@ async fn process_batch(
                 break;
             };
             run.push(process::Admission {
-                ctx: channel_ctx(st, ch, q.id),
+                ctx: message_ctx(base_ctx(st, &mut bases, ch), ch, q.id),
                 org: ch.org_id,
                 msg,
                 message_id: q.id,
@@ -534,7 +544,7 @@ async fn process_batch(
                 Ok(msg) => {
                     let ch = channel(&mut tx, &mut chans, q.channel_id).await?;
                     let publish = publishes_of(&mut tx, &mut publishes, ch.org_id).await?;
-                    let ctx = channel_ctx(st, ch, q.id);
+                    let ctx = message_ctx(base_ctx(st, &mut bases, ch), ch, q.id);
                     process_one_with(st, &mut tx, &ctx, ch, msg, q.id, publish).await?
                 }
                 // Stored rows parsed at the door; only an edit could break one.
@@ -586,7 +596,7 @@ async fn process_batch(
             }
         }
         let actor = match chans.get(&q.channel_id) {
-            Some(ch) => channel_ctx(st, ch, q.id).actor.login,
+            Some(ch) => base_ctx(st, &mut bases, ch).actor.login.clone(),
             None => String::new(),
         };
         events.push((q.id, status, actor, note));
