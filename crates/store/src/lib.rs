@@ -430,10 +430,15 @@ impl Db {
     /// Opens `sqlite://path` (created if missing, WAL mode) or `postgres://…`.
     pub async fn connect(url: &str, opts: &DbOptions) -> AppResult<Db> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let co = sqlx::postgres::PgConnectOptions::from_str(url)
+                .map_err(|e| AppError::new("store.url", 400, format!("数据库地址无效：{e}")))?
+                // Short statements: compiling one with the JIT (chosen when PostgreSQL's
+                // estimate is high) cost more than running it.
+                .options([("jit", "off")]);
             let pool = PgPoolOptions::new()
                 .max_connections(opts.max_connections)
                 .acquire_timeout(opts.acquire_timeout)
-                .connect(url)
+                .connect_with(co)
                 .await
                 .map_err(|e| {
                     AppError::new(
@@ -499,6 +504,26 @@ impl Db {
             400,
             "数据库地址须以 sqlite: 或 postgres:// 开头",
         ))
+    }
+
+    /// Which database this is (file or host and name): a key for caches of facts about one
+    /// database's contents, in a process that may open several (tests).
+    pub fn identity(&self) -> String {
+        match self {
+            Db::Sqlite(s) => format!(
+                "sqlite:{}",
+                s.pool.connect_options().get_filename().display()
+            ),
+            Db::Pg(p) => {
+                let o = p.connect_options();
+                format!(
+                    "postgres://{}:{}/{}",
+                    o.get_host(),
+                    o.get_port(),
+                    o.get_database().unwrap_or_default()
+                )
+            }
+        }
     }
 
     pub fn backend(&self) -> Backend {

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 use yiyang_core::{AppError, AppResult};
 use yiyang_mpi::{ColumnMap, Field, MappingConfig, Matcher, Person, RawRecord, TrainedModel};
-use yiyang_store::{Db, Tx, args};
+use yiyang_store::{Backend, Db, Tx, args};
 
 /// The people a registration may be: Meizhou's resident population.
 ///
@@ -216,6 +216,7 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
 /// (a true match agrees on several passes), then the most recent, at most `limit` each.
 /// One statement per 400 distinct keys, whatever the number of persons.
 pub async fn candidates(
+    db: &Db,
     tx: &mut Tx,
     e: &Engine,
     persons: &[&Person],
@@ -236,10 +237,18 @@ pub async fn candidates(
             k
         })
         .collect();
+    let db_id = db.identity();
     let mut keys: Vec<(i64, usize)> = per.iter().flatten().copied().collect();
     keys.sort_unstable();
     keys.dedup_by_key(|x| x.0);
+    {
+        let known = oversized().lock().expect("oversized");
+        if let Some(over) = known.get(&db_id) {
+            keys.retain(|(k, _)| !over.contains(k));
+        }
+    }
     let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut found_over = Vec::new();
     for chunk in keys.chunks(400) {
         let most = chunk.iter().map(|k| k.1).max().unwrap_or(0);
         let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(chunk.len() * 2);
@@ -249,21 +258,41 @@ pub async fn candidates(
             args.push((*k).into());
             args.push((*cap as i64).into());
         }
-        let rows: Vec<(i64, i64)> = tx
-            .fetch_all_planned(
-                &format!(
-                    "WITH q (key, cap) AS (VALUES {}) \
-                     SELECT q.key, p.person_id FROM q JOIN person_block_keys p ON p.key = q.key \
-                     WHERE (SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) <= q.cap",
-                    values.join(", "),
-                    most + 1
-                ),
-                args,
-            )
-            .await?;
-        for (k, p) in rows {
-            members.entry(k).or_default().push(p);
+        // Each key: its block's size (counted up to the largest cap + 1), then its members
+        // if the block is within its cap; an index range per key. PostgreSQL is held to
+        // that shape with LATERAL (otherwise it may hash-join the whole table); SQLite
+        // plans nested loops anyway.
+        let sql = match tx.backend() {
+            Backend::Postgres => format!(
+                "WITH q (key, cap) AS (VALUES {}) \
+                 SELECT q.key, s.size > q.cap, p.person_id FROM q \
+                 CROSS JOIN LATERAL (SELECT COUNT(*) AS size FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) AS s \
+                 LEFT JOIN LATERAL (SELECT person_id FROM person_block_keys p WHERE p.key = q.key AND s.size <= q.cap LIMIT {}) AS p ON TRUE",
+                values.join(", "),
+                most + 1,
+                most
+            ),
+            Backend::Sqlite => format!(
+                "WITH q (key, cap) AS (VALUES {}), \
+                 s AS MATERIALIZED (SELECT q.key, q.cap, (SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) AS size FROM q) \
+                 SELECT s.key, s.size > s.cap, p.person_id FROM s LEFT JOIN person_block_keys p ON p.key = s.key AND s.size <= s.cap",
+                values.join(", "),
+                most + 1
+            ),
+        };
+        let rows: Vec<(i64, bool, Option<i64>)> = tx.fetch_all_planned(&sql, args).await?;
+        for (k, over, p) in rows {
+            if over {
+                found_over.push(k);
+            }
+            if let Some(p) = p {
+                members.entry(k).or_default().push(p);
+            }
         }
+    }
+    if !found_over.is_empty() {
+        let mut known = oversized().lock().expect("oversized");
+        known.entry(db_id).or_default().extend(found_over);
     }
     Ok(per
         .iter()
@@ -279,6 +308,16 @@ pub async fn candidates(
             ranked.into_iter().take(limit).map(|(_, p)| p).collect()
         })
         .collect())
+}
+
+/// Block keys seen larger than their pass's cap, per database. A block only grows as
+/// persons register, so such a key is never searched again by this process: counting a
+/// common surname's thousands of members for every registration was most of the lookup's
+/// cost. (A block that shrinks below its cap again, when records are re-indexed after an
+/// update or an unmerge, is searched again after a restart.)
+fn oversized() -> &'static Mutex<HashMap<String, std::collections::HashSet<i64>>> {
+    static O: OnceLock<Mutex<HashMap<String, std::collections::HashSet<i64>>>> = OnceLock::new();
+    O.get_or_init(Mutex::default)
 }
 
 /// The block-key rows (`person_id`, `key`) of a new person, for a multi-row insert.

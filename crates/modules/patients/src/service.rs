@@ -309,28 +309,36 @@ async fn known_identifiers(
 ) -> AppResult<std::collections::HashMap<IdKey, i64>> {
     let mut out = std::collections::HashMap::new();
     for chunk in keys.chunks(300) {
-        let mut f = Filter::new();
-        let mut ors = Vec::with_capacity(chunk.len());
+        let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(chunk.len() * 3);
+        let mut values = Vec::with_capacity(chunk.len());
         for (org, t, v) in chunk {
-            let o = f.next();
-            f.args.push((*org).into());
-            let tp = f.next();
-            f.args.push(t.into());
-            let vp = f.next();
-            f.args.push(v.into());
-            ors.push(format!(
-                "(org_id = {o} AND id_type = {tp} AND value = {vp})"
+            values.push(format!(
+                "(${}, ${}, ${})",
+                args.len() + 1,
+                args.len() + 2,
+                args.len() + 3
             ));
+            args.extend(args![*org, t, v]);
         }
-        let rows: Vec<(i64, i64, String, String)> = tx
-            .fetch_all_planned(
-                &format!(
-                    "SELECT person_id, org_id, id_type, value FROM person_identifiers WHERE {}",
-                    ors.join(" OR ")
-                ),
-                f.args,
-            )
-            .await?;
+        // A list of values, one unique-index lookup each (an OR of 300 conditions took
+        // PostgreSQL a bitmap of 300 index scans; LATERAL keeps it from hash-joining the
+        // whole table).
+        let sql = match tx.backend() {
+            yiyang_store::Backend::Postgres => format!(
+                "WITH k (org_id, id_type, value) AS (VALUES {}) \
+                 SELECT i.person_id, i.org_id, i.id_type, i.value FROM k CROSS JOIN LATERAL \
+                 (SELECT person_id, org_id, id_type, value FROM person_identifiers x \
+                  WHERE x.org_id = k.org_id AND x.id_type = k.id_type AND x.value = k.value LIMIT 1) AS i",
+                values.join(", ")
+            ),
+            yiyang_store::Backend::Sqlite => format!(
+                "WITH k (org_id, id_type, value) AS (VALUES {}) \
+                 SELECT i.person_id, i.org_id, i.id_type, i.value FROM k JOIN person_identifiers i \
+                 ON i.org_id = k.org_id AND i.id_type = k.id_type AND i.value = k.value",
+                values.join(", ")
+            ),
+        };
+        let rows: Vec<(i64, i64, String, String)> = tx.fetch_all_planned(&sql, args).await?;
         for (p, o, t, v) in rows {
             out.insert((o, t, v), p);
         }
@@ -435,7 +443,7 @@ pub async fn register_many_in(
     let to_match: Vec<usize> = (0..items.len()).filter(|i| !stored_by[*i]).collect();
     let mut cands: Vec<Vec<i64>> = vec![Vec::new(); items.len()];
     let asked: Vec<&yiyang_mpi::Person> = to_match.iter().map(|i| &me[*i]).collect();
-    let found = matching::candidates(tx, &engine, &asked, CANDIDATES).await?;
+    let found = matching::candidates(&st.db, tx, &engine, &asked, CANDIDATES).await?;
     for (i, c) in to_match.iter().zip(found) {
         cands[*i] = c;
     }
