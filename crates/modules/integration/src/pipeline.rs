@@ -17,7 +17,7 @@ use crate::channels::{self, Channel};
 use crate::engine::{self, NewMessage, channel_ctx, hl7_ts, message_ctx};
 use crate::process;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
@@ -35,6 +35,45 @@ const PROCESSOR_LOCK: i64 = 0x0068_6c37_7072_6f63; // "hl7proc"
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<String>>>>;
 
+/// What the processor knows of the message writer: whether rows are waiting to be stored
+/// right now, and when it last stored some (senders are active).
+#[derive(Debug)]
+pub struct Writer {
+    waiting: AtomicBool,
+    epoch: Instant,
+    last_store_ms: AtomicU64,
+}
+
+impl Default for Writer {
+    fn default() -> Self {
+        Writer {
+            waiting: AtomicBool::new(false),
+            epoch: Instant::now(),
+            last_store_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Writer {
+    fn set_waiting(&self, w: bool) {
+        self.waiting.store(w, Ordering::Relaxed);
+        if !w {
+            let ms = self.epoch.elapsed().as_millis() as u64;
+            self.last_store_ms.store(ms.max(1), Ordering::Relaxed);
+        }
+    }
+
+    fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Whether rows were stored within the last 200 ms: senders are waiting for ACKs.
+    fn active(&self) -> bool {
+        let last = self.last_store_ms.load(Ordering::Relaxed);
+        last > 0 && self.epoch.elapsed().as_millis() as u64 <= last + 200
+    }
+}
+
 struct Submit {
     row: NewMessage,
     reply: oneshot::Sender<AppResult<Option<i64>>>,
@@ -48,7 +87,7 @@ pub struct Pipeline {
     wake: Arc<Notify>,
     /// Rows wait for the writer: the processor ends its transaction early (SQLite has one
     /// writer, and an ACK must not wait for a processing batch).
-    writer_waiting: Arc<AtomicBool>,
+    writer: Arc<Writer>,
 }
 
 /// What a connection awaits for one message.
@@ -66,14 +105,9 @@ impl Pipeline {
             submit: tx,
             waiters: Arc::default(),
             wake: Arc::new(Notify::new()),
-            writer_waiting: Arc::default(),
+            writer: Arc::default(),
         };
-        tokio::spawn(write_loop(
-            st.clone(),
-            rx,
-            p.wake.clone(),
-            p.writer_waiting.clone(),
-        ));
+        tokio::spawn(write_loop(st.clone(), rx, p.wake.clone(), p.writer.clone()));
         let lanes = lanes(st.db.backend());
         for lane in 0..lanes {
             tokio::spawn(process_loop(
@@ -84,7 +118,7 @@ impl Pipeline {
                 },
                 p.waiters.clone(),
                 p.wake.clone(),
-                p.writer_waiting.clone(),
+                p.writer.clone(),
                 stop.clone(),
             ));
         }
@@ -178,15 +212,15 @@ async fn write_loop(
     st: AppState,
     mut rx: mpsc::Receiver<Submit>,
     wake: Arc<Notify>,
-    waiting: Arc<AtomicBool>,
+    writer: Arc<Writer>,
 ) {
     let mut batch: Vec<Submit> = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<&NewMessage> = batch.iter().map(|s| &s.row).collect();
-        waiting.store(true, Ordering::Relaxed);
+        writer.set_waiting(true);
         let t = Instant::now();
         let result = engine::store(&st.db, &rows).await;
-        waiting.store(false, Ordering::Relaxed);
+        writer.set_waiting(false);
         tracing::debug!(
             messages = rows.len(),
             ms = t.elapsed().as_secs_f64() * 1e3,
@@ -268,7 +302,7 @@ async fn process_loop(
     lane: Lane,
     waiters: Waiters,
     wake: Arc<Notify>,
-    writer_waiting: Arc<AtomicBool>,
+    writer: Arc<Writer>,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -276,7 +310,7 @@ async fn process_loop(
             return;
         }
         loop {
-            match process_pending(&st, lane, Some(&waiters), Some(&writer_waiting)).await {
+            match process_pending(&st, lane, Some(&waiters), Some(&writer)).await {
                 Ok(0) => break,
                 Ok(_) => {}
                 Err(e) => {
@@ -358,10 +392,21 @@ fn batch_budget(b: Backend) -> Duration {
     }))
 }
 
-/// Most admissions processed together as one run.
-const MAX_RUN: usize = 64;
-/// The same on SQLite, where a run holds up the message store (~1 ms per new patient).
-const MAX_RUN_SQLITE: usize = 16;
+/// Most admissions processed together as one run: 64, or 16 on SQLite while senders wait
+/// for ACKs (a run holds up SQLite's single writer, ~1 ms per new patient; longer runs
+/// process faster but delay ACKs). `YIYANG_HL7_RUN` overrides the 64 (tuning).
+fn run_size(short: bool) -> usize {
+    static OVERRIDE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let long = OVERRIDE
+        .get_or_init(|| {
+            std::env::var("YIYANG_HL7_RUN")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n >= 1)
+        })
+        .unwrap_or(64);
+    if short { long.min(16) } else { long }
+}
 
 /// The channel `id`, loaded once per batch.
 async fn channel<'c>(
@@ -412,23 +457,23 @@ pub async fn process_pending(
     st: &AppState,
     lane: Lane,
     waiters: Option<&Waiters>,
-    yield_to: Option<&AtomicBool>,
+    writer: Option<&Writer>,
 ) -> AppResult<usize> {
-    yiyang_platform::audit::deferring(process_batch(st, lane, waiters, yield_to)).await
+    yiyang_platform::audit::deferring(process_batch(st, lane, waiters, writer)).await
 }
 
 async fn process_batch(
     st: &AppState,
     lane: Lane,
     waiters: Option<&Waiters>,
-    yield_to: Option<&AtomicBool>,
+    writer: Option<&Writer>,
 ) -> AppResult<usize> {
     let in_lane = lane.filter();
     let sqlite = st.db.backend() == Backend::Sqlite;
     let budget = batch_budget(st.db.backend());
     // On SQLite, rows waiting to be stored go first: their senders wait for the ACK. The
     // writer wakes the processor when it is done.
-    if sqlite && yield_to.is_some_and(|w| w.load(Ordering::Relaxed)) {
+    if sqlite && writer.is_some_and(Writer::waiting) {
         return Ok(0);
     }
     // Cheap look first, so an idle processor does not queue for the write lock.
@@ -443,6 +488,8 @@ async fn process_batch(
         return Ok(0);
     }
     let started = Instant::now();
+    // SQLite: short runs while senders wait for ACKs, long ones to catch up after.
+    let max_run = run_size(sqlite && writer.is_some_and(Writer::active));
     let mut chans: HashMap<i64, Channel> = HashMap::new();
     let mut publishes: HashMap<i64, bool> = HashMap::new();
     let mut bases: HashMap<i64, RequestContext> = HashMap::new();
@@ -464,9 +511,10 @@ async fn process_batch(
     let queued: Vec<Queued> = tx
         .fetch_all(
             &format!("SELECT id, channel_id, raw, ack_id, ack_code FROM hl7_messages WHERE status = 'received'{in_lane} ORDER BY id LIMIT $1"),
-            args![match st.db.backend() {
-                Backend::Sqlite => 2 * MAX_RUN_SQLITE as i64,
-                Backend::Postgres => MAX_PROCESS_BATCH,
+            args![if sqlite {
+                2 * max_run as i64
+            } else {
+                MAX_PROCESS_BATCH
             }],
         )
         .await?;
@@ -488,15 +536,12 @@ async fn process_batch(
     let mut outcomes: Vec<Result<String, String>> = Vec::with_capacity(queued.len());
     let mut i = 0;
     while i < queued.len() {
-        if i > 0
-            && (started.elapsed() > budget
-                || (sqlite && yield_to.is_some_and(|w| w.load(Ordering::Relaxed))))
+        if i > 0 && (started.elapsed() > budget || (sqlite && writer.is_some_and(Writer::waiting)))
         {
             break;
         }
         // A run of admissions and registrations goes through together. On SQLite the
         // message store waits for the run (one writer): runs stay short.
-        let max_run = if sqlite { MAX_RUN_SQLITE } else { MAX_RUN };
         let mut run = Vec::new();
         while i + run.len() < queued.len() && run.len() < max_run {
             let k = i + run.len();
