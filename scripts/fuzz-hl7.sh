@@ -22,8 +22,11 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 
+# With an explicit --target the flags reach the fuzzed code only, not build scripts.
+HOST="$(rustc -vV | sed -n 's/^host: //p')"
 cd crates/engines/hl7v2/fuzz
-cargo build --release --bins
+cargo build --release --bins --target "$HOST"
+BIN="$CARGO_TARGET_DIR/$HOST/release"
 
 seed() { # target -> corpus dir with seeds
   local dir="$FUZZ_DIR/corpus-$1"
@@ -38,7 +41,7 @@ run() { # target
   local corpus
   corpus="$(seed "$1")"
   echo "== fuzzing $1 for $SECONDS_EACH s (corpus $corpus)"
-  (cd "$FUZZ_DIR" && "$CARGO_TARGET_DIR/release/$1" -max_total_time="$SECONDS_EACH" \
+  (cd "$FUZZ_DIR" && "$BIN/$1" -max_total_time="$SECONDS_EACH" \
     -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 "$corpus")
 }
 

@@ -471,9 +471,10 @@ async fn process_batch(
     let in_lane = lane.filter();
     let sqlite = st.db.backend() == Backend::Sqlite;
     let budget = batch_budget(st.db.backend());
-    // On SQLite, rows waiting to be stored go first: their senders wait for the ACK. The
-    // writer wakes the processor when it is done.
-    if sqlite && writer.is_some_and(Writer::waiting) {
+    // Rows waiting to be stored go first: their senders wait for the ACK (on SQLite the
+    // writer needs the one write lock; on PostgreSQL it needs the CPU). The writer wakes
+    // the processor when it is done.
+    if writer.is_some_and(Writer::waiting) {
         return Ok(0);
     }
     // Cheap look first, so an idle processor does not queue for the write lock.
