@@ -3,7 +3,7 @@
 //! allergies, medications, documents. FHIR-compatible shapes: coded concepts carry their
 //! code system, quantities their unit, everything its source institution.
 
-use crate::service::{can_see, cluster, survivor, survivors};
+use crate::service::{can_see, cluster, know_all, survivor, survivors};
 use serde::{Deserialize, Serialize};
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
@@ -254,15 +254,7 @@ pub async fn add_encounters_in(
         "",
     )
     .await?;
-    orgs.sort_unstable();
-    orgs.dedup();
-    tx.insert_rows(
-        "INSERT INTO person_orgs (person_id, org_id)",
-        2,
-        orgs.into_iter().map(|(p, o)| args![p, o]).collect(),
-        "ON CONFLICT DO NOTHING",
-    )
-    .await?;
+    know_all(tx, orgs).await?;
     audit::append(tx, &audits).await?;
     Ok(ids)
 }

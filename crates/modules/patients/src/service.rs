@@ -504,15 +504,12 @@ pub async fn register_many_in(
                 .map(|pid| (pid, x.id_type.clone()))
         });
         let outcome = if let Some((pid, id_type)) = by_id {
-            events.push(yiyang_store::args![
+            events.push(event_row(
+                ctx,
                 "link",
                 pid,
-                None::<i64>,
-                &ctx.actor.login,
-                now,
-                serde_json::json!({"by": "identifier", "id_type": id_type, "org_id": p.org_id})
-                    .to_string()
-            ]);
+                serde_json::json!({"by": "identifier", "id_type": id_type, "org_id": p.org_id}),
+            ));
             audits.push(
                 AuditEntry::new(ctx, "person.link", "person", pid)
                     .org(Some(p.org_id))
@@ -557,15 +554,12 @@ pub async fn register_many_in(
             }
             match best {
                 Some((pid, ex)) if ex.decision == Decision::Link => {
-                    events.push(yiyang_store::args![
+                    events.push(event_row(
+                        ctx,
                         "link",
                         pid,
-                        None::<i64>,
-                        &ctx.actor.login,
-                        now,
-                        serde_json::json!({"explanation": ex, "registered": snapshot(p)})
-                            .to_string()
-                    ]);
+                        serde_json::json!({"explanation": ex, "registered": snapshot(p)}),
+                    ));
                     audits.push(
                         AuditEntry::new(ctx, "person.link", "person", pid)
                             .org(Some(p.org_id))
@@ -589,14 +583,12 @@ pub async fn register_many_in(
                     for k in engine.matcher.block_keys(&me[i]) {
                         created_keys.entry(k).or_default().push(i);
                     }
-                    events.push(yiyang_store::args![
+                    events.push(event_row(
+                        ctx,
                         "register",
                         id,
-                        None::<i64>,
-                        &ctx.actor.login,
-                        now,
-                        serde_json::json!({"registered": snapshot(p)}).to_string()
-                    ]);
+                        serde_json::json!({"registered": snapshot(p)}),
+                    ));
                     audits.push(
                         AuditEntry::new(ctx, "person.create", "person", id)
                             .org(Some(p.org_id))
@@ -706,17 +698,7 @@ pub async fn register_many_in(
         "",
     )
     .await?;
-    orgs.sort_unstable();
-    orgs.dedup();
-    tx.insert_rows(
-        "INSERT INTO person_orgs (person_id, org_id)",
-        2,
-        orgs.into_iter()
-            .map(|(p, o)| yiyang_store::args![p, o])
-            .collect(),
-        "ON CONFLICT DO NOTHING",
-    )
-    .await?;
+    know_all(tx, orgs).await?;
     tx.insert_rows(
         "INSERT INTO person_identifiers (person_id, org_id, id_type, value, created_at)",
         5,
@@ -740,6 +722,39 @@ pub async fn register_many_in(
     .await?;
     audit::append(tx, &audits).await?;
     Ok(out)
+}
+
+/// Records that each institution knows its person (pairs may repeat).
+pub(crate) async fn know_all(tx: &mut Tx, mut orgs: Vec<(i64, i64)>) -> AppResult<()> {
+    orgs.sort_unstable();
+    orgs.dedup();
+    tx.insert_rows(
+        "INSERT INTO person_orgs (person_id, org_id)",
+        2,
+        orgs.into_iter()
+            .map(|(p, o)| yiyang_store::args![p, o])
+            .collect(),
+        "ON CONFLICT DO NOTHING",
+    )
+    .await
+    .map(|_| ())
+}
+
+/// An `mpi_events` row (kind, person_id, other_id, actor_login, at, details).
+fn event_row(
+    ctx: &RequestContext,
+    kind: &str,
+    person: i64,
+    details: serde_json::Value,
+) -> Vec<yiyang_store::Arg> {
+    yiyang_store::args![
+        kind,
+        person,
+        None::<i64>,
+        &ctx.actor.login,
+        ctx.clock.now_micros(),
+        details.to_string()
+    ]
 }
 
 fn snapshot(p: &PersonInput) -> serde_json::Value {
