@@ -114,13 +114,7 @@ async fn main() {
             let f = fields(&raw);
             let person = engine.matcher.normalizer.normalize(&f.raw(next_id));
             let pin = input(org, &f);
-            let pinyin: String = person
-                .pinyin
-                .first()
-                .cloned()
-                .flatten()
-                .map(|b| b.to_string())
-                .unwrap_or_default();
+            let pinyin = matching::stored_pinyin(&person);
             if i > 0 {
                 p_sql.push_str(", ");
                 o_sql.push_str(", ");

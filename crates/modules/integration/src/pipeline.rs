@@ -541,8 +541,8 @@ async fn process_batch(
         {
             break;
         }
-        // A run of admissions and registrations goes through together. On SQLite the
-        // message store waits for the run (one writer): runs stay short.
+        // A run of admissions and registrations goes through together (`max_run`: short
+        // on SQLite while senders wait, since the message store waits for the run).
         let mut run = Vec::new();
         while i + run.len() < queued.len() && run.len() < max_run {
             let k = i + run.len();

@@ -320,6 +320,16 @@ fn oversized() -> &'static Mutex<HashMap<String, std::collections::HashSet<i64>>
     O.get_or_init(Mutex::default)
 }
 
+/// The pinyin of a person's name as stored in `persons.name_pinyin` (the first reading).
+pub fn stored_pinyin(p: &Person) -> String {
+    p.pinyin
+        .first()
+        .cloned()
+        .flatten()
+        .map(|b| b.to_string())
+        .unwrap_or_default()
+}
+
 /// The block-key rows (`person_id`, `key`) of a new person, for a multi-row insert.
 pub fn block_key_rows(e: &Engine, person_id: i64, p: &Person) -> Vec<Vec<yiyang_store::Arg>> {
     let mut keys = e.matcher.block_keys(p);

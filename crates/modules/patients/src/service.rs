@@ -644,20 +644,8 @@ pub async fn register_many_in(
         let p = &v.input;
         let id = created_id[i];
         let now = ctx.clock.now_micros();
-        let pinyin: String = me[*i]
-            .pinyin
-            .first()
-            .cloned()
-            .flatten()
-            .map(|b| b.to_string())
-            .unwrap_or_default();
-        let (cipher, blind) = match &v.id_number {
-            Some(n) => (
-                Some(st.keys.encrypt(n)),
-                Some(st.keys.blind_index("id_number", n)),
-            ),
-            None => (None, None),
-        };
+        let pinyin = matching::stored_pinyin(&me[*i]);
+        let (cipher, blind) = sealed_id_number(st, v.id_number.as_deref());
         let birth = (!p.birth_date.is_empty()).then(|| p.birth_date.clone());
         persons.push(yiyang_store::args![
             id,
@@ -738,6 +726,17 @@ pub(crate) async fn know_all(tx: &mut Tx, mut orgs: Vec<(i64, i64)>) -> AppResul
     )
     .await
     .map(|_| ())
+}
+
+/// The stored form of an ID number: ciphertext and blind index (both absent without one).
+fn sealed_id_number(st: &AppState, n: Option<&str>) -> (Option<Vec<u8>>, Option<String>) {
+    match n {
+        Some(n) => (
+            Some(st.keys.encrypt(n)),
+            Some(st.keys.blind_index("id_number", n)),
+        ),
+        None => (None, None),
+    }
 }
 
 /// An `mpi_events` row (kind, person_id, other_id, actor_login, at, details).
@@ -879,20 +878,8 @@ pub async fn update_in(
     let keep_old_id = id_new.is_empty();
     let fields = merged.fields(if keep_old_id { None } else { id_number });
     let me = engine.matcher.normalizer.normalize(&fields.raw(0));
-    let pinyin: String = me
-        .pinyin
-        .first()
-        .cloned()
-        .flatten()
-        .map(|b| b.to_string())
-        .unwrap_or_default();
-    let (cipher, blind) = match id_number {
-        Some(n) => (
-            Some(st.keys.encrypt(n)),
-            Some(st.keys.blind_index("id_number", n)),
-        ),
-        None => (None, None),
-    };
+    let pinyin = matching::stored_pinyin(&me);
+    let (cipher, blind) = sealed_id_number(st, id_number);
     let birth = (!merged.birth_date.is_empty()).then(|| merged.birth_date.clone());
     tx.execute(
         "UPDATE persons SET name = $1, name_pinyin = $2, sex = $3, birth_date = $4, phone = $5, address_detail = $6, \
