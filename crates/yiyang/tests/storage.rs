@@ -64,6 +64,24 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
     }
 }
 
+/// The bundled SQLite is built without memory statistics (`.cargo/config.toml`): with them,
+/// every allocation takes one process-wide mutex, which the sqlx worker threads and the
+/// async threads contended for (decision 0009).
+#[tokio::test]
+async fn bundled_sqlite_keeps_no_memory_statistics() {
+    let url = fresh_db_url("sqlite").await;
+    let db = Db::connect(&url, &DbOptions::default()).await.unwrap();
+    let opts: Vec<(String,)> = db
+        .fetch_all("PRAGMA compile_options", vec![])
+        .await
+        .unwrap();
+    assert!(
+        opts.iter().any(|o| o.0 == "DEFAULT_MEMSTATUS=0"),
+        "compile options: {opts:?}"
+    );
+    db.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_violations_become_conflicts_and_leave_the_row_alone() {
     for b in backends() {

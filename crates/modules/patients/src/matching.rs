@@ -214,7 +214,10 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
 /// key's block is no larger than its blocking pass allows (as the in-memory index skips an
 /// oversized block: a common surname says nothing), ranked by the number of keys shared
 /// (a true match agrees on several passes), then the most recent, at most `limit` each.
-/// One statement per 400 distinct keys, whatever the number of persons.
+///
+/// The database counts and ranks: one statement per group of persons (at most
+/// [`KEYS_PER_STATEMENT`] keys), returning only the ranked candidates and the keys found
+/// oversized, never the blocks' members themselves.
 pub async fn candidates(
     db: &Db,
     tx: &mut Tx,
@@ -222,7 +225,14 @@ pub async fn candidates(
     persons: &[&Person],
     limit: usize,
 ) -> AppResult<Vec<Vec<i64>>> {
-    use std::collections::HashMap;
+    let db_id = db.identity();
+    let over: std::collections::HashSet<i64> = oversized()
+        .lock()
+        .expect("oversized")
+        .get(&db_id)
+        .cloned()
+        .unwrap_or_default();
+    // Each person's searchable keys with their caps.
     let per: Vec<Vec<(i64, usize)>> = persons
         .iter()
         .map(|p| {
@@ -231,83 +241,111 @@ pub async fn candidates(
                 .block_keys_capped(p)
                 .into_iter()
                 .map(|(k, cap)| (k as i64, cap))
+                .filter(|(k, _)| !over.contains(k))
                 .collect();
             k.sort_unstable();
             k.dedup_by_key(|x| x.0);
             k
         })
         .collect();
-    let db_id = db.identity();
-    let mut keys: Vec<(i64, usize)> = per.iter().flatten().copied().collect();
-    keys.sort_unstable();
-    keys.dedup_by_key(|x| x.0);
-    {
-        let known = oversized().lock().expect("oversized");
-        if let Some(over) = known.get(&db_id) {
-            keys.retain(|(k, _)| !over.contains(k));
-        }
-    }
-    let mut members: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut out: Vec<Vec<i64>> = vec![Vec::new(); persons.len()];
     let mut found_over = Vec::new();
-    for chunk in keys.chunks(400) {
-        let most = chunk.iter().map(|k| k.1).max().unwrap_or(0);
-        let mut args: Vec<yiyang_store::Arg> = Vec::with_capacity(chunk.len() * 2);
-        let mut values = Vec::with_capacity(chunk.len());
-        for (k, cap) in chunk {
-            values.push(format!("(${}, ${})", args.len() + 1, args.len() + 2));
-            args.push((*k).into());
-            args.push((*cap as i64).into());
+    let mut start = 0;
+    while start < per.len() {
+        // A group of persons whose keys fit one statement (a person never splits).
+        let mut end = start;
+        let mut n_keys = 0;
+        while end < per.len() && (end == start || n_keys + per[end].len() <= KEYS_PER_STATEMENT) {
+            n_keys += per[end].len();
+            end += 1;
         }
-        // Each key: its block's size (counted up to the largest cap + 1), then its members
-        // if the block is within its cap; an index range per key. PostgreSQL is held to
-        // that shape with LATERAL (otherwise it may hash-join the whole table); SQLite
-        // plans nested loops anyway.
-        let sql = match tx.backend() {
-            Backend::Postgres => format!(
-                "WITH q (key, cap) AS (VALUES {}) \
-                 SELECT q.key, s.size > q.cap, p.person_id FROM q \
-                 CROSS JOIN LATERAL (SELECT COUNT(*) AS size FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) AS s \
-                 LEFT JOIN LATERAL (SELECT person_id FROM person_block_keys p WHERE p.key = q.key AND s.size <= q.cap LIMIT {}) AS p ON TRUE",
-                values.join(", "),
-                most + 1,
-                most
-            ),
-            Backend::Sqlite => format!(
-                "WITH q (key, cap) AS (VALUES {}), \
-                 s AS MATERIALIZED (SELECT q.key, q.cap, (SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = q.key LIMIT {}) AS n) AS size FROM q) \
-                 SELECT s.key, s.size > s.cap, p.person_id FROM s LEFT JOIN person_block_keys p ON p.key = s.key AND s.size <= s.cap",
-                values.join(", "),
-                most + 1
-            ),
-        };
-        let rows: Vec<(i64, bool, Option<i64>)> = tx.fetch_all_planned(&sql, args).await?;
-        for (k, over, p) in rows {
-            if over {
-                found_over.push(k);
+        if n_keys > 0 {
+            let (ranked, over) = rank(tx, &per[start..end], start, limit).await?;
+            for (qid, person) in ranked {
+                out[qid].push(person);
             }
-            if let Some(p) = p {
-                members.entry(k).or_default().push(p);
-            }
+            found_over.extend(over);
         }
+        start = end;
     }
     if !found_over.is_empty() {
         let mut known = oversized().lock().expect("oversized");
         known.entry(db_id).or_default().extend(found_over);
     }
-    Ok(per
-        .iter()
-        .map(|ks| {
-            let mut shared: HashMap<i64, u32> = HashMap::new();
-            for (k, _) in ks {
-                for p in members.get(k).into_iter().flatten() {
-                    *shared.entry(*p).or_default() += 1;
-                }
-            }
-            let mut ranked: Vec<(u32, i64)> = shared.into_iter().map(|(p, n)| (n, p)).collect();
-            ranked.sort_unstable_by(|a, b| b.cmp(a));
-            ranked.into_iter().take(limit).map(|(_, p)| p).collect()
-        })
-        .collect())
+    Ok(out)
+}
+
+/// Most block keys looked up by one candidate statement.
+pub const KEYS_PER_STATEMENT: usize = 600;
+
+/// One candidate statement for the persons `per` (their index starts at `first`): the
+/// ranked candidates as (person index, candidate id) in rank order, and the keys whose
+/// block was over its cap.
+async fn rank(
+    tx: &mut Tx,
+    per: &[Vec<(i64, usize)>],
+    first: usize,
+    limit: usize,
+) -> AppResult<(Vec<(usize, i64)>, Vec<i64>)> {
+    let most = per.iter().flatten().map(|k| k.1).max().unwrap_or(0);
+    let mut args: Vec<yiyang_store::Arg> = Vec::new();
+    let mut values = Vec::new();
+    for (i, keys) in per.iter().enumerate() {
+        for (k, cap) in keys {
+            let n = args.len();
+            values.push(format!("(${}, ${}, ${})", n + 1, n + 2, n + 3));
+            args.push(((first + i) as i64).into());
+            args.push((*k).into());
+            args.push((*cap as i64).into());
+        }
+    }
+    // s: each distinct key's block size, counted up to the largest cap + 1 (an index
+    // range per key); m: per person, the candidates of its within-cap blocks with the
+    // number of keys shared; then the top `limit` per person, and the oversized keys
+    // (person -1). PostgreSQL is held to per-key index lookups with LATERAL (otherwise it
+    // may hash-join the whole table); SQLite plans nested loops anyway.
+    let distinct = "(SELECT DISTINCT key, cap FROM q) AS k";
+    let count = format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = k.key LIMIT {}) AS n",
+        most + 1
+    );
+    let (sizes, members_of) = match tx.backend() {
+        Backend::Postgres => (
+            format!(
+                "SELECT k.key, k.cap, c.size FROM {distinct} CROSS JOIN LATERAL ({count}) AS c (size)"
+            ),
+            // The LIMIT (a block within its cap has at most `most` members) keeps the
+            // planner from flattening this into a merge join over the whole index.
+            format!(
+                "CROSS JOIN LATERAL (SELECT person_id FROM person_block_keys b WHERE b.key = q.key AND s.size <= s.cap LIMIT {most}) AS p"
+            ),
+        ),
+        Backend::Sqlite => (
+            format!("SELECT k.key, k.cap, ({count}) AS size FROM {distinct}"),
+            "JOIN person_block_keys p ON p.key = q.key".to_string(),
+        ),
+    };
+    let sql = format!(
+        "WITH q (qid, key, cap) AS (VALUES {values}), \
+         s AS MATERIALIZED ({sizes}), \
+         m AS (SELECT q.qid, p.person_id, COUNT(*) AS shared FROM q JOIN s ON s.key = q.key AND s.size <= s.cap {members_of} GROUP BY q.qid, p.person_id), \
+         r AS (SELECT qid, person_id, ROW_NUMBER() OVER (PARTITION BY qid ORDER BY shared DESC, person_id DESC) AS rn FROM m) \
+         SELECT qid, person_id, rn FROM r WHERE rn <= {limit} \
+         UNION ALL SELECT -1, key, 0 FROM s WHERE size > cap \
+         ORDER BY 1, 3",
+        values = values.join(", "),
+    );
+    let rows: Vec<(i64, i64, i64)> = tx.fetch_all_planned(&sql, args).await?;
+    let mut ranked = Vec::with_capacity(rows.len());
+    let mut over = Vec::new();
+    for (qid, id, _) in rows {
+        if qid < 0 {
+            over.push(id);
+        } else {
+            ranked.push((qid as usize, id));
+        }
+    }
+    Ok((ranked, over))
 }
 
 /// Block keys seen larger than their pass's cap, per database. A block only grows as

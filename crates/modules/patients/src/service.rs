@@ -246,22 +246,60 @@ struct PersonRow {
 
 const PERSON_COLS: &str = "id, name, name_pinyin, sex, birth_date, id_cipher, insurance_no, social_card_no, phone, phone2, district, town, village, address_detail, living_situation, home_org_id, status, merged_into, created_at, updated_at";
 
-fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
+/// The columns of a person the matcher compares (candidate rows are read by the dozen per
+/// registration, so no more than these).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct MatchRow {
+    id: i64,
+    name: String,
+    sex: String,
+    birth_date: Option<String>,
+    id_cipher: Option<Vec<u8>>,
+    insurance_no: String,
+    phone: String,
+    district: String,
+    town: String,
+    village: String,
+    address_detail: String,
+}
+
+const MATCH_COLS: &str = "id, name, sex, birth_date, id_cipher, insurance_no, phone, district, town, village, address_detail";
+
+fn match_fields(st: &AppState, r: MatchRow) -> AppResult<MatchFields> {
     let id_number = match &r.id_cipher {
         Some(b) => st.keys.decrypt(b)?,
         None => String::new(),
     };
     Ok(MatchFields {
-        name: r.name.clone(),
-        sex: r.sex.clone(),
-        birth_date: r.birth_date.clone().unwrap_or_default(),
+        name: r.name,
+        sex: r.sex,
+        birth_date: r.birth_date.unwrap_or_default(),
         id_number,
-        phone: r.phone.clone(),
-        district: r.district.clone(),
-        town: r.town.clone(),
+        phone: r.phone,
+        district: r.district,
+        town: r.town,
         address_detail: format!("{}{}", r.village, r.address_detail),
-        insurance_no: r.insurance_no.clone(),
+        insurance_no: r.insurance_no,
     })
+}
+
+fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
+    match_fields(
+        st,
+        MatchRow {
+            id: r.id,
+            name: r.name.clone(),
+            sex: r.sex.clone(),
+            birth_date: r.birth_date.clone(),
+            id_cipher: r.id_cipher.clone(),
+            insurance_no: r.insurance_no.clone(),
+            phone: r.phone.clone(),
+            district: r.district.clone(),
+            town: r.town.clone(),
+            village: r.village.clone(),
+            address_detail: r.address_detail.clone(),
+        },
+    )
 }
 
 /// Candidates scored per registration (those sharing the most block keys).
@@ -458,18 +496,19 @@ pub async fn register_many_in(
         f.raw("status = 'active'");
         // Planned with the actual ids (a cached generic plan for a long IN list became a
         // sequential scan on PostgreSQL).
-        let rows: Vec<PersonRow> = tx
+        let rows: Vec<MatchRow> = tx
             .fetch_all_planned(
-                &format!("SELECT {PERSON_COLS} FROM persons{}", f.sql()),
+                &format!("SELECT {MATCH_COLS} FROM persons{}", f.sql()),
                 f.args,
             )
             .await?;
         for r in rows {
+            let id = r.id;
             let p = engine
                 .matcher
                 .normalizer
-                .normalize(&row_fields(st, &r)?.raw(r.id));
-            known.insert(r.id, p);
+                .normalize(&match_fields(st, r)?.raw(id));
+            known.insert(id, p);
         }
     }
     let index_size = matching::prior_population(
