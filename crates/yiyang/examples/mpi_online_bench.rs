@@ -158,13 +158,13 @@ async fn main() {
             let ob = o_args.len();
             o_sql.push_str(&format!("(${}, ${})", ob + 1, ob + 2));
             o_args.extend(args![next_id, org]);
-            for key in engine.matcher.block_keys(&person) {
+            for row in matching::block_key_rows(&engine, next_id, &person) {
                 if !k_args.is_empty() {
                     k_sql.push_str(", ");
                 }
                 let kb = k_args.len();
                 k_sql.push_str(&format!("(${}, ${})", kb + 1, kb + 2));
-                k_args.extend(args![next_id, key as i64]);
+                k_args.extend(row);
             }
             next_id += 1;
         }

@@ -25,6 +25,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 "0002_basedata".to_string(),
                 "0003_patients".to_string(),
                 "0009_patients_block_key_cover".to_string(),
+                "0011_patients_block_keys_pk".to_string(),
                 "0004_integration".to_string(),
                 "0005_integration_orders".to_string(),
                 "0006_integration_observation_source".to_string(),

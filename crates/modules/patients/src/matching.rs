@@ -192,21 +192,13 @@ pub async fn index_person(tx: &mut Tx, e: &Engine, person_id: i64, p: &Person) -
         args![person_id],
     )
     .await?;
-    let keys = e.matcher.block_keys(p);
-    for chunk in keys.chunks(100) {
-        let mut sql = String::from("INSERT INTO person_block_keys (person_id, key) VALUES ");
-        let mut a = Vec::new();
-        for (i, k) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("(${}, ${})", a.len() + 1, a.len() + 2));
-            a.extend(args![person_id, *k as i64]);
-        }
-        if !chunk.is_empty() {
-            tx.execute(&sql, a).await?;
-        }
-    }
+    tx.insert_rows(
+        "INSERT INTO person_block_keys (person_id, key)",
+        2,
+        block_key_rows(e, person_id, p),
+        "",
+    )
+    .await?;
     Ok(())
 }
 

@@ -216,4 +216,23 @@ CREATE INDEX person_block_keys_key_person ON person_block_keys (key, person_id);
 DROP INDEX person_block_keys_key;
 "#,
     },
+    Migration {
+        id: "0011_patients_block_keys_pk",
+        // Block keys are written ~10 per new person: keyed by (key, person_id) itself (on
+        // SQLite a WITHOUT ROWID table, one B-tree instead of a table and an index), and
+        // without the foreign key, whose check cost a lookup of the person per row. The
+        // rows are a derived index of `persons` (rebuilt when a configuration is activated),
+        // written only with their person.
+        sql: r#"
+CREATE TABLE person_block_keys_v2 (
+    key BIGINT NOT NULL,
+    person_id BIGINT NOT NULL,
+    PRIMARY KEY (key, person_id)
+) {without_rowid};
+INSERT INTO person_block_keys_v2 (key, person_id) SELECT DISTINCT key, person_id FROM person_block_keys;
+DROP TABLE person_block_keys;
+ALTER TABLE person_block_keys_v2 RENAME TO person_block_keys;
+CREATE INDEX person_block_keys_person ON person_block_keys (person_id);
+"#,
+    },
 ];

@@ -302,8 +302,21 @@ fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
     )
 }
 
-/// Candidates scored per registration (those sharing the most block keys).
-pub const CANDIDATES: usize = 50;
+/// Candidates scored per registration (those sharing the most block keys):
+/// `YIYANG_MPI_CANDIDATES`, default [`DEFAULT_CANDIDATES`].
+pub fn candidates_per_registration() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("YIYANG_MPI_CANDIDATES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n >= 1)
+            .unwrap_or(DEFAULT_CANDIDATES)
+    })
+}
+
+/// Default of [`candidates_per_registration`].
+pub const DEFAULT_CANDIDATES: usize = 20;
 
 /// Registers a person in its own transaction.
 pub async fn register(
@@ -481,7 +494,8 @@ pub async fn register_many_in(
     let to_match: Vec<usize> = (0..items.len()).filter(|i| !stored_by[*i]).collect();
     let mut cands: Vec<Vec<i64>> = vec![Vec::new(); items.len()];
     let asked: Vec<&yiyang_mpi::Person> = to_match.iter().map(|i| &me[*i]).collect();
-    let found = matching::candidates(&st.db, tx, &engine, &asked, CANDIDATES).await?;
+    let found =
+        matching::candidates(&st.db, tx, &engine, &asked, candidates_per_registration()).await?;
     for (i, c) in to_match.iter().zip(found) {
         cands[*i] = c;
     }
