@@ -218,14 +218,8 @@ pub async fn candidates(
     limit: usize,
 ) -> AppResult<Vec<Vec<i64>>> {
     let db_id = db.identity();
-    let over: std::collections::HashSet<i64> = oversized()
-        .lock()
-        .expect("oversized")
-        .get(&db_id)
-        .cloned()
-        .unwrap_or_default();
-    // Each person's searchable keys with their caps.
-    let per: Vec<Vec<(i64, usize)>> = persons
+    // Each person's searchable keys with their caps (not those known to be oversized).
+    let mut per: Vec<Vec<(i64, usize)>> = persons
         .iter()
         .map(|p| {
             let mut k: Vec<(i64, usize)> = e
@@ -233,13 +227,17 @@ pub async fn candidates(
                 .block_keys_capped(p)
                 .into_iter()
                 .map(|(k, cap)| (k as i64, cap))
-                .filter(|(k, _)| !over.contains(k))
                 .collect();
             k.sort_unstable();
             k.dedup_by_key(|x| x.0);
             k
         })
         .collect();
+    if let Some(over) = oversized().lock().expect("oversized").get(&db_id) {
+        for keys in &mut per {
+            keys.retain(|(k, _)| !over.contains(k));
+        }
+    }
     let mut out: Vec<Vec<i64>> = vec![Vec::new(); persons.len()];
     let mut found_over = Vec::new();
     let mut start = 0;
