@@ -178,6 +178,13 @@ async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
 /// Sends one framed payload on a new connection; returns the ACK, or None when the server
 /// closed the connection without one.
 async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
+    mllp_raw(port, payload)
+        .await
+        .map(|f| String::from_utf8(f).unwrap())
+}
+
+/// Sends one frame and returns the first frame answered, as bytes (None: closed first).
+async fn mllp_raw(port: u16, payload: &[u8]) -> Option<Vec<u8>> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -197,7 +204,7 @@ async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
         }
         dec.push(&buf[..n]);
         if let Some(f) = dec.next_frame() {
-            return Some(String::from_utf8(f.unwrap()).unwrap());
+            return Some(f.unwrap());
         }
     }
 }
@@ -1285,28 +1292,9 @@ async fn batches_over_mllp_are_answered_with_a_batch_of_acks() {
             std::str::from_utf8(&wire).is_err(),
             "{b}: GB18030 on the wire"
         );
-        let raw = {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .unwrap();
-            s.write_all(&yiyang_hl7v2::encode_frame(&wire))
-                .await
-                .unwrap();
-            let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
-                    .await
-                    .expect("answer within 20 s")
-                    .unwrap();
-                assert!(n > 0, "{b}: closed without an answer");
-                dec.push(&buf[..n]);
-                if let Some(f) = dec.next_frame() {
-                    break f.unwrap();
-                }
-            }
-        };
+        let raw = mllp_raw(port, &wire)
+            .await
+            .unwrap_or_else(|| panic!("{b}: closed without an answer"));
         let answer: String = raw
             .split(|c| *c == b'\r')
             .filter(|s| s.starts_with(b"MSH"))

@@ -1809,17 +1809,17 @@ pub async fn activate_config(st: &AppState, ctx: &RequestContext, version: &str)
 }
 
 async fn all_fields(st: &AppState, limit: i64) -> AppResult<Vec<(i64, MatchFields)>> {
-    let rows: Vec<PersonRow> = st
+    let rows: Vec<MatchRow> = st
         .db
         .fetch_all(
             &format!(
-                "SELECT {PERSON_COLS} FROM persons WHERE status = 'active' ORDER BY id LIMIT $1"
+                "SELECT {MATCH_COLS} FROM persons WHERE status = 'active' ORDER BY id LIMIT $1"
             ),
             args![limit],
         )
         .await?;
-    rows.iter()
-        .map(|r| Ok((r.id, row_fields(st, r)?)))
+    rows.into_iter()
+        .map(|r| Ok((r.id, match_fields(st, r)?)))
         .collect()
 }
 
