@@ -167,6 +167,11 @@ fn read_password() -> AppResult<String> {
     Ok(p)
 }
 
+/// mimalloc instead of glibc's malloc: HL7 processing allocates on SQLite's connection
+/// thread and frees on the runtime's, glibc's slowest pattern (decision 0010).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
