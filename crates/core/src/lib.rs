@@ -5,6 +5,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod idnumber;
+pub mod par;
 pub mod perm;
 
 pub use clock::{Clock, FixedClock, SystemClock};

@@ -6,7 +6,7 @@ use crate::matching::{self, MatchFields};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use yiyang_core::idnumber::{self, Sex};
-use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
+use yiyang_core::{AppError, AppResult, RequestContext, Scope, par, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
 use yiyang_platform::web::AppState;
@@ -315,6 +315,9 @@ pub fn candidates_per_registration() -> usize {
     })
 }
 
+/// Fewest items a CPU-bound step of a batch registration splits over two threads.
+const PAR_MIN: usize = 32;
+
 /// Default of [`candidates_per_registration`].
 pub const DEFAULT_CANDIDATES: usize = 20;
 
@@ -482,15 +485,14 @@ pub async fn register_many_in(
     // 2. The others are matched: each one's record, then candidates by block keys for all
     // of them in a few statements, then the candidates' rows once each.
     let engine = matching::engine(&st.db).await?;
-    let me: Vec<yiyang_mpi::Person> = items
-        .iter()
-        .map(|(_, v)| {
-            engine
-                .matcher
-                .normalizer
-                .normalize(&v.input.fields(v.id_number.as_deref()).raw(0))
-        })
-        .collect();
+    // CPU-bound steps (normalising, scoring) run on two threads for a run of HL7 admissions
+    // or an import; a single registration stays on this thread.
+    let me: Vec<yiyang_mpi::Person> = par::map(items, PAR_MIN, |(_, v)| {
+        engine
+            .matcher
+            .normalizer
+            .normalize(&v.input.fields(v.id_number.as_deref()).raw(0))
+    });
     let to_match: Vec<usize> = (0..items.len()).filter(|i| !stored_by[*i]).collect();
     let mut cands: Vec<Vec<i64>> = vec![Vec::new(); items.len()];
     let asked: Vec<&yiyang_mpi::Person> = to_match.iter().map(|i| &me[*i]).collect();
@@ -503,33 +505,53 @@ pub async fn register_many_in(
     wanted.sort_unstable();
     wanted.dedup();
     // Merged records drop out here; their survivor carries the keys too.
-    let mut known: HashMap<i64, yiyang_mpi::Person> = HashMap::with_capacity(wanted.len());
+    let mut rows: Vec<MatchRow> = Vec::with_capacity(wanted.len());
     for chunk in wanted.chunks(500) {
         let mut f = Filter::new();
         f.any_of("id", chunk);
         f.raw("status = 'active'");
         // Planned with the actual ids (a cached generic plan for a long IN list became a
         // sequential scan on PostgreSQL).
-        let rows: Vec<MatchRow> = tx
-            .fetch_all_planned(
+        rows.extend(
+            tx.fetch_all_planned::<MatchRow>(
                 &format!("SELECT {MATCH_COLS} FROM persons{}", f.sql()),
                 f.args,
             )
-            .await?;
-        for r in rows {
-            let id = r.id;
-            let p = engine
-                .matcher
-                .normalizer
-                .normalize(&match_fields(st, r)?.raw(id));
-            known.insert(id, p);
-        }
+            .await?,
+        );
     }
+    let known: HashMap<i64, yiyang_mpi::Person> = par::map_vec(rows, PAR_MIN, |r| {
+        let id = r.id;
+        match_fields(st, r).map(|f| (id, engine.matcher.normalizer.normalize(&f.raw(id))))
+    })
+    .into_iter()
+    .collect::<AppResult<_>>()?;
     let index_size = matching::prior_population(
         tx.scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
             .await?,
     );
     let mut fresh = tx.reserve_ids("persons", to_match.len()).await?.into_iter();
+    // Each registration's best stored candidate (the first of the highest weight, in
+    // candidate order); persons created earlier in the batch are compared in order below.
+    let mut stored_best: Vec<Option<(i64, yiyang_mpi::Explanation)>> = par::map(
+        &cands.iter().enumerate().collect::<Vec<_>>(),
+        PAR_MIN,
+        |(i, cs)| {
+            let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
+            for c in cs.iter() {
+                if let Some(other) = known.get(c) {
+                    let ex = engine.matcher.explain_in_index(&me[*i], other, index_size);
+                    if best
+                        .as_ref()
+                        .is_none_or(|(_, b)| ex.match_weight > b.match_weight)
+                    {
+                        best = Some((*c, ex));
+                    }
+                }
+            }
+            best
+        },
+    );
 
     // 3. Decide in order; what the batch has created so far counts as stored.
     let mut out = Vec::with_capacity(items.len());
@@ -577,7 +599,7 @@ pub async fn register_many_in(
                 warnings: v.warnings.clone(),
             }
         } else {
-            let mut best: Option<(i64, yiyang_mpi::Explanation)> = None;
+            let mut best = stored_best[i].take();
             let mut consider = |id: i64, other: &yiyang_mpi::Person| {
                 let ex = engine.matcher.explain_in_index(&me[i], other, index_size);
                 if best
@@ -587,11 +609,6 @@ pub async fn register_many_in(
                     best = Some((id, ex));
                 }
             };
-            for c in &cands[i] {
-                if let Some(other) = known.get(c) {
-                    consider(*c, other);
-                }
-            }
             let mut earlier: Vec<usize> = engine
                 .matcher
                 .block_keys(&me[i])
