@@ -283,23 +283,16 @@ fn match_fields(st: &AppState, r: MatchRow) -> AppResult<MatchFields> {
     })
 }
 
-fn row_fields(st: &AppState, r: &PersonRow) -> AppResult<MatchFields> {
-    match_fields(
-        st,
-        MatchRow {
-            id: r.id,
-            name: r.name.clone(),
-            sex: r.sex.clone(),
-            birth_date: r.birth_date.clone(),
-            id_cipher: r.id_cipher.clone(),
-            insurance_no: r.insurance_no.clone(),
-            phone: r.phone.clone(),
-            district: r.district.clone(),
-            town: r.town.clone(),
-            village: r.village.clone(),
-            address_detail: r.address_detail.clone(),
-        },
-    )
+/// The compared fields of person `id` as stored, ready for the matcher.
+async fn stored_fields(st: &AppState, mut db: impl Conn, id: i64) -> AppResult<MatchFields> {
+    let r: MatchRow = db
+        .fetch_optional(
+            &format!("SELECT {MATCH_COLS} FROM persons WHERE id = $1"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found("person"))?;
+    match_fields(st, r)
 }
 
 /// Candidates scored per registration (those sharing the most block keys):
@@ -959,13 +952,10 @@ pub async fn update_in(
     .await?;
     if keep_old_id {
         // Block keys from what the record now holds, including its stored ID number.
-        let r2 = load_row(&mut *tx, pid)
-            .await?
-            .ok_or_else(|| AppError::not_found("person"))?;
         let me2 = engine
             .matcher
             .normalizer
-            .normalize(&row_fields(st, &r2)?.raw(pid));
+            .normalize(&stored_fields(st, &mut *tx, pid).await?.raw(pid));
         matching::index_person(tx, &engine, pid, &me2).await?;
     } else {
         matching::index_person(tx, &engine, pid, &me).await?;
@@ -1911,14 +1901,14 @@ pub async fn train(st: &AppState, ctx: &RequestContext) -> AppResult<String> {
 /// A pair compared now, for the review page: the current explanation.
 pub async fn explain_pair(st: &AppState, a: i64, b: i64) -> AppResult<yiyang_mpi::Explanation> {
     let e = matching::engine(&st.db).await?;
-    let ra = load_row(&st.db, a)
-        .await?
-        .ok_or_else(|| AppError::not_found("person"))?;
-    let rb = load_row(&st.db, b)
-        .await?
-        .ok_or_else(|| AppError::not_found("person"))?;
-    let pa = e.matcher.normalizer.normalize(&row_fields(st, &ra)?.raw(a));
-    let pb = e.matcher.normalizer.normalize(&row_fields(st, &rb)?.raw(b));
+    let pa = e
+        .matcher
+        .normalizer
+        .normalize(&stored_fields(st, &st.db, a).await?.raw(a));
+    let pb = e
+        .matcher
+        .normalizer
+        .normalize(&stored_fields(st, &st.db, b).await?.raw(b));
     let n = matching::prior_population(
         st.db
             .scalar("SELECT COALESCE(MAX(id), 1) FROM persons", vec![])
