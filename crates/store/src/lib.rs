@@ -467,12 +467,22 @@ impl Db {
                 .pragma("temp_store", "memory")
                 // Checkpoints run beside the writers (below), not inside a commit that
                 // happens to cross the WAL size limit.
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("wal_autocheckpoint", "0")
+                // The WAL restarts from its start after a full checkpoint (below) rather
+                // than being truncated; when it restarts it is cut back to 64 MB.
+                .pragma("journal_size_limit", "67108864");
             // Switching a new file to WAL needs a moment of exclusive access; processes opening
             // the same new file together can see "database is locked" once, so try again.
             let mut attempt = 0;
             let pool = loop {
                 let r = SqlitePoolOptions::new()
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            let mut h = conn.lock_handle().await?;
+                            install_busy_handler(h.as_raw_handle().as_ptr());
+                            Ok(())
+                        })
+                    })
                     .max_connections(opts.max_connections)
                     .acquire_timeout(opts.acquire_timeout)
                     .connect_with(co.clone())
@@ -570,26 +580,69 @@ impl Db {
     }
 }
 
+/// How long a connection retries a locked database before it reports "database is locked".
+const BUSY_LIMIT: Duration = Duration::from_secs(10);
+
+/// Replaces SQLite's busy timeout, whose sleeps grow to 100 ms (1, 2, 5, 10, 15, 20, 25, 25,
+/// 25, 50, 50, 100 ms): a writer waiting out a lock held for 10 ms sleeps on to ~18 ms, and
+/// one held 40 ms to ~78 ms. This handler sleeps 50 µs, growing to 1 ms, so a waiter gets
+/// the lock within a millisecond of its release.
+fn install_busy_handler(db: *mut libsqlite3_sys::sqlite3) {
+    extern "C" fn busy(_: *mut std::ffi::c_void, count: std::ffi::c_int) -> std::ffi::c_int {
+        let n = count.max(0) as u64;
+        // 50 µs × (n + 1) for the first 20 tries (~10.5 ms in all), then 1 ms a try.
+        let (sleep, waited) = if n < 20 {
+            (50 * (n + 1), 25 * n * (n + 1))
+        } else {
+            (1_000, 10_500 + 1_000 * (n - 20))
+        };
+        if waited >= BUSY_LIMIT.as_micros() as u64 {
+            return 0;
+        }
+        if n == 20 || n == 200 {
+            tracing::debug!(tries = n, waited_us = waited, "sqlite busy wait");
+        }
+        std::thread::sleep(Duration::from_micros(sleep));
+        1
+    }
+    // SAFETY: `db` is an open handle locked out of sqlx's worker for this call; the callback
+    // takes no user data.
+    unsafe {
+        libsqlite3_sys::sqlite3_busy_handler(db, Some(busy), std::ptr::null_mut());
+    }
+}
+
 /// Copies the WAL back into the database every second without blocking writers (PASSIVE),
-/// and truncates it once it has grown past 64 MB and is fully copied; stops with the pool.
+/// and once it has grown past 64 MB and is fully copied, makes the next writer start it
+/// again from the beginning (RESTART; `journal_size_limit` then cuts the file to 64 MB).
+/// RESTART holds the write lock 8–26 ms here; TRUNCATE, which this replaced, also shortens
+/// the file while holding it, 30–57 ms, and so set the ACK latency p99 at 1,000 msg/s
+/// (docs/benchmarks-integration.md, session 6). Stops with the pool.
 async fn checkpointer(pool: SqlitePool) {
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if pool.is_closed() {
             return;
         }
+        let t0 = std::time::Instant::now();
         let r: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
             .fetch_one(&pool)
             .await;
+        tracing::debug!(ms = t0.elapsed().as_secs_f64() * 1e3, result = ?r.as_ref().ok(), "sqlite checkpoint");
         match r {
             // (busy, WAL pages, pages copied): everything copied and the WAL is large.
             Ok((0, log, done)) if log > 16_384 && log == done => {
-                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                let t0 = std::time::Instant::now();
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                     .execute(&pool)
                     .await
                 {
-                    tracing::warn!(error = %e, "sqlite WAL truncation failed");
+                    tracing::warn!(error = %e, "sqlite WAL restart failed");
                 }
+                tracing::debug!(
+                    ms = t0.elapsed().as_secs_f64() * 1e3,
+                    "sqlite WAL restarted"
+                );
             }
             Ok(_) => {}
             Err(_) if pool.is_closed() => return,
