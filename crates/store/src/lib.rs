@@ -40,6 +40,10 @@ pub enum Db {
 #[derive(Clone, Debug)]
 pub struct SqliteDb {
     pub pool: SqlitePool,
+    /// The one connection write transactions run on. SQLite clears a connection's page
+    /// cache (and unmaps its memory map) whenever another connection has written since its
+    /// last transaction; with every write on one connection its cache stays warm.
+    writer: SqlitePool,
     write: std::sync::Arc<tokio::sync::Mutex<()>>,
     wait: Duration,
 }
@@ -471,40 +475,28 @@ impl Db {
                 // The WAL restarts from its start after a full checkpoint (below) rather
                 // than being truncated; when it restarts it is cut back to 64 MB.
                 .pragma("journal_size_limit", "67108864");
-            // Switching a new file to WAL needs a moment of exclusive access; processes opening
-            // the same new file together can see "database is locked" once, so try again.
-            let mut attempt = 0;
-            let pool = loop {
-                let r = SqlitePoolOptions::new()
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            let mut h = conn.lock_handle().await?;
-                            install_busy_handler(h.as_raw_handle().as_ptr());
-                            Ok(())
-                        })
-                    })
-                    .max_connections(opts.max_connections)
-                    .acquire_timeout(opts.acquire_timeout)
-                    .connect_with(co.clone())
-                    .await;
-                match r {
-                    Ok(p) => break p,
-                    Err(e) if attempt < 5 && e.to_string().contains("locked") => {
-                        attempt += 1;
-                        tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                    }
-                    Err(e) => {
-                        return Err(AppError::new(
-                            "store.connect",
-                            503,
-                            format!("无法打开 SQLite 数据库：{e}"),
-                        ));
-                    }
-                }
-            };
+            let pool = sqlite_pool(
+                SqlitePoolOptions::new().max_connections(opts.max_connections),
+                &co,
+                opts,
+            )
+            .await?;
+            let writer = sqlite_pool(
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None),
+                &co.clone()
+                    .statement_cache_capacity(1024)
+                    .pragma("cache_size", "-262144"),
+                opts,
+            )
+            .await?;
             tokio::spawn(checkpointer(pool.clone()));
             return Ok(Db::Sqlite(SqliteDb {
                 pool,
+                writer,
                 write: Default::default(),
                 wait: opts.acquire_timeout,
             }));
@@ -550,7 +542,11 @@ impl Db {
                 let turn = tokio::time::timeout(d.wait, d.write.clone().lock_owned())
                     .await
                     .map_err(|_| AppError::new("common.busy", 503, "系统繁忙，请稍后重试"))?;
-                let tx = d.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db_err)?;
+                let tx = d
+                    .writer
+                    .begin_with("BEGIN IMMEDIATE")
+                    .await
+                    .map_err(db_err)?;
                 Ok(Tx::Sqlite(SqliteTx { tx, _turn: turn }))
             }
             Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(db_err),
@@ -574,8 +570,47 @@ impl Db {
 
     pub async fn close(&self) {
         match self {
-            Db::Sqlite(d) => d.pool.close().await,
+            Db::Sqlite(d) => {
+                d.writer.close().await;
+                d.pool.close().await
+            }
             Db::Pg(p) => p.close().await,
+        }
+    }
+}
+
+/// Opens a SQLite pool with `co`, each connection with [`install_busy_handler`].
+async fn sqlite_pool(
+    po: SqlitePoolOptions,
+    co: &SqliteConnectOptions,
+    opts: &DbOptions,
+) -> AppResult<SqlitePool> {
+    let po = po
+        .acquire_timeout(opts.acquire_timeout)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                let mut h = conn.lock_handle().await?;
+                install_busy_handler(h.as_raw_handle().as_ptr());
+                Ok(())
+            })
+        });
+    // Switching a new file to WAL needs a moment of exclusive access; processes opening
+    // the same new file together can see "database is locked" once, so try again.
+    let mut attempt = 0;
+    loop {
+        match po.clone().connect_with(co.clone()).await {
+            Ok(p) => return Ok(p),
+            Err(e) if attempt < 5 && e.to_string().contains("locked") => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(e) => {
+                return Err(AppError::new(
+                    "store.connect",
+                    503,
+                    format!("无法打开 SQLite 数据库：{e}"),
+                ));
+            }
         }
     }
 }
