@@ -84,6 +84,45 @@ async fn bundled_sqlite_keeps_no_memory_statistics() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_row_inserts_write_every_row_once_in_any_chunking() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let db = &app.state.db;
+        // 1, 7 (4 + 2 + 1) and 1,100 rows (512 + 512 + 64 + 8 + 4 at two columns a row),
+        // twice over: the second pass conflicts on every key and changes nothing.
+        for pass in 0..2 {
+            let mut tx = db.begin().await.unwrap();
+            let mut written = 0;
+            for (start, n) in [(0_i64, 1_i64), (1, 7), (8, 1100)] {
+                let rows: Vec<_> = (start..start + n)
+                    .map(|i| args![format!("k{i}"), format!("v{i}")])
+                    .collect();
+                written += tx
+                    .insert_rows(
+                        "INSERT INTO settings (key, value)",
+                        2,
+                        rows,
+                        "ON CONFLICT (key) DO NOTHING",
+                    )
+                    .await
+                    .unwrap();
+            }
+            tx.commit().await.unwrap();
+            assert_eq!(written, if pass == 0 { 1108 } else { 0 }, "{b} pass {pass}");
+        }
+        let (n, distinct, last): (i64, i64, String) = db
+            .fetch_one(
+                "SELECT COUNT(*), COUNT(DISTINCT value), MAX(CASE WHEN key = 'k1107' THEN value END) FROM settings WHERE key LIKE 'k%'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!((n, distinct, last.as_str()), (1108, 1108, "v1107"), "{b}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_violations_become_conflicts_and_leave_the_row_alone() {
     for b in backends() {
         let app = TestApp::start(b).await;
