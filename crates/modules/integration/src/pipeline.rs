@@ -396,10 +396,12 @@ fn batch_budget(b: Backend, storing: bool) -> Duration {
     }))
 }
 
-/// Most admissions processed together as one run: 64, or 16 on SQLite while senders wait
-/// for ACKs (a run holds up SQLite's single writer, ~1 ms per new patient; longer runs
-/// process faster but delay ACKs). `YIYANG_HL7_RUN` overrides the 64 (tuning).
-fn run_size(short: bool) -> usize {
+/// Most admissions processed together as one run: 64 on PostgreSQL; on SQLite 16 while
+/// senders wait for ACKs (a run holds up SQLite's single writer, ~0.5 ms per new patient;
+/// longer runs process faster but delay ACKs) and 128 while catching up a backlog (~9% less
+/// time per message than 64; the first ACK after a pause may wait for one such run).
+/// `YIYANG_HL7_RUN` overrides the 64 / 128 (tuning).
+fn run_size(sqlite: bool, storing: bool) -> usize {
     static OVERRIDE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     let long = OVERRIDE
         .get_or_init(|| {
@@ -408,8 +410,12 @@ fn run_size(short: bool) -> usize {
                 .and_then(|v| v.parse().ok())
                 .filter(|n| *n >= 1)
         })
-        .unwrap_or(64);
-    if short { long.min(16) } else { long }
+        .unwrap_or(if sqlite { 128 } else { 64 });
+    if sqlite && storing {
+        long.min(16)
+    } else {
+        long
+    }
 }
 
 /// The channel `id`, loaded once per batch.
@@ -494,7 +500,7 @@ async fn process_batch(
     let started = Instant::now();
     // SQLite: short runs while senders wait for ACKs, long ones to catch up after.
     let storing = writer.is_some_and(Writer::active);
-    let max_run = run_size(sqlite && storing);
+    let max_run = run_size(sqlite, storing);
     let budget = batch_budget(st.db.backend(), storing);
     let mut chans: HashMap<i64, Channel> = HashMap::new();
     let mut publishes: HashMap<i64, bool> = HashMap::new();
