@@ -470,7 +470,8 @@ impl Db {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10))
+                // (Replaced after connecting by `install_busy_handler`, same limit.)
+                .busy_timeout(BUSY_LIMIT)
                 // Pages through the OS page cache by memory map (no read syscall per page)
                 // and a larger page cache per connection: index seeks dominate the write path.
                 .pragma("mmap_size", "1073741824")
