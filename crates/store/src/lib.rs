@@ -260,8 +260,9 @@ macro_rules! exec_fns {
 
 exec_fns!(Db, &Self, c, &c.pool, c);
 
-/// A write transaction on either database. On SQLite it starts with `BEGIN IMMEDIATE` so
-/// concurrent writers queue on the busy timeout instead of failing with "database is locked".
+/// A write transaction on either database. On SQLite it holds the process's write queue and
+/// runs `BEGIN IMMEDIATE` on the one write connection (see [`SqliteDb`]), so writers of this
+/// process take turns; another process's writer is waited out by the busy handler.
 pub enum Tx {
     Sqlite(SqliteTx),
     Pg(Transaction<'static, Postgres>),
@@ -424,6 +425,7 @@ impl Tx {
 /// Options for opening a database.
 #[derive(Debug, Clone)]
 pub struct DbOptions {
+    /// Pooled connections; SQLite opens one more, its write connection.
     pub max_connections: u32,
     pub acquire_timeout: Duration,
 }
