@@ -186,6 +186,128 @@ macro_rules! bind_all {
     }};
 }
 
+/// One column of a multi-row insert, bound as a PostgreSQL array.
+enum Column {
+    I64(Vec<Option<i64>>),
+    Text(Vec<Option<String>>),
+    Bool(Vec<Option<bool>>),
+    Bytes(Vec<Option<Vec<u8>>>),
+    F64(Vec<Option<f64>>),
+}
+
+macro_rules! bind_columns {
+    ($q:expr, $cols:expr) => {{
+        let mut q = $q;
+        for c in $cols {
+            q = match c {
+                Column::I64(v) => q.bind(v),
+                Column::Text(v) => q.bind(v),
+                Column::Bool(v) => q.bind(v),
+                Column::Bytes(v) => q.bind(v),
+                Column::F64(v) => q.bind(v),
+            };
+        }
+        q
+    }};
+}
+
+/// `SELECT * FROM UNNEST($1::int8[], …)` over `rows` turned into columns, or the rows back
+/// when a column mixes value types (then they go as `VALUES`).
+fn pg_columns(width: usize, rows: Vec<Vec<Arg>>) -> Result<(String, Vec<Column>), Vec<Vec<Arg>>> {
+    let Some(first) = rows.first() else {
+        return Err(rows);
+    };
+    let same = rows.iter().all(|r| {
+        r.len() == width
+            && r.iter()
+                .zip(first)
+                .all(|(a, b)| std::mem::discriminant(a) == std::mem::discriminant(b))
+    });
+    if !same || width == 0 {
+        return Err(rows);
+    }
+    let n = rows.len();
+    let mut cols: Vec<Column> = first
+        .iter()
+        .map(|a| match a {
+            Arg::I64(_) => Column::I64(Vec::with_capacity(n)),
+            Arg::Text(_) => Column::Text(Vec::with_capacity(n)),
+            Arg::Bool(_) => Column::Bool(Vec::with_capacity(n)),
+            Arg::Bytes(_) => Column::Bytes(Vec::with_capacity(n)),
+            Arg::F64(_) => Column::F64(Vec::with_capacity(n)),
+        })
+        .collect();
+    let mut sql = String::from("SELECT * FROM UNNEST(");
+    for (k, c) in cols.iter().enumerate() {
+        if k > 0 {
+            sql.push_str(", ");
+        }
+        let ty = match c {
+            Column::I64(_) => "int8",
+            Column::Text(_) => "text",
+            Column::Bool(_) => "bool",
+            Column::Bytes(_) => "bytea",
+            Column::F64(_) => "float8",
+        };
+        sql.push_str(&format!("${}::{ty}[]", k + 1));
+    }
+    sql.push(')');
+    for row in rows {
+        for (a, c) in row.into_iter().zip(cols.iter_mut()) {
+            match (a, c) {
+                (Arg::I64(v), Column::I64(c)) => c.push(v),
+                (Arg::Text(v), Column::Text(c)) => c.push(v),
+                (Arg::Bool(v), Column::Bool(c)) => c.push(v),
+                (Arg::Bytes(v), Column::Bytes(c)) => c.push(v),
+                (Arg::F64(v), Column::F64(c)) => c.push(v),
+                _ => unreachable!("column types checked above"),
+            }
+        }
+    }
+    Ok((sql, cols))
+}
+
+/// Multi-row `VALUES` statements over `rows`, in chunks of a power of two rows.
+fn values_chunks(
+    head: &str,
+    width: usize,
+    rows: Vec<Vec<Arg>>,
+    tail: &str,
+) -> Vec<(String, Vec<Arg>)> {
+    // Both databases bind far more; this keeps one statement's text moderate.
+    let per = (2000 / width.max(1)).max(1);
+    let cap = 1usize << per.ilog2();
+    let mut out = Vec::new();
+    let mut left = rows.len();
+    let mut it = rows.into_iter();
+    while left > 0 {
+        let take = (1usize << left.ilog2()).min(cap);
+        left -= take;
+        let mut sql = String::with_capacity(head.len() + tail.len() + take * width * 6);
+        sql.push_str(head);
+        sql.push_str(" VALUES ");
+        let mut args = Vec::with_capacity(take * width);
+        for (i, row) in it.by_ref().take(take).enumerate() {
+            sql.push_str(if i == 0 { "(" } else { ", (" });
+            for k in 0..width {
+                if k > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(i * width + k + 1).to_string());
+            }
+            sql.push(')');
+            args.extend(row);
+        }
+        if !tail.is_empty() {
+            sql.push(' ');
+            sql.push_str(tail);
+        }
+        out.push((sql, args));
+    }
+    out
+}
+
 macro_rules! run {
     ($c:ident, $es:expr, $ep:expr, $self:ident, $sql:ident, $args:ident, $method:ident, $kind:ident) => {
         match $self {
@@ -320,9 +442,13 @@ impl Tx {
         Ok(r)
     }
 
-    /// Inserts `rows` (each `width` values, in column order) with multi-row statements:
-    /// `head` is `INSERT INTO t (a, b, …)`, `tail` what follows the values (e.g.
+    /// Inserts `rows` (each `width` values, in column order): `head` is
+    /// `INSERT INTO t (a, b, …)`, `tail` what follows the values (e.g.
     /// `ON CONFLICT DO NOTHING`). Returns the rows inserted.
+    ///
+    /// PostgreSQL gets one statement whatever the number of rows, each column bound as one
+    /// array (`SELECT * FROM UNNEST($1::int8[], …)`): one prepared statement and one plan
+    /// per column shape. SQLite gets multi-row `VALUES` in chunks of a power of two rows.
     pub async fn insert_rows(
         &mut self,
         head: &str,
@@ -331,39 +457,59 @@ impl Tx {
         tail: &str,
     ) -> AppResult<u64> {
         debug_assert!(rows.iter().all(|r| r.len() == width));
-        // Both databases bind far more; this keeps one statement's text moderate.
-        let per = (2000 / width.max(1)).max(1);
-        // Chunks of a power of two rows (the largest that fits, then smaller), so the same
-        // few statement texts recur and stay prepared: preparing a fresh multi-row insert
-        // each time cost ~7% of the SQLite processor's time.
-        let cap = 1usize << per.ilog2();
-        let mut n = 0;
-        let mut left = rows.len();
-        let mut it = rows.into_iter();
-        while left > 0 {
-            let take = (1usize << left.ilog2()).min(cap);
-            left -= take;
-            let chunk: Vec<Vec<Arg>> = it.by_ref().take(take).collect();
-            let mut sql = String::with_capacity(head.len() + tail.len() + chunk.len() * width * 6);
-            sql.push_str(head);
-            sql.push_str(" VALUES ");
-            let mut args = Vec::with_capacity(chunk.len() * width);
-            for (i, row) in chunk.into_iter().enumerate() {
-                sql.push_str(if i == 0 { "(" } else { ", (" });
-                for k in 0..width {
-                    if k > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push('$');
-                    sql.push_str(&(i * width + k + 1).to_string());
+        if let Tx::Pg(c) = self {
+            match pg_columns(width, rows) {
+                Ok((sql, cols)) => {
+                    let sql = format!("{head} {sql} {tail}");
+                    let q = bind_columns!(sqlx::query::<Postgres>(AssertSqlSafe(sql)), cols);
+                    let r = q.execute(&mut **c).await.map_err(db_err)?;
+                    return Ok(r.rows_affected());
                 }
-                sql.push(')');
-                args.extend(row);
+                Err(rows) => return self.insert_values(head, width, rows, tail).await,
             }
-            if !tail.is_empty() {
-                sql.push(' ');
-                sql.push_str(tail);
-            }
+        }
+        self.insert_values(head, width, rows, tail).await
+    }
+
+    /// [`Tx::insert_rows`] with a `RETURNING` clause in `tail`: the rows it returns.
+    pub async fn insert_rows_returning<T: Record>(
+        &mut self,
+        head: &str,
+        width: usize,
+        rows: Vec<Vec<Arg>>,
+        tail: &str,
+    ) -> AppResult<Vec<T>> {
+        debug_assert!(rows.iter().all(|r| r.len() == width));
+        let rows = match self {
+            Tx::Pg(c) => match pg_columns(width, rows) {
+                Ok((sql, cols)) => {
+                    let sql = format!("{head} {sql} {tail}");
+                    let q = bind_columns!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql)), cols);
+                    return q.fetch_all(&mut **c).await.map_err(db_err);
+                }
+                Err(rows) => rows,
+            },
+            Tx::Sqlite(_) => rows,
+        };
+        let mut out = Vec::with_capacity(rows.len());
+        for (sql, args) in values_chunks(head, width, rows, tail) {
+            out.extend(self.fetch_all::<T>(&sql, args).await?);
+        }
+        Ok(out)
+    }
+
+    /// Multi-row `VALUES` inserts in chunks of a power of two rows (the largest that fits,
+    /// then smaller), so the same few statement texts recur and stay prepared: preparing a
+    /// fresh multi-row insert each time cost ~7% of the SQLite processor's time.
+    async fn insert_values(
+        &mut self,
+        head: &str,
+        width: usize,
+        rows: Vec<Vec<Arg>>,
+        tail: &str,
+    ) -> AppResult<u64> {
+        let mut n = 0;
+        for (sql, args) in values_chunks(head, width, rows, tail) {
             n += self.execute(&sql, args).await?;
         }
         Ok(n)

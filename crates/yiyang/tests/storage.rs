@@ -122,6 +122,85 @@ async fn multi_row_inserts_write_every_row_once_in_any_chunking() {
     }
 }
 
+/// `insert_rows_returning` (PostgreSQL: one `UNNEST` statement over column arrays; SQLite:
+/// `VALUES` chunks) keeps every value type and NULL, skips conflicting rows, and falls back
+/// to `VALUES` when a column mixes value types.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insert_rows_returning_keeps_types_nulls_and_conflicts() {
+    type Got = (
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<bool>,
+        Option<Vec<u8>>,
+        Option<f64>,
+    );
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let db = &app.state.db;
+        db.execute(
+            "CREATE TABLE insert_types (id BIGINT PRIMARY KEY, n BIGINT, t TEXT, b BOOLEAN, x BYTEA, f DOUBLE PRECISION)",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let head = "INSERT INTO insert_types (id, n, t, b, x, f)";
+        let tail = "ON CONFLICT (id) DO NOTHING RETURNING id, n, t, b, x, f";
+        let mut tx = db.begin().await.unwrap();
+        let rows = vec![
+            args![1_i64, 10_i64, "一", true, vec![0_u8, 255], 1.5_f64],
+            args![
+                2_i64,
+                None::<i64>,
+                None::<String>,
+                None::<bool>,
+                None::<Vec<u8>>,
+                None::<f64>
+            ],
+            // Same key as the first row: skipped, not an error.
+            args![1_i64, 11_i64, "again", false, vec![1_u8], 2.5_f64],
+        ];
+        let mut got: Vec<Got> = tx.insert_rows_returning(head, 6, rows, tail).await.unwrap();
+        got.sort_by_key(|g| g.0);
+        assert_eq!(
+            got,
+            vec![
+                (
+                    1,
+                    Some(10),
+                    Some("一".into()),
+                    Some(true),
+                    Some(vec![0, 255]),
+                    Some(1.5)
+                ),
+                (2, None, None, None, None, None),
+            ],
+            "{b}"
+        );
+        // A column of numbers and texts (the text column `t`) goes row by row in VALUES.
+        let rows = vec![
+            args![2_i64, 0_i64, "dup", false, Vec::<u8>::new(), 0.0_f64],
+            args![3_i64, 30_i64, 33_i64, false, vec![3_u8], 3.0_f64],
+            args![4_i64, 40_i64, "四", false, vec![4_u8], 4.0_f64],
+        ];
+        let mut got: Vec<Got> = tx.insert_rows_returning(head, 6, rows, tail).await.unwrap();
+        got.sort_by_key(|g| g.0);
+        let ids: Vec<(i64, Option<String>)> = got.into_iter().map(|g| (g.0, g.2)).collect();
+        assert_eq!(
+            ids,
+            vec![(3, Some("33".into())), (4, Some("四".into()))],
+            "{b}"
+        );
+        tx.commit().await.unwrap();
+        let (n,): (i64,) = db
+            .fetch_one("SELECT COUNT(*) FROM insert_types", vec![])
+            .await
+            .unwrap();
+        assert_eq!(n, 4, "{b}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unique_violations_become_conflicts_and_leave_the_row_alone() {
     for b in backends() {

@@ -20,7 +20,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_hl7v2::{AckBuilder, AckCode, Message, decode_message, encode_message};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::web::AppState;
-use yiyang_store::{Db, Filter, args};
+use yiyang_store::{Arg, Db, Filter, args};
 
 /// Header facts of a stored message.
 #[derive(Debug, Clone, Default)]
@@ -334,24 +334,11 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
     const COLS: usize = 18;
     let mut out = vec![None; rows.len()];
     let mut tx = db.begin().await?;
-    for (c, chunk) in rows.chunks(200).enumerate() {
-        let mut sql = String::with_capacity(400 + chunk.len() * 90);
-        sql.push_str("INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, dedupe_key, ack_id, received_at, lane) VALUES ");
-        let mut a = Vec::with_capacity(chunk.len() * COLS);
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push_str(", ");
-            }
-            sql.push('(');
-            for k in 1..=COLS {
-                if k > 1 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!("${}", i * COLS + k));
-            }
-            sql.push(')');
+    let values: Vec<Vec<Arg>> = rows
+        .iter()
+        .map(|r| {
             let f = &r.facts;
-            a.extend(args![
+            args![
                 r.channel_id,
                 r.org_id,
                 &f.control_id,
@@ -370,19 +357,25 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
                 &r.ack_id,
                 r.received_at,
                 crate::pipeline::bucket(r.org_id, &f.patient_key)
-            ]);
-        }
-        sql.push_str(" ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ack_id");
-        let got: Vec<(i64, String)> = tx.fetch_all(&sql, a).await?;
-        let at: std::collections::HashMap<&str, usize> = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.ack_id.as_str(), c * 200 + i))
-            .collect();
-        for (id, ack_id) in got {
-            if let Some(i) = at.get(ack_id.as_str()) {
-                out[*i] = Some(id);
-            }
+            ]
+        })
+        .collect();
+    let got: Vec<(i64, String)> = tx
+        .insert_rows_returning(
+            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, dedupe_key, ack_id, received_at, lane)",
+            COLS,
+            values,
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, ack_id",
+        )
+        .await?;
+    let at: std::collections::HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.ack_id.as_str(), i))
+        .collect();
+    for (id, ack_id) in got {
+        if let Some(i) = at.get(ack_id.as_str()) {
+            out[*i] = Some(id);
         }
     }
     // Outcomes decided at the door (AR, AE) are final: mark them done.
