@@ -289,42 +289,41 @@ async fn rank(
             args.push((*cap as i64).into());
         }
     }
-    // s: each distinct key's block size, counted up to the largest cap + 1 (an index
-    // range per key); m: per person, the candidates of its within-cap blocks with the
-    // number of keys shared; then the top `limit` per person, and the oversized keys
-    // (person -1). PostgreSQL is held to per-key index lookups with LATERAL (otherwise it
-    // may hash-join the whole table); SQLite plans nested loops anyway.
-    let distinct = "(SELECT DISTINCT key, cap FROM q) AS k";
-    let count = format!(
-        "SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = k.key LIMIT {}) AS n",
-        most + 1
+    let values = values.join(", ");
+    let pick = format!(
+        "r AS (SELECT qid, person_id, ROW_NUMBER() OVER (PARTITION BY qid ORDER BY shared DESC, person_id DESC) AS rn FROM m) \
+         SELECT qid, person_id, rn FROM r WHERE rn <= {limit}"
     );
-    let (sizes, members_of) = match tx.backend() {
-        Backend::Postgres => (
-            format!(
-                "SELECT k.key, k.cap, c.size FROM {distinct} CROSS JOIN LATERAL ({count}) AS c (size)"
-            ),
-            // The LIMIT (a block within its cap has at most `most` members) keeps the
-            // planner from flattening this into a merge join over the whole index.
-            format!(
-                "CROSS JOIN LATERAL (SELECT person_id FROM person_block_keys b WHERE b.key = q.key AND s.size <= s.cap LIMIT {most}) AS p"
-            ),
+    let sql = match tx.backend() {
+        // f: each distinct key's first `most` + 1 members, one index range per key, held
+        // to per-key lookups with LATERAL (otherwise PostgreSQL may hash-join the whole
+        // table); s: how many that is (a block over its cap shows more than the cap); m:
+        // per person, the members of its within-cap blocks with the number of keys shared;
+        // then the top `limit` per person, and the oversized keys (person -1).
+        Backend::Postgres => format!(
+            "WITH q (qid, key, cap) AS (VALUES {values}), \
+             f AS MATERIALIZED (SELECT k.key, p.person_id FROM (SELECT DISTINCT key FROM q) AS k CROSS JOIN LATERAL (SELECT person_id FROM person_block_keys b WHERE b.key = k.key LIMIT {}) AS p), \
+             s AS MATERIALIZED (SELECT key, COUNT(*) AS size FROM f GROUP BY key), \
+             m AS (SELECT q.qid, f.person_id, COUNT(*) AS shared FROM q JOIN s ON s.key = q.key AND s.size <= q.cap JOIN f ON f.key = q.key GROUP BY q.qid, f.person_id), \
+             {pick} \
+             UNION ALL SELECT DISTINCT -1, q.key, 0 FROM q JOIN s ON s.key = q.key WHERE s.size > q.cap \
+             ORDER BY 1, 3",
+            most + 1
         ),
-        Backend::Sqlite => (
-            format!("SELECT k.key, k.cap, ({count}) AS size FROM {distinct}"),
-            "JOIN person_block_keys p ON p.key = q.key".to_string(),
+        // s: each distinct key's block size, counted up to the largest cap + 1 (an index
+        // range per key); m: per person, the candidates of its within-cap blocks with the
+        // number of keys shared; then the top `limit` per person, and the oversized keys
+        // (person -1). SQLite plans nested loops.
+        Backend::Sqlite => format!(
+            "WITH q (qid, key, cap) AS (VALUES {values}), \
+             s AS MATERIALIZED (SELECT k.key, k.cap, (SELECT COUNT(*) FROM (SELECT 1 FROM person_block_keys b WHERE b.key = k.key LIMIT {}) AS n) AS size FROM (SELECT DISTINCT key, cap FROM q) AS k), \
+             m AS (SELECT q.qid, p.person_id, COUNT(*) AS shared FROM q JOIN s ON s.key = q.key AND s.size <= s.cap JOIN person_block_keys p ON p.key = q.key GROUP BY q.qid, p.person_id), \
+             {pick} \
+             UNION ALL SELECT -1, key, 0 FROM s WHERE size > cap \
+             ORDER BY 1, 3",
+            most + 1
         ),
     };
-    let sql = format!(
-        "WITH q (qid, key, cap) AS (VALUES {values}), \
-         s AS MATERIALIZED ({sizes}), \
-         m AS (SELECT q.qid, p.person_id, COUNT(*) AS shared FROM q JOIN s ON s.key = q.key AND s.size <= s.cap {members_of} GROUP BY q.qid, p.person_id), \
-         r AS (SELECT qid, person_id, ROW_NUMBER() OVER (PARTITION BY qid ORDER BY shared DESC, person_id DESC) AS rn FROM m) \
-         SELECT qid, person_id, rn FROM r WHERE rn <= {limit} \
-         UNION ALL SELECT -1, key, 0 FROM s WHERE size > cap \
-         ORDER BY 1, 3",
-        values = values.join(", "),
-    );
     let rows: Vec<(i64, i64, i64)> = tx.fetch_all_planned(&sql, args).await?;
     let mut ranked = Vec::with_capacity(rows.len());
     let mut over = Vec::new();
