@@ -143,6 +143,10 @@ fn free_port() -> i64 {
 /// Creates a channel through the API and starts the listener supervisor; waits until the
 /// port accepts connections.
 async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
+    channel_with(app, types, "application").await
+}
+
+async fn channel_with(app: &TestApp, types: &str, ack_mode: &str) -> (i64, u16) {
     let hosp = app.org_id("MZ-HOSP-01").await;
     let (admin, csrf) = app.login("admin").await;
     let port = free_port();
@@ -151,7 +155,7 @@ async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
         &csrf,
         reqwest::Method::POST,
         app.url("/api/v1/integration/channels"),
-        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5, "ack_mode": "application"}),
+        json!({"org_id": hosp, "name": format!("HIS-{port}"), "port": port, "message_types": types, "allowed_apps": "HIS,LIS", "read_timeout_secs": 5, "ack_mode": ack_mode}),
     )
     .await;
     assert_eq!(s, 200, "{out}");
@@ -1022,6 +1026,103 @@ async fn commit_mode_acks_on_store_and_processes_in_order() {
         // A resend of a message in the error queue is answered with its AE, not processed.
         let again = mllp(port, bad.as_bytes()).await.unwrap();
         assert_eq!(again, ack, "{b}");
+        app.stop().await;
+    }
+}
+
+/// Eight pipelining senders at once: the writer stores them in large batches (a flood:
+/// the PostgreSQL lanes then take turns). Every message is ACKed AA in order, processed
+/// once, and each patient's admission, transfer and discharge apply in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_pipelined_senders_is_stored_acked_and_processed_in_order() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CONNS: usize = 8;
+    const PATIENTS: usize = 15;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel_with(&app, "ADT^*", "commit").await;
+        let mut senders = Vec::new();
+        for c in 0..CONNS {
+            senders.push(tokio::spawn(async move {
+                let mut all = Vec::new();
+                let mut controls = Vec::new();
+                for p in 0..PATIENTS {
+                    let (mrn, visit) = (format!("MRF{c}{p:02}"), format!("VF{c}{p:02}"));
+                    for (k, (trigger, loc)) in [
+                        ("A01", "内科一病区^301^2"),
+                        ("A02", "ICU^01^1"),
+                        ("A03", "ICU^01^1"),
+                    ]
+                    .iter()
+                    .enumerate()
+                    {
+                        let control = format!("FL-{c}-{p}-{k}");
+                        all.extend(yiyang_hl7v2::encode_frame(
+                            adt(trigger, &control, &mrn, &visit, loc).as_bytes(),
+                        ));
+                        controls.push(control);
+                    }
+                }
+                let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                    .await
+                    .unwrap();
+                let (mut rd, mut wr) = sock.split();
+                let write = async {
+                    wr.write_all(&all).await.unwrap();
+                };
+                let read = async {
+                    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+                    let mut acks = Vec::new();
+                    let mut buf = vec![0u8; 65536];
+                    while acks.len() < controls.len() {
+                        let n = tokio::time::timeout(
+                            std::time::Duration::from_secs(30),
+                            rd.read(&mut buf),
+                        )
+                        .await
+                        .expect("ACKs within 30 s")
+                        .unwrap();
+                        assert!(n > 0, "closed early after {} ACKs", acks.len());
+                        dec.push(&buf[..n]);
+                        while let Some(f) = dec.next_frame() {
+                            acks.push(String::from_utf8(f.unwrap()).unwrap());
+                        }
+                    }
+                    acks
+                };
+                let ((), acks) = tokio::join!(write, read);
+                (controls, acks)
+            }));
+        }
+        for s in senders {
+            let (controls, acks) = s.await.unwrap();
+            for (control, ack) in controls.iter().zip(&acks) {
+                assert_eq!(msa(ack)[1], "AA", "{b}: {ack}");
+                assert_eq!(&msa(ack)[2], control, "{b}: ACKs in order");
+            }
+        }
+        drained(&app).await;
+        let n = (CONNS * PATIENTS) as i64;
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM hl7_messages WHERE control_id LIKE 'FL-%' AND status = 'processed' AND attempts = 1",
+                vec![]
+            )
+            .await,
+            3 * n,
+            "{b}: every message processed once"
+        );
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM encounters WHERE source_id LIKE 'VF%' AND status = 'finished' AND location = 'ICU-01-1'",
+                vec![]
+            )
+            .await,
+            n,
+            "{b}: each admission transferred and discharged in order"
+        );
         app.stop().await;
     }
 }
