@@ -170,16 +170,20 @@ fn sqlite_sql(sql: &str, nargs: usize) -> std::borrow::Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Binds each value of `$args` ([`Arg`]s, or with `$E` = `Column` whole columns) to `$q`.
 macro_rules! bind_all {
-    ($q:expr, $args:expr) => {{
+    ($q:expr, $args:expr) => {
+        bind_all!($q, $args, Arg)
+    };
+    ($q:expr, $args:expr, $E:ident) => {{
         let mut q = $q;
         for a in $args {
             q = match a {
-                Arg::I64(v) => q.bind(v),
-                Arg::Text(v) => q.bind(v),
-                Arg::Bool(v) => q.bind(v),
-                Arg::Bytes(v) => q.bind(v),
-                Arg::F64(v) => q.bind(v),
+                $E::I64(v) => q.bind(v),
+                $E::Text(v) => q.bind(v),
+                $E::Bool(v) => q.bind(v),
+                $E::Bytes(v) => q.bind(v),
+                $E::F64(v) => q.bind(v),
             };
         }
         q
@@ -193,22 +197,6 @@ enum Column {
     Bool(Vec<Option<bool>>),
     Bytes(Vec<Option<Vec<u8>>>),
     F64(Vec<Option<f64>>),
-}
-
-macro_rules! bind_columns {
-    ($q:expr, $cols:expr) => {{
-        let mut q = $q;
-        for c in $cols {
-            q = match c {
-                Column::I64(v) => q.bind(v),
-                Column::Text(v) => q.bind(v),
-                Column::Bool(v) => q.bind(v),
-                Column::Bytes(v) => q.bind(v),
-                Column::F64(v) => q.bind(v),
-            };
-        }
-        q
-    }};
 }
 
 /// `SELECT * FROM UNNEST($1::int8[], …)` over `rows` turned into columns, or the rows back
@@ -267,7 +255,10 @@ fn pg_columns(width: usize, rows: Vec<Vec<Arg>>) -> Result<(String, Vec<Column>)
     Ok((sql, cols))
 }
 
-/// Multi-row `VALUES` statements over `rows`, in chunks of a power of two rows.
+/// Multi-row `VALUES` statements over `rows`, in chunks of a power of two rows (the
+/// largest that fits, then smaller), so the same few statement texts recur and stay
+/// prepared: preparing a fresh multi-row insert each time cost ~7% of the SQLite
+/// processor's time.
 fn values_chunks(
     head: &str,
     width: usize,
@@ -457,18 +448,22 @@ impl Tx {
         tail: &str,
     ) -> AppResult<u64> {
         debug_assert!(rows.iter().all(|r| r.len() == width));
-        if let Tx::Pg(c) = self {
-            match pg_columns(width, rows) {
+        let rows = match self {
+            Tx::Pg(c) => match pg_columns(width, rows) {
                 Ok((sql, cols)) => {
                     let sql = format!("{head} {sql} {tail}");
-                    let q = bind_columns!(sqlx::query::<Postgres>(AssertSqlSafe(sql)), cols);
-                    let r = q.execute(&mut **c).await.map_err(db_err)?;
-                    return Ok(r.rows_affected());
+                    let q = bind_all!(sqlx::query::<Postgres>(AssertSqlSafe(sql)), cols, Column);
+                    return Ok(q.execute(&mut **c).await.map_err(db_err)?.rows_affected());
                 }
-                Err(rows) => return self.insert_values(head, width, rows, tail).await,
-            }
+                Err(rows) => rows,
+            },
+            Tx::Sqlite(_) => rows,
+        };
+        let mut n = 0;
+        for (sql, args) in values_chunks(head, width, rows, tail) {
+            n += self.execute(&sql, args).await?;
         }
-        self.insert_values(head, width, rows, tail).await
+        Ok(n)
     }
 
     /// [`Tx::insert_rows`] with a `RETURNING` clause in `tail`: the rows it returns.
@@ -484,7 +479,11 @@ impl Tx {
             Tx::Pg(c) => match pg_columns(width, rows) {
                 Ok((sql, cols)) => {
                     let sql = format!("{head} {sql} {tail}");
-                    let q = bind_columns!(sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql)), cols);
+                    let q = bind_all!(
+                        sqlx::query_as::<Postgres, T>(AssertSqlSafe(sql)),
+                        cols,
+                        Column
+                    );
                     return q.fetch_all(&mut **c).await.map_err(db_err);
                 }
                 Err(rows) => rows,
@@ -496,23 +495,6 @@ impl Tx {
             out.extend(self.fetch_all::<T>(&sql, args).await?);
         }
         Ok(out)
-    }
-
-    /// Multi-row `VALUES` inserts in chunks of a power of two rows (the largest that fits,
-    /// then smaller), so the same few statement texts recur and stay prepared: preparing a
-    /// fresh multi-row insert each time cost ~7% of the SQLite processor's time.
-    async fn insert_values(
-        &mut self,
-        head: &str,
-        width: usize,
-        rows: Vec<Vec<Arg>>,
-        tail: &str,
-    ) -> AppResult<u64> {
-        let mut n = 0;
-        for (sql, args) in values_chunks(head, width, rows, tail) {
-            n += self.execute(&sql, args).await?;
-        }
-        Ok(n)
     }
 
     /// Takes `n` fresh ids of `table`'s `id` column, ascending, for rows the caller then
