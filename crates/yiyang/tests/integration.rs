@@ -671,6 +671,68 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
     }
 }
 
+/// The monitoring figures come from hourly counters and indexes, not from counting every
+/// message; they must still say what counting the messages says: accepted, resent
+/// (duplicate), refused at the door and failed in processing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitoring_figures_match_the_stored_messages() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (id, port) = channel(&app, "ADT^*").await;
+        let (admin, _) = app.login("admin").await;
+        let mut sent = Vec::new();
+        for (k, mrn) in ["MRM01", "MRM02", "MRM03"].iter().enumerate() {
+            sent.push(adt(
+                "A01",
+                &format!("MON-{k}"),
+                mrn,
+                &format!("VM{k}"),
+                "内科一病区^301^2",
+            ));
+        }
+        sent.push(sent[0].clone()); // a resend: answered again, stored as duplicate
+        sent.push(adt("A01", "MON-8", "", "VM8", "W^1^1")); // no PID-3: AE at the door
+        sent.push(adt("A02", "MON-9", "MRM09", "V-NONE", "ICU^1^1")); // fails in processing
+        let mut codes = Vec::new();
+        for m in &sent {
+            let ack = mllp(port, m.as_bytes()).await.unwrap();
+            codes.push(msa(&ack)[1].clone());
+        }
+        assert_eq!(codes, ["AA", "AA", "AA", "AA", "AE", "AE"], "{b}");
+        drained(&app).await;
+        let mon: Value = admin
+            .get(app.url("/api/v1/integration/monitor"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let row = mon
+            .as_array()
+            .unwrap_or_else(|| panic!("{b}: {mon}"))
+            .iter()
+            .find(|r| r["channel"]["id"] == id)
+            .unwrap_or_else(|| panic!("{b}: channel {id} in {mon}"));
+        let direct = |sql: &'static str| count(&app, sql, args![id]);
+        let total = direct("SELECT COUNT(*) FROM hl7_messages WHERE channel_id = $1").await;
+        let failed = direct(
+            "SELECT COUNT(*) FROM hl7_messages WHERE channel_id = $1 AND status IN ('error', 'rejected')",
+        )
+        .await;
+        assert_eq!(total, 6, "{b}");
+        assert_eq!(failed, 2, "{b}");
+        assert_eq!(row["total"], total, "{b}: {row}");
+        assert_eq!(row["today"], total, "{b}: {row}");
+        assert_eq!(row["queue"], failed, "{b}: {row}");
+        assert_eq!(row["errors_today"], failed, "{b}: {row}");
+        assert_eq!(row["pending"], 0, "{b}: {row}");
+        assert!(row["last_received_at"].as_i64().is_some(), "{b}: {row}");
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn orders_and_appointments_are_kept_current() {
     for b in backends() {

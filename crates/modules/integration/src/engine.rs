@@ -378,6 +378,14 @@ pub async fn store(db: &Db, rows: &[&NewMessage]) -> AppResult<Vec<Option<i64>>>
             out[*i] = Some(id);
         }
     }
+    count_received(
+        &mut tx,
+        rows.iter()
+            .zip(&out)
+            .filter(|(_, id)| id.is_some())
+            .map(|(r, _)| (r.channel_id, r.received_at)),
+    )
+    .await?;
     // Outcomes decided at the door (AR, AE) are final: mark them done.
     let done: Vec<i64> = rows
         .iter()
@@ -456,14 +464,40 @@ pub async fn duplicate(st: &AppState, m: &NewMessage) -> AppResult<String> {
         ));
     };
     let f = &m.facts;
-    st.db
-        .execute(
-            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, ack_id, received_at, processed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'duplicate', '', $11, $12, $13, $14, $15, $15)",
-            args![m.channel_id, m.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, m.raw.clone(), code, &ack, orig_id, &m.ack_id, m.received_at],
-        )
-        .await?;
+    let mut tx = st.db.begin().await?;
+    tx.execute(
+        "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, ack_id, received_at, processed_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'duplicate', '', $11, $12, $13, $14, $15, $15)",
+        args![m.channel_id, m.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, m.raw.clone(), code, &ack, orig_id, &m.ack_id, m.received_at],
+    )
+    .await?;
+    count_received(&mut tx, [(m.channel_id, m.received_at)]).await?;
+    tx.commit().await?;
     Ok(ack)
+}
+
+/// One hour in microseconds: the granularity of `hl7_channel_hours`.
+pub const HOUR_US: i64 = 3_600_000_000;
+
+/// Adds messages just stored (channel, `received_at`) to the per-channel hourly counts, in
+/// the transaction that stores them.
+async fn count_received(
+    tx: &mut yiyang_store::Tx,
+    stored: impl IntoIterator<Item = (i64, i64)>,
+) -> AppResult<()> {
+    let mut per: std::collections::BTreeMap<(i64, i64), i64> = std::collections::BTreeMap::new();
+    for (channel, at) in stored {
+        *per.entry((channel, at - at.rem_euclid(HOUR_US)))
+            .or_default() += 1;
+    }
+    tx.insert_rows(
+        "INSERT INTO hl7_channel_hours (channel_id, hour, received)",
+        3,
+        per.into_iter().map(|((c, h), n)| args![c, h, n]).collect(),
+        "ON CONFLICT (channel_id, hour) DO UPDATE SET received = hl7_channel_hours.received + excluded.received",
+    )
+    .await?;
+    Ok(())
 }
 
 /// A stored message.

@@ -535,28 +535,44 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
     let recent = now - 5 * 60_000_000;
     let mut out = Vec::with_capacity(list.len());
     for c in list {
-        #[allow(clippy::type_complexity)]
-        let (total, today_n, recent_n, errors, queue, pending, processing, last): (
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            i64,
-            Option<f64>,
-            Option<i64>,
-        ) = st
+        // Each figure from an index or the hourly counters, never a count of every message
+        // (a hospital's HIS sends millions a day; the big screen asks every 10 s).
+        let (total, today_n): (i64, i64) = st
             .db
             .fetch_one(
-                "SELECT COUNT(*), \
-                 COALESCE(SUM(CASE WHEN received_at >= $2 THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN received_at >= $3 THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN received_at >= $2 AND status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN status IN ('error', 'rejected') THEN 1 ELSE 0 END), 0), \
-                 COALESCE(SUM(CASE WHEN status = 'received' THEN 1 ELSE 0 END), 0), \
-                 CAST(AVG(CASE WHEN received_at >= $3 AND status = 'processed' THEN processed_at - received_at END) AS DOUBLE PRECISION), \
-                 MAX(received_at) FROM hl7_messages WHERE channel_id = $1",
-                args![c.id, today, recent],
+                "SELECT CAST(COALESCE(SUM(received), 0) AS BIGINT), CAST(COALESCE(SUM(CASE WHEN hour >= $2 THEN received ELSE 0 END), 0) AS BIGINT) \
+                 FROM hl7_channel_hours WHERE channel_id = $1",
+                args![c.id, today],
+            )
+            .await?;
+        let (recent_n, processing): (i64, Option<f64>) = st
+            .db
+            .fetch_one(
+                "SELECT COUNT(*), CAST(AVG(CASE WHEN status = 'processed' THEN processed_at - received_at END) AS DOUBLE PRECISION) \
+                 FROM hl7_messages WHERE channel_id = $1 AND received_at >= $2",
+                args![c.id, recent],
+            )
+            .await?;
+        let (queue, errors): (i64, i64) = st
+            .db
+            .fetch_one(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN received_at >= $2 THEN 1 ELSE 0 END), 0) \
+                 FROM hl7_messages WHERE channel_id = $1 AND status IN ('error', 'rejected')",
+                args![c.id, today],
+            )
+            .await?;
+        let (pending,): (i64,) = st
+            .db
+            .fetch_one(
+                "SELECT COUNT(*) FROM hl7_messages WHERE status = 'received' AND channel_id = $1",
+                args![c.id],
+            )
+            .await?;
+        let (last,): (Option<i64>,) = st
+            .db
+            .fetch_one(
+                "SELECT MAX(received_at) FROM hl7_messages WHERE channel_id = $1",
+                args![c.id],
             )
             .await?;
         let id = c.id;
