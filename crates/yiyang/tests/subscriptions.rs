@@ -7,7 +7,7 @@ mod common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use common::{TestApp, backends, send};
+use common::{TestApp, backends, get_json, send};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,10 +174,6 @@ impl Now for TestApp {
         use yiyang_core::Clock;
         self.clock.now_micros()
     }
-}
-
-async fn get_json(c: &reqwest::Client, url: String) -> Value {
-    c.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 async fn get_text(c: &reqwest::Client, url: String) -> String {

@@ -208,6 +208,11 @@ pub async fn drop_database(url: &str) {
     db.close().await;
 }
 
+/// GET `url` and decode the JSON answer (panics on failure: for tests).
+pub async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
+    c.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Sends JSON with the CSRF token; returns the status and the JSON body (Null if none).
 pub async fn send(
     c: &reqwest::Client,
