@@ -31,7 +31,8 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 "0006_integration_observation_source".to_string(),
                 "0007_integration_pipeline".to_string(),
                 "0008_integration_subscriptions".to_string(),
-                "0010_integration_lanes".to_string()
+                "0010_integration_lanes".to_string(),
+                "0012_integration_channel_hours".to_string(),
             ],
             "{b}"
         );
