@@ -673,7 +673,7 @@ async fn monitoring_figures_match_the_stored_messages() {
     for b in backends() {
         let app = TestApp::start(b).await;
         let (id, port) = channel(&app, "ADT^*").await;
-        let (admin, _) = app.login("admin").await;
+        let (admin, csrf) = app.login("admin").await;
         let mut sent = Vec::new();
         for (k, mrn) in ["MRM01", "MRM02", "MRM03"].iter().enumerate() {
             sent.push(adt(
@@ -715,6 +715,21 @@ async fn monitoring_figures_match_the_stored_messages() {
         assert_eq!(row["errors_today"], failed, "{b}: {row}");
         assert_eq!(row["pending"], 0, "{b}: {row}");
         assert!(row["last_received_at"].as_i64().is_some(), "{b}: {row}");
+        // A channel with history can only be disabled; the refusal says how many it received.
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::DELETE,
+            app.url(&format!("/api/v1/integration/channels/{id}")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 409, "{b}: {out}");
+        assert_eq!(out["code"], "integration.channel_in_use", "{b}: {out}");
+        assert!(
+            out["message"].as_str().unwrap().contains("6 条"),
+            "{b}: {out}"
+        );
         app.stop().await;
     }
 }

@@ -443,7 +443,8 @@ pub async fn delete(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<(
     let n = st
         .db
         .scalar(
-            "SELECT COUNT(*) FROM hl7_messages WHERE channel_id = $1",
+            // The hourly counters: a busy channel's millions of messages are not counted.
+            "SELECT CAST(COALESCE(SUM(received), 0) AS BIGINT) FROM hl7_channel_hours WHERE channel_id = $1",
             args![id],
         )
         .await?;
