@@ -33,15 +33,7 @@ cargo build --release -j "$JOBS" -p yiyang --bin yiyang --example mllp_load
 BIN="$TARGET/release/yiyang"
 GEN="$TARGET/release/examples/mllp_load"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -INT "$SERVER_PID"
-    wait "$SERVER_PID" || true
-  fi
-  SERVER_PID=""
-}
-trap stop_server EXIT
+. scripts/bench-common.sh
 
 run_one() { # backend
   local backend="$1" dir url
@@ -49,20 +41,12 @@ run_one() { # backend
   url="sqlite://$dir/yiyang.db"
   local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" YIYANG_DEMO_MLLP_PORT="$MLLP_PORT" RUST_LOG="${RUST_LOG:-warn}")
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" -c "CREATE DATABASE $PGDB" >/dev/null
+    pg_fresh
     url="$PGURL/$PGDB"
     env+=(YIYANG_DATABASE_URL="$url")
   fi
   echo "== $backend: starting yiyang (HTTP 127.0.0.1:$PORT, MLLP 127.0.0.1:$MLLP_PORT, data dir $dir)"
-  env "${env[@]}" "$BIN" >"$dir/server.log" 2>&1 &
-  SERVER_PID=$!
-  local ready=""
-  for _ in $(seq 1 240); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$MLLP_PORT") 2>/dev/null; then ready=1; break; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
-    sleep 0.5
-  done
-  [ -n "$ready" ] || { echo "the MLLP listener did not start" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+  start_server "$dir/server.log" mllp_ready "${env[@]}"
   echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "== $backend: throughput ($CONNS connections × $COUNT, window $WINDOW)"
   "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns "$CONNS" --count "$COUNT" --window "$WINDOW" --db "$url"
@@ -74,14 +58,9 @@ run_one() { # backend
   echo "== $backend: audit chain after the runs"
   env "${env[@]}" "$BIN" audit verify
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null || true
+    pg_drop
   fi
   rm -rf "$dir"
 }
 
-case "$WHICH" in
-  sqlite) run_one sqlite ;;
-  postgres) run_one postgres ;;
-  both) run_one sqlite; run_one postgres ;;
-  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
-esac
+for_backends "$WHICH"

@@ -28,29 +28,7 @@ cargo build --release -j "$JOBS" -p yiyang --bin yiyang --example mllp_load
 BIN="$TARGET/release/yiyang"
 GEN="$TARGET/release/examples/mllp_load"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -INT "$SERVER_PID"
-    wait "$SERVER_PID" || true
-  fi
-  SERVER_PID=""
-}
-trap stop_server EXIT
-
-start_server() { # log file, env…
-  local log="$1"
-  shift
-  env "$@" "$BIN" >"$log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 240); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$MLLP_PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$log"; exit 1; }
-    sleep 0.5
-  done
-  echo "the server did not start" >&2
-  exit 1
-}
+. scripts/bench-common.sh
 
 # The same copy in both dialects: ROWS messages 80 ms apart going back from the first one.
 COPY_SELECT="SELECT channel_id, org_id, 'BENCH-' || g, msg_type, trigger_event, patient_key, raw,
@@ -69,12 +47,12 @@ run_one() { # backend
   url="sqlite://$dir/yiyang.db"
   local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" YIYANG_DEMO_MLLP_PORT="$MLLP_PORT" RUST_LOG="${RUST_LOG:-warn}")
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" -c "CREATE DATABASE $PGDB" >/dev/null
+    pg_fresh
     url="$PGURL/$PGDB"
     env+=(YIYANG_DATABASE_URL="$url")
   fi
   echo "== $backend: a few messages on a fresh database ($dir)"
-  start_server "$dir/server.log" "${env[@]}"
+  start_server "$dir/server.log" mllp_ready "${env[@]}"
   "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns 1 --count 10 --db "$url" | tail -n 1
   stop_server
   echo "== $backend: copying the first message $ROWS times"
@@ -96,7 +74,7 @@ c.commit()
 EOF
   fi
   echo "== $backend: timing the monitoring figures ($ROUNDS rounds)"
-  start_server "$dir/server2.log" "${env[@]}"
+  start_server "$dir/server2.log" mllp_ready "${env[@]}"
   local jar="$dir/cookies"
   curl -s -c "$jar" -o /dev/null -d "login=admin&password=Meizhou%232026" "http://127.0.0.1:$PORT/login"
   curl -s -b "$jar" "http://127.0.0.1:$PORT/api/v1/integration/monitor" |
@@ -106,14 +84,9 @@ EOF
   done | sort -n | awk '{t[NR] = $1 * 1000} END {printf "GET /api/v1/integration/monitor: median %.1f ms, max %.1f ms\n", t[int((NR + 1) / 2)], t[NR]}'
   stop_server
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null || true
+    pg_drop
   fi
   rm -rf "$dir"
 }
 
-case "$WHICH" in
-  sqlite) run_one sqlite ;;
-  postgres) run_one postgres ;;
-  both) run_one sqlite; run_one postgres ;;
-  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
-esac
+for_backends "$WHICH"

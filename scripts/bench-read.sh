@@ -28,34 +28,18 @@ cargo build --release -j "$JOBS" -p yiyang --bin yiyang --example loadgen
 BIN="$TARGET/release/yiyang"
 GEN="$TARGET/release/examples/loadgen"
 
-SERVER_PID=""
-stop_server() {
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -INT "$SERVER_PID"
-    wait "$SERVER_PID" || true
-  fi
-  SERVER_PID=""
-}
-trap stop_server EXIT
+. scripts/bench-common.sh
 
 run_one() { # backend
   local backend="$1" dir
   dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-bench-XXXXXX")"
   local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}")
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" -c "CREATE DATABASE $PGDB" >/dev/null
+    pg_fresh
     env+=(YIYANG_DATABASE_URL="$PGURL/$PGDB")
   fi
   echo "== $backend: starting yiyang on 127.0.0.1:$PORT (data dir $dir)"
-  env "${env[@]}" "$BIN" >"$dir/server.log" 2>&1 &
-  SERVER_PID=$!
-  local ready=""
-  for _ in $(seq 1 120); do
-    curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && { ready=1; break; }
-    kill -0 "$SERVER_PID" 2>/dev/null || { cat "$dir/server.log"; exit 1; }
-    sleep 0.5
-  done
-  [ -n "$ready" ] || { echo "yiyang did not become ready" >&2; tail -20 "$dir/server.log" >&2; exit 1; }
+  start_server "$dir/server.log" http_ready "${env[@]}"
   echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
   # The same login the generator does, with curl, as a smoke check of the cookie flow.
   curl -fsS -o /dev/null -c "$dir/cookies" -H 'content-type: application/json' \
@@ -68,14 +52,9 @@ run_one() { # backend
   echo "== $backend: audit chain after the run"
   env "${env[@]}" "$BIN" audit verify
   if [ "$backend" = postgres ]; then
-    psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null || true
+    pg_drop
   fi
   rm -rf "$dir"
 }
 
-case "$WHICH" in
-  sqlite) run_one sqlite ;;
-  postgres) run_one postgres ;;
-  both) run_one sqlite; run_one postgres ;;
-  *) echo "usage: $0 [sqlite|postgres|both]" >&2; exit 2 ;;
-esac
+for_backends "$WHICH"
