@@ -33,6 +33,21 @@ start_server() {
 http_ready() { curl -fsS "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1; }
 mllp_ready() { (exec 3<>"/dev/tcp/127.0.0.1/$MLLP_PORT") 2>/dev/null; }
 
+# fresh_backend sqlite|postgres NAME: a new data directory (dir), its database URL (url) and
+# the server environment (env: data dir, HTTP on $PORT, the demo MLLP channel on $MLLP_PORT
+# when set, RUST_LOG, and on PostgreSQL a re-created $PGDB).
+fresh_backend() {
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-$2-XXXXXX")"
+  url="sqlite://$dir/yiyang.db"
+  env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}")
+  if [ -n "${MLLP_PORT:-}" ]; then env+=(YIYANG_DEMO_MLLP_PORT="$MLLP_PORT"); fi
+  if [ "$1" = postgres ]; then
+    pg_fresh
+    url="$PGURL/$PGDB"
+    env+=(YIYANG_DATABASE_URL="$url")
+  fi
+}
+
 pg_fresh() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" -c "CREATE DATABASE $PGDB" >/dev/null; }
 pg_drop() { psql -q -h 127.0.0.1 -U postgres -c "DROP DATABASE IF EXISTS $PGDB" >/dev/null || true; }
 

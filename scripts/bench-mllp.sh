@@ -37,14 +37,8 @@ GEN="$TARGET/release/examples/mllp_load"
 
 run_one() { # backend
   local backend="$1" dir url
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-mllp-XXXXXX")"
-  url="sqlite://$dir/yiyang.db"
-  local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" YIYANG_DEMO_MLLP_PORT="$MLLP_PORT" RUST_LOG="${RUST_LOG:-warn}")
-  if [ "$backend" = postgres ]; then
-    pg_fresh
-    url="$PGURL/$PGDB"
-    env+=(YIYANG_DATABASE_URL="$url")
-  fi
+  local -a env
+  fresh_backend "$backend" mllp
   echo "== $backend: starting yiyang (HTTP 127.0.0.1:$PORT, MLLP 127.0.0.1:$MLLP_PORT, data dir $dir)"
   start_server "$dir/server.log" mllp_ready "${env[@]}"
   echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"

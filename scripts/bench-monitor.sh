@@ -43,14 +43,8 @@ GROUP BY channel_id, received_at - received_at % 3600000000;"
 
 run_one() { # backend
   local backend="$1" dir url
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-monitor-XXXXXX")"
-  url="sqlite://$dir/yiyang.db"
-  local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" YIYANG_DEMO_MLLP_PORT="$MLLP_PORT" RUST_LOG="${RUST_LOG:-warn}")
-  if [ "$backend" = postgres ]; then
-    pg_fresh
-    url="$PGURL/$PGDB"
-    env+=(YIYANG_DATABASE_URL="$url")
-  fi
+  local -a env
+  fresh_backend "$backend" monitor
   echo "== $backend: a few messages on a fresh database ($dir)"
   start_server "$dir/server.log" mllp_ready "${env[@]}"
   "$GEN" --addr "127.0.0.1:$MLLP_PORT" --conns 1 --count 10 --db "$url" | tail -n 1

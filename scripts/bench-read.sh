@@ -31,13 +31,9 @@ GEN="$TARGET/release/examples/loadgen"
 . scripts/bench-common.sh
 
 run_one() { # backend
-  local backend="$1" dir
-  dir="$(mktemp -d "${TMPDIR:-/tmp}/yiyang-bench-XXXXXX")"
-  local -a env=(YIYANG_DATA_DIR="$dir" YIYANG_LISTEN="127.0.0.1:$PORT" RUST_LOG="${RUST_LOG:-warn}")
-  if [ "$backend" = postgres ]; then
-    pg_fresh
-    env+=(YIYANG_DATABASE_URL="$PGURL/$PGDB")
-  fi
+  local backend="$1" dir url
+  local -a env
+  fresh_backend "$backend" bench
   echo "== $backend: starting yiyang on 127.0.0.1:$PORT (data dir $dir)"
   start_server "$dir/server.log" http_ready "${env[@]}"
   echo "load average before the run: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -477,7 +477,7 @@ pub async fn duplicate(st: &AppState, m: &NewMessage) -> AppResult<String> {
 }
 
 /// One hour in microseconds: the granularity of `hl7_channel_hours`.
-pub const HOUR_US: i64 = 3_600_000_000;
+const HOUR_US: i64 = 3_600_000_000;
 
 /// Adds messages just stored (channel, `received_at`) to the per-channel hourly counts, in
 /// the transaction that stores them.
