@@ -85,7 +85,8 @@ pub fn bare(title: &str, large: bool, content: Markup) -> Markup {
         (DOCTYPE)
         html lang="zh-CN" {
             head { (head(title)) }
-            body.bare class=[large.then_some("large-text")] {
+            // One class attribute: `body.bare class=…` would render two, and browsers keep the first.
+            body class=(if large { "bare large-text" } else { "bare" }) {
                 main #main { (content) }
             }
         }
