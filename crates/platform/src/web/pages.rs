@@ -540,7 +540,7 @@ async fn clients_page(
             (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
             p.muted { "HIS、LIS、网关等系统使用 OAuth 2.0 客户端凭证模式（POST /oauth/token）获取有效期" (oauth::TOKEN_TTL_SECS / 60) "分钟的访问令牌。吊销后令牌立即失效。" }
             div.table-wrap { table {
-                thead { tr { th { "名称" } th { "client_id" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
+                thead { tr { th { "名称" } th { "客户端 ID" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
                 tbody { @for c in &clients { tr {
                     td { (c.name) } td.mono { (c.client_id) } td { (c.scopes) }
                     td { (c.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("全市")) }
@@ -725,6 +725,16 @@ async fn audit_page(
     Query(m): Query<Params>,
 ) -> PageResult<Markup> {
     let (rows, total) = audit::search(&st.db, &a.ctx, &q).await?;
+    let roles: HashMap<String, String> = identity::list_roles(&st.db)
+        .await?
+        .into_iter()
+        .map(|r| (r.code, r.name))
+        .collect();
+    let role = |code: &str| match (code, roles.get(code)) {
+        ("system", _) => html! { "系统" },
+        (_, Some(name)) => html! { (name) },
+        _ => html! { code { (code) } },
+    };
     st.audit
         .record(audit::AuditEntry::new(&a.ctx, "audit.search", "audit_log", "").details(serde_json::json!({"actor": q.actor, "action": q.action, "resource_id": q.resource_id})))
         .await;
@@ -771,8 +781,8 @@ async fn audit_page(
             div.table-wrap { table {
                 thead { tr { th { "序号" } th { "时间" } th { "操作人" } th { "角色" } th { "机构" } th { "操作" } th { "资源" } th { "结果" } th { "用途" } th { "来源地址" } th { "详情" } } }
                 tbody { @for r in &rows { tr {
-                    td { (r.seq) } td { (ts(r.at)) } td { (r.actor_login) } td { (r.role) } td { (r.org_id.map(|o| o.to_string()).unwrap_or_default()) }
-                    td.mono { (r.action) } td { (r.resource_type) " " (r.resource_id) }
+                    td { (r.seq) } td { (ts(r.at)) } td { (r.actor_login) } td { (role(&r.role)) } td { (r.org_id.map(|o| o.to_string()).unwrap_or_default()) }
+                    td.mono { (r.action) } td { (resource_label(&r.resource_type)) " " (r.resource_id) }
                     td { @if r.outcome == "success" { (badge("ok", "成功")) } @else { (badge("err", &r.outcome)) } }
                     td { (r.purpose) } td { (r.client_addr) } td.mono { (r.details) }
                 } } }
@@ -784,6 +794,34 @@ async fn audit_page(
             }
         },
     ))
+}
+
+/// The Chinese name of an audited resource type; an unknown one stays a code.
+fn resource_label(code: &str) -> Markup {
+    let zh = match code {
+        "account" => "账号",
+        "audit_log" => "审计日志",
+        "critical_alert" => "危急值",
+        "delivery" => "推送记录",
+        "department" => "科室",
+        "document" => "文档",
+        "hl7_channel" => "接入通道",
+        "hl7_message" => "HL7 消息",
+        "job" => "后台任务",
+        "mask_algorithm" => "脱敏算法",
+        "mask_rule" => "脱敏规则",
+        "mpi_config" => "匹配规则",
+        "oauth_client" => "接口客户端",
+        "org" => "机构",
+        "person" => "居民",
+        "role" => "角色",
+        "session" => "会话",
+        "staff" => "人员",
+        "subscription" => "订阅",
+        "" => "",
+        _ => return html! { code { (code) } },
+    };
+    html! { (zh) }
 }
 
 async fn audit_verify(State(st): State<AppState>, Page(a): Page) -> Result<Response, PageError> {
