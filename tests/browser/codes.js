@@ -26,7 +26,7 @@ function findCodes(allowWords) {
   const out = [];
   const seen = new Set();
   const add = (kind, token, el, text) => {
-    const k = `${kind}|${token}`;
+    const k = token;
     if (seen.has(k) || allow.has(token)) return;
     seen.add(k);
     out.push(`${kind} "${token}" in <${el.tagName.toLowerCase()}>: ${text.trim().replace(/\s+/g, ' ').slice(0, 80)}`);

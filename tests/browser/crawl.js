@@ -80,8 +80,8 @@ function watch(page) {
   });
   page.on('requestfailed', (r) => {
     const err = r.failure() ? r.failure().errorText : 'failed';
-    // A download that Chromium hands off shows up as an aborted navigation; it is not an error.
-    if (err === 'net::ERR_ABORTED' && r.isNavigationRequest()) return;
+    // Aborted: a download handed off, or a request cut short by leaving the page; not the server's fault.
+    if (err === 'net::ERR_ABORTED') return;
     state.problems.push({ kind: 'status', detail: `${err} ${relative(r.url())}` });
   });
   page.on('console', (m) => {
@@ -275,6 +275,38 @@ async function crawlAnonymous(browser, report) {
   }
 }
 
+/// The checks must be able to fail: a page with one of each defect must trip each of them, and
+/// the same codes inside <code> must not. Run before the crawl; a broken check stops the test.
+async function selfTest(browser) {
+  const context = await browser.newContext({ viewport: PHONE });
+  const page = await context.newPage();
+  try {
+    const w = watch(page);
+    await page.setContent(`<!doctype html><html lang="zh-CN"><body><main>
+      <p>状态：pending</p><table><tr><td>org_admin</td><td>staff</td></tr></table>
+      <p>事件 patient.merged，消息 ADT_A01</p>
+      <p style="color:#bbb;background:#fff">浅灰色的说明文字</p>
+      <div style="width:900px">很宽的内容</div>
+      <code>not_flagged.code pending</code><span class="mono">mono_code</span>
+      <p>文件 orgs.csv，邮箱 a.b@example.com，地址 /api/v1/persons_x</p>
+    </main></body></html>`);
+    await page.evaluate(() => console.error('self-test console error'));
+    const problems = [...w.problems, ...(await pageChecks(page, { phone: true }))];
+    page.removeAllListeners();
+    const text = problems.map((p) => `${p.kind}: ${p.detail}`).join('\n');
+    const expect = [/^code: enum "pending"/m, /^code: snake "org_admin"/m, /^code: bare "staff"/m,
+      /^code: dotted "patient\.merged"/m, /^code: upper "ADT_A01"/m, /^contrast: /m, /^overflow: /m,
+      /^console: self-test console error/m];
+    const missing = expect.filter((re) => !re.test(text));
+    const wrong = [/not_flagged/, /mono_code/, /orgs\.csv/, /example/, /persons_x/].filter((re) => re.test(text));
+    if (missing.length || wrong.length) {
+      throw new Error(`self-test of the checks failed\nmissed: ${missing.join(' ')}\nwrongly flagged: ${wrong.join(' ')}\ngot:\n${text}`);
+    }
+  } finally {
+    await context.close();
+  }
+}
+
 function print(report, ms) {
   let failed = 0;
   const byRole = new Map();
@@ -327,6 +359,7 @@ async function main() {
   });
   const report = [];
   try {
+    await selfTest(browser);
     if (!only) await crawlAnonymous(browser, report);
     for (const a of accounts) {
       if (only && !only.has(a.login) && !only.has(a.role)) continue;
@@ -336,6 +369,10 @@ async function main() {
     await browser.close();
   }
   const failed = print(report, Date.now() - t0);
+  if (report.length === 0) {
+    console.error('no page was visited (ROLES matched no demo account?)');
+    process.exit(1);
+  }
   process.exit(failed > 0 ? 1 : 0);
 }
 
