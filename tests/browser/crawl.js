@@ -184,9 +184,8 @@ async function visit(page, url, { phone, collect }) {
   if (type.startsWith('text/html')) {
     problems.push(...(await pageChecks(page, { phone })));
     if (collect) {
-      links = await page.$$eval('a[href]', (as) =>
-        as.filter((a) => !a.closest('header.top') && !a.closest('nav.side')).map((a) => a.href),
-      );
+      // The sidebar's own entries are visited as nav pages; the header's (修改密码) once via dedupe.
+      links = await page.$$eval('a[href]', (as) => as.filter((a) => !a.closest('nav.side')).map((a) => a.href));
     }
   }
   // Late console errors (e.g. from scripts after load) are in w.problems already.
