@@ -372,7 +372,7 @@ fn vitals_block(rec: &HealthRecord) -> Markup {
                 @for (latest, vals) in vital_series(rec) {
                     tr {
                         td { (latest.display) " " span.muted.small { (latest.code) } }
-                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (latest.unit) " " (latest.flag) }
+                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (record::unit_text(&latest.unit)) " " (record::flag_text(&latest.flag)) }
                         td { (latest.ref_low.map(fmt_num).unwrap_or_default()) "–" (latest.ref_high.map(fmt_num).unwrap_or_default()) }
                         td.nowrap { (ts(latest.effective_at)) }
                         td { (sparkline(&vals)) }
@@ -496,7 +496,7 @@ async fn person_page(
                     div.card { h2 { "体征/检验" } form method="post" action=(format!("/persons/{pid}/records/observation")) {
                         (csrf(&a)) div.fields {
                             div { label for="oo" { "机构" } (org_select("org_id", "oo", &mine)) }
-                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (u) "）" } } } }
+                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (record::unit_text(u)) "）" } } } }
                             div { label for="ov" { "数值" } input #ov type="number" step="any" name="value" required; }
                             div { label for="ot" { "时间" } input #ot type="datetime-local" name="effective"; }
                         } button type="submit" { "保存" }
@@ -1060,7 +1060,7 @@ async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup
                     p { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
                     h2 { "最近的测量" }
                     @if rec.observations.is_empty() { p { "暂无。" } }
-                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (o.unit) } @if o.flag == "H" || o.flag == "L" { "（" (if o.flag == "H" { "偏高" } else { "偏低" }) "）" } span.muted { " " (ts(o.effective_at)) } } } }
+                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (record::unit_text(&o.unit)) } @if !o.flag.is_empty() && o.flag != "N" { "（" (record::flag_text(&o.flag)) "）" } span.muted { " " (ts(o.effective_at)) } } } }
                     h2 { "正在使用的药" }
                     @if rec.medications.is_empty() { p { "暂无。" } }
                     ul { @for m in &rec.medications { li { (m.name) " " (m.dose) " " (m.frequency) } } }
