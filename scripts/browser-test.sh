@@ -4,6 +4,7 @@
 #   scripts/browser-test.sh              build the debug binary, start it on demo data, run the test
 #   BIN=path/to/yiyang scripts/browser-test.sh    use that binary instead of building
 #   ROLES=elder,doctor scripts/browser-test.sh    only these logins or roles (while fixing a page)
+#   SCREENSHOTS=/tmp/shots scripts/browser-test.sh  also save a full-page PNG of every page
 #
 # Needs Node 20+, npm and Chromium (/usr/bin/chromium, Debian package `chromium`; CHROMIUM=path
 # to use another). Exits non-zero when any page fails.

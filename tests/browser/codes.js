@@ -9,6 +9,7 @@
 //               names or file names: a last part that is a known file or domain suffix is allowed)
 //   upper       upper-case codes with an underscore: ADT_A01, QRY_A19, ORU_R01
 //   enum        raw state words anywhere in the text: pending, active, approved, rejected, ...
+//   unit        UCUM unit notation instead of what people write: mm[Hg] (mmHg), Cel (℃), /min (次/分)
 //   bare        an element whose whole text is one lower-case ASCII word of 3+ letters (a table
 //               cell saying "staff" or "resident"), which in this UI is always an untranslated value
 // Allow-list (each kept short and justified):
@@ -38,6 +39,7 @@ function findCodes(allowWords) {
     if (!el || el.closest(SKIP) || !visible(el)) continue;
     const raw = n.textContent;
     if (!/[A-Za-z]/.test(raw)) continue;
+    for (const m of raw.matchAll(/\b[A-Za-z]*\[[A-Za-z]+\]|\bCel\b|(?<![\w/])\/min\b/g)) add('unit', m[0], el, raw);
     // Remove URLs, paths, e-mail addresses: they are written out on purpose.
     const text = raw
       .replace(/https?:\/\/\S+/g, ' ')

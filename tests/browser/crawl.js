@@ -158,7 +158,7 @@ async function pageChecks(page, { phone }) {
 }
 
 /// Opens one URL, checks it, and returns { problems, links, html }.
-async function visit(page, url, { phone, collect }) {
+async function visit(page, url, { phone, collect, shotName }) {
   const w = watch(page);
   let resp;
   try {
@@ -183,6 +183,7 @@ async function visit(page, url, { phone, collect }) {
   let links = [];
   if (type.startsWith('text/html')) {
     problems.push(...(await pageChecks(page, { phone })));
+    await screenshot(page, url, shotName);
     if (collect) {
       // The sidebar's own entries are visited as nav pages; the header's (修改密码) once via dedupe.
       links = await page.$$eval('a[href]', (as) => as.filter((a) => !a.closest('nav.side')).map((a) => a.href));
@@ -191,6 +192,15 @@ async function visit(page, url, { phone, collect }) {
   // Late console errors (e.g. from scripts after load) are in w.problems already.
   page.removeAllListeners();
   return { problems: dedupeProblems(problems), links, kind: type.startsWith('text/html') ? 'html' : 'other' };
+}
+
+/// With SCREENSHOTS=dir, a full-page picture of every HTML page (to look at what a user sees).
+async function screenshot(page, url, name) {
+  const dir = process.env.SCREENSHOTS;
+  if (!dir || !name) return;
+  fs.mkdirSync(dir, { recursive: true });
+  const file = `${name}${relative(url)}`.replace(/[^\w.-]+/g, '_').slice(0, 150);
+  await page.screenshot({ path: path.join(dir, `${file}.png`), fullPage: true });
 }
 
 function dedupeProblems(ps) {
@@ -222,7 +232,7 @@ async function crawlRole(browser, acct, password, report) {
       return true;
     });
     for (const u of navUrls) {
-      const res = await visit(page, u, { phone, collect: true });
+      const res = await visit(page, u, { phone, collect: true, shotName: `${acct.login}-std` });
       record('standard', u, 'nav', res);
       pages.push(u);
       for (const l of res.links) {
@@ -230,14 +240,14 @@ async function crawlRole(browser, acct, password, report) {
         const s = shapeOf(l);
         if (shapes.has(s)) continue;
         shapes.add(s);
-        const r2 = await visit(page, l, { phone, collect: false });
+        const r2 = await visit(page, l, { phone, collect: false, shotName: `${acct.login}-std` });
         record('standard', l, relative(u), r2);
         if (r2.kind === 'html') pages.push(l);
       }
     }
     await setLargeText(page, true);
     for (const u of pages) {
-      const res = await visit(page, u, { phone, collect: false });
+      const res = await visit(page, u, { phone, collect: false, shotName: `${acct.login}-large` });
       record('large', u, '', res);
     }
     await setLargeText(page, false);
@@ -283,7 +293,7 @@ async function selfTest(browser) {
     const w = watch(page);
     await page.setContent(`<!doctype html><html lang="zh-CN"><body><main>
       <p>状态：pending</p><table><tr><td>org_admin</td><td>staff</td></tr></table>
-      <p>事件 patient.merged，消息 ADT_A01</p>
+      <p>事件 patient.merged，消息 ADT_A01</p><p>收缩压 138 mm[Hg]，心率（/min）</p>
       <p style="color:#bbb;background:#fff">浅灰色的说明文字</p>
       <div style="width:900px">很宽的内容</div>
       <code>not_flagged.code pending</code><span class="mono">mono_code</span>
@@ -294,7 +304,7 @@ async function selfTest(browser) {
     page.removeAllListeners();
     const text = problems.map((p) => `${p.kind}: ${p.detail}`).join('\n');
     const expect = [/^code: enum "pending"/m, /^code: snake "org_admin"/m, /^code: bare "staff"/m,
-      /^code: dotted "patient\.merged"/m, /^code: upper "ADT_A01"/m, /^contrast: /m, /^overflow: /m,
+      /^code: dotted "patient\.merged"/m, /^code: upper "ADT_A01"/m, /^code: unit "mm\[Hg\]"/m, /^code: unit "\/min"/m, /^contrast: /m, /^overflow: /m,
       /^console: self-test console error/m];
     const missing = expect.filter((re) => !re.test(text));
     const wrong = [/not_flagged/, /mono_code/, /orgs\.csv/, /example/, /persons_x/].filter((re) => re.test(text));
