@@ -868,7 +868,7 @@ async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
                 div.stat { div.n { (s.merged) } div.l { "已合并记录" } }
                 div.stat { div.n { (s.identifiers) } div.l { "院内标识" } }
                 div.stat { div.n { (s.links) } div.l { "自动关联次数" } }
-                a.stat href="/mpi/reviews" { div.n { (s.pending_reviews) } div.l { "待审核疑似重复" } }
+                @if let Some(n) = s.pending_reviews { a.stat href="/mpi/reviews" { div.n { (n) } div.l { "待审核疑似重复" } } }
                 div.stat { div.n { (format!("{:.2}%", s.duplicate_rate * 100.0)) } div.l { "重复率" } }
             }
             div.grid2 {
