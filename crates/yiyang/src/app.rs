@@ -12,6 +12,7 @@ use yiyang_platform::crypto::Keys;
 use yiyang_platform::jobs::{self, Handler, JobStats, Worker};
 use yiyang_platform::masking::Masking;
 use yiyang_platform::notify::{self, Channel, InboxChannel};
+use yiyang_platform::web::metrics_access::MetricsAccess;
 use yiyang_platform::web::{self, AppState, NavItem, Services};
 use yiyang_store::{Db, DbOptions, Migration};
 
@@ -134,6 +135,17 @@ pub struct Platform {
 
 impl Platform {
     pub async fn start(db: Db, keys: Keys, clock: Arc<dyn Clock>, cookie_secure: bool) -> Platform {
+        Self::start_with(db, keys, clock, cookie_secure, MetricsAccess::default()).await
+    }
+
+    /// [`Platform::start`] with who may read `/metrics`.
+    pub async fn start_with(
+        db: Db,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        cookie_secure: bool,
+        metrics_access: MetricsAccess,
+    ) -> Platform {
         let keys = Arc::new(keys);
         let (audit, audit_task) = AuditSink::start(db.clone());
         let state = AppState(Arc::new(Services {
@@ -146,6 +158,7 @@ impl Platform {
             job_stats: Arc::new(JobStats::default()),
             nav: nav(),
             cookie_secure,
+            metrics_access,
         }));
         Platform { state, audit_task }
     }
@@ -240,6 +253,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::metrics::track,
         ))
+        .layer(axum::middleware::from_fn(web::rejection::standard_errors))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             web::auth_middleware,

@@ -5,7 +5,9 @@
 pub mod assets;
 pub mod layout;
 pub mod metrics;
+pub mod metrics_access;
 pub mod pages;
+pub mod rejection;
 
 use crate::audit::AuditSink;
 use crate::crypto::Keys;
@@ -40,6 +42,8 @@ pub struct Services {
     pub nav: Vec<NavItem>,
     /// Mark cookies `Secure` (when served over HTTPS).
     pub cookie_secure: bool,
+    /// Who may read `/metrics`.
+    pub metrics_access: metrics_access::MetricsAccess,
 }
 
 impl Deref for AppState {
@@ -116,6 +120,7 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
         client_addr: client_addr.clone(),
     };
     req.extensions_mut().insert(meta);
+    // `/metrics` has its own token (a scraper is no OAuth client): see `metrics::render`.
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -124,7 +129,8 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::to_string);
+        .map(str::to_string)
+        .filter(|_| req.uri().path() != "/metrics");
     let authed = if let Some(token) = bearer {
         match crate::oauth::authenticate(
             &st.db,
@@ -235,7 +241,7 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
