@@ -9,6 +9,7 @@
 //               names or file names: a last part that is a known file or domain suffix is allowed)
 //   upper       upper-case codes with an underscore: ADT_A01, QRY_A19, ORU_R01
 //   enum        raw state words anywhere in the text: pending, active, approved, rejected, ...
+//   english     English prose: four or more English words in a row (an untranslated sentence)
 //   unit        UCUM unit notation instead of what people write: mm[Hg] (mmHg), Cel (℃), /min (次/分)
 //   bare        an element whose whole text is one lower-case ASCII word of 3+ letters (a table
 //               cell saying "staff" or "resident"), which in this UI is always an untranslated value
@@ -52,6 +53,7 @@ function findCodes(allowWords) {
     }
     for (const m of text.matchAll(/\b[A-Z][A-Z0-9]+_[A-Z0-9_]+\b/g)) add('upper', m[0], el, raw);
     for (const m of text.matchAll(ENUM)) add('enum', m[0], el, raw);
+    for (const m of text.matchAll(/\b[A-Za-z]+(?:[ ,]+[A-Za-z]+){3,}\b/g)) add('english', m[0].slice(0, 40), el, raw);
   }
   // Whole-element values: a leaf element (or option) whose whole text is one lower-case word.
   for (const el of document.body.querySelectorAll('td, th, dd, dt, li, span, div, p, option, a, button, label, strong, b, em')) {

@@ -293,7 +293,7 @@ async function selfTest(browser) {
     const w = watch(page);
     await page.setContent(`<!doctype html><html lang="zh-CN"><body><main>
       <p>状态：pending</p><table><tr><td>org_admin</td><td>staff</td></tr></table>
-      <p>事件 patient.merged，消息 ADT_A01</p><p>收缩压 138 mm[Hg]，心率（/min）</p>
+      <p>事件 patient.merged，消息 ADT_A01</p><p>收缩压 138 mm[Hg]，心率（/min）</p><p>One institution and its staff.</p><p>OAuth 2.0 Bearer 令牌</p>
       <p style="color:#bbb;background:#fff">浅灰色的说明文字</p>
       <div style="width:900px">很宽的内容</div>
       <code>not_flagged.code pending</code><span class="mono">mono_code</span>
@@ -304,10 +304,10 @@ async function selfTest(browser) {
     page.removeAllListeners();
     const text = problems.map((p) => `${p.kind}: ${p.detail}`).join('\n');
     const expect = [/^code: enum "pending"/m, /^code: snake "org_admin"/m, /^code: bare "staff"/m,
-      /^code: dotted "patient\.merged"/m, /^code: upper "ADT_A01"/m, /^code: unit "mm\[Hg\]"/m, /^code: unit "\/min"/m, /^contrast: /m, /^overflow: /m,
+      /^code: dotted "patient\.merged"/m, /^code: upper "ADT_A01"/m, /^code: unit "mm\[Hg\]"/m, /^code: unit "\/min"/m, /^code: english "One institution and its staff"/m, /^contrast: /m, /^overflow: /m,
       /^console: self-test console error/m];
     const missing = expect.filter((re) => !re.test(text));
-    const wrong = [/not_flagged/, /mono_code/, /orgs\.csv/, /example/, /persons_x/].filter((re) => re.test(text));
+    const wrong = [/not_flagged/, /mono_code/, /orgs\.csv/, /example/, /persons_x/, /OAuth/].filter((re) => re.test(text));
     if (missing.length || wrong.length) {
       throw new Error(`self-test of the checks failed\nmissed: ${missing.join(' ')}\nwrongly flagged: ${wrong.join(' ')}\ngot:\n${text}`);
     }
