@@ -45,11 +45,15 @@ function demoAccounts() {
   return { password: pw[1], accounts };
 }
 
-/// The dedupe key of a link: digits become N, query keys sorted (values' digits too).
+/// Query parameters that only sort or page the same rows: their values do not make a new shape.
+const VIEW_PARAMS = new Set(['sort', 'dir', 'page', 'size']);
+
+/// The dedupe key of a link: digits become N, query keys sorted (values' digits too; the values
+/// of VIEW_PARAMS dropped, so a list's seven sort links are one visit).
 function shapeOf(u) {
   const url = new URL(u);
   const q = [...url.searchParams.entries()]
-    .map(([k, v]) => `${k}=${v.replace(/\d+/g, 'N')}`)
+    .map(([k, v]) => (VIEW_PARAMS.has(k) ? k : `${k}=${v.replace(/\d+/g, 'N')}`))
     .sort()
     .join('&');
   return url.pathname.replace(/\d+/g, 'N') + (q ? `?${q}` : '');

@@ -823,6 +823,8 @@ fn resource_label(code: &str) -> Markup {
         "mask_rule" => "脱敏规则",
         "mpi_config" => "匹配规则",
         "oauth_client" => "接口客户端",
+        "orders" => "检查检验申请单",
+        "appointments" => "预约挂号",
         "org" => "机构",
         "person" => "居民",
         "role" => "角色",
