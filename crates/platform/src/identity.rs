@@ -136,8 +136,8 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
         true,
         &[perm::ORG_READ, perm::PATIENT_READ],
     ),
-    ("elder", "老人", false, &[]),
-    ("family", "家属", false, &[]),
+    ("elder", "老人", false, &[perm::RESIDENT_SELF]),
+    ("family", "家属", false, &[perm::RESIDENT_SELF]),
 ];
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]

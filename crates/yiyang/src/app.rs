@@ -260,7 +260,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::security_headers,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(20 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(web::UPLOAD_LIMIT))
         .with_state(st)
 }
 
