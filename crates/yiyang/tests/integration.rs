@@ -1829,3 +1829,74 @@ fn pat_clone<'a>(p: &Pat<'a>) -> Pat<'a> {
         phone: p.phone,
     }
 }
+
+/// A sender that fixes a rejected message and resends it under the same MSH-10 gets the
+/// fix applied; only a byte-identical resend is a duplicate; a changed message under the
+/// control id of an applied one waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_resend_under_the_same_control_id_is_processed_not_answered_with_the_old_ack() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^A01").await;
+        let broken = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|FIX001|P|2.5\r\
+             PID|1||MR9901^^^MZH^MR||||19520308|M\r\
+             PV1|1|I|内科一病区^301^2||||||||||||||||V9901";
+        let first = msa(&mllp(port, broken.as_bytes()).await.unwrap());
+        assert_eq!(first[1], "AE", "{b}: {first:?}");
+        // The same bytes again: a duplicate, answered with the same AE.
+        let again = msa(&mllp(port, broken.as_bytes()).await.unwrap());
+        assert_eq!(again[1], "AE", "{b}");
+        // Fixed (a name added), same control id: processed.
+        let fixed = broken.replace("MR9901^^^MZH^MR||||", "MR9901^^^MZH^MR||钟^伟强||");
+        let ack = msa(&mllp(port, fixed.as_bytes()).await.unwrap());
+        assert_eq!(ack[1], "AA", "{b}: {ack:?}");
+        let persons = count(
+            &app,
+            "SELECT COUNT(*) FROM persons WHERE name = $1",
+            args!["钟伟强"],
+        )
+        .await;
+        assert_eq!(persons, 1, "{b}: the fix applied");
+        let superseded = count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'FIX001' AND status = 'superseded'", vec![]).await;
+        assert_eq!(
+            superseded, 1,
+            "{b}: the failed original left the error queue"
+        );
+        // A different message reusing the applied control id: not applied, left for a person.
+        let other = fixed
+            .replace("钟^伟强", "李^四")
+            .replace("MR9901", "MR9902");
+        let ack = msa(&mllp(port, other.as_bytes()).await.unwrap());
+        assert_eq!(ack[1], "AE", "{b}: {ack:?}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM persons WHERE name = $1",
+                args!["李四"]
+            )
+            .await,
+            0
+        );
+        let waiting = count(
+            &app,
+            "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'FIX001' AND status = 'error'",
+            vec![],
+        )
+        .await;
+        assert_eq!(waiting, 1, "{b}: the conflict waits in the error queue");
+        // And the applied message resent byte for byte is still a plain duplicate with its AA.
+        let dup = msa(&mllp(port, fixed.as_bytes()).await.unwrap());
+        assert_eq!(dup[1], "AA", "{b}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM persons WHERE name = $1",
+                args!["钟伟强"]
+            )
+            .await,
+            1
+        );
+        app.stop().await;
+    }
+}

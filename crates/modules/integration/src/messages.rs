@@ -31,6 +31,7 @@ pub const STATUSES: &[(&str, &str)] = &[
     ("error", "处理失败"),
     ("rejected", "已拒收"),
     ("duplicate", "重复消息"),
+    ("superseded", "已被更正消息替代"),
 ];
 
 pub fn status_label(s: &str) -> &str {

@@ -277,7 +277,7 @@ fn status_badge(s: &str) -> Markup {
     let kind = match s {
         "processed" => "ok",
         "error" | "rejected" => "err",
-        "duplicate" => "mute",
+        "duplicate" | "superseded" => "mute",
         _ => "warn",
     };
     badge(kind, status_label(s))
