@@ -474,7 +474,17 @@ pub async fn resend(st: &AppState, m: &NewMessage) -> AppResult<Resend> {
         // The key was released meanwhile (another resend superseded it): store anew.
         return Ok(Resend::Supersedes);
     };
-    if raw == m.raw {
+    // The sender's bytes, even when a person has since edited the stored message and replayed it.
+    let sent_before = raw == m.raw
+        || st
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM hl7_message_events WHERE message_id = $1 AND kind = 'edit' AND detail = $2",
+                args![orig_id, String::from_utf8_lossy(&m.raw).into_owned()],
+            )
+            .await?
+            > 0;
+    if sent_before {
         return duplicate(st, m).await.map(Resend::Duplicate);
     }
     let now = m.received_at;
