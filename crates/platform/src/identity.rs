@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use yiyang_core::{Actor, ActorKind, AppError, AppResult, Clock, RequestContext, Scope, perm};
-use yiyang_store::{Db, args};
+use yiyang_store::{Conn, Db, args};
 
 /// Failed logins before a lockout, and how long it lasts.
 pub const MAX_FAILED_LOGINS: i64 = 5;
@@ -52,6 +52,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::MPI_MANAGE,
             perm::INTEGRATION_READ,
             perm::INTEGRATION_MANAGE,
+            perm::CRITICAL_MANAGE,
         ],
     ),
     (
@@ -74,6 +75,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
             perm::INTEGRATION_READ,
+            perm::CRITICAL_MANAGE,
         ],
     ),
     (
@@ -136,8 +138,8 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
         true,
         &[perm::ORG_READ, perm::PATIENT_READ],
     ),
-    ("elder", "老人", false, &[]),
-    ("family", "家属", false, &[]),
+    ("elder", "老人", false, &[perm::RESIDENT_SELF]),
+    ("family", "家属", false, &[perm::RESIDENT_SELF]),
 ];
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -217,6 +219,20 @@ pub async fn seed_roles(db: &Db) -> AppResult<()> {
     tx.commit().await?;
     evict_sessions(Evict::All);
     Ok(())
+}
+
+/// Active accounts holding `permission` for the institution (granted there or city-wide):
+/// the people a piece of work for that institution should reach.
+pub async fn holders_of(mut db: impl Conn, permission: &str, org_id: i64) -> AppResult<Vec<i64>> {
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN role_permissions rp ON rp.role_id = ar.role_id \
+             JOIN accounts a ON a.id = ar.account_id \
+             WHERE rp.permission = $1 AND a.status = 'active' AND (ar.org_id IS NULL OR ar.org_id = $2) ORDER BY ar.account_id",
+            args![permission, org_id],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 /// Loads roles and grants of an account into (actor roles, grants).

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::idnumber::{self, Sex};
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::identity;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Filter, Tx, args, like_pattern};
 
@@ -484,6 +485,22 @@ async fn transition(
     let mut tx = st.db.begin().await?;
     let from_sql: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
     let reviewed = matches!(to, "approved" | "rejected");
+    let (name, submitted_by): (String, Option<i64>) = tx
+        .fetch_optional(
+            &format!("SELECT name, submitted_by FROM {table} WHERE id = $1"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found(kind))?;
+    // Separation of duties: the one who submitted a record does not approve it.
+    let person = (ctx.actor.kind == yiyang_core::ActorKind::Account).then_some(ctx.actor.id);
+    if reviewed && person.is_some() && submitted_by == person {
+        return Err(AppError::new(
+            "review.own_submission",
+            403,
+            "不能审核本人提交的记录，请由其他审核人员处理",
+        ));
+    }
     let n = tx
         .execute(
             &format!(
@@ -508,6 +525,45 @@ async fn transition(
             .await?
             .map(|r| r.0)
     };
+    let what = if table == "orgs" { "机构" } else { "人员" };
+    let link = format!("/{}/{id}", if table == "orgs" { "orgs" } else { "staff" });
+    let mut notes = Vec::new();
+    if to == "pending" {
+        tx.execute(
+            &format!("UPDATE {table} SET submitted_by = $1 WHERE id = $2"),
+            args![person, id],
+        )
+        .await?;
+        let review_perm = if table == "orgs" {
+            perm::ORG_REVIEW
+        } else {
+            perm::STAFF_REVIEW
+        };
+        for account_id in identity::holders_of(&mut tx, review_perm, org.unwrap_or(0)).await? {
+            if Some(account_id) != person {
+                notes.push(note_for(
+                    account_id,
+                    format!("待审核：{what}“{name}”"),
+                    format!("{} 提交了{what}“{name}”，请审核。", ctx.actor.display_name),
+                    "/review".into(),
+                ));
+            }
+        }
+    } else if let Some(submitter) = submitted_by.filter(|_| reviewed) {
+        let (title, body) = if to == "approved" {
+            (
+                format!("审核通过：{what}“{name}”"),
+                format!("{} 已审核通过。", ctx.actor.display_name),
+            )
+        } else {
+            (
+                format!("审核退回：{what}“{name}”"),
+                format!("{} 退回了该记录，意见：{note}", ctx.actor.display_name),
+            )
+        };
+        notes.push(note_for(submitter, title, body, link));
+    }
+    yiyang_platform::notify::send_in(&mut tx, now, &notes).await?;
     audit::append(
         &mut tx,
         &[AuditEntry::new(ctx, &format!("{kind}.{to}"), kind, id)
@@ -516,6 +572,22 @@ async fn transition(
     )
     .await?;
     tx.commit().await
+}
+
+fn note_for(
+    account_id: i64,
+    title: String,
+    body: String,
+    link: String,
+) -> yiyang_platform::notify::Notification {
+    yiyang_platform::notify::Notification {
+        account_id,
+        title,
+        body,
+        link,
+        channel: "inbox".into(),
+        dedupe_key: None,
+    }
 }
 
 // ---------- departments ----------
