@@ -16,6 +16,7 @@ type Params = HashMap<String, String>;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(super::assets::routes())
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/prefs/large-text", post(large_text))
