@@ -447,9 +447,7 @@ async fn staff_page(
             "没有符合条件的人员"
         });
     if lq.export {
-        return table
-            .export(&st, &a.ctx, "人员信息", "staff", &list)
-            .await;
+        return table.export(&st, &a.ctx, "人员信息", "staff", &list).await;
     }
     let orgs: Vec<(i64, String)> = st
         .db

@@ -5,6 +5,7 @@
 pub mod assets;
 pub mod icons;
 pub mod kit;
+pub mod labels;
 pub mod layout;
 pub mod metrics;
 pub mod pages;
