@@ -501,5 +501,5 @@ pub async fn search_page(
     let rows = db
         .fetch_all(&format!("SELECT * FROM audit_log{where_sql}{tail}"), f.args)
         .await?;
-    Ok(yiyang_store::Paged { rows, total })
+    Ok(yiyang_store::Paged::exact(rows, total))
 }

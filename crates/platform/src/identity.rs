@@ -919,7 +919,7 @@ pub async fn list_accounts_page(
             f.args,
         )
         .await?;
-    Ok(yiyang_store::Paged { rows, total })
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn assignments(db: &Db, account_ids: &[i64]) -> AppResult<Vec<Assignment>> {

@@ -346,7 +346,7 @@ pub async fn list_page(
             f.args,
         )
         .await?;
-    Ok(yiyang_store::Paged { rows, total })
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn counts(db: &Db) -> AppResult<Vec<(String, i64)>> {

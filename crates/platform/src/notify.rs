@@ -279,7 +279,7 @@ pub async fn inbox_page(
             f.args,
         )
         .await?;
-    Ok(yiyang_store::Paged { rows, total })
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn unread_count(db: &Db, account_id: i64) -> AppResult<i64> {

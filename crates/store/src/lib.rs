@@ -1069,13 +1069,33 @@ impl Window {
 pub struct Paged<T> {
     pub rows: Vec<T>,
     pub total: i64,
+    /// `total` is a lower bound: counting stopped there (lists of millions of rows).
+    pub at_least: bool,
 }
 
 impl<T> Paged<T> {
+    pub fn exact(rows: Vec<T>, total: i64) -> Self {
+        Self {
+            rows,
+            total,
+            at_least: false,
+        }
+    }
+
+    /// `counted` rows were counted with a cap of `cap`: more than `cap` means "at least".
+    pub fn counted_to(rows: Vec<T>, counted: i64, cap: i64) -> Self {
+        Self {
+            rows,
+            total: counted.min(cap),
+            at_least: counted > cap,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
         Paged {
             rows: self.rows.into_iter().map(f).collect(),
             total: self.total,
+            at_least: self.at_least,
         }
     }
 }

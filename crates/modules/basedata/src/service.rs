@@ -296,7 +296,7 @@ pub async fn list_orgs_page(
             f.args,
         )
         .await?;
-    Ok(Paged { rows, total })
+    Ok(Paged::exact(rows, total))
 }
 
 fn visible_orgs(ctx: &RequestContext, f: &mut Filter) {
@@ -1055,7 +1055,7 @@ pub async fn list_staff_page(
                 .details(serde_json::json!({"ids": ids, "q": q.q})),
         )
         .await;
-    Ok(Paged { rows: out, total })
+    Ok(Paged::exact(out, total))
 }
 
 /// One staff record; out-of-scope ids look exactly like missing ones.

@@ -1338,7 +1338,7 @@ pub async fn search_page(
                 .details(serde_json::json!({"ids": ids, "q": q.q})),
         )
         .await;
-    Ok(Paged { rows: out, total })
+    Ok(Paged::exact(out, total))
 }
 
 /// Source identifiers of a cluster with the assigning institution.

@@ -295,7 +295,7 @@ impl<'a, T> Table<'a, T> {
         html! {
             div.kit-list data-list=(self.id) {
                 div.kit-bar {
-                    span.kit-count { "共 " strong { (page.total) } " 条" }
+                    span.kit-count { "共 " strong { (page.total) @if page.at_least { "+" } } " 条" }
                     @if self.batch_id.is_some() {
                         form.kit-batch id=(form_id) method="post" data-batch {
                             (super::layout::csrf(a))
@@ -319,6 +319,8 @@ impl<'a, T> Table<'a, T> {
                         a.btn.secondary.small-btn href=(self.href(&[("export", "xlsx".into())])) download { "导出 Excel" }
                         @if page.total > EXPORT_CAP {
                             span.kit-cap role="note" { "共 " (page.total) " 条，导出仅含按当前排序的前 " (EXPORT_CAP) " 条，请缩小筛选范围分批导出" }
+                        } @else if page.at_least {
+                            span.kit-cap role="note" { "记录超过 " (page.total) " 条（只计数到此），导出最多含前 " (EXPORT_CAP) " 条，可缩小筛选范围" }
                         }
                     }
                 }
@@ -404,11 +406,11 @@ impl<'a, T> Table<'a, T> {
         page: &Paged<T>,
     ) -> Result<Response, PageError> {
         let (heads, numeric, rows) = self.sheet(page);
-        let capped = page.total > rows.len() as i64;
+        let capped = rows.len() as i64 >= EXPORT_CAP && (page.at_least || page.total > EXPORT_CAP);
         let note = capped.then(|| {
             format!(
-                "共 {} 条记录，本文件仅含前 {} 条（导出上限），请缩小筛选范围分批导出",
-                page.total,
+                "符合条件的记录超过 {} 条，本文件仅含前 {} 条（导出上限），请缩小筛选范围分批导出",
+                rows.len(),
                 rows.len()
             )
         });
