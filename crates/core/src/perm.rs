@@ -25,6 +25,11 @@ pub const JOBS_MANAGE: &str = "jobs.manage";
 pub const INTEGRATION_READ: &str = "integration.read";
 pub const INTEGRATION_MANAGE: &str = "integration.manage";
 
+/// Marks the roles of residents (elders and their families): their own records and those
+/// they were authorised to see, never anyone else's. Not grantable to staff roles, so it is
+/// not in [`ALL`].
+pub const RESIDENT_SELF: &str = "resident.self";
+
 /// Every permission with its zh-CN label, in display order.
 pub const ALL: &[(&str, &str)] = &[
     (ORG_READ, "查看机构"),

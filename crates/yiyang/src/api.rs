@@ -279,6 +279,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.merge(yiyang_patients::api::ApiDoc::openapi());
     doc.merge(yiyang_integration::api::ApiDoc::openapi());
     doc.merge(yiyang_integration::outbound_api::ApiDoc::openapi());
+    yiyang_platform::web::rejection::document_errors(&mut doc);
     doc
 }
 

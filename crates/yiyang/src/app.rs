@@ -12,6 +12,7 @@ use yiyang_platform::crypto::Keys;
 use yiyang_platform::jobs::{self, Handler, JobStats, Worker};
 use yiyang_platform::masking::Masking;
 use yiyang_platform::notify::{self, Channel, InboxChannel};
+use yiyang_platform::web::metrics_access::MetricsAccess;
 use yiyang_platform::web::{self, AppState, NavItem, Services};
 use yiyang_store::{Db, DbOptions, Migration};
 
@@ -142,6 +143,17 @@ pub struct Platform {
 
 impl Platform {
     pub async fn start(db: Db, keys: Keys, clock: Arc<dyn Clock>, cookie_secure: bool) -> Platform {
+        Self::start_with(db, keys, clock, cookie_secure, MetricsAccess::default()).await
+    }
+
+    /// [`Platform::start`] with who may read `/metrics`.
+    pub async fn start_with(
+        db: Db,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        cookie_secure: bool,
+        metrics_access: MetricsAccess,
+    ) -> Platform {
         let keys = Arc::new(keys);
         let (audit, audit_task) = AuditSink::start(db.clone());
         let state = AppState(Arc::new(Services {
@@ -154,6 +166,7 @@ impl Platform {
             job_stats: Arc::new(JobStats::default()),
             nav: nav(),
             cookie_secure,
+            metrics_access,
         }));
         Platform { state, audit_task }
     }
@@ -246,6 +259,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::metrics::track,
         ))
+        .layer(axum::middleware::from_fn(web::rejection::standard_errors))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             web::auth_middleware,
@@ -254,7 +268,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::security_headers,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(20 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(web::UPLOAD_LIMIT))
         .with_state(st)
 }
 

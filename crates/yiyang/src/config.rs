@@ -11,6 +11,8 @@
 //! | blind_key, token_key, mask_key | YIYANG_BLIND_KEY, YIYANG_TOKEN_KEY, YIYANG_MASK_KEY | same |
 //! | seed_demo       | YIYANG_SEED_DEMO         | true                                  |
 //! | demo_mllp_port  | YIYANG_DEMO_MLLP_PORT    | 2575 (demo HL7 channel; 0 = none)     |
+//! | metrics_allow   | YIYANG_METRICS_ALLOW     | 127.0.0.1,::1 (addresses/CIDR that may read /metrics) |
+//! | metrics_token   | YIYANG_METRICS_TOKEN     | (none; a bearer token that opens /metrics from anywhere) |
 //!
 //! Keys are never written to the database. Without configured keys, a node creates
 //! `{data_dir}/keys.toml` (mode 0600) on first start; production sets them explicitly.
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use yiyang_core::{AppError, AppResult};
 use yiyang_platform::crypto::{Keys, generate_key_hex, parse_key};
+use yiyang_platform::web::metrics_access::MetricsAccess;
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -35,6 +38,8 @@ pub struct FileConfig {
     pub mask_key: Option<String>,
     pub seed_demo: Option<bool>,
     pub demo_mllp_port: Option<u16>,
+    pub metrics_allow: Option<String>,
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -47,6 +52,8 @@ pub struct Config {
     pub seed_demo: bool,
     /// Port of the demo MLLP channel created with the demo data (0 = none).
     pub demo_mllp_port: u16,
+    /// Who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
     key_source: FileConfig,
 }
 
@@ -106,6 +113,12 @@ impl Config {
             mask_key: env("YIYANG_MASK_KEY").or(file.mask_key.clone()),
             ..FileConfig::default()
         };
+        let metrics_access = MetricsAccess::parse(
+            &env("YIYANG_METRICS_ALLOW")
+                .or(file.metrics_allow.clone())
+                .unwrap_or_else(|| "127.0.0.1,::1".into()),
+            env("YIYANG_METRICS_TOKEN").or(file.metrics_token.clone()),
+        )?;
         Ok(Config {
             listen: env("YIYANG_LISTEN")
                 .or(file.listen)
@@ -125,6 +138,7 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .or(file.demo_mllp_port)
                 .unwrap_or(2575),
+            metrics_access,
             key_source,
         })
     }

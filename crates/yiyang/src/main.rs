@@ -212,8 +212,14 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let platform =
-        app::Platform::start(db.clone(), cfg.keys()?, clock.clone(), cfg.tls.is_some()).await;
+    let platform = app::Platform::start_with(
+        db.clone(),
+        cfg.keys()?,
+        clock.clone(),
+        cfg.tls.is_some(),
+        cfg.metrics_access.clone(),
+    )
+    .await;
     let st = platform.state.clone();
     let sys = RequestContext::system(clock.clone(), "cli");
     let code = match cli.cmd.unwrap_or(Cmd::Serve) {

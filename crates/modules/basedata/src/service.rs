@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::idnumber::{self, Sex};
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::identity;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
@@ -153,6 +154,25 @@ fn check_phone(field: &str, v: &str) -> AppResult<String> {
 impl OrgInput {
     /// Checks and normalises every field; returns the first problem.
     pub fn validate(&mut self) -> AppResult<()> {
+        {
+            use yiyang_core::text::{Checks, Kind};
+            Checks::new()
+                .text("code", "机构编码", &self.code, 32, Kind::Line)
+                .text("name", "机构名称", &self.name, 100, Kind::Name)
+                .text("level", "等级", &self.level, 20, Kind::Line)
+                .text("district", "所属区县", &self.district, 20, Kind::Line)
+                .text("address", "地址", &self.address, 200, Kind::Line)
+                .text("phone", "联系电话", &self.phone, 32, Kind::Line)
+                .text(
+                    "service_scope",
+                    "服务范围",
+                    &self.service_scope,
+                    500,
+                    Kind::Text,
+                )
+                .text("licence_no", "许可证号", &self.licence_no, 64, Kind::Line)
+                .finish()?;
+        }
         self.code = self.code.trim().to_uppercase();
         self.name = self.name.trim().to_string();
         if self.code.is_empty()
@@ -516,6 +536,22 @@ async fn transition(
     let mut tx = st.db.begin().await?;
     let from_sql: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
     let reviewed = matches!(to, "approved" | "rejected");
+    let (name, submitted_by): (String, Option<i64>) = tx
+        .fetch_optional(
+            &format!("SELECT name, submitted_by FROM {table} WHERE id = $1"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found(kind))?;
+    // Separation of duties: the one who submitted a record does not approve it.
+    let person = (ctx.actor.kind == yiyang_core::ActorKind::Account).then_some(ctx.actor.id);
+    if reviewed && person.is_some() && submitted_by == person {
+        return Err(AppError::new(
+            "review.own_submission",
+            403,
+            "不能审核本人提交的记录，请由其他审核人员处理",
+        ));
+    }
     let n = tx
         .execute(
             &format!(
@@ -540,6 +576,45 @@ async fn transition(
             .await?
             .map(|r| r.0)
     };
+    let what = if table == "orgs" { "机构" } else { "人员" };
+    let link = format!("/{}/{id}", if table == "orgs" { "orgs" } else { "staff" });
+    let mut notes = Vec::new();
+    if to == "pending" {
+        tx.execute(
+            &format!("UPDATE {table} SET submitted_by = $1 WHERE id = $2"),
+            args![person, id],
+        )
+        .await?;
+        let review_perm = if table == "orgs" {
+            perm::ORG_REVIEW
+        } else {
+            perm::STAFF_REVIEW
+        };
+        for account_id in identity::holders_of(&mut tx, review_perm, org.unwrap_or(0)).await? {
+            if Some(account_id) != person {
+                notes.push(note_for(
+                    account_id,
+                    format!("待审核：{what}“{name}”"),
+                    format!("{} 提交了{what}“{name}”，请审核。", ctx.actor.display_name),
+                    "/review".into(),
+                ));
+            }
+        }
+    } else if let Some(submitter) = submitted_by.filter(|_| reviewed) {
+        let (title, body) = if to == "approved" {
+            (
+                format!("审核通过：{what}“{name}”"),
+                format!("{} 已审核通过。", ctx.actor.display_name),
+            )
+        } else {
+            (
+                format!("审核退回：{what}“{name}”"),
+                format!("{} 退回了该记录，意见：{note}", ctx.actor.display_name),
+            )
+        };
+        notes.push(note_for(submitter, title, body, link));
+    }
+    yiyang_platform::notify::send_in(&mut tx, now, &notes).await?;
     audit::append(
         &mut tx,
         &[AuditEntry::new(ctx, &format!("{kind}.{to}"), kind, id)
@@ -548,6 +623,22 @@ async fn transition(
     )
     .await?;
     tx.commit().await
+}
+
+fn note_for(
+    account_id: i64,
+    title: String,
+    body: String,
+    link: String,
+) -> yiyang_platform::notify::Notification {
+    yiyang_platform::notify::Notification {
+        account_id,
+        title,
+        body,
+        link,
+        channel: "inbox".into(),
+        dedupe_key: None,
+    }
 }
 
 // ---------- departments ----------
@@ -602,6 +693,14 @@ pub async fn create_department(
     get_org(st, ctx, org_id).await?;
     if !ctx.has_for(perm::DEPT_WRITE, org_id) {
         return Err(AppError::forbidden(perm::DEPT_WRITE));
+    }
+    {
+        use yiyang_core::text::{Checks, Kind};
+        Checks::new()
+            .text("code", "科室编码", &d.code, 32, Kind::Line)
+            .text("name", "科室名称", &d.name, 50, Kind::Name)
+            .text("phone", "电话", &d.phone, 32, Kind::Line)
+            .finish()?;
     }
     let code = d.code.trim().to_uppercase();
     if code.is_empty()
@@ -695,6 +794,29 @@ pub struct ValidStaff {
 
 impl StaffInput {
     pub fn validate(mut self, today: NaiveDate) -> AppResult<ValidStaff> {
+        {
+            use yiyang_core::text::{Checks, Kind};
+            Checks::new()
+                .text("name", "姓名", &self.name, 40, Kind::Name)
+                .text("id_number", "身份证号", &self.id_number, 32, Kind::Line)
+                .text("phone", "手机号", &self.phone, 32, Kind::Line)
+                .text("title", "职称", &self.title, 40, Kind::Line)
+                .text(
+                    "qualification_no",
+                    "资格证书编号",
+                    &self.qualification_no,
+                    64,
+                    Kind::Line,
+                )
+                .text(
+                    "licence_no",
+                    "执业证书编号",
+                    &self.licence_no,
+                    64,
+                    Kind::Line,
+                )
+                .finish()?;
+        }
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
         if self.name.is_empty() || self.name.chars().count() > 40 {
             return Err(AppError::field(

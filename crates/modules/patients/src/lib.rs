@@ -22,7 +22,7 @@ pub fn nav() -> Vec<NavItem> {
             href: "/my",
             label: "我的健康档案",
             group: "居民服务",
-            permission: None,
+            permission: Some(perm::RESIDENT_SELF),
             icon: "user",
         },
         NavItem {
