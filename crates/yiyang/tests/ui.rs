@@ -345,3 +345,26 @@ async fn layout_has_icons_breadcrumbs_menu_and_a_working_large_text_toggle() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statistics_pages_carry_charts_as_data_not_script() {
+    let app = TestApp::start("sqlite").await;
+    let (c, _) = app.login("admin").await;
+    for path in ["/mpi/stats", "/integration/monitor"] {
+        let (s, html) = get_text(&c, app.url(path)).await;
+        assert_eq!(s, 200, "{path}");
+        assert!(html.contains("data-chart=\"{"), "{path}: a chart option");
+        assert!(html.contains("查看数据"), "{path}: the numbers as a table");
+        assert!(!html.contains("<script>"), "{path}: no inline script");
+        assert!(
+            html.contains(&format!(
+                "data-echarts=\"{}\"",
+                yiyang_platform::web::assets::ECHARTS_PATH
+            )),
+            "{path}"
+        );
+    }
+    let (_, html) = get_text(&c, app.url("/mpi/stats")).await;
+    assert!(html.contains("按机构登记的居民") && html.contains("重复率"));
+    app.stop().await;
+}

@@ -670,3 +670,49 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
     }
     Ok(out)
 }
+
+/// Messages received per hour over the last `hours` hours (CST hour labels), per visible
+/// channel, from the hourly counters (never a count of messages).
+pub async fn hourly(
+    st: &AppState,
+    ctx: &RequestContext,
+    hours: i64,
+) -> AppResult<(Vec<String>, Vec<(String, Vec<i64>)>)> {
+    const HOUR: i64 = 3_600_000_000;
+    let list = channels::list(st, ctx).await?;
+    let now = ctx.clock.now_micros();
+    let first = now - now % HOUR - (hours - 1) * HOUR;
+    let labels: Vec<String> = (0..hours)
+        .map(|i| {
+            let t = first + i * HOUR + 8 * HOUR;
+            format!("{:02}时", (t / HOUR).rem_euclid(24))
+        })
+        .collect();
+    let mut f = Filter::new();
+    f.any_of("channel_id", &list.iter().map(|c| c.id).collect::<Vec<_>>());
+    f.add("hour >= ?", first);
+    let rows: Vec<(i64, i64, i64)> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT channel_id, hour, received FROM hl7_channel_hours{}",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await?;
+    let series = list
+        .iter()
+        .map(|c| {
+            let mut v = vec![0i64; hours as usize];
+            for (ch, h, n) in &rows {
+                let i = (h - first) / HOUR;
+                if *ch == c.id && (0..hours).contains(&i) {
+                    v[i as usize] += n;
+                }
+            }
+            (c.name.clone(), v)
+        })
+        .collect();
+    Ok((labels, series))
+}

@@ -10,6 +10,7 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
+use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{Col, ListQuery, Table, filter_bar};
 use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
@@ -371,6 +372,58 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
         .filter(|s| s.channel.enabled && s.channel.listen_state == "listening")
         .count();
     let rate: f64 = stats.iter().map(|s| s.per_minute).sum();
+    let (hours, per_channel) = messages::hourly(&st, &a.ctx, 24).await?;
+    let hourly = chart::line(
+        "近24小时每小时消息量",
+        &hours,
+        &per_channel
+            .iter()
+            .map(|(n, v)| Series::new(n.clone(), v.iter().map(|x| *x as f64)))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<String> = stats.iter().map(|s| s.channel.name.clone()).collect();
+    let per_channel_today = chart::bar(
+        "今日各通道消息与异常",
+        &names,
+        &[
+            Series::new("今日消息", stats.iter().map(|s| s.today as f64)),
+            Series::new("今日异常", stats.iter().map(|s| s.errors_today as f64)),
+        ],
+    );
+    let errors_today: i64 = stats.iter().map(|s| s.errors_today).sum();
+    let error_rate = if today > 0 {
+        errors_today as f64 * 100.0 / today as f64
+    } else {
+        0.0
+    };
+    let gauge = chart::gauge(
+        "今日错误率",
+        "失败+拒收/全部",
+        error_rate,
+        (error_rate * 1.5).ceil().max(5.0),
+        "%",
+    );
+    let quadrant = chart::scatter(
+        "通道：消息量与错误率",
+        "今日消息",
+        "错误率（%）",
+        &stats
+            .iter()
+            .map(|s| chart::Point {
+                name: s.channel.name.clone(),
+                x: s.today as f64,
+                y: s.error_rate,
+            })
+            .collect::<Vec<_>>(),
+        Some((
+            if stats.is_empty() {
+                0.0
+            } else {
+                today as f64 / stats.len() as f64
+            },
+            error_rate,
+        )),
+    );
     Ok(shell(
         &st.nav,
         &a,
@@ -384,6 +437,12 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
                 a.stat href="/integration/errors" { div.n { (queue) } div.l { "异常队列" } }
                 div.stat { div.n { (listening) " / " (stats.len()) } div.l { "监听中的通道" } }
                 div.stat { div.n { (stats.iter().map(|s| s.pending).sum::<i64>()) } div.l { "待处理" } }
+            }
+            div.charts {
+                (hourly.render())
+                (per_channel_today.render())
+                (gauge.render())
+                (quadrant.render())
             }
             p.muted { "ACK 延迟为本节点近5分钟的统计（从收到完整消息到回执就绪）；处理耗时为近5分钟从接收到处理完成的平均时间。" }
             div.table-wrap { table {

@@ -12,6 +12,7 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
+use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{
     Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
 };
@@ -922,8 +923,37 @@ async fn review_decide(
 
 async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let s = service::stats(&st, &a.ctx).await?;
-    let max_org = s.per_org.iter().map(|x| x.1).max().unwrap_or(1).max(1);
-    let max_month = s.per_month.iter().map(|x| x.1).max().unwrap_or(1).max(1);
+    let orgs: Vec<String> = s.per_org.iter().map(|x| x.0.clone()).collect();
+    let months: Vec<String> = s.per_month.iter().map(|x| x.0.clone()).collect();
+    let by_org = chart::bar(
+        "按机构登记的居民",
+        &orgs,
+        &[Series::new("居民", s.per_org.iter().map(|x| x.1 as f64))],
+    );
+    let by_month = chart::line(
+        "按月登记",
+        &months,
+        &[Series::new(
+            "新登记",
+            s.per_month.iter().map(|x| x.1 as f64),
+        )],
+    );
+    let kept = (s.persons - s.merged).max(0) as f64;
+    let parts = chart::pie(
+        "记录构成",
+        &[
+            ("独立居民".into(), kept),
+            ("已合并记录".into(), s.merged as f64),
+        ],
+    );
+    let pct = s.duplicate_rate * 100.0;
+    let rate = chart::gauge(
+        "重复率",
+        "已合并/全部",
+        pct,
+        (pct * 1.5).ceil().max(10.0),
+        "%",
+    );
     Ok(shell(
         &st.nav,
         &a,
@@ -938,9 +968,11 @@ async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
                 @if let Some(n) = s.pending_reviews { a.stat href="/mpi/reviews" { div.n { (n) } div.l { "待审核疑似重复" } } }
                 div.stat { div.n { (format!("{:.2}%", s.duplicate_rate * 100.0)) } div.l { "重复率" } }
             }
-            div.grid2 {
-                div.card { h2 { "按机构" } table { tbody { @for (o, n) in &s.per_org { tr { td { (o) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_org) height="14" fill="#0b6e4f" {} } } } } } } }
-                div.card { h2 { "按月登记" } table { tbody { @for (m, n) in &s.per_month { tr { td { (m) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_month) height="14" fill="#0b6e4f" {} } } } } } } }
+            div.charts {
+                (by_org.render())
+                (by_month.render())
+                (parts.render())
+                (rate.render())
             }
         },
     ))

@@ -188,6 +188,7 @@
       try { option = JSON.parse(el.getAttribute('data-chart')); } catch (e) { return; }
       option.textStyle = option.textStyle || {};
       option.textStyle.fontSize = large ? 18 : 13;
+      if (large && option.title && option.title.textStyle) { option.title.textStyle.fontSize = 22; }
       option.animation = false;
       var chart = window.echarts.init(el, null, { renderer: 'svg' });
       chart.setOption(option);

@@ -3,6 +3,7 @@
 //! [`RequestContext`], error responses, security headers, metrics and the page layout.
 
 pub mod assets;
+pub mod chart;
 pub mod icons;
 pub mod kit;
 pub mod labels;

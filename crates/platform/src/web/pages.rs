@@ -969,6 +969,14 @@ async fn jobs_page(
                 a.stat href="/jobs" { div.n { (counts.iter().map(|(_, n)| n).sum::<i64>()) } div.l { "全部" } }
                 @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) { div.n { (n) } div.l { (labels::job_state(s)) } } }
             }
+            @if !counts.is_empty() {
+                div.charts {
+                    (super::chart::pie(
+                        "任务状态分布",
+                        &counts.iter().map(|(s, n)| (labels::job_state(s), *n as f64)).collect::<Vec<_>>(),
+                    ).small().render())
+                }
+            }
             h2 { "定时任务" }
             div.table-wrap { table {
                 thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th { "操作" } } }
