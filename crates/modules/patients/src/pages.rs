@@ -16,6 +16,7 @@ use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{
     Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
 };
+use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
@@ -370,7 +371,7 @@ fn vitals_block(rec: &HealthRecord) -> Markup {
                 @for (latest, vals) in vital_series(rec) {
                     tr {
                         td { (latest.display) " " span.muted.small { (latest.code) } }
-                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (latest.unit) " " (latest.flag) }
+                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (labels::unit(&latest.unit)) @if !labels::flag(&latest.flag).is_empty() { "（" (labels::flag(&latest.flag)) "）" } }
                         td { (latest.ref_low.map(fmt_num).unwrap_or_default()) "–" (latest.ref_high.map(fmt_num).unwrap_or_default()) }
                         td.nowrap { (ts(latest.effective_at)) }
                         td { (sparkline(&vals)) }
@@ -423,7 +424,7 @@ async fn person_page(
                         dt { "医保号" } dd.mono { (person.insurance_no) }
                         dt { "手机号" } dd.mono { (person.phone) }
                         dt { "地址" } dd { (person.address) }
-                        dt { "居住状况" } dd { (person.living_situation) }
+                        dt { "居住状况" } dd { (living_label(&person.living_situation)) }
                         dt { "主索引号" } dd.mono { "EMPI-" (pid) }
                     }
                     @if person.masked && can_unmask {
@@ -458,7 +459,7 @@ async fn person_page(
                 }
                 div.card { h2 { "过敏" }
                     @if rec.allergies.is_empty() { p.muted { "无已知过敏。" } }
-                    ul { @for al in &rec.allergies { li.error { (al.substance) " " (al.reaction) " " (al.severity) } } }
+                    ul { @for al in &rec.allergies { li.error { (al.substance) " " (al.reaction) @if !al.severity.is_empty() { "（" (labels::severity(&al.severity)) "）" } } } }
                 }
             }
             h2 { "最新体征与检验" }
@@ -494,7 +495,7 @@ async fn person_page(
                     div.card { h2 { "体征/检验" } form method="post" action=(format!("/persons/{pid}/records/observation")) {
                         (csrf(&a)) div.fields {
                             div { label for="oo" { "机构" } (org_select("org_id", "oo", &mine)) }
-                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (u) "）" } } } }
+                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (labels::unit(u)) "）" } } } }
                             div { label for="ov" { "数值" } input #ov type="number" step="any" name="value" required; }
                             div { label for="ot" { "时间" } input #ot type="datetime-local" name="effective"; }
                         } button type="submit" { "保存" }
@@ -1082,7 +1083,7 @@ async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup
                     p { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
                     h2 { "最近的测量" }
                     @if rec.observations.is_empty() { p { "暂无。" } }
-                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (o.unit) } @if o.flag == "H" || o.flag == "L" { "（" (if o.flag == "H" { "偏高" } else { "偏低" }) "）" } span.muted { " " (ts(o.effective_at)) } } } }
+                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (labels::unit(&o.unit)) } @if !labels::flag(&o.flag).is_empty() { "（" (labels::flag(&o.flag)) "）" } span.muted { " " (ts(o.effective_at)) } } } }
                     h2 { "正在使用的药" }
                     @if rec.medications.is_empty() { p { "暂无。" } }
                     ul { @for m in &rec.medications { li { (m.name) " " (m.dose) " " (m.frequency) } } }

@@ -161,6 +161,51 @@ pub fn job_state(code: &str) -> String {
     or_code(JOB_STATES, code)
 }
 
+/// Observation interpretation flags (HL7 table 0078) as a person says them.
+pub fn flag(code: &str) -> String {
+    match code {
+        "" | "N" => String::new(),
+        "H" => "偏高".into(),
+        "L" => "偏低".into(),
+        "HH" | "HU" => "危急偏高".into(),
+        "LL" | "LU" => "危急偏低".into(),
+        "A" => "异常".into(),
+        "AA" => "危急异常".into(),
+        other => other.into(),
+    }
+}
+
+/// UCUM units as people write them (mm[Hg] → mmHg, Cel → ℃, /min → 次/分).
+pub fn unit(ucum: &str) -> String {
+    match ucum {
+        "mm[Hg]" => "mmHg".into(),
+        "Cel" => "℃".into(),
+        "[degF]" => "℉".into(),
+        "/min" => "次/分".into(),
+        "{beats}/min" => "次/分".into(),
+        "{breaths}/min" => "次/分".into(),
+        "10*9/L" => "×10⁹/L".into(),
+        "10*12/L" => "×10¹²/L".into(),
+        "umol/L" => "μmol/L".into(),
+        "ug" => "μg".into(),
+        "ug/L" => "μg/L".into(),
+        "[iU]/L" | "[IU]/L" => "IU/L".into(),
+        "kg/m2" => "kg/m²".into(),
+        "1" => String::new(),
+        other => other.into(),
+    }
+}
+
+/// Allergy severity.
+pub fn severity(code: &str) -> String {
+    match code {
+        "mild" => "轻度".into(),
+        "moderate" => "中度".into(),
+        "severe" => "重度".into(),
+        other => other.into(),
+    }
+}
+
 /// Audit actions as (code, label), for a filter's choices.
 pub fn actions() -> &'static [(&'static str, &'static str)] {
     ACTIONS
@@ -176,5 +221,11 @@ mod tests {
         assert_eq!(role("doctor,nurse"), "医生、护士");
         assert_eq!(outcome("success"), "成功");
         assert_eq!(action("new.thing"), "new.thing");
+        assert_eq!(unit("mm[Hg]"), "mmHg");
+        assert_eq!(unit("Cel"), "℃");
+        assert_eq!(unit("/min"), "次/分");
+        assert_eq!(flag("HH"), "危急偏高");
+        assert_eq!(flag("L"), "偏低");
+        assert_eq!(severity("severe"), "重度");
     }
 }
