@@ -24,6 +24,7 @@ pub const JOBS_READ: &str = "jobs.read";
 pub const JOBS_MANAGE: &str = "jobs.manage";
 pub const INTEGRATION_READ: &str = "integration.read";
 pub const INTEGRATION_MANAGE: &str = "integration.manage";
+pub const CRITICAL_MANAGE: &str = "critical.manage";
 
 /// Marks the roles of residents (elders and their families): their own records and those
 /// they were authorised to see, never anyone else's. Not grantable to staff roles, so it is
@@ -56,6 +57,7 @@ pub const ALL: &[(&str, &str)] = &[
     (JOBS_MANAGE, "管理后台任务"),
     (INTEGRATION_READ, "查看集成平台（接入、消息、监控）"),
     (INTEGRATION_MANAGE, "管理集成平台（接入通道、消息重放）"),
+    (CRITICAL_MANAGE, "设置危急值通知规则"),
 ];
 
 pub fn is_known(p: &str) -> bool {

@@ -52,6 +52,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::MPI_MANAGE,
             perm::INTEGRATION_READ,
             perm::INTEGRATION_MANAGE,
+            perm::CRITICAL_MANAGE,
         ],
     ),
     (
@@ -74,6 +75,7 @@ pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
             perm::PATIENT_READ_UNMASKED,
             perm::PATIENT_MERGE,
             perm::INTEGRATION_READ,
+            perm::CRITICAL_MANAGE,
         ],
     ),
     (

@@ -214,6 +214,18 @@ pub fn worker_with(st: &AppState, node: String, gateways: Vec<Arc<dyn Channel>>)
     );
     let s = st.clone();
     handlers.insert(
+        yiyang_integration::critical::ESCALATE_JOB.into(),
+        Arc::new(move |payload| {
+            let s = s.clone();
+            Box::pin(async move {
+                yiyang_integration::critical::escalate(&s, &payload)
+                    .await
+                    .map_err(|e| e.message)
+            })
+        }),
+    );
+    let s = st.clone();
+    handlers.insert(
         SESSION_CLEANUP_JOB.into(),
         Arc::new(move |_| {
             let s = s.clone();

@@ -584,7 +584,10 @@ async fn residents_see_their_own_record_and_authorised_family_theirs_but_nothing
             .text()
             .await
             .unwrap();
-        assert!(page.contains("丘德明（女儿）"), "{b}");
+        assert!(
+            page.contains("丘德明的健康档案") && page.contains("您以“女儿”的身份查看"),
+            "{b}"
+        );
         let other: i64 = app
             .state
             .db

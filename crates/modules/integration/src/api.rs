@@ -1,6 +1,7 @@
 //! JSON API of the integration engine under `/api/v1/integration`.
 
 use crate::channels::{self, Channel, ChannelInput};
+use crate::critical::{self, Route, RouteInput};
 use crate::engine::{self, ReplayOutcome, StoredMessage};
 use crate::messages::{
     self, Appointment, ChannelStats, ClinicalQuery, CriticalAlert, MessageEvent, MessageQuery,
@@ -31,6 +32,14 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/integration/orders", get(list_orders))
         .route("/api/v1/integration/appointments", get(list_appointments))
         .route("/api/v1/integration/alerts/{id}/ack", post(ack_alert))
+        .route(
+            "/api/v1/integration/critical-routes",
+            get(list_routes).post(add_route),
+        )
+        .route(
+            "/api/v1/integration/critical-routes/{id}",
+            axum::routing::delete(delete_route),
+        )
         .merge(crate::outbound_api::routes())
 }
 
@@ -138,6 +147,35 @@ pub async fn ack_alert(
     Ok(Json(json!({ "ok": true })))
 }
 
+/// 危急值通知规则 of the institutions in the caller's scope (none: the defaults apply).
+#[utoipa::path(get, path = "/api/v1/integration/critical-routes", tag = "集成平台", responses((status = 200, body = [Route])))]
+pub async fn list_routes(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Route>>> {
+    Ok(Json(critical::routes(&st, &ctx).await?))
+}
+
+/// Add a routing rule: step 0 is sent at once, later steps after their delay while the alert is open.
+#[utoipa::path(post, path = "/api/v1/integration/critical-routes", tag = "集成平台", request_body = RouteInput, responses((status = 200, description = "{id}")))]
+pub async fn add_route(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Json(r): Json<RouteInput>,
+) -> ApiResult<Json<Value>> {
+    Ok(Json(
+        json!({ "id": critical::add_route(&st, &ctx, &r).await? }),
+    ))
+}
+
+/// Delete a routing rule.
+#[utoipa::path(delete, path = "/api/v1/integration/critical-routes/{id}", tag = "集成平台", responses((status = 200), (status = 404)))]
+pub async fn delete_route(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Path(id): Path<i64>,
+) -> ApiResult<Json<Value>> {
+    critical::delete_route(&st, &ctx, id).await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
 /// Channels visible to the caller.
 #[utoipa::path(get, path = "/api/v1/integration/channels", tag = "集成平台", responses((status = 200, body = [Channel])))]
 pub async fn list_channels(
@@ -204,10 +242,15 @@ pub async fn delete_channel(
         replay,
         list_alerts,
         ack_alert,
+        list_routes,
+        add_route,
+        delete_route,
         list_orders,
         list_appointments
     ),
     components(schemas(
+        Route,
+        RouteInput,
         Channel,
         ChannelInput,
         ChannelStats,

@@ -9,6 +9,8 @@
 
 pub mod api;
 pub mod channels;
+pub mod critical;
+pub mod critical_pages;
 pub mod engine;
 pub mod listener;
 pub mod messages;
@@ -54,6 +56,12 @@ pub fn nav() -> Vec<NavItem> {
             group: "集成平台",
             permission: Some(perm::INTEGRATION_READ),
             icon: "alert",
+        },
+        NavItem {
+            href: "/integration/critical-routes",
+            label: "危急值通知规则",
+            group: "集成平台",
+            permission: Some(perm::INTEGRATION_READ),
         },
         NavItem {
             href: "/integration/subscriptions",

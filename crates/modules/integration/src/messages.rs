@@ -31,6 +31,7 @@ pub const STATUSES: &[(&str, &str)] = &[
     ("error", "处理失败"),
     ("rejected", "已拒收"),
     ("duplicate", "重复消息"),
+    ("superseded", "已被更正消息替代"),
 ];
 
 pub fn status_label(s: &str) -> &str {
@@ -350,9 +351,35 @@ pub struct CriticalAlert {
     pub acknowledged_at: Option<i64>,
     pub note: String,
     pub created_at: i64,
+    /// The patient's name, masked for the caller.
+    pub person_name: String,
+    /// 病区 (PV1-3.1) and 床号 (room-bed).
+    pub ward: String,
+    pub bed: String,
+    pub unit: String,
+    /// The reference range as the laboratory sent it (OBX-7).
+    pub ref_range: String,
+    pub attending: String,
+    /// 0 = first notice only; n = escalated n times.
+    pub level: i64,
+    /// Who was told, step by step.
+    pub notified: String,
 }
 
-const ALERT_COLS: &str = "id, message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, acknowledged_by, acknowledged_at, note, created_at";
+const ALERT_COLS: &str = "a.id, a.message_id, a.org_id, a.person_id, a.observation_id, a.department, a.item, a.value_text, a.flag, a.status, a.acknowledged_by, a.acknowledged_at, a.note, a.created_at, p.name AS person_name, a.ward, a.bed, a.unit, a.ref_range, a.attending, a.level, a.notified";
+
+/// HL7 abnormal flags as people say them.
+pub fn flag_label(flag: &str) -> &str {
+    match flag {
+        "HH" | ">" => "危急偏高",
+        "LL" | "<" => "危急偏低",
+        "H" => "偏高",
+        "L" => "偏低",
+        "A" | "AA" => "异常",
+        "N" | "" => "正常",
+        f => f,
+    }
+}
 
 /// Critical-value alerts in the caller's `patient.read` scope; `status` open/acknowledged.
 pub async fn alerts(
@@ -363,20 +390,26 @@ pub async fn alerts(
     let scope = ctx.require(perm::PATIENT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
-        f.any_of("org_id", &orgs);
+        f.any_of("a.org_id", &orgs);
     }
     if let Some(s) = status.filter(|s| !s.is_empty()) {
-        f.add("status = ?", s);
+        f.add("a.status = ?", s);
     }
-    st.db
+    let mut list: Vec<CriticalAlert> = st
+        .db
         .fetch_all(
             &format!(
-                "SELECT {ALERT_COLS} FROM critical_alerts{} ORDER BY status DESC, id DESC LIMIT 500",
+                "SELECT {ALERT_COLS} FROM critical_alerts a JOIN persons p ON p.id = a.person_id{} ORDER BY a.status DESC, a.id DESC LIMIT 500",
                 f.sql()
             ),
             f.args,
         )
-        .await
+        .await?;
+    let m = st.masking.masker(ctx, false).await?;
+    for a in &mut list {
+        a.person_name = m.mask("name", &a.person_name);
+    }
+    Ok(list)
 }
 
 /// A 申请单 received by ORM/OML, current by placer order number.

@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/integration/orders", get(orders_page))
         .route("/integration/appointments", get(appointments_page))
         .merge(crate::outbound_pages::routes())
+        .merge(crate::critical_pages::routes())
 }
 
 pub(crate) fn p<'a>(q: &'a Params, k: &str) -> &'a str {
@@ -279,7 +280,7 @@ fn status_badge(s: &str) -> Markup {
     let kind = match s {
         "processed" => "ok",
         "error" | "rejected" => "err",
-        "duplicate" => "mute",
+        "duplicate" | "superseded" => "mute",
         _ => "warn",
     };
     badge(kind, status_label(s))
@@ -750,15 +751,19 @@ async fn alerts_page(
                 a.btn.secondary href="/integration/alerts?status=all" { "全部" }
             }
             div.table-wrap { table {
-                thead { tr { th { "时间" } th { "科室" } th { "项目" } th { "结果" } th { "标志" } th { "患者" } th { "来源消息" } th { "状态" } th { "确认" } } }
+                thead { tr { th { "时间" } th { "患者" } th { "病区" } th { "床号" } th { "科室" } th { "项目" } th { "结果" } th { "参考范围" } th { "标志" } th { "已通知" } th { "来源消息" } th { "状态" } th { "确认" } } }
                 tbody {
                     @for al in &list { tr class=[(highlight == Some(al.id)).then_some("hl")] {
                         td { (ts(al.created_at)) }
+                        td { a href=(format!("/persons/{}", al.person_id)) { (al.person_name) } }
+                        td { (al.ward) }
+                        td { (al.bed) }
                         td { (al.department) }
                         td { (al.item) }
                         td.mono { (al.value_text) }
-                        td { (badge("err", &al.flag)) }
-                        td { a href=(format!("/persons/{}", al.person_id)) { "查看档案" } }
+                        td.mono { (al.ref_range) @if !al.ref_range.is_empty() && !al.unit.is_empty() { " " (al.unit) } }
+                        td { (badge("err", messages::flag_label(&al.flag))) }
+                        td { @if al.level > 0 { (badge("warn", &format!("已升级{}次", al.level))) " " } (al.notified) }
                         td { @if a.ctx.has_for(perm::INTEGRATION_READ, al.org_id) { a href=(format!("/integration/messages/{}", al.message_id)) { (al.message_id) } } @else { (al.message_id) } }
                         td { @if al.status == "open" { (badge("err", "待确认")) } @else { (badge("ok", "已确认")) } }
                         td {
@@ -773,7 +778,7 @@ async fn alerts_page(
                             }
                         }
                     } }
-                    @if list.is_empty() { tr { td colspan="9" { span.muted { "没有危急值提醒" } } } }
+                    @if list.is_empty() { tr { td colspan="13" { span.muted { "没有危急值提醒" } } } }
                 }
             } }
         },
