@@ -62,6 +62,7 @@ pub fn nav() -> Vec<NavItem> {
             label: "危急值通知规则",
             group: "集成平台",
             permission: Some(perm::INTEGRATION_READ),
+            icon: "settings",
         },
         NavItem {
             href: "/integration/subscriptions",
