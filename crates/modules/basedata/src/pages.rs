@@ -746,8 +746,9 @@ fn import_view(
                         div.table-wrap { table {
                             thead { tr { th { "行号" } th { "列" } th { "级别" } th { "说明" } } }
                             tbody {
-                                @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (badge("err", "错误")) } td { (e.message) } } }
-                                @for e in &r.warnings { tr { td { (e.row) } td { (e.column) } td { (badge("warn", "提示")) } td { (e.message) } } }
+                                @let cols = if kind == "orgs" { crate::import::ORG_COLUMNS } else { crate::import::STAFF_COLUMNS };
+                                @for e in &r.errors { tr { td { (e.row) } td { (crate::import::column_label(cols, &e.column)) } td { (badge("err", "错误")) } td { (e.message) } } }
+                                @for e in &r.warnings { tr { td { (e.row) } td { (crate::import::column_label(cols, &e.column)) } td { (badge("warn", "提示")) } td { (e.message) } } }
                             }
                         } }
                     }

@@ -300,7 +300,7 @@ async fn person_import(State(st): State<AppState>, Page(a): Page, mut mp: Multip
             div.notice.ok { "共 " (r.total_rows) " 行：新登记 " (r.created) " 人，关联已有居民 " (r.linked) " 人，疑似重复待审核 " (r.review) " 人。" }
         } @else {
             div.notice.err { "共 " (r.total_rows) " 行，" (r.errors.len()) " 处错误，本次未登记任何居民。" }
-            div.table-wrap { table { thead { tr { th { "行号" } th { "列" } th { "说明" } } } tbody { @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (e.message) } } } } } }
+            div.table-wrap { table { thead { tr { th { "行号" } th { "列" } th { "说明" } } } tbody { @for e in &r.errors { tr { td { (e.row) } td { (yiyang_basedata::import::column_label(crate::import::COLUMNS, &e.column)) } td { (e.message) } } } } } }
         }
         p { a href="/persons" { "返回居民档案" } " · " a href="/mpi/reviews" { "查看疑似重复" } }
     }).into_response())
