@@ -7,6 +7,7 @@ pub mod crypto;
 pub mod identity;
 pub mod jobs;
 pub mod masking;
+pub mod module;
 pub mod notify;
 pub mod oauth;
 pub mod password;

@@ -8,7 +8,16 @@ pub mod pages;
 pub mod schema;
 pub mod service;
 
+use yiyang_platform::module::EncryptedColumn;
 use yiyang_platform::web::NavItem;
+
+/// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
+pub const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
+    table: "staff",
+    id_column: "id",
+    cipher_column: "id_cipher",
+    nullable: false,
+}];
 
 /// Navigation entries of this module.
 pub fn nav() -> Vec<NavItem> {

@@ -21,7 +21,16 @@ pub mod process;
 pub mod schema;
 pub mod tls;
 
+use yiyang_platform::module::EncryptedColumn;
 use yiyang_platform::web::NavItem;
+
+/// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
+pub const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
+    table: "integration_subscriptions",
+    id_column: "id",
+    cipher_column: "secret_cipher",
+    nullable: true,
+}];
 
 /// Navigation entries of this module.
 pub fn nav() -> Vec<NavItem> {

@@ -13,7 +13,16 @@ pub mod record;
 pub mod schema;
 pub mod service;
 
+use yiyang_platform::module::EncryptedColumn;
 use yiyang_platform::web::NavItem;
+
+/// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
+pub const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
+    table: "persons",
+    id_column: "id",
+    cipher_column: "id_cipher",
+    nullable: true,
+}];
 
 pub fn nav() -> Vec<NavItem> {
     use yiyang_core::perm;
