@@ -11,5 +11,8 @@ pub mod module;
 pub mod notify;
 pub mod oauth;
 pub mod password;
+pub mod platform_module;
 pub mod schema;
 pub mod web;
+
+pub use platform_module::PlatformModule;

@@ -274,12 +274,7 @@ struct PlatformDoc;
 
 /// The merged OpenAPI document of every module.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = PlatformDoc::openapi();
-    doc.merge(yiyang_basedata::api::ApiDoc::openapi());
-    doc.merge(yiyang_patients::api::ApiDoc::openapi());
-    doc.merge(yiyang_integration::api::ApiDoc::openapi());
-    doc.merge(yiyang_integration::outbound_api::ApiDoc::openapi());
-    doc
+    crate::app::registry().openapi(PlatformDoc::openapi())
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use yiyang_core::{AppError, AppResult};
 use yiyang_platform::crypto::{Keys, generate_key_hex, parse_key};
+use yiyang_platform::module::{Section, Setting};
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -35,6 +36,9 @@ pub struct FileConfig {
     pub mask_key: Option<String>,
     pub seed_demo: Option<bool>,
     pub demo_mllp_port: Option<u16>,
+    /// Each module's section (`[patients]`, `[integration]`, …).
+    #[serde(flatten)]
+    pub sections: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +52,7 @@ pub struct Config {
     /// Port of the demo MLLP channel created with the demo data (0 = none).
     pub demo_mllp_port: u16,
     key_source: FileConfig,
+    sections: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -126,6 +131,21 @@ impl Config {
                 .or(file.demo_mllp_port)
                 .unwrap_or(2575),
             key_source,
+            sections: file.sections,
+        })
+    }
+
+    /// A module's settings: environment variable, then the file's `[module]` section, then
+    /// the declared default.
+    pub fn section(&self, module: &str, settings: &[Setting]) -> Section {
+        let table = self.sections.get(module).and_then(|v| v.as_table());
+        Section::resolve(module, settings, |s| {
+            env(s.env).or_else(|| {
+                table.and_then(|t| t.get(s.key)).map(|v| match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })
         })
     }
 

@@ -16,62 +16,7 @@ pub fn routes() -> Router<AppState> {
 
 async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let ctx = &a.ctx;
-    let unread = yiyang_platform::notify::unread_count(&st.db, ctx.actor.id).await?;
-    let mut cards: Vec<(String, i64, &str)> = vec![("未读消息".into(), unread, "/inbox")];
-    if ctx.has(perm::ORG_READ) {
-        let orgs = yiyang_basedata::service::list_orgs(&st, ctx, &Default::default()).await?;
-        for (k, l) in yiyang_basedata::service::ORG_KINDS
-            .iter()
-            .filter(|(k, _)| *k != "platform")
-        {
-            let n = orgs
-                .iter()
-                .filter(|o| o.kind == *k && o.status == "approved")
-                .count() as i64;
-            if n > 0 {
-                cards.push((l.to_string(), n, "/orgs"));
-            }
-        }
-    }
-    if let Some(scope) = ctx.scope_of(perm::STAFF_READ) {
-        let mut f = yiyang_store::Filter::new();
-        if let Some(orgs) = scope.org_ids() {
-            f.any_of("org_id", &orgs);
-        }
-        f.raw("deleted_at IS NULL");
-        let n = st
-            .db
-            .scalar(
-                &format!("SELECT COUNT(*) FROM staff{}", f.sql()),
-                f.args.clone(),
-            )
-            .await?;
-        cards.push(("在册人员".into(), n, "/staff"));
-        let soon = (yiyang_core::clock::today_cst(st.clock.as_ref()) + chrono::Duration::days(60))
-            .format("%Y-%m-%d")
-            .to_string();
-        let ph = f.next();
-        f.args.push(soon.into());
-        f.raw(&format!("licence_expiry <= {ph}"));
-        let n = st
-            .db
-            .scalar(&format!("SELECT COUNT(*) FROM staff{}", f.sql()), f.args)
-            .await?;
-        cards.push(("60天内证照到期".into(), n, "/staff"));
-    }
-    if ctx.has(perm::ORG_REVIEW) || ctx.has(perm::STAFF_REVIEW) {
-        let (o, s) = yiyang_basedata::service::pending(&st, ctx).await?;
-        cards.push(("待审核".into(), (o.len() + s.len()) as i64, "/review"));
-    }
-    if ctx.has(perm::JOBS_READ) {
-        let counts = yiyang_platform::jobs::counts(&st.db).await?;
-        let dead = counts
-            .iter()
-            .find(|(s, _)| s == "dead")
-            .map(|(_, n)| *n)
-            .unwrap_or(0);
-        cards.push(("失败任务".into(), dead, "/jobs?status=dead"));
-    }
+    let cards = st.registry.home_cards(&st, ctx).await?;
     let resident = ctx
         .actor
         .roles
@@ -84,7 +29,7 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
         "/",
         html! {
             p { "您好，" (ctx.actor.display_name) "。" }
-            div.cards { @for (l, n, href) in &cards { a.stat href=(href) { div.n { (n) } div.l { (l) } } } }
+            div.cards { @for c in &cards { a.stat href=(c.href) { div.n { (c.value) } div.l { (c.label) } } } }
             @if resident {
                 div.card {
                     p { "健康档案、慢病随访、长护服务和医养商城将在后续版本开放，届时会显示在这里。" }

@@ -206,14 +206,21 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let cfg = Config::load(cli.config.as_deref())?;
+    let registry = app::configured_registry(&cfg)?;
     let clock = app::system_clock();
     let db = app::open_db(&cfg).await?;
-    let applied = app::prepare(&db, clock.as_ref()).await?;
+    let applied = registry.prepare(&db, clock.now_micros()).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let platform =
-        app::Platform::start(db.clone(), cfg.keys()?, clock.clone(), cfg.tls.is_some()).await;
+    let platform = app::Platform::start_with(
+        registry,
+        db.clone(),
+        cfg.keys()?,
+        clock.clone(),
+        cfg.tls.is_some(),
+    )
+    .await;
     let st = platform.state.clone();
     let sys = RequestContext::system(clock.clone(), "cli");
     let code = match cli.cmd.unwrap_or(Cmd::Serve) {

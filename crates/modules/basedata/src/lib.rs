@@ -8,44 +8,6 @@ pub mod pages;
 pub mod schema;
 pub mod service;
 
-use yiyang_platform::module::EncryptedColumn;
-use yiyang_platform::web::NavItem;
+mod module;
 
-/// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
-pub const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
-    table: "staff",
-    id_column: "id",
-    cipher_column: "id_cipher",
-    nullable: false,
-}];
-
-/// Navigation entries of this module.
-pub fn nav() -> Vec<NavItem> {
-    use yiyang_core::perm;
-    vec![
-        NavItem {
-            href: "/orgs",
-            label: "机构信息",
-            group: "基础信息",
-            permission: Some(perm::ORG_READ),
-        },
-        NavItem {
-            href: "/staff",
-            label: "人员信息",
-            group: "基础信息",
-            permission: Some(perm::STAFF_READ),
-        },
-        NavItem {
-            href: "/review",
-            label: "待审核",
-            group: "基础信息",
-            permission: Some(perm::ORG_REVIEW),
-        },
-        NavItem {
-            href: "/import",
-            label: "批量导入",
-            group: "基础信息",
-            permission: Some(perm::STAFF_WRITE),
-        },
-    ]
-}
+pub use module::BasedataModule;

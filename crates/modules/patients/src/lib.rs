@@ -13,54 +13,6 @@ pub mod record;
 pub mod schema;
 pub mod service;
 
-use yiyang_platform::module::EncryptedColumn;
-use yiyang_platform::web::NavItem;
+mod module;
 
-/// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
-pub const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
-    table: "persons",
-    id_column: "id",
-    cipher_column: "id_cipher",
-    nullable: true,
-}];
-
-pub fn nav() -> Vec<NavItem> {
-    use yiyang_core::perm;
-    vec![
-        NavItem {
-            href: "/my",
-            label: "我的健康档案",
-            group: "居民服务",
-            permission: None,
-        },
-        NavItem {
-            href: "/persons",
-            label: "居民档案",
-            group: "患者主索引",
-            permission: Some(perm::PATIENT_READ),
-        },
-        NavItem {
-            href: "/mpi/reviews",
-            label: "疑似重复",
-            group: "患者主索引",
-            permission: Some(perm::PATIENT_MERGE),
-        },
-        NavItem {
-            href: "/mpi/stats",
-            label: "查询统计",
-            group: "患者主索引",
-            permission: Some(perm::PATIENT_READ),
-        },
-        NavItem {
-            href: "/mpi/config",
-            label: "匹配规则与模型",
-            group: "患者主索引",
-            permission: Some(perm::MPI_MANAGE),
-        },
-    ]
-}
-
-/// Reference data this module needs on every start.
-pub async fn prepare(db: &yiyang_store::Db, now: i64) -> yiyang_core::AppResult<()> {
-    matching::seed_default(db, now).await
-}
+pub use module::{PatientsConfig, PatientsModule};

@@ -295,17 +295,10 @@ async fn stored_fields(st: &AppState, mut db: impl Conn, id: i64) -> AppResult<M
     match_fields(st, r)
 }
 
-/// Candidates scored per registration (those sharing the most block keys):
-/// `YIYANG_MPI_CANDIDATES`, default [`DEFAULT_CANDIDATES`].
+/// Candidates scored per registration (those sharing the most block keys): the setting
+/// `patients.mpi_candidates` (`YIYANG_MPI_CANDIDATES`), default [`DEFAULT_CANDIDATES`].
 pub fn candidates_per_registration() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("YIYANG_MPI_CANDIDATES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n >= 1)
-            .unwrap_or(DEFAULT_CANDIDATES)
-    })
+    crate::PatientsConfig::get().mpi_candidates
 }
 
 /// Fewest items a CPU-bound step of a batch registration splits over two threads.
