@@ -76,7 +76,7 @@ const SETTINGS: &[Setting] = &[
         key: "hl7_lanes",
         env: "YIYANG_HL7_LANES",
         default: "4",
-        doc: "PostgreSQL 上并行处理消息的通道数（SQLite 固定为 1；宜为 64 的约数）",
+        doc: "PostgreSQL 上并行处理消息的通道数（SQLite 固定为 1；宜为 64 的约数；决策 0012）",
     },
     Setting {
         key: "hl7_batch_ms",
@@ -88,7 +88,7 @@ const SETTINGS: &[Setting] = &[
         key: "hl7_run",
         env: "YIYANG_HL7_RUN",
         default: "128",
-        doc: "连续入院消息合并处理的最大条数（调优用）",
+        doc: "连续入院消息合并处理的最大条数（SQLite 上发送方等待 ACK 时为 16；调优用；决策 0008）",
     },
 ];
 

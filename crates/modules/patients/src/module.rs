@@ -38,7 +38,7 @@ const SETTINGS: &[Setting] = &[Setting {
     key: "mpi_candidates",
     env: "YIYANG_MPI_CANDIDATES",
     default: "20",
-    doc: "每次登记参与评分的候选人数（共享分块键最多者），至少 1",
+    doc: "每次登记参与评分的候选人数（共享分块键最多者），至少 1；决策 0009",
 }];
 
 const fn p(name: &'static str, label: &'static str, roles: &'static [&'static str]) -> Permission {
