@@ -4,6 +4,7 @@
 
 pub mod audit;
 pub mod crypto;
+pub mod errors;
 pub mod identity;
 pub mod jobs;
 pub mod masking;

@@ -3,7 +3,7 @@
 
 use crate::jobs::Handler;
 use crate::module::{
-    BoxFut, Card, FieldKind, Module, Permission, Role, Schedule, Section, Setting,
+    BoxFut, Card, ErrorCode, FieldKind, Module, Permission, Role, Schedule, Section, Setting,
 };
 use crate::notify::{self, Channel, GatewayChannel, InboxChannel};
 use crate::web::{AppState, NavItem};
@@ -204,6 +204,9 @@ impl Module for PlatformModule {
     }
     fn roles(&self) -> &'static [Role] {
         ROLES
+    }
+    fn error_codes(&self) -> &'static [ErrorCode] {
+        crate::errors::ERROR_CODES
     }
     fn permissions(&self) -> &'static [Permission] {
         PERMISSIONS

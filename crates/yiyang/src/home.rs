@@ -12,6 +12,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/api/docs", get(api_docs))
+        .route("/api/docs/errors", get(error_docs))
 }
 
 async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
@@ -70,13 +71,32 @@ async fn api_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Marku
         "接口文档",
         "/api/docs",
         html! {
-            p { "机器可读的 OpenAPI 3 文档：" a href="/api/openapi.json" { "/api/openapi.json" } "。接口使用会话 Cookie（写操作须带 x-csrf-token 头）或 OAuth 2.0 Bearer 令牌。" }
+            p { "机器可读的 OpenAPI 3 文档：" a href="/api/openapi.json" { "/api/openapi.json" } "；错误码一览：" a href="/api/docs/errors" { "/api/docs/errors" } "。接口使用会话 Cookie（写操作须带 x-csrf-token 头）或 OAuth 2.0 Bearer 令牌。" }
             div.table-wrap { table {
                 thead { tr { th { "分组" } th { "方法" } th { "路径" } th { "说明" } } }
                 tbody { @for (t, m, p, s) in &rows { tr { td { (t) } td.mono { (m) } td.mono { (p) } td { (s) } } } }
             } }
             h2 { "数据结构" }
             p.mono { (schemas.join(" · ")) }
+        },
+    ))
+}
+
+/// The error codes of every module (zh-CN table), behind the same permission as /api/docs.
+async fn error_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+    a.ctx.require(perm::CLIENT_MANAGE)?;
+    let codes = crate::api::error_codes(&st.registry);
+    Ok(shell(
+        &st.nav,
+        &a,
+        "错误码",
+        "/api/docs",
+        html! {
+            p { "接口出错时返回 JSON 正文 " code { "{code, message, details, request_id}" } "，" code { "code" } " 为下表中的稳定错误码，" code { "message" } " 为中文说明（可能比下表更具体）。" a href="/api/docs" { "返回接口文档" } }
+            div.table-wrap { table {
+                thead { tr { th { "错误码" } th { "HTTP 状态" } th { "说明" } th { "模块" } } }
+                tbody { @for (m, e) in &codes { tr { td.mono { (e.code) } td.mono { (e.status) } td { (e.message) } td { (m) } } } }
+            } }
         },
     ))
 }

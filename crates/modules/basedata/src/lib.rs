@@ -3,6 +3,7 @@
 //! warns before a practising licence expires.
 
 pub mod api;
+pub mod errors;
 pub mod import;
 pub mod pages;
 pub mod schema;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 use utoipa::OpenApi;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::jobs::Handler;
-use yiyang_platform::module::{BoxFut, Card, EncryptedColumn, Module, Permission, Schedule};
+use yiyang_platform::module::{
+    BoxFut, Card, EncryptedColumn, ErrorCode, Module, Permission, Schedule,
+};
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::Migration;
 
@@ -130,6 +132,9 @@ impl Module for BasedataModule {
     }
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(crate::api::ApiDoc::openapi())
+    }
+    fn error_codes(&self) -> &'static [ErrorCode] {
+        crate::errors::ERROR_CODES
     }
     fn permissions(&self) -> &'static [Permission] {
         PERMISSIONS

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod channels;
 pub mod engine;
+pub mod errors;
 pub mod listener;
 pub mod messages;
 pub mod outbound;

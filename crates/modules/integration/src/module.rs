@@ -7,7 +7,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use yiyang_core::{AppError, AppResult, perm};
-use yiyang_platform::module::{EncryptedColumn, Module, Permission, Section, Setting};
+use yiyang_platform::module::{EncryptedColumn, ErrorCode, Module, Permission, Section, Setting};
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::Migration;
 
@@ -170,6 +170,9 @@ impl Module for IntegrationModule {
         let mut doc = crate::api::ApiDoc::openapi();
         doc.merge(crate::outbound_api::ApiDoc::openapi());
         Some(doc)
+    }
+    fn error_codes(&self) -> &'static [ErrorCode] {
+        crate::errors::ERROR_CODES
     }
     fn permissions(&self) -> &'static [Permission] {
         PERMISSIONS

@@ -4,7 +4,9 @@ use axum::Router;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 use yiyang_core::{AppResult, perm};
-use yiyang_platform::module::{BoxFut, EncryptedColumn, Module, Permission, Section, Setting};
+use yiyang_platform::module::{
+    BoxFut, EncryptedColumn, ErrorCode, Module, Permission, Section, Setting,
+};
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::{Db, Migration};
 
@@ -152,6 +154,9 @@ impl Module for PatientsModule {
     }
     fn openapi(&self) -> Option<utoipa::openapi::OpenApi> {
         Some(crate::api::ApiDoc::openapi())
+    }
+    fn error_codes(&self) -> &'static [ErrorCode] {
+        crate::errors::ERROR_CODES
     }
     fn permissions(&self) -> &'static [Permission] {
         PERMISSIONS
