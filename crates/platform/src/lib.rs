@@ -14,6 +14,8 @@ pub mod oauth;
 pub mod password;
 pub mod platform_module;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod web;
 
 pub use platform_module::PlatformModule;

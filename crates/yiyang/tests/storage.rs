@@ -629,7 +629,7 @@ async fn every_encrypted_column_in_the_schema_is_declared_for_rewrap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_together_seed_the_demo_city_once() {
     // PostgreSQL only: several nodes share it. (One SQLite file serves one node.)
-    if !backends().contains(&"postgres") {
+    if !yiyang_platform::testing::postgres_or_skip() {
         return;
     }
     let url = fresh_db_url("postgres").await;
