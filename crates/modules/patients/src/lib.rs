@@ -6,6 +6,7 @@
 //! versioned configurations and trained models, and the health record.
 
 pub mod api;
+pub mod demo;
 pub mod errors;
 pub mod import;
 pub mod matching;

@@ -181,4 +181,7 @@ impl Module for PatientsModule {
     fn prepare<'a>(&'a self, db: &'a Db, now: i64) -> BoxFut<'a, AppResult<()>> {
         Box::pin(crate::matching::seed_default(db, now))
     }
+    fn seed_demo<'a>(&'a self, st: &'a AppState) -> BoxFut<'a, AppResult<()>> {
+        Box::pin(crate::demo::seed(st))
+    }
 }
