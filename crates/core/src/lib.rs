@@ -7,6 +7,7 @@ pub mod error;
 pub mod idnumber;
 pub mod par;
 pub mod perm;
+pub mod text;
 
 pub use clock::{Clock, FixedClock, SystemClock};
 pub use context::{Actor, ActorKind, RequestContext, Scope};

@@ -25,6 +25,11 @@ pub const JOBS_MANAGE: &str = "jobs.manage";
 pub const INTEGRATION_READ: &str = "integration.read";
 pub const INTEGRATION_MANAGE: &str = "integration.manage";
 
+/// Marks the roles of residents (elders and their families): their own records and those
+/// they were authorised to see, never anyone else's. A role marker (declared by the patients
+/// module as such): not grantable in the role editor, not held by staff roles or the system.
+pub const RESIDENT_SELF: &str = "resident.self";
+
 /// The permissions of the running platform: the union of what its modules declare
 /// (`yiyang_platform::module::Registry` registers them at start), in registration order.
 static REGISTERED: std::sync::RwLock<Vec<(&'static str, &'static str)>> =

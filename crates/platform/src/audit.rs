@@ -9,7 +9,7 @@
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
-use yiyang_core::{ActorKind, AppResult, RequestContext};
+use yiyang_core::{ActorKind, AppError, AppResult, RequestContext};
 use yiyang_store::{Backend, Db, Filter, Tx, args};
 
 /// One audit entry before it is chained.
@@ -471,10 +471,51 @@ pub async fn search(
     if let Some(a) = nonempty(&q.outcome) {
         f.add("outcome = ?", a);
     }
-    if let Some(t) = nonempty(&q.from).and_then(|d| day_start_micros(&d)) {
+    let date = |field: &str, label: &str, v: &Option<String>| -> AppResult<Option<i64>> {
+        match nonempty(v) {
+            None => Ok(None),
+            Some(d) => day_start_micros(&d).map(Some).ok_or_else(|| {
+                AppError::field(
+                    "audit.date_invalid",
+                    field,
+                    format!("{label}格式不正确：{d}（应为 YYYY-MM-DD）"),
+                )
+            }),
+        }
+    };
+    let (from, to) = (
+        date("from", "开始日期", &q.from)?,
+        date("to", "结束日期", &q.to)?,
+    );
+    if let (Some(a), Some(b)) = (from, to)
+        && a > b
+    {
+        return Err(AppError::field(
+            "audit.range_invalid",
+            "to",
+            "结束日期不能早于开始日期",
+        ));
+    }
+    if let Some(o) = nonempty(&q.outcome)
+        && !["success", "failure", "denied", "not_found"].contains(&o.as_str())
+    {
+        return Err(AppError::field(
+            "audit.outcome_invalid",
+            "outcome",
+            format!("结果须为 success、failure、denied 或 not_found：{o}"),
+        ));
+    }
+    if q.page.is_some_and(|p| p < 1) {
+        return Err(AppError::field(
+            "audit.page_invalid",
+            "page",
+            "页码须为正整数",
+        ));
+    }
+    if let Some(t) = from {
         f.add("at >= ?", t);
     }
-    if let Some(t) = nonempty(&q.to).and_then(|d| day_start_micros(&d)) {
+    if let Some(t) = to {
         f.add("at < ?", t + 86_400_000_000);
     }
     let total = db

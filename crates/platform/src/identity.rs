@@ -177,6 +177,68 @@ struct LoginRow {
     org_id: Option<i64>,
 }
 
+fn bad_credentials(failed: i64) -> AppError {
+    AppError::new("auth.invalid_credentials", 401, "用户名或密码错误").with_details(
+        serde_json::json!({ "remaining_attempts": (MAX_FAILED_LOGINS - failed).max(0) }),
+    )
+}
+
+fn locked_error(now: i64, until: i64) -> AppError {
+    let minutes = (until - now + 59_999_999) / 60_000_000;
+    AppError::new(
+        "auth.locked",
+        423,
+        format!("连续登录失败次数过多，账号已锁定，请{minutes}分钟后再试"),
+    )
+    .with_details(serde_json::json!({ "locked_until": until }))
+}
+
+/// A login that is no account fails exactly as a real one does: the same password hashing
+/// time, the same remaining-attempts count, the same lockout after five failures.
+async fn unknown_login(
+    db: &Db,
+    now: i64,
+    login: &str,
+    password_input: &str,
+    audit: AuditEntry,
+) -> AppResult<LoginOk> {
+    let pw = password_input.to_string();
+    tokio::task::spawn_blocking(move || password::verify(&pw, password::dummy_hash()))
+        .await
+        .ok();
+    let key: String = login.to_lowercase().chars().take(128).collect();
+    let mut tx = db.begin().await?;
+    let row: Option<(i64, Option<i64>)> = tx
+        .fetch_optional(
+            "SELECT failed_attempts, locked_until FROM login_failures WHERE login_key = $1",
+            args![&key],
+        )
+        .await?;
+    if let Some((_, Some(until))) = row
+        && until > now
+    {
+        return Err(locked_error(now, until));
+    }
+    let failed = row.map(|r| r.0).unwrap_or(0) + 1;
+    let (stored, until) = if failed >= MAX_FAILED_LOGINS {
+        (0, Some(now + LOCKOUT_MICROS))
+    } else {
+        (failed, None)
+    };
+    tx.execute(
+        "INSERT INTO login_failures (login_key, failed_attempts, locked_until, last_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (login_key) DO UPDATE SET failed_attempts = $2, locked_until = $3, last_at = $4",
+        args![&key, stored, until, now],
+    )
+    .await?;
+    audit::append(&mut tx, &[audit]).await?;
+    tx.commit().await?;
+    match until {
+        Some(u) => Err(locked_error(now, u)),
+        None => Err(bad_credentials(failed)),
+    }
+}
+
 /// Checks credentials, enforces lockout (kept in the database), opens a session.
 pub async fn login(
     db: &Db,
@@ -193,7 +255,6 @@ pub async fn login(
             args![login],
         )
         .await?;
-    let bad = || AppError::new("auth.invalid_credentials", 401, "用户名或密码错误");
     let audit_fail = |id: i64, org: Option<i64>, why: &str| {
         let mut e = AuditEntry::new(ctx, "auth.login", "account", id)
             .outcome("failure")
@@ -203,32 +264,19 @@ pub async fn login(
         e.details(serde_json::json!({ "reason": why }))
     };
     let Some(row) = row else {
-        let pw = password_input.to_string();
-        tokio::task::spawn_blocking(move || password::verify(&pw, password::dummy_hash()))
-            .await
-            .ok();
-        let mut tx = db.begin().await?;
-        audit::append(&mut tx, &[audit_fail(0, None, "unknown_login")]).await?;
-        tx.commit().await?;
-        return Err(bad());
+        return unknown_login(
+            db,
+            now,
+            login,
+            password_input,
+            audit_fail(0, None, "unknown_login"),
+        )
+        .await;
     };
-    if row.status != "active" {
-        return Err(AppError::new(
-            "auth.disabled",
-            403,
-            "账号已停用，请联系管理员",
-        ));
-    }
     if let Some(until) = row.locked_until
         && until > now
     {
-        let minutes = (until - now) / 60_000_000 + 1;
-        return Err(AppError::new(
-            "auth.locked",
-            423,
-            format!("连续登录失败次数过多，账号已锁定，请{minutes}分钟后再试"),
-        )
-        .with_details(serde_json::json!({ "locked_until": until })));
+        return Err(locked_error(now, until));
     }
     let (pw, hash) = (password_input.to_string(), row.password_hash.clone());
     let ok = tokio::task::spawn_blocking(move || password::verify(&pw, &hash))
@@ -245,11 +293,7 @@ pub async fn login(
             .await?;
             audit::append(&mut tx, &[audit_fail(row.id, row.org_id, "locked")]).await?;
             tx.commit().await?;
-            return Err(AppError::new(
-                "auth.locked",
-                423,
-                "连续登录失败次数过多，账号已锁定15分钟",
-            ));
+            return Err(locked_error(now, now + LOCKOUT_MICROS));
         }
         tx.execute(
             "UPDATE accounts SET failed_attempts = $1 WHERE id = $2",
@@ -258,8 +302,14 @@ pub async fn login(
         .await?;
         audit::append(&mut tx, &[audit_fail(row.id, row.org_id, "bad_password")]).await?;
         tx.commit().await?;
-        return Err(bad().with_details(
-            serde_json::json!({ "remaining_attempts": MAX_FAILED_LOGINS - failed }),
+        return Err(bad_credentials(failed));
+    }
+    // Only someone who knows the password learns that the account is disabled.
+    if row.status != "active" {
+        return Err(AppError::new(
+            "auth.disabled",
+            403,
+            "账号已停用，请联系管理员",
         ));
     }
     let token = random_token();
@@ -564,6 +614,13 @@ fn require_account_admin(ctx: &RequestContext, org_id: Option<i64>) -> AppResult
 pub async fn create_account(db: &Db, ctx: &RequestContext, a: &NewAccount) -> AppResult<i64> {
     let login = a.login.trim();
     validate_login(login)?;
+    {
+        use yiyang_core::text::{Checks, Kind};
+        Checks::new()
+            .text("display_name", "姓名", &a.display_name, 40, Kind::Name)
+            .text("phone", "手机号", &a.phone, 32, Kind::Line)
+            .finish()?;
+    }
     if a.display_name.trim().is_empty() {
         return Err(AppError::field(
             "account.name_required",

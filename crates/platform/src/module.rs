@@ -182,6 +182,12 @@ pub trait Module: Send + Sync {
     fn permissions(&self) -> &'static [Permission] {
         &[]
     }
+    /// Role markers: permissions that mark a kind of role (e.g. `resident.self` for elders
+    /// and families), given only to the roles they name. They are not in the role editor's
+    /// list (`perm::all`), not held by the platform administrator or the system context.
+    fn role_markers(&self) -> &'static [Permission] {
+        &[]
+    }
     /// Masking field kinds of its personal data.
     fn field_kinds(&self) -> &'static [FieldKind] {
         &[]
@@ -288,9 +294,14 @@ impl Registry {
         nav
     }
 
-    /// Each built-in role with the permissions granted to it.
+    pub fn role_markers(&self) -> Vec<Permission> {
+        self.each(|m| m.role_markers())
+    }
+
+    /// Each built-in role with the permissions (and role markers) granted to it.
     pub fn role_grants(&self) -> Vec<(Role, Vec<&'static str>)> {
-        let perms = self.permissions();
+        let mut perms = self.permissions();
+        perms.extend(self.role_markers());
         self.roles()
             .into_iter()
             .map(|r| {

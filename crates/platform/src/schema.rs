@@ -2,9 +2,10 @@
 
 use yiyang_store::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0001_platform",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0001_platform",
+        sql: r#"
 CREATE TABLE orgs (
     id {id},
     code TEXT NOT NULL UNIQUE,
@@ -190,4 +191,18 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 );
 "#,
-}];
+    },
+    Migration {
+        // Failed logins for names that are not accounts, counted like real ones, so that
+        // answers never tell whether a login exists.
+        id: "0013_platform_login_failures",
+        sql: r#"
+CREATE TABLE login_failures (
+    login_key TEXT PRIMARY KEY,
+    failed_attempts BIGINT NOT NULL,
+    locked_until BIGINT,
+    last_at BIGINT NOT NULL
+);
+"#,
+    },
+];

@@ -178,6 +178,7 @@ impl Harness {
             nav: registry.nav(),
             registry,
             cookie_secure: false,
+            metrics_access: Default::default(),
         }));
         Harness {
             state,

@@ -294,6 +294,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc.info.description = Some(format!(
         "{info}\n\n错误码一览见标签“错误码”及页面 /api/docs/errors。"
     ));
+    yiyang_platform::web::rejection::document_errors(&mut doc);
     doc
 }
 

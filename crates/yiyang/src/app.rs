@@ -13,6 +13,7 @@ use yiyang_platform::jobs::{JobStats, Worker};
 use yiyang_platform::masking::Masking;
 use yiyang_platform::module::{Module, Registry};
 use yiyang_platform::notify::{self, Channel, InboxChannel};
+use yiyang_platform::web::metrics_access::MetricsAccess;
 use yiyang_platform::web::{self, AppState, Services};
 use yiyang_store::{Db, DbOptions, Migration};
 
@@ -75,15 +76,28 @@ pub struct Platform {
 impl Platform {
     /// A platform of [`modules`] at their default settings.
     pub async fn start(db: Db, keys: Keys, clock: Arc<dyn Clock>, cookie_secure: bool) -> Platform {
-        Self::start_with(registry(), db, keys, clock, cookie_secure).await
+        Self::start_with(db, keys, clock, cookie_secure, MetricsAccess::default()).await
     }
 
+    /// [`Platform::start`] with who may read `/metrics`.
     pub async fn start_with(
+        db: Db,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        cookie_secure: bool,
+        metrics_access: MetricsAccess,
+    ) -> Platform {
+        Self::start_modules(registry(), db, keys, clock, cookie_secure, metrics_access).await
+    }
+
+    /// A platform of the configured `registry`.
+    pub async fn start_modules(
         registry: Arc<Registry>,
         db: Db,
         keys: Keys,
         clock: Arc<dyn Clock>,
         cookie_secure: bool,
+        metrics_access: MetricsAccess,
     ) -> Platform {
         let keys = Arc::new(keys);
         let (audit, audit_task) = AuditSink::start(db.clone());
@@ -98,6 +112,7 @@ impl Platform {
             nav: registry.nav(),
             registry,
             cookie_secure,
+            metrics_access,
         }));
         Platform { state, audit_task }
     }
@@ -155,6 +170,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::metrics::track,
         ))
+        .layer(axum::middleware::from_fn(web::rejection::standard_errors))
         .layer(axum::middleware::from_fn_with_state(
             st.clone(),
             web::auth_middleware,
@@ -163,7 +179,7 @@ pub fn router(st: AppState) -> Router {
             st.clone(),
             web::security_headers,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(20 * 1024 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(web::UPLOAD_LIMIT))
         .with_state(st)
 }
 

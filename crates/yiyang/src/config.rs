@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use yiyang_core::{AppError, AppResult};
 use yiyang_platform::crypto::{Keys, generate_key_hex, parse_key};
 use yiyang_platform::module::{Section, Setting};
+use yiyang_platform::web::metrics_access::MetricsAccess;
 
 /// The binary's own settings (top level of the TOML file), for [`docs_table`].
 pub const SETTINGS: &[Setting] = &[
@@ -87,6 +88,18 @@ pub const SETTINGS: &[Setting] = &[
         default: "2575",
         doc: "示例 HL7 通道的端口（0 = 不创建）",
     },
+    Setting {
+        key: "metrics_allow",
+        env: "YIYANG_METRICS_ALLOW",
+        default: "127.0.0.1,::1",
+        doc: "可读取 /metrics 的地址或网段（逗号分隔，CIDR）",
+    },
+    Setting {
+        key: "metrics_token",
+        env: "YIYANG_METRICS_TOKEN",
+        default: "",
+        doc: "读取 /metrics 的 Bearer 令牌（至少 16 个字符，可从任意地址使用）",
+    },
 ];
 
 /// The one table of every setting: the binary's own, then each module's (markdown).
@@ -130,6 +143,8 @@ pub struct FileConfig {
     pub mask_key: Option<String>,
     pub seed_demo: Option<bool>,
     pub demo_mllp_port: Option<u16>,
+    pub metrics_allow: Option<String>,
+    pub metrics_token: Option<String>,
     /// Each module's section (`[patients]`, `[integration]`, …).
     #[serde(flatten)]
     pub sections: std::collections::BTreeMap<String, toml::Value>,
@@ -145,6 +160,8 @@ pub struct Config {
     pub seed_demo: bool,
     /// Port of the demo MLLP channel created with the demo data (0 = none).
     pub demo_mllp_port: u16,
+    /// Who may read `/metrics`.
+    pub metrics_access: MetricsAccess,
     key_source: FileConfig,
     sections: std::collections::BTreeMap<String, toml::Value>,
 }
@@ -205,6 +222,12 @@ impl Config {
             mask_key: env("YIYANG_MASK_KEY").or(file.mask_key.clone()),
             ..FileConfig::default()
         };
+        let metrics_access = MetricsAccess::parse(
+            &env("YIYANG_METRICS_ALLOW")
+                .or(file.metrics_allow.clone())
+                .unwrap_or_else(|| "127.0.0.1,::1".into()),
+            env("YIYANG_METRICS_TOKEN").or(file.metrics_token.clone()),
+        )?;
         Ok(Config {
             listen: env("YIYANG_LISTEN")
                 .or(file.listen)
@@ -224,6 +247,7 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .or(file.demo_mllp_port)
                 .unwrap_or(2575),
+            metrics_access,
             key_source,
             sections: file.sections,
         })
@@ -378,6 +402,7 @@ mod tests {
             demo_mllp_port: 0,
             key_source: FileConfig::default(),
             sections: file.sections,
+            metrics_access: MetricsAccess::default(),
         };
         let m = yiyang_integration::IntegrationModule;
         use yiyang_platform::module::Module;

@@ -32,8 +32,8 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
             p { "您好，" (ctx.actor.display_name) "。" }
             div.cards { @for c in &cards { a.stat href=(c.href) { div.n { (c.value) } div.l { (c.label) } } } }
             @if resident {
-                div.card {
-                    p { "健康档案、慢病随访、长护服务和医养商城将在后续版本开放，届时会显示在这里。" }
+                div.card.big {
+                    p { a href="/my" { "查看我的健康档案" } "：最近的测量、正在使用的药、过敏和就诊记录。" }
                     p { "提示：点击页面右上角的“大字模式”可放大文字。" }
                 }
             }

@@ -231,12 +231,13 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let platform = app::Platform::start_with(
+    let platform = app::Platform::start_modules(
         registry,
         db.clone(),
         cfg.keys()?,
         clock.clone(),
         cfg.tls.is_some(),
+        cfg.metrics_access.clone(),
     )
     .await;
     let st = platform.state.clone();

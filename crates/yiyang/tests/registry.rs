@@ -40,6 +40,24 @@ fn every_permission_is_granted_to_the_platform_administrator() {
     // The process-wide list (role editor, system context) is the union over modules.
     let all: BTreeSet<&str> = yiyang_core::perm::all().iter().map(|(p, _)| *p).collect();
     assert_eq!(all, perms.iter().map(|p| p.name).collect());
+    // Role markers go only to the roles they name, never to staff roles.
+    for m in r.role_markers() {
+        assert!(
+            !all.contains(m.name),
+            "{} is a marker and a permission",
+            m.name
+        );
+        for (role, granted) in &grants {
+            assert_eq!(
+                granted.contains(&m.name),
+                m.roles.contains(&role.code),
+                "{} for {}",
+                m.name,
+                role.code
+            );
+        }
+    }
+    assert!(!r.role_markers().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

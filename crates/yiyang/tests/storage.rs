@@ -22,6 +22,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
             first,
             vec![
                 "0001_platform".to_string(),
+                "0013_platform_login_failures".to_string(),
                 "0002_basedata".to_string(),
                 "0003_patients".to_string(),
                 "0009_patients_block_key_cover".to_string(),

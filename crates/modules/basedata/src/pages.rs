@@ -584,7 +584,7 @@ fn import_view(
             div.card {
                 p { "支持 CSV（UTF-8）与 XLSX 文件，第一行为列名（中文或英文）。所有行校验通过后才会在一个事务中全部写入；任何一行有误则不导入，并逐行列出错误。" }
                 p { "模板：" a href="/import/template/staff" { "人员导入模板.csv" } @if city { " · " a href="/import/template/orgs" { "机构导入模板.csv" } } }
-                form.grid method="post" action=(format!("/import?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                form.grid method="post" action="/import" enctype="multipart/form-data" { (csrf(a))
                     div { label for="kind" { "导入内容" } select #kind name="kind" { option value="staff" { "人员信息" } @if city { option value="orgs" { "机构信息" } } } }
                     div { label for="file" { "文件" } input #file type="file" name="file" accept=".csv,.xlsx" required; }
                     div { label { input type="checkbox" name="dry_run" value="1"; " 仅校验，不写入" } }

@@ -153,6 +153,25 @@ fn check_phone(field: &str, v: &str) -> AppResult<String> {
 impl OrgInput {
     /// Checks and normalises every field; returns the first problem.
     pub fn validate(&mut self) -> AppResult<()> {
+        {
+            use yiyang_core::text::{Checks, Kind};
+            Checks::new()
+                .text("code", "机构编码", &self.code, 32, Kind::Line)
+                .text("name", "机构名称", &self.name, 100, Kind::Name)
+                .text("level", "等级", &self.level, 20, Kind::Line)
+                .text("district", "所属区县", &self.district, 20, Kind::Line)
+                .text("address", "地址", &self.address, 200, Kind::Line)
+                .text("phone", "联系电话", &self.phone, 32, Kind::Line)
+                .text(
+                    "service_scope",
+                    "服务范围",
+                    &self.service_scope,
+                    500,
+                    Kind::Text,
+                )
+                .text("licence_no", "许可证号", &self.licence_no, 64, Kind::Line)
+                .finish()?;
+        }
         self.code = self.code.trim().to_uppercase();
         self.name = self.name.trim().to_string();
         if self.code.is_empty()
@@ -552,6 +571,14 @@ pub async fn create_department(
     if !ctx.has_for(perm::DEPT_WRITE, org_id) {
         return Err(AppError::forbidden(perm::DEPT_WRITE));
     }
+    {
+        use yiyang_core::text::{Checks, Kind};
+        Checks::new()
+            .text("code", "科室编码", &d.code, 32, Kind::Line)
+            .text("name", "科室名称", &d.name, 50, Kind::Name)
+            .text("phone", "电话", &d.phone, 32, Kind::Line)
+            .finish()?;
+    }
     let code = d.code.trim().to_uppercase();
     if code.is_empty()
         || code.len() > 32
@@ -644,6 +671,29 @@ pub struct ValidStaff {
 
 impl StaffInput {
     pub fn validate(mut self, today: NaiveDate) -> AppResult<ValidStaff> {
+        {
+            use yiyang_core::text::{Checks, Kind};
+            Checks::new()
+                .text("name", "姓名", &self.name, 40, Kind::Name)
+                .text("id_number", "身份证号", &self.id_number, 32, Kind::Line)
+                .text("phone", "手机号", &self.phone, 32, Kind::Line)
+                .text("title", "职称", &self.title, 40, Kind::Line)
+                .text(
+                    "qualification_no",
+                    "资格证书编号",
+                    &self.qualification_no,
+                    64,
+                    Kind::Line,
+                )
+                .text(
+                    "licence_no",
+                    "执业证书编号",
+                    &self.licence_no,
+                    64,
+                    Kind::Line,
+                )
+                .finish()?;
+        }
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
         if self.name.is_empty() || self.name.chars().count() > 40 {
             return Err(AppError::field(

@@ -143,6 +143,13 @@ impl ChannelInput {
     /// Trims and normalises the input; every problem is a zh-CN field error.
     pub fn validate(mut self) -> AppResult<ChannelInput> {
         self.name = self.name.trim().to_string();
+        yiyang_core::text::check(
+            "name",
+            "通道名称",
+            &self.name,
+            50,
+            yiyang_core::text::Kind::Name,
+        )?;
         if self.name.is_empty() || self.name.chars().count() > 50 {
             return Err(AppError::field(
                 "integration.name_invalid",

@@ -361,6 +361,13 @@ impl SubscriptionInput {
     /// Trims and normalises the input; every problem is a zh-CN error naming its field.
     pub fn validate(mut self, creating: bool) -> AppResult<SubscriptionInput> {
         self.name = self.name.trim().to_string();
+        yiyang_core::text::check(
+            "name",
+            "订阅名称",
+            &self.name,
+            50,
+            yiyang_core::text::Kind::Name,
+        )?;
         if self.name.is_empty() || self.name.chars().count() > 50 {
             return Err(AppError::field(
                 "integration.sub_name_invalid",

@@ -85,6 +85,13 @@ const PERMISSIONS: &[Permission] = &[
     p(perm::MPI_MANAGE, "管理匹配规则与模型", &["platform_admin"]),
 ];
 
+/// Elders and their families see their own record and those they were authorised to see.
+const MARKERS: &[Permission] = &[p(
+    perm::RESIDENT_SELF,
+    "居民本人及授权家属",
+    &["elder", "family"],
+)];
+
 /// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
 const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
     table: "persons",
@@ -121,7 +128,13 @@ impl Module for PatientsModule {
     }
     fn nav(&self) -> Vec<NavItem> {
         vec![
-            nav_item("/my", "我的健康档案", "居民服务", None, "heart"),
+            nav_item(
+                "/my",
+                "我的健康档案",
+                "居民服务",
+                Some(perm::RESIDENT_SELF),
+                "heart",
+            ),
             nav_item(
                 "/persons",
                 "居民档案",
@@ -160,6 +173,9 @@ impl Module for PatientsModule {
     }
     fn permissions(&self) -> &'static [Permission] {
         PERMISSIONS
+    }
+    fn role_markers(&self) -> &'static [Permission] {
+        MARKERS
     }
     fn encrypted_columns(&self) -> &'static [EncryptedColumn] {
         ENCRYPTED

@@ -134,7 +134,7 @@ async fn persons_page(
                     div { button type="submit" { "登记" } }
                 } }
                 h2 { "批量登记（CSV/XLSX）" }
-                div.card { form.grid method="post" action=(format!("/persons/import?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                div.card { form.grid method="post" action="/persons/import" enctype="multipart/form-data" { (csrf(&a))
                     div { label for="org2" { "登记机构" } (org_select("org_id", "org2", &mine)) }
                     div { label for="f" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #f type="file" name="file" accept=".csv,.xlsx" required; }
                     div { button type="submit" { "上传并登记" } }
@@ -456,7 +456,7 @@ async fn person_page(
                             } button type="submit" { "保存用药" }
                         }
                     }
-                    div.card { h2 { "上传报告/影像" } form method="post" action=(format!("/persons/{pid}/documents?_csrf={}", a.csrf())) enctype="multipart/form-data" {
+                    div.card { h2 { "上传报告/影像" } form method="post" action=(format!("/persons/{pid}/documents")) enctype="multipart/form-data" { (csrf(&a))
                     div.fields {
                         div { label for="do" { "机构" } (org_select("org_id", "do", &mine)) }
                         div { label for="dk" { "类型" } select #dk name="kind" { option value="report" { "检查/检验报告" } option value="image" { "影像" } option value="discharge" { "出院小结" } option value="other" { "其他" } } }
@@ -868,7 +868,7 @@ async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
                 div.stat { div.n { (s.merged) } div.l { "已合并记录" } }
                 div.stat { div.n { (s.identifiers) } div.l { "院内标识" } }
                 div.stat { div.n { (s.links) } div.l { "自动关联次数" } }
-                a.stat href="/mpi/reviews" { div.n { (s.pending_reviews) } div.l { "待审核疑似重复" } }
+                @if let Some(n) = s.pending_reviews { a.stat href="/mpi/reviews" { div.n { (n) } div.l { "待审核疑似重复" } } }
                 div.stat { div.n { (format!("{:.2}%", s.duplicate_rate * 100.0)) } div.l { "重复率" } }
             }
             div.grid2 {
@@ -978,7 +978,8 @@ async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup
             @if blocks.is_empty() { div.card.big { p { "您的账号还没有关联健康档案。请联系社区卫生服务中心或签约家庭医生为您关联。" } } }
             @for (relation, person, rec) in &blocks {
                 div.card.big {
-                    h2 { (person.name) "（" (relation) "）" }
+                    h2 { (person.name) "的健康档案" }
+                    @if relation != "本人" { p.muted { "您以“" (relation) "”的身份查看，经本人授权。" } }
                     p { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
                     h2 { "最近的测量" }
                     @if rec.observations.is_empty() { p { "暂无。" } }

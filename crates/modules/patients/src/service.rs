@@ -100,7 +100,40 @@ fn norm_phone(field: &str, v: &str) -> AppResult<String> {
 }
 
 impl PersonInput {
+    /// Length and character limits of every text field, all reported at once.
+    pub fn check_text(&self) -> AppResult<()> {
+        use yiyang_core::text::{Checks, Kind};
+        let mut c = Checks::new();
+        c.text("name", "姓名", &self.name, 50, Kind::Name)
+            .text("id_number", "身份证号", &self.id_number, 32, Kind::Line)
+            .text("insurance_no", "医保号", &self.insurance_no, 64, Kind::Line)
+            .text(
+                "social_card_no",
+                "社保卡号",
+                &self.social_card_no,
+                64,
+                Kind::Line,
+            )
+            .text("phone", "手机号", &self.phone, 32, Kind::Line)
+            .text("phone2", "备用电话", &self.phone2, 32, Kind::Line)
+            .text("district", "区县", &self.district, 32, Kind::Line)
+            .text("town", "乡镇（街道）", &self.town, 50, Kind::Line)
+            .text("village", "村（社区）", &self.village, 50, Kind::Line)
+            .text(
+                "address_detail",
+                "详细地址",
+                &self.address_detail,
+                200,
+                Kind::Line,
+            );
+        for i in &self.identifiers {
+            c.text("identifiers", "院内标识", &i.value, 64, Kind::Line);
+        }
+        c.finish()
+    }
+
     pub fn validate(mut self, today: chrono::NaiveDate) -> AppResult<ValidPerson> {
+        self.check_text()?;
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
         if self.name.is_empty() || self.name.chars().count() > 50 {
             return Err(AppError::field(
@@ -1351,6 +1384,14 @@ pub async fn add_contact(
     if !can_see(&st.db, ctx, &ids, perm::PATIENT_WRITE).await? {
         return Err(AppError::not_found("person"));
     }
+    {
+        use yiyang_core::text::{Checks, Kind};
+        Checks::new()
+            .text("name", "联系人姓名", &c.name, 50, Kind::Name)
+            .text("relation", "关系", &c.relation, 20, Kind::Name)
+            .text("phone", "电话", &c.phone, 32, Kind::Line)
+            .finish()?;
+    }
     if c.name.trim().is_empty() || c.relation.trim().is_empty() {
         return Err(AppError::field(
             "contact.required",
@@ -1386,11 +1427,27 @@ pub async fn add_contact(
     Ok(id)
 }
 
-async fn require_merge(db: impl Conn, ctx: &RequestContext, ids: &[i64]) -> AppResult<()> {
-    if !can_see(db, ctx, ids, perm::PATIENT_MERGE).await? {
-        return Err(AppError::forbidden(perm::PATIENT_MERGE));
+/// Each side of a merge, unmerge or review must be in the caller's merge scope on its own:
+/// one side in scope never carries the other along.
+async fn require_merge(mut db: impl Conn, ctx: &RequestContext, sides: &[&[i64]]) -> AppResult<()> {
+    ctx.require(perm::PATIENT_MERGE)?;
+    for ids in sides {
+        if !can_see(&mut db, ctx, ids, perm::PATIENT_MERGE).await? {
+            return Err(AppError::not_found("person"));
+        }
     }
     Ok(())
+}
+
+/// Whether the caller may decide on both records of a pair (each on its own).
+pub async fn can_merge_each(db: &Db, ctx: &RequestContext, a: i64, b: i64) -> AppResult<bool> {
+    for id in [a, b] {
+        let ids = cluster(db, survivor(db, id).await?).await?;
+        if !can_see(db, ctx, &ids, perm::PATIENT_MERGE).await? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Merges `merged` into `survivor`. Nothing is deleted or moved: the merged record points
@@ -1434,9 +1491,9 @@ pub async fn merge_in(
     if s == merged_id || cluster(&mut *tx, merged_id).await?.contains(&s) {
         return Err(AppError::validation("mpi.merge_cycle", "合并会形成循环"));
     }
-    let mut ids = cluster(&mut *tx, s).await?;
-    ids.extend(cluster(&mut *tx, merged_id).await?);
-    require_merge(&mut *tx, ctx, &ids).await?;
+    let survivor_ids = cluster(&mut *tx, s).await?;
+    let merged_ids = cluster(&mut *tx, merged_id).await?;
+    require_merge(&mut *tx, ctx, &[&survivor_ids, &merged_ids]).await?;
     let now = ctx.clock.now_micros();
     let n = tx
         .execute("UPDATE persons SET status = 'merged', merged_into = $1, updated_at = $2 WHERE id = $3 AND status = 'active'", args![s, now, merged_id])
@@ -1482,8 +1539,14 @@ pub async fn unmerge(
     let Some(into) = row.merged_into else {
         return Err(AppError::conflict("mpi.not_merged", "该记录未被合并"));
     };
-    let ids = cluster(&st.db, survivor(&st.db, merged_id).await?).await?;
-    require_merge(&st.db, ctx, &ids).await?;
+    let all = cluster(&st.db, survivor(&st.db, merged_id).await?).await?;
+    let leaving = cluster(&st.db, merged_id).await?;
+    let staying: Vec<i64> = all
+        .iter()
+        .copied()
+        .filter(|x| !leaving.contains(x))
+        .collect();
+    require_merge(&st.db, ctx, &[&staying, &leaving]).await?;
     let now = ctx.clock.now_micros();
     let mut tx = st.db.begin().await?;
     tx.execute(
@@ -1557,14 +1620,7 @@ pub async fn pending_reviews(st: &AppState, ctx: &RequestContext) -> AppResult<V
     }
     let mut out = Vec::new();
     for r in all {
-        if can_see(
-            &st.db,
-            ctx,
-            &[r.person_id, r.candidate_id],
-            perm::PATIENT_MERGE,
-        )
-        .await?
-        {
+        if can_merge_each(&st.db, ctx, r.person_id, r.candidate_id).await? {
             out.push(r);
         }
     }
@@ -1577,14 +1633,7 @@ pub async fn get_review(st: &AppState, ctx: &RequestContext, id: i64) -> AppResu
         .fetch_optional("SELECT id, person_id, candidate_id, probability, weight, explanation, status, created_at, decided_by, decided_at FROM mpi_reviews WHERE id = $1", args![id])
         .await?
         .ok_or_else(|| AppError::not_found("review"))?;
-    if !can_see(
-        &st.db,
-        ctx,
-        &[r.person_id, r.candidate_id],
-        perm::PATIENT_MERGE,
-    )
-    .await?
-    {
+    if !can_merge_each(&st.db, ctx, r.person_id, r.candidate_id).await? {
         return Err(AppError::not_found("review"));
     }
     Ok(r)
@@ -1650,7 +1699,8 @@ pub struct Stats {
     pub merged: i64,
     pub identifiers: i64,
     pub links: i64,
-    pub pending_reviews: i64,
+    /// Pairs the caller may decide on; absent for roles that cannot merge.
+    pub pending_reviews: Option<i64>,
     /// merged / (active + merged)
     pub duplicate_rate: f64,
     pub per_org: Vec<(String, i64)>,
@@ -1690,7 +1740,11 @@ pub async fn stats(st: &AppState, ctx: &RequestContext) -> AppResult<Stats> {
             f.args.clone(),
         )
         .await?;
-    let pending_reviews = st.db.scalar(&format!("SELECT COUNT(*) FROM mpi_reviews WHERE status = 'pending' AND person_id IN ({scoped})"), f.args.clone()).await?;
+    let pending_reviews = if ctx.has(perm::PATIENT_MERGE) {
+        Some(pending_reviews(st, ctx).await?.len() as i64)
+    } else {
+        None
+    };
     let per_org: Vec<(String, i64)> = st
         .db
         .fetch_all(&format!("SELECT o.name, COUNT(*) FROM person_orgs po JOIN orgs o ON o.id = po.org_id{w} GROUP BY o.name ORDER BY COUNT(*) DESC"), f.args.clone())

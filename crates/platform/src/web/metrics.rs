@@ -111,7 +111,24 @@ pub async fn track(State(st): State<AppState>, req: Request, next: Next) -> Resp
 }
 
 /// `GET /metrics` in the Prometheus text format.
-pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
+pub async fn render(State(st): State<AppState>, req: Request) -> Response {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let bearer = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if !st.metrics_access.allows(client, bearer) {
+        let e = yiyang_core::AppError::new(
+            "metrics.forbidden",
+            403,
+            "指标仅对白名单地址或持有指标令牌的采集端开放",
+        );
+        return super::api_error_response(&e, "");
+    }
     let m = &st.metrics;
     let mut s = String::new();
     s.push_str("# HELP yiyang_http_requests_total HTTP requests by method, route and status.\n# TYPE yiyang_http_requests_total counter\n");
@@ -169,5 +186,5 @@ pub async fn render(State(st): State<AppState>) -> impl IntoResponse {
     s.push_str("# HELP yiyang_db_pool_connections Database pool connections.\n# TYPE yiyang_db_pool_connections gauge\n");
     let _ = writeln!(s, "yiyang_db_pool_connections{{state=\"open\"}} {size}");
     let _ = writeln!(s, "yiyang_db_pool_connections{{state=\"idle\"}} {idle}");
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s).into_response()
 }

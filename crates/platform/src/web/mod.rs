@@ -5,7 +5,9 @@
 pub mod assets;
 pub mod layout;
 pub mod metrics;
+pub mod metrics_access;
 pub mod pages;
+pub mod rejection;
 
 use crate::audit::AuditSink;
 use crate::crypto::Keys;
@@ -42,6 +44,8 @@ pub struct Services {
     pub registry: Arc<crate::module::Registry>,
     /// Mark cookies `Secure` (when served over HTTPS).
     pub cookie_secure: bool,
+    /// Who may read `/metrics`.
+    pub metrics_access: metrics_access::MetricsAccess,
 }
 
 impl Deref for AppState {
@@ -118,6 +122,7 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
         client_addr: client_addr.clone(),
     };
     req.extensions_mut().insert(meta);
+    // `/metrics` has its own token (a scraper is no OAuth client): see `metrics::render`.
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -126,7 +131,8 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-        .map(str::to_string);
+        .map(str::to_string)
+        .filter(|_| req.uri().path() != "/metrics");
     let authed = if let Some(token) = bearer {
         match crate::oauth::authenticate(
             &st.db,
@@ -219,12 +225,16 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
     {
         return Ok(req);
     }
-    let is_form = req
+    let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
-    if !is_form {
+        .unwrap_or("")
+        .to_string();
+    if content_type.starts_with("multipart/form-data") {
+        return check_multipart_csrf(req, expected).await.ok_or_else(reject);
+    }
+    if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(reject());
     }
     let (parts, body) = req.into_parts();
@@ -237,7 +247,30 @@ async fn check_csrf(req: Request, expected: &str) -> Result<Request, Response> {
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+/// An upload form carries its token as a `_csrf` field, so it never shows in the address
+/// bar. The body is buffered (within the upload limit) and handed on unchanged.
+async fn check_multipart_csrf(req: Request, expected: &str) -> Option<Request> {
+    use axum::extract::FromRequest;
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, UPLOAD_LIMIT).await.ok()?;
+    let probe = Request::from_parts(parts.clone(), axum::body::Body::from(bytes.clone()));
+    let mut mp = axum::extract::Multipart::from_request(probe, &())
+        .await
+        .ok()?;
+    while let Ok(Some(field)) = mp.next_field().await {
+        if field.name() == Some("_csrf") {
+            let v = field.text().await.ok()?;
+            return constant_eq(v.as_bytes(), expected.as_bytes())
+                .then(|| Request::from_parts(parts, axum::body::Body::from(bytes)));
+        }
+    }
+    None
+}
+
+/// The largest request body the platform accepts (uploads of import files and documents).
+pub const UPLOAD_LIMIT: usize = 20 * 1024 * 1024;
+
+pub(crate) fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -107,7 +107,7 @@ async fn login_submit(
             let next = p(&f, "next");
             let to = if ok.must_change_password {
                 "/account/password?err=首次登录或密码已被重置，请先修改密码"
-            } else if next.starts_with('/') && !next.starts_with("//") {
+            } else if is_local_path(next) {
                 next
             } else {
                 "/"
@@ -121,6 +121,17 @@ async fn login_submit(
         }
         Err(e) => back("/login", Err(e)),
     }
+}
+
+/// Whether `next` is a path of this site. Browsers treat `\` like `/` and drop tabs and
+/// newlines, so `/\evil.example` or `/\t/evil.example` would leave the site.
+pub fn is_local_path(next: &str) -> bool {
+    let b = next.as_bytes();
+    b.first() == Some(&b'/')
+        && !matches!(b.get(1), Some(b'/') | Some(b'\\'))
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_control() || c.is_whitespace())
 }
 
 async fn logout(State(st): State<AppState>, Page(a): Page) -> PageResult {
@@ -856,4 +867,29 @@ async fn job_retry(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64
 async fn schedule_run(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
     let r = jobs::trigger_schedule(&st.db, &a.ctx, id).await;
     back("/jobs", r.map(|j| format!("已加入队列（任务 {j}）")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn login_redirect_accepts_only_paths_of_this_site() {
+        for ok in ["/", "/persons/1", "/mpi/reviews?x=1"] {
+            assert!(is_local_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "//evil.example",
+            "/\\evil.example",
+            "/\\/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "https://evil.example",
+            "/a\\b",
+            "evil.example",
+        ] {
+            assert!(!is_local_path(bad), "{bad:?}");
+        }
+    }
 }

@@ -1,0 +1,398 @@
+//! Defects found by trying the platform as an outsider: open redirects, English errors from
+//! before a handler runs, unbounded or invisible input, bad filters ignored, logins that
+//! can be enumerated, public metrics.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+async fn form_login(app: &TestApp, next: &str) -> String {
+    let c = app.client();
+    let r = c
+        .post(app.url("/login"))
+        .form(&[
+            ("login", "doctor"),
+            ("password", yiyang::seed::DEMO_PASSWORD),
+            ("next", next),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303, "{next:?}");
+    r.headers()["location"].to_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_sends_back_only_to_paths_of_this_site() {
+    let app = TestApp::start("sqlite").await;
+    for bad in [
+        "/\\evil.example",
+        "/\\/evil.example",
+        "/\t/evil.example",
+        "//evil.example",
+        "https://evil.example",
+    ] {
+        assert_eq!(form_login(&app, bad).await, "/", "{bad:?}");
+    }
+    assert_eq!(form_login(&app, "/persons?page=2").await, "/persons?page=2");
+    app.stop().await;
+}
+
+async fn raw(
+    c: &reqwest::Client,
+    csrf: &str,
+    m: reqwest::Method,
+    url: String,
+    ct: &str,
+    body: &str,
+) -> (u16, String, Value) {
+    let r = c
+        .request(m, url)
+        .header("x-csrf-token", csrf)
+        .header("content-type", ct)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (s, ct, r.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_before_a_handler_runs_use_the_standard_zh_cn_body() {
+    let app = TestApp::start("sqlite").await;
+    let (c, csrf) = app.login("hospadmin").await;
+    let hosp = app.org_id("MZ-HOSP-01").await;
+    let url = app.url("/api/v1/persons");
+    let post = reqwest::Method::POST;
+    let cases: Vec<(u16, &str, (u16, String, Value))> = vec![
+        (
+            400,
+            "request.json_invalid",
+            raw(
+                &c,
+                &csrf,
+                post.clone(),
+                url.clone(),
+                "application/json",
+                "{\"org_id\": ",
+            )
+            .await,
+        ),
+        (
+            415,
+            "request.content_type",
+            raw(&c, &csrf, post.clone(), url.clone(), "text/plain", "{}").await,
+        ),
+        (
+            422,
+            "request.json_field_invalid",
+            raw(
+                &c,
+                &csrf,
+                post.clone(),
+                url.clone(),
+                "application/json",
+                &format!("{{\"org_id\": {hosp}, \"name\": 12}}"),
+            )
+            .await,
+        ),
+        (
+            400,
+            "request.path_invalid",
+            raw(
+                &c,
+                &csrf,
+                reqwest::Method::GET,
+                app.url("/api/v1/persons/abc"),
+                "application/json",
+                "",
+            )
+            .await,
+        ),
+        (
+            400,
+            "request.query_invalid",
+            raw(
+                &c,
+                &csrf,
+                reqwest::Method::GET,
+                app.url("/api/v1/audit?page=x"),
+                "application/json",
+                "",
+            )
+            .await,
+        ),
+        (
+            404,
+            "common.not_found",
+            raw(
+                &c,
+                &csrf,
+                reqwest::Method::GET,
+                app.url("/api/v1/nothing-here"),
+                "application/json",
+                "",
+            )
+            .await,
+        ),
+        (
+            405,
+            "request.method_not_allowed",
+            raw(
+                &c,
+                &csrf,
+                reqwest::Method::PATCH,
+                url.clone(),
+                "application/json",
+                "{}",
+            )
+            .await,
+        ),
+        (
+            413,
+            "request.too_large",
+            raw(
+                &c,
+                &csrf,
+                post.clone(),
+                url.clone(),
+                "application/json",
+                &format!("{{\"name\": \"{}\"}}", "x".repeat(21 * 1024 * 1024)),
+            )
+            .await,
+        ),
+    ];
+    for (status, code, (s, ct, body)) in cases {
+        assert_eq!(s, status, "{code}: {body}");
+        assert!(ct.starts_with("application/json"), "{code}: {ct}");
+        assert_eq!(body["code"], code, "{body}");
+        let msg = body["message"].as_str().unwrap();
+        assert!(
+            msg.chars()
+                .any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+            "zh-CN message: {msg}"
+        );
+        assert!(body["request_id"].is_string(), "{body}");
+    }
+    // The field of a wrong type is named, so a form can show the error beside it.
+    let (_, _, body) = raw(
+        &c,
+        &csrf,
+        post,
+        url,
+        "application/json",
+        &format!("{{\"org_id\": {hosp}, \"name\": 12}}"),
+    )
+    .await;
+    assert_eq!(body["details"]["field"], "name", "{body}");
+    // Pages answer with the zh-CN error page, not Rust's parse error.
+    let r = c.get(app.url("/orgs/abc")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("路径参数的格式不正确") && !html.contains("Cannot parse"),
+        "{html}"
+    );
+    let r = c.get(app.url("/nonexistent")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    assert!(r.text().await.unwrap().contains("不存在"));
+    // The OpenAPI document lists the error responses with their shape.
+    let doc = get_json(&c, app.url("/api/openapi.json")).await;
+    let op = &doc["paths"]["/api/v1/persons"]["post"]["responses"];
+    for s in ["400", "401", "403", "404", "422", "500"] {
+        assert!(
+            op[s]["content"]["application/json"].is_object(),
+            "{s}: {op}"
+        );
+    }
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_long_and_invisible_input_is_refused_and_changes_nothing() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (c, csrf) = app.login("hospadmin").await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let count = || async {
+            app.state
+                .db
+                .scalar("SELECT COUNT(*) FROM persons", vec![])
+                .await
+                .unwrap()
+        };
+        let before = count().await;
+        let bad = [
+            (
+                "address_detail",
+                json!({"org_id": hosp, "name": "张三", "address_detail": "路".repeat(300_000)}),
+            ),
+            ("name", json!({"org_id": hosp, "name": "张\u{0}三"})),
+            ("name", json!({"org_id": hosp, "name": "张\u{202E}三"})),
+            ("name", json!({"org_id": hosp, "name": "张\u{200B}三"})),
+        ];
+        for (field, body) in bad {
+            let (s, out) = post(&c, &csrf, app.url("/api/v1/persons"), body).await;
+            assert_eq!(s, 400, "{b}: {out}");
+            assert_eq!(out["details"]["field"], field, "{out}");
+        }
+        // Every problem of one record at once.
+        let (s, out) = post(&c, &csrf, app.url("/api/v1/persons"),
+            json!({"org_id": hosp, "name": "张\u{202E}三", "address_detail": "路".repeat(201), "town": "\u{0}"})).await;
+        assert_eq!(s, 400);
+        assert_eq!(
+            out["details"]["fields"].as_array().unwrap().len(),
+            3,
+            "{out}"
+        );
+        assert_eq!(count().await, before, "{b}: nothing was written");
+        let (s, out) = post(&c, &csrf, app.url("/api/v1/staff"), json!({"org_id": hosp, "name": "李\u{2066}四", "sex": "M", "id_number": "441402198001010010", "profession": "social_worker"})).await;
+        assert_eq!(s, 400, "{out}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_audit_filters_are_refused_not_ignored() {
+    let app = TestApp::start("sqlite").await;
+    let (c, _) = app.login("auditor").await;
+    for (q, field) in [
+        ("from=notadate", "from"),
+        ("to=2026-13-01", "to"),
+        ("from=2026-11-02&to=2026-11-01", "to"),
+        ("outcome=maybe", "outcome"),
+    ] {
+        let r = c
+            .get(app.url(&format!("/api/v1/audit?{q}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{q}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["details"]["field"], field, "{body}");
+    }
+    let r = c
+        .get(app.url("/api/v1/audit?from=2026-11-01&to=2026-11-30"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_real_logins_fail_alike() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let attempt = |login: &'static str| {
+            let app = &app;
+            async move {
+                match app.login_with(login, "Wrong#Passw0rd").await {
+                    Ok(_) => panic!("logged in with a wrong password"),
+                    Err((s, body)) => (
+                        s,
+                        body["code"].as_str().unwrap().to_string(),
+                        body["details"]["remaining_attempts"].clone(),
+                    ),
+                }
+            }
+        };
+        for i in 1..=6 {
+            let real = attempt("doctor").await;
+            let ghost = attempt("no.such.user").await;
+            assert_eq!(real, ghost, "{b}: attempt {i}");
+            if i >= 5 {
+                assert_eq!(real.0, 423, "{b}: locked after five failures");
+            }
+        }
+        // A disabled account with a wrong password answers like any other wrong password.
+        app.state
+            .db
+            .execute(
+                "UPDATE accounts SET status = 'disabled' WHERE login = 'nurse'",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (s, body) = app
+            .login_with("nurse", "Wrong#Passw0rd")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(
+            (s, body["code"].as_str().unwrap()),
+            (401, "auth.invalid_credentials")
+        );
+        let (s, _) = app
+            .login_with("nurse", yiyang::seed::DEMO_PASSWORD)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(s, 403);
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_answer_only_listed_addresses_or_the_token() {
+    use yiyang_platform::web::metrics_access::MetricsAccess;
+    let app = TestApp::start("sqlite").await;
+    // The test server runs on loopback, which the default list allows.
+    let r = app.client().get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("yiyang_http_requests_total")
+    );
+    // A node configured for a scraper network and a token refuses loopback without it.
+    let db = yiyang_store::Db::connect(&app.url, &Default::default())
+        .await
+        .unwrap();
+    let clock: std::sync::Arc<dyn yiyang_core::Clock> = std::sync::Arc::new(app.clock.clone());
+    let access =
+        MetricsAccess::parse("10.9.0.0/16", Some("scrape-token-0123456789".into())).unwrap();
+    let p = yiyang::app::Platform::start_with(
+        db,
+        yiyang_platform::crypto::Keys::for_tests(),
+        clock,
+        false,
+        access,
+    )
+    .await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = yiyang::app::router(p.state.clone())
+        .into_make_service_with_connect_info::<std::net::SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    let url = format!("http://{addr}/metrics");
+    let c = reqwest::Client::new();
+    let r = c.get(&url).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "metrics.forbidden");
+    let r = c
+        .get(&url)
+        .bearer_auth("wrong-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = c
+        .get(&url)
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    app.stop().await;
+}
