@@ -13,6 +13,7 @@ pub mod notify;
 pub mod oauth;
 pub mod password;
 pub mod platform_module;
+pub mod privacy;
 pub mod schema;
 #[cfg(feature = "testing")]
 pub mod testing;
