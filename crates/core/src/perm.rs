@@ -24,6 +24,7 @@ pub const JOBS_READ: &str = "jobs.read";
 pub const JOBS_MANAGE: &str = "jobs.manage";
 pub const INTEGRATION_READ: &str = "integration.read";
 pub const INTEGRATION_MANAGE: &str = "integration.manage";
+pub const CRITICAL_MANAGE: &str = "critical.manage";
 
 /// Marks the roles of residents (elders and their families): their own records and those
 /// they were authorised to see, never anyone else's. A role marker (declared by the patients
@@ -55,6 +56,9 @@ pub fn is_known(p: &str) -> bool {
 }
 
 pub fn label(p: &str) -> String {
+    if p == RESIDENT_SELF {
+        return "本人及授权查看的居民档案".into();
+    }
     all()
         .iter()
         .find(|(name, _)| *name == p)

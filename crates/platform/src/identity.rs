@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 use yiyang_core::{Actor, ActorKind, AppError, AppResult, Clock, RequestContext, Scope, perm};
-use yiyang_store::{Db, args};
+use yiyang_store::{Conn, Db, args};
 
 /// Failed logins before a lockout, and how long it lasts.
 pub const MAX_FAILED_LOGINS: i64 = 5;
@@ -102,6 +102,20 @@ pub async fn seed_roles(db: &Db, roles: &[(BuiltinRole, Vec<&'static str>)]) -> 
     tx.commit().await?;
     evict_sessions(Evict::All);
     Ok(())
+}
+
+/// Active accounts holding `permission` for the institution (granted there or city-wide):
+/// the people a piece of work for that institution should reach.
+pub async fn holders_of(mut db: impl Conn, permission: &str, org_id: i64) -> AppResult<Vec<i64>> {
+    let rows: Vec<(i64,)> = db
+        .fetch_all(
+            "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN role_permissions rp ON rp.role_id = ar.role_id \
+             JOIN accounts a ON a.id = ar.account_id \
+             WHERE rp.permission = $1 AND a.status = 'active' AND (ar.org_id IS NULL OR ar.org_id = $2) ORDER BY ar.account_id",
+            args![permission, org_id],
+        )
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 /// Loads roles and grants of an account into (actor roles, grants).
@@ -804,6 +818,36 @@ pub async fn list_accounts(
     ctx: &RequestContext,
     q: Option<&str>,
 ) -> AppResult<Vec<Account>> {
+    Ok(
+        list_accounts_page(db, ctx, q, &yiyang_store::Window::first(500))
+            .await?
+            .rows,
+    )
+}
+
+/// Columns the account list sorts by.
+pub const ACCOUNT_SORTS: &[yiyang_store::Sort] = &[
+    yiyang_store::Sort {
+        key: "login",
+        sql: "login",
+    },
+    yiyang_store::Sort {
+        key: "display_name",
+        sql: "display_name",
+    },
+    yiyang_store::Sort {
+        key: "created_at",
+        sql: "created_at",
+    },
+];
+
+/// Accounts in the caller's scope, one window and the number matching.
+pub async fn list_accounts_page(
+    db: &Db,
+    ctx: &RequestContext,
+    q: Option<&str>,
+    w: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<Account>> {
     let scope = ctx.require(perm::ACCOUNT_READ)?;
     let mut f = yiyang_store::Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -817,14 +861,21 @@ pub async fn list_accounts(
             "(LOWER(login) LIKE {a} ESCAPE '\\' OR display_name LIKE {a} ESCAPE '\\')"
         ));
     }
-    db.fetch_all(
-        &format!(
-            "SELECT {ACCOUNT_COLS} FROM accounts{} ORDER BY id LIMIT 500",
-            f.sql()
-        ),
-        f.args,
-    )
-    .await
+    let where_sql = f.sql();
+    let total = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM accounts{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id");
+    let rows = db
+        .fetch_all(
+            &format!("SELECT {ACCOUNT_COLS} FROM accounts{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn assignments(db: &Db, account_ids: &[i64]) -> AppResult<Vec<Assignment>> {

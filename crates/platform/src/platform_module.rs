@@ -258,7 +258,7 @@ impl Module for PlatformModule {
     ) -> BoxFut<'a, AppResult<Vec<Card>>> {
         Box::pin(async move {
             let unread = notify::unread_count(&st.db, ctx.actor.id).await?;
-            let mut cards = vec![Card::new("未读消息", unread, "/inbox")];
+            let mut cards = vec![Card::new("未读消息", unread, "/inbox?unread=1")];
             if ctx.has(perm::JOBS_READ) {
                 let counts = crate::jobs::counts(&st.db).await?;
                 let dead = counts
@@ -282,14 +282,14 @@ fn admin_nav() -> Vec<NavItem> {
             "账号与角色",
             "系统管理",
             Some(perm::ACCOUNT_READ),
-            "users",
+            "key",
         ),
         nav_item(
             "/admin/clients",
             "接入客户端",
             "系统管理",
             Some(perm::CLIENT_MANAGE),
-            "key",
+            "plug",
         ),
         nav_item(
             "/admin/masking",

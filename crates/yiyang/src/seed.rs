@@ -415,6 +415,20 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
         )
         .await?;
     }
+    // The hospital's doctor and nurse accounts are the staff records of the same people, so
+    // a critical value reaches them as the attending doctor and the ward's nurse.
+    for (login, staff_name) in [
+        ("doctor", "曾国华"),
+        ("nurse", "李秀梅"),
+        ("caregiver", "钟美玲"),
+    ] {
+        st.db
+            .execute(
+                "UPDATE staff SET account_id = (SELECT id FROM accounts WHERE login = $1) WHERE name = $2 AND account_id IS NULL",
+                args![login, staff_name],
+            )
+            .await?;
+    }
     // Each module's own demo data (residents and their health record, the demo HL7 channel…).
     st.registry.seed_demo(st).await?;
     st.db

@@ -112,3 +112,81 @@ async fn upload_forms_carry_the_token_in_the_body_not_the_address() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn institution_review_notifies_both_sides_and_no_one_approves_their_own_submission() {
+    use serde_json::json;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (admin, a_csrf) = app.login("admin").await;
+        let (s, out) = post(&admin, &a_csrf, app.url("/api/v1/orgs"), json!({"code": "MZ-NH-09", "name": "梅江区康乐养老院", "kind": "nursing_home", "district": "梅江区"})).await;
+        assert_eq!(s, 200, "{out}");
+        let id = out["id"].as_i64().unwrap();
+        let (s, out) = post(
+            &admin,
+            &a_csrf,
+            app.url(&format!("/api/v1/orgs/{id}/submit")),
+            json!({}),
+        )
+        .await;
+        assert_eq!(s, 200, "{out}");
+        let (s, out) = post(
+            &admin,
+            &a_csrf,
+            app.url(&format!("/api/v1/orgs/{id}/review")),
+            json!({"approve": true}),
+        )
+        .await;
+        assert_eq!(
+            (s, out["code"].as_str()),
+            (403, Some("review.own_submission")),
+            "{out}"
+        );
+        let status: String = app
+            .state
+            .db
+            .fetch_one::<(String,)>(
+                "SELECT status FROM orgs WHERE id = $1",
+                yiyang_store::args![id],
+            )
+            .await
+            .unwrap()
+            .0;
+        assert_eq!(status, "pending", "the refused review changed nothing");
+        // The reviewer was told, and the result reaches the submitter.
+        deliver(&app).await;
+        let (reviewer, r_csrf) = app.login("reviewer").await;
+        let inbox = get_json(&reviewer, app.url("/api/v1/inbox")).await;
+        assert!(
+            inbox.to_string().contains("待审核：机构“梅江区康乐养老院”"),
+            "{b}: {inbox}"
+        );
+        let (s, out) = post(
+            &reviewer,
+            &r_csrf,
+            app.url(&format!("/api/v1/orgs/{id}/review")),
+            json!({"approve": false, "note": "许可证号缺失"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{out}");
+        deliver(&app).await;
+        let inbox = get_json(&admin, app.url("/api/v1/inbox")).await;
+        assert!(
+            inbox
+                .to_string()
+                .contains("审核退回：机构“梅江区康乐养老院”")
+                && inbox.to_string().contains("许可证号缺失"),
+            "{b}: {inbox}"
+        );
+        app.stop().await;
+    }
+}
+
+/// Runs the due jobs (notification delivery) once.
+async fn deliver(app: &TestApp) {
+    let worker = yiyang::app::worker(&app.state, "t".into());
+    worker
+        .run_due(&yiyang_platform::jobs::JobStats::default())
+        .await
+        .unwrap();
+}

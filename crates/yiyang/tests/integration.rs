@@ -1829,3 +1829,238 @@ fn pat_clone<'a>(p: &Pat<'a>) -> Pat<'a> {
         phone: p.phone,
     }
 }
+
+/// A sender that fixes a rejected message and resends it under the same MSH-10 gets the
+/// fix applied; only a byte-identical resend is a duplicate; a changed message under the
+/// control id of an applied one waits for a person.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrected_resend_under_the_same_control_id_is_processed_not_answered_with_the_old_ack() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^A01").await;
+        let broken = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|FIX001|P|2.5\r\
+             PID|1||MR9901^^^MZH^MR||||19520308|M\r\
+             PV1|1|I|内科一病区^301^2||||||||||||||||V9901";
+        let first = msa(&mllp(port, broken.as_bytes()).await.unwrap());
+        assert_eq!(first[1], "AE", "{b}: {first:?}");
+        // The same bytes again: a duplicate, answered with the same AE.
+        let again = msa(&mllp(port, broken.as_bytes()).await.unwrap());
+        assert_eq!(again[1], "AE", "{b}");
+        // Fixed (a name added), same control id: processed.
+        let fixed = broken.replace("MR9901^^^MZH^MR||||", "MR9901^^^MZH^MR||钟^伟强||");
+        let ack = msa(&mllp(port, fixed.as_bytes()).await.unwrap());
+        assert_eq!(ack[1], "AA", "{b}: {ack:?}");
+        let persons = count(
+            &app,
+            "SELECT COUNT(*) FROM persons WHERE name = $1",
+            args!["钟伟强"],
+        )
+        .await;
+        assert_eq!(persons, 1, "{b}: the fix applied");
+        let superseded = count(&app, "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'FIX001' AND status = 'superseded'", vec![]).await;
+        assert_eq!(
+            superseded, 1,
+            "{b}: the failed original left the error queue"
+        );
+        // A different message reusing the applied control id: not applied, left for a person.
+        let other = fixed
+            .replace("钟^伟强", "李^四")
+            .replace("MR9901", "MR9902");
+        let ack = msa(&mllp(port, other.as_bytes()).await.unwrap());
+        assert_eq!(ack[1], "AE", "{b}: {ack:?}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM persons WHERE name = $1",
+                args!["李四"]
+            )
+            .await,
+            0
+        );
+        let waiting = count(
+            &app,
+            "SELECT COUNT(*) FROM hl7_messages WHERE control_id = 'FIX001' AND status = 'error'",
+            vec![],
+        )
+        .await;
+        assert_eq!(waiting, 1, "{b}: the conflict waits in the error queue");
+        // And the applied message resent byte for byte is still a plain duplicate with its AA.
+        let dup = msa(&mllp(port, fixed.as_bytes()).await.unwrap());
+        assert_eq!(dup[1], "AA", "{b}");
+        assert_eq!(
+            count(
+                &app,
+                "SELECT COUNT(*) FROM persons WHERE name = $1",
+                args!["钟伟强"]
+            )
+            .await,
+            1
+        );
+        app.stop().await;
+    }
+}
+
+/// A critical value reaches the attending doctor and the ward's nurses at once, escalates to
+/// the administrators when nobody acknowledges it, and the list says who, where and what.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowledged() {
+    use yiyang_store::args;
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (_, port) = channel(&app, "ADT^A01,ORU^R01").await;
+        let adt = "MSH|^~\\&|HIS|MZ-HOSP-01|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|CRIT01|P|2.5\r\
+             PID|1||MR8801^^^MZH^MR||邱^德明||19450308|M\r\
+             PV1|1|I|NEI^305^1||||DOC1^曾^国华||||||||||||V8801";
+        assert_eq!(msa(&mllp(port, adt.as_bytes()).await.unwrap())[1], "AA");
+        let oru = |control: &str, mrn: &str| {
+            format!(
+                "MSH|^~\\&|LIS|MZ-HOSP-01|YIYANG|MZ|20261126094500||ORU^R01^ORU_R01|{control}|P|2.5\r\
+             PID|1||{mrn}^^^MZH^MR||邱^德明||19450308|M\r\
+             PV1|1|I|NEI^305^1||||||||||||||||V8801\r\
+             OBR|1|ORD1|LAB1|2823-3^Potassium^LN|||20261126093000\r\
+             OBX|1|NM|2823-3^血钾^LN||6.9|mmol/L|3.5-5.5|HH|||F|||20261126094000"
+            )
+        };
+        assert_eq!(
+            msa(&mllp(port, oru("CRIT02", "MR8801").as_bytes())
+                .await
+                .unwrap())[1],
+            "AA"
+        );
+        let worker = yiyang::app::worker(&app.state, "t".into());
+        let run = || async {
+            worker
+                .run_due(&yiyang_platform::jobs::JobStats::default())
+                .await
+                .unwrap()
+        };
+        run().await;
+        let told = |login: &'static str| {
+            let app = &app;
+            async move {
+                count(app, "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = $1 AND i.title LIKE '%危急值提醒%'", args![login]).await
+            }
+        };
+        assert_eq!(
+            (
+                told("doctor").await,
+                told("nurse").await,
+                told("hospadmin").await
+            ),
+            (1, 1, 0),
+            "{b}: doctor and ward nurse at once"
+        );
+        // The list names the patient, ward, bed and the value against its range.
+        let (nurse, n_csrf) = app.login("nurse").await;
+        let alerts = get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
+        let al = &alerts[0];
+        assert_eq!(
+            (
+                al["ward"].as_str(),
+                al["bed"].as_str(),
+                al["ref_range"].as_str(),
+                al["unit"].as_str()
+            ),
+            (Some("NEI"), Some("305-1"), Some("3.5-5.5"), Some("mmol/L")),
+            "{b}: {al}"
+        );
+        assert!(
+            al["person_name"].as_str().unwrap().starts_with('邱'),
+            "{al}"
+        );
+        assert!(
+            al["notified"].as_str().unwrap().contains("曾国华")
+                && al["notified"].as_str().unwrap().contains("李秀梅"),
+            "{al}"
+        );
+        let page = nurse
+            .get(app.url("/integration/alerts"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("危急偏高") && page.contains("305-1") && page.contains("3.5-5.5"),
+            "{b}"
+        );
+        // Ten minutes without acknowledgement: the administrators are told.
+        app.clock.advance(chrono::Duration::minutes(11));
+        run().await;
+        run().await;
+        assert_eq!(told("hospadmin").await, 1, "{b}: escalated");
+        let al = &get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await[0];
+        assert_eq!(al["level"], 1, "{b}");
+        // An acknowledged alert does not escalate.
+        assert_eq!(
+            msa(&mllp(port, oru("CRIT03", "MR8801").as_bytes())
+                .await
+                .unwrap())[1],
+            "AA"
+        );
+        run().await;
+        let open = get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
+        let newest = open
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["id"].as_i64().unwrap())
+            .max()
+            .unwrap();
+        let (s, out) = common::post(
+            &nurse,
+            &n_csrf,
+            app.url(&format!("/api/v1/integration/alerts/{newest}/ack")),
+            json!({"note": "已通知医生复查"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{out}");
+        app.clock.advance(chrono::Duration::minutes(11));
+        run().await;
+        assert_eq!(
+            told("hospadmin").await,
+            1,
+            "{b}: no escalation after acknowledgement"
+        );
+        // An institution's own rule: everyone in the ward's department is replaced by the rule's targets.
+        let (hospadmin, h_csrf) = app.login("hospadmin").await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (s, out) = common::post(
+            &hospadmin,
+            &h_csrf,
+            app.url("/api/v1/integration/critical-routes"),
+            json!({"org_id": hosp, "step": 0, "targets": ["role:org_admin"]}),
+        )
+        .await;
+        assert_eq!(s, 200, "{out}");
+        let (s, out) = common::post(
+            &hospadmin,
+            &h_csrf,
+            app.url("/api/v1/integration/critical-routes"),
+            json!({"org_id": hosp, "step": 1, "delay_minutes": 0, "targets": ["nobody"]}),
+        )
+        .await;
+        assert_eq!(s, 400, "{out}");
+        assert_eq!(
+            out["details"]["fields"].as_array().unwrap().len(),
+            2,
+            "{out}"
+        );
+        assert_eq!(
+            msa(&mllp(port, oru("CRIT04", "MR8801").as_bytes())
+                .await
+                .unwrap())[1],
+            "AA"
+        );
+        run().await;
+        assert_eq!(told("hospadmin").await, 2, "{b}: the rule's target");
+        assert_eq!(
+            told("doctor").await,
+            2,
+            "{b}: the doctor only for the alerts routed by default"
+        );
+        app.stop().await;
+    }
+}

@@ -536,9 +536,18 @@ async fn the_health_record_flags_values_refuses_bad_codes_and_shows_in_the_360_v
             .unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
-        for needle in ["健康360视图", "原发性高血压", "收缩压", "ICU 2床", "mm[Hg]"] {
+        for needle in [
+            "健康360视图",
+            "原发性高血压",
+            "收缩压",
+            "ICU 2床",
+            "mmHg",
+            "偏高",
+        ] {
             assert!(html.contains(needle), "{b}: 360 view shows {needle}");
         }
+        // Units as people write them, not UCUM notation.
+        assert!(!html.contains("mm[Hg]"), "{b}: no UCUM unit on screen");
         app.state.audit.flush().await;
         let reads = app
             .state
@@ -580,7 +589,10 @@ async fn residents_see_their_own_record_and_authorised_family_theirs_but_nothing
             .text()
             .await
             .unwrap();
-        assert!(page.contains("丘德明（女儿）"), "{b}");
+        assert!(
+            page.contains("丘德明的健康档案") && page.contains("您以“女儿”的身份查看"),
+            "{b}"
+        );
         let other: i64 = app
             .state
             .db

@@ -24,6 +24,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 "0001_platform".to_string(),
                 "0013_platform_login_failures".to_string(),
                 "0002_basedata".to_string(),
+                "0014_basedata_submitted_by".to_string(),
                 "0003_patients".to_string(),
                 "0009_patients_block_key_cover".to_string(),
                 "0011_patients_block_keys_pk".to_string(),
@@ -34,6 +35,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 "0008_integration_subscriptions".to_string(),
                 "0010_integration_lanes".to_string(),
                 "0012_integration_channel_hours".to_string(),
+                "0015_integration_critical_routing".to_string(),
             ],
             "{b}"
         );

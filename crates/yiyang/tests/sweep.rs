@@ -46,6 +46,7 @@ struct Tenant {
     message: i64,
     alert: i64,
     review: i64,
+    route: i64,
 }
 
 fn free_port() -> u16 {
@@ -187,6 +188,8 @@ async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u3
     let message = id("SELECT MAX(m.id) FROM hl7_messages m JOIN hl7_channels c ON c.id = m.channel_id WHERE c.org_id = $1").await;
     let alert = id("SELECT MAX(id) FROM critical_alerts WHERE org_id = $1").await;
     let delivery = id("SELECT MAX(d.id) FROM integration_deliveries d JOIN integration_subscriptions s ON s.id = d.subscription_id WHERE s.org_id = $1").await;
+    let route = ok(post(&admin, &csrf, app.url("/api/v1/integration/critical-routes"),
+        json!({"org_id": org, "department": format!("{tag}科"), "step": 1, "delay_minutes": 5, "targets": ["role:org_admin"]})).await).await["id"].as_i64().unwrap();
     let review = db
         .scalar(
             "INSERT INTO mpi_reviews (person_id, candidate_id, probability, weight, explanation, status, created_at) VALUES ($1, $2, 0.5, 1.0, '{}', 'pending', 0) RETURNING id",
@@ -208,6 +211,7 @@ async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u3
         message,
         alert,
         review,
+        route,
     }
 }
 
@@ -224,6 +228,7 @@ fn victim_ids(path: &str, v: &Tenant) -> Option<i64> {
         ("/api/v1/integration/messages/{id}", v.message),
         ("/api/v1/integration/alerts/{id}", v.alert),
         ("/api/v1/mpi/reviews/{id}", v.review),
+        ("/api/v1/integration/critical-routes/{id}", v.route),
     ];
     rules
         .iter()
@@ -307,6 +312,10 @@ fn body_for(op: &str, v: &Tenant, a: &Tenant) -> Option<Vec<Value>> {
         | "POST /api/v1/integration/deliveries/{id}/retry" => vec![json!({})],
         "POST /api/v1/integration/messages/{id}/replay" => vec![json!({})],
         "POST /api/v1/integration/alerts/{id}/ack" => vec![json!({"note": "越权确认"})],
+        "POST /api/v1/integration/critical-routes" => {
+            vec![json!({"org_id": org, "step": 0, "targets": ["role:org_admin"]})]
+        }
+        "DELETE /api/v1/integration/critical-routes/{id}" => vec![json!({})],
         // Sent as a multipart upload naming the victim's institution (see `import_attempt`).
         "POST /api/v1/import/{kind}" => vec![json!({"multipart": true})],
         _ => return None,
@@ -361,6 +370,7 @@ async fn snapshot(app: &TestApp, v: &Tenant) -> Vec<String> {
         "SELECT 'msg' || CAST(id AS TEXT) || status FROM hl7_messages ORDER BY id",
         "SELECT 'al' || CAST(id AS TEXT) || status || COALESCE(acknowledged_by, '-') FROM critical_alerts ORDER BY id",
         "SELECT 'rv' || CAST(id AS TEXT) || status FROM mpi_reviews ORDER BY id",
+        "SELECT 'cr' || CAST(id AS TEXT) || targets FROM critical_routes ORDER BY id",
     ];
     let mut out = vec![format!("victim {}", v.code)];
     for q in queries {

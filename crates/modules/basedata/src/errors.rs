@@ -44,6 +44,11 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("org.name_invalid", 400, "请填写机构名称（不超过100字）"),
     e("review.note_required", 400, "退回时请填写审核意见"),
     e(
+        "review.own_submission",
+        403,
+        "不能审核本人提交的记录，请由其他审核人员处理",
+    ),
+    e(
         "review.state",
         409,
         "当前状态不能执行此操作（可能已被他人处理）",

@@ -183,7 +183,7 @@ async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Card>>
                 .filter(|o| o.kind == *k && o.status == "approved")
                 .count() as i64;
             if n > 0 {
-                cards.push(Card::new(*l, n, "/orgs"));
+                cards.push(Card::new(*l, n, format!("/orgs?kind={k}&status=approved")));
             }
         }
     }
@@ -211,7 +211,11 @@ async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Card>>
             .db
             .scalar(&format!("SELECT COUNT(*) FROM staff{}", f.sql()), f.args)
             .await?;
-        cards.push(Card::new("60天内证照到期", n, "/staff"));
+        cards.push(Card::new(
+            "60天内证照到期",
+            n,
+            "/staff?expiring_within_days=60",
+        ));
     }
     if ctx.has(perm::ORG_REVIEW) || ctx.has(perm::STAFF_REVIEW) {
         let (o, s) = service::pending(st, ctx).await?;

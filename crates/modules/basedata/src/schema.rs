@@ -2,9 +2,10 @@
 
 use yiyang_store::Migration;
 
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0002_basedata",
-    sql: r#"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0002_basedata",
+        sql: r#"
 CREATE TABLE departments (
     id {id},
     org_id BIGINT NOT NULL REFERENCES orgs(id),
@@ -45,4 +46,13 @@ CREATE UNIQUE INDEX staff_blind_org ON staff (org_id, id_blind);
 CREATE INDEX staff_org ON staff (org_id, status);
 CREATE INDEX staff_expiry ON staff (licence_expiry);
 "#,
-}];
+    },
+    Migration {
+        // Who sent a record for review: they are told the result and may not review it themselves.
+        id: "0014_basedata_submitted_by",
+        sql: r#"
+ALTER TABLE orgs ADD COLUMN submitted_by BIGINT;
+ALTER TABLE staff ADD COLUMN submitted_by BIGINT;
+"#,
+    },
+];

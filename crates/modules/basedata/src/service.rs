@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::idnumber::{self, Sex};
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::identity;
 use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Filter, Tx, args, like_pattern};
+use yiyang_store::{Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
 pub const ORG_KINDS: &[(&str, &str)] = &[
     ("hospital", "医院"),
@@ -229,9 +230,52 @@ fn can_edit_org(ctx: &RequestContext, org_id: i64) -> bool {
     ctx.has_for(perm::ORG_WRITE, org_id)
 }
 
-/// Institutions visible to the caller: approved ones to anyone with `org.read`
-/// (审核通过后展示), others only to their editors and reviewers.
+/// Columns the institution list sorts by.
+pub const ORG_SORTS: &[Sort] = &[
+    Sort {
+        key: "code",
+        sql: "code",
+    },
+    Sort {
+        key: "name",
+        sql: "name",
+    },
+    Sort {
+        key: "kind",
+        sql: "kind",
+    },
+    Sort {
+        key: "district",
+        sql: "district",
+    },
+    Sort {
+        key: "beds",
+        sql: "beds",
+    },
+    Sort {
+        key: "status",
+        sql: "status",
+    },
+    Sort {
+        key: "licence_expiry",
+        sql: "licence_expiry",
+    },
+];
+
+/// Institutions visible to the caller (the first 1,000; pages use [`list_orgs_page`]).
 pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> AppResult<Vec<Org>> {
+    Ok(list_orgs_page(st, ctx, q, &Window::first(1000)).await?.rows)
+}
+
+/// Institutions visible to the caller: approved ones to anyone with `org.read`
+/// (审核通过后展示), others only to their editors and reviewers. One page of them and the
+/// number matching.
+pub async fn list_orgs_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &OrgQuery,
+    w: &Window,
+) -> AppResult<Paged<Org>> {
     ctx.require(perm::ORG_READ)?;
     let mut f = Filter::new();
     visible_orgs(ctx, &mut f);
@@ -257,15 +301,23 @@ pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> App
     if let Some(d) = t(&q.district) {
         f.add("district = ?", d);
     }
-    st.db
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM orgs{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id");
+    let rows = st
+        .db
         .fetch_all(
-            &format!(
-                "SELECT {ORG_COLS} FROM orgs{} ORDER BY id LIMIT 1000",
-                f.sql()
-            ),
+            &format!("SELECT {ORG_COLS} FROM orgs{where_sql}{tail}"),
             f.args,
         )
-        .await
+        .await?;
+    Ok(Paged::exact(rows, total))
 }
 
 fn visible_orgs(ctx: &RequestContext, f: &mut Filter) {
@@ -485,6 +537,22 @@ async fn transition(
     let mut tx = st.db.begin().await?;
     let from_sql: Vec<String> = from.iter().map(|s| format!("'{s}'")).collect();
     let reviewed = matches!(to, "approved" | "rejected");
+    let (name, submitted_by): (String, Option<i64>) = tx
+        .fetch_optional(
+            &format!("SELECT name, submitted_by FROM {table} WHERE id = $1"),
+            args![id],
+        )
+        .await?
+        .ok_or_else(|| AppError::not_found(kind))?;
+    // Separation of duties: the one who submitted a record does not approve it.
+    let person = (ctx.actor.kind == yiyang_core::ActorKind::Account).then_some(ctx.actor.id);
+    if reviewed && person.is_some() && submitted_by == person {
+        return Err(AppError::new(
+            "review.own_submission",
+            403,
+            "不能审核本人提交的记录，请由其他审核人员处理",
+        ));
+    }
     let n = tx
         .execute(
             &format!(
@@ -509,6 +577,45 @@ async fn transition(
             .await?
             .map(|r| r.0)
     };
+    let what = if table == "orgs" { "机构" } else { "人员" };
+    let link = format!("/{}/{id}", if table == "orgs" { "orgs" } else { "staff" });
+    let mut notes = Vec::new();
+    if to == "pending" {
+        tx.execute(
+            &format!("UPDATE {table} SET submitted_by = $1 WHERE id = $2"),
+            args![person, id],
+        )
+        .await?;
+        let review_perm = if table == "orgs" {
+            perm::ORG_REVIEW
+        } else {
+            perm::STAFF_REVIEW
+        };
+        for account_id in identity::holders_of(&mut tx, review_perm, org.unwrap_or(0)).await? {
+            if Some(account_id) != person {
+                notes.push(note_for(
+                    account_id,
+                    format!("待审核：{what}“{name}”"),
+                    format!("{} 提交了{what}“{name}”，请审核。", ctx.actor.display_name),
+                    "/review".into(),
+                ));
+            }
+        }
+    } else if let Some(submitter) = submitted_by.filter(|_| reviewed) {
+        let (title, body) = if to == "approved" {
+            (
+                format!("审核通过：{what}“{name}”"),
+                format!("{} 已审核通过。", ctx.actor.display_name),
+            )
+        } else {
+            (
+                format!("审核退回：{what}“{name}”"),
+                format!("{} 退回了该记录，意见：{note}", ctx.actor.display_name),
+            )
+        };
+        notes.push(note_for(submitter, title, body, link));
+    }
+    yiyang_platform::notify::send_in(&mut tx, now, &notes).await?;
     audit::append(
         &mut tx,
         &[AuditEntry::new(ctx, &format!("{kind}.{to}"), kind, id)
@@ -517,6 +624,22 @@ async fn transition(
     )
     .await?;
     tx.commit().await
+}
+
+fn note_for(
+    account_id: i64,
+    title: String,
+    body: String,
+    link: String,
+) -> yiyang_platform::notify::Notification {
+    yiyang_platform::notify::Notification {
+        account_id,
+        title,
+        body,
+        link,
+        channel: "inbox".into(),
+        dedupe_key: None,
+    }
 }
 
 // ---------- departments ----------
@@ -915,6 +1038,8 @@ pub struct StaffQuery {
     pub status: Option<String>,
     /// Include deleted records (回收站).
     pub deleted: Option<bool>,
+    /// Only licences expired or expiring within this many days (证照到期预警).
+    pub expiring_within_days: Option<i64>,
 }
 
 pub use yiyang_platform::masking::Unmask;
@@ -926,13 +1051,59 @@ fn unmask_allowed(ctx: &RequestContext, org_id: Option<i64>) -> bool {
     }
 }
 
-/// Staff within the caller's `staff.read` scope; audited as one read listing the ids returned.
+/// Columns the staff list sorts by.
+pub const STAFF_SORTS: &[Sort] = &[
+    Sort {
+        key: "name",
+        sql: "s.name",
+    },
+    Sort {
+        key: "org",
+        sql: "o.name",
+    },
+    Sort {
+        key: "dept",
+        sql: "d.name",
+    },
+    Sort {
+        key: "profession",
+        sql: "s.profession",
+    },
+    Sort {
+        key: "title",
+        sql: "s.title",
+    },
+    Sort {
+        key: "licence_expiry",
+        sql: "s.licence_expiry",
+    },
+    Sort {
+        key: "status",
+        sql: "s.status",
+    },
+];
+
+/// Staff within the caller's scope (the first 500; pages use [`list_staff_page`]).
 pub async fn list_staff(
     st: &AppState,
     ctx: &RequestContext,
     q: &StaffQuery,
     um: &Unmask,
 ) -> AppResult<Vec<Staff>> {
+    Ok(list_staff_page(st, ctx, q, um, &Window::first(500))
+        .await?
+        .rows)
+}
+
+/// Staff within the caller's `staff.read` scope, one page and the number matching;
+/// audited as one read listing the ids returned.
+pub async fn list_staff_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &StaffQuery,
+    um: &Unmask,
+    w: &Window,
+) -> AppResult<Paged<Staff>> {
     let scope = ctx.require(perm::STAFF_READ)?;
     let purpose = um.purpose(unmask_allowed(ctx, q.org_id), perm::STAFF_READ_UNMASKED)?;
     let mut f = Filter::new();
@@ -966,12 +1137,28 @@ pub async fn list_staff(
             f.add("s.name LIKE ? ESCAPE '\\'", like_pattern(text));
         }
     }
+    if let Some(days) = q.expiring_within_days.filter(|d| (0..=3650).contains(d)) {
+        let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
+        let until = today + chrono::Duration::days(days);
+        f.add(
+            "s.licence_expiry <= ?",
+            until.format("%Y-%m-%d").to_string(),
+        );
+    }
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM staff s JOIN orgs o ON o.id = s.org_id LEFT JOIN departments d ON d.id = s.dept_id{where_sql}"
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "s.id");
     let rows: Vec<StaffRow> = st
         .db
-        .fetch_all(
-            &format!("{STAFF_SELECT}{} ORDER BY s.id LIMIT 500", f.sql()),
-            f.args,
-        )
+        .fetch_all(&format!("{STAFF_SELECT}{where_sql}{tail}"), f.args)
         .await?;
     let m = st.masking.masker(ctx, purpose.is_some()).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -991,7 +1178,7 @@ pub async fn list_staff(
                 .details(serde_json::json!({"ids": ids, "q": q.q})),
         )
         .await;
-    Ok(out)
+    Ok(Paged::exact(out, total))
 }
 
 /// One staff record; out-of-scope ids look exactly like missing ones.

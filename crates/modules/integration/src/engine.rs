@@ -9,7 +9,9 @@
 //! `application` channel the ACK waits for processing. The [`crate::pipeline`] stores rows
 //! in batches and processes `received` rows in arrival order. A repeated MSH-10 from the
 //! same channel and sending application is stored as `duplicate` and answered with the
-//! original's ACK, without processing again.
+//! original's ACK, without processing again — when it is byte-identical. A changed message
+//! under a used control id supersedes an original that failed (the fix is processed) and
+//! waits in the error queue when the original was applied ([`resend`]).
 
 use crate::channels::{self, Channel};
 use crate::process;
@@ -435,6 +437,118 @@ async fn event(st: &AppState, id: i64, kind: &str, actor: &str, detail: &str) ->
         )
         .await
         .map(|_| ())
+}
+
+/// What a message that reuses an earlier message's control id (MSH-10) is.
+#[derive(Debug)]
+pub enum Resend {
+    /// Byte-identical to the original: answered with the original's ACK, not processed.
+    Duplicate(String),
+    /// A changed message whose original failed (AE/AR): the original is set aside as
+    /// `superseded` and this one is stored and processed in its place.
+    Supersedes,
+    /// A changed message whose original was applied: kept in the error queue for a person
+    /// to decide (replay applies it), answered AE.
+    Conflict(String),
+}
+
+/// Decides what a message whose dedupe key is taken is (see [`Resend`]). Waits like
+/// [`duplicate`] while the original is still being processed.
+pub async fn resend(st: &AppState, m: &NewMessage) -> AppResult<Resend> {
+    let key = m.dedupe_key.as_deref().unwrap_or("");
+    let mut original: Option<(i64, Vec<u8>, String, Option<String>)> = None;
+    for _ in 0..300 {
+        original = st
+            .db
+            .fetch_optional(
+                "SELECT id, raw, status, ack_text FROM hl7_messages WHERE dedupe_key = $1",
+                args![key],
+            )
+            .await?;
+        match &original {
+            Some((_, _, _, Some(_))) | None => break,
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let Some((orig_id, raw, status, _)) = original else {
+        // The key was released meanwhile (another resend superseded it): store anew.
+        return Ok(Resend::Supersedes);
+    };
+    // The sender's bytes, even when a person has since edited the stored message and replayed it.
+    let sent_before = raw == m.raw
+        || st
+            .db
+            .scalar(
+                "SELECT COUNT(*) FROM hl7_message_events WHERE message_id = $1 AND kind = 'edit' AND detail = $2",
+                args![orig_id, String::from_utf8_lossy(&m.raw).into_owned()],
+            )
+            .await?
+            > 0;
+    if sent_before {
+        return duplicate(st, m).await.map(Resend::Duplicate);
+    }
+    let now = m.received_at;
+    let mut tx = st.db.begin().await?;
+    if matches!(status.as_str(), "error" | "rejected") {
+        let n = tx
+            .execute(
+                "UPDATE hl7_messages SET status = 'superseded', dedupe_key = NULL, processed_at = $1 WHERE id = $2 AND dedupe_key = $3 AND status IN ('error', 'rejected')",
+                args![now, orig_id, key],
+            )
+            .await?;
+        if n == 1 {
+            message_event(
+                &mut tx,
+                orig_id,
+                now,
+                "superseded",
+                "同一控制号的更正消息已到达，本消息不再处理",
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        return Ok(Resend::Supersedes);
+    }
+    let reason = format!(
+        "控制号 {} 已用于另一条内容不同、已处理的消息（#{orig_id}），本消息未处理，已转入异常消息队列待人工确认",
+        m.facts.control_id
+    );
+    let text = String::from_utf8_lossy(&m.raw).into_owned();
+    let ack = match Message::parse(&text) {
+        Ok(msg) => AckBuilder::new(AckCode::Error, &m.ack_id, &hl7_ts(now))
+            .text(&reason)
+            .build(&msg),
+        Err(_) => AckBuilder::new(AckCode::Error, &m.ack_id, &hl7_ts(now))
+            .text(&reason)
+            .build_minimal(&m.facts.control_id, "2.5"),
+    };
+    let f = &m.facts;
+    let id = tx
+        .scalar(
+            "INSERT INTO hl7_messages (channel_id, org_id, control_id, msg_type, trigger_event, sending_app, sending_facility, version, patient_key, raw, status, error, ack_code, ack_text, duplicate_of, ack_id, received_at, processed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'error', $11, 'AE', $12, $13, $14, $15, $15) RETURNING id",
+            args![m.channel_id, m.org_id, &f.control_id, &f.msg_type, &f.trigger, &f.sending_app, &f.sending_facility, &f.version, &f.patient_key, m.raw.clone(), &reason, &ack, orig_id, &m.ack_id, now],
+        )
+        .await?;
+    message_event(&mut tx, id, now, "conflict", &reason).await?;
+    count_received(&mut tx, [(m.channel_id, now)]).await?;
+    tx.commit().await?;
+    Ok(Resend::Conflict(ack))
+}
+
+async fn message_event(
+    tx: &mut yiyang_store::Tx,
+    id: i64,
+    at: i64,
+    kind: &str,
+    detail: &str,
+) -> AppResult<()> {
+    tx.execute(
+        "INSERT INTO hl7_message_events (message_id, kind, actor_login, detail, at) VALUES ($1, $2, 'system', $3, $4)",
+        args![id, kind, detail, at],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// A repeated control id: stored as `duplicate`, answered with the original's ACK. Waits

@@ -17,6 +17,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         400,
         "配置项 integration.hl7_lanes 与 integration.hl7_run 至少为 1",
     ),
+    e("critical.route_number", 400, "机构、步骤和延迟须为数字"),
     e("hl7.adt", 400, "ADT 消息不正确：…"),
     e("hl7.appt_missing", 400, "缺少预约号（SCH-1/SCH-2）"),
     e("hl7.birth_invalid", 400, "PID-7 出生日期格式不正确：…"),

@@ -9,6 +9,8 @@
 
 pub mod api;
 pub mod channels;
+pub mod critical;
+pub mod critical_pages;
 pub mod engine;
 pub mod errors;
 pub mod listener;

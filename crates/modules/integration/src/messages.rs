@@ -9,7 +9,7 @@ use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
 use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Filter, args};
+use yiyang_store::{Filter, Paged, Window, args};
 
 /// Search criteria for stored messages.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -32,6 +32,7 @@ pub const STATUSES: &[(&str, &str)] = &[
     ("error", "处理失败"),
     ("rejected", "已拒收"),
     ("duplicate", "重复消息"),
+    ("superseded", "已被更正消息替代"),
 ];
 
 pub fn status_label(s: &str) -> &str {
@@ -49,11 +50,59 @@ pub fn day_start(d: chrono::NaiveDate) -> i64 {
         .timestamp_micros()
 }
 
+/// Stored messages, newest first, up to `q.limit` (200 by default, at most 1,000).
 pub async fn search(
     st: &AppState,
     ctx: &RequestContext,
     q: &MessageQuery,
 ) -> AppResult<Vec<StoredMessage>> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let (f, where_sql) = message_filter(ctx, q)?;
+    let mut f = f;
+    let page = f.page(limit, 0);
+    st.db
+        .fetch_all(
+            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages{where_sql} ORDER BY id DESC{page}"),
+            f.args,
+        )
+        .await
+}
+
+/// Counting a message list stops here: the store may hold millions of messages, and a
+/// page needs only to say "more than 10,000".
+pub const MESSAGE_COUNT_CAP: i64 = 10_000;
+
+/// One window of stored messages, newest first, and their number (counted up to
+/// [`MESSAGE_COUNT_CAP`]).
+pub async fn search_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &MessageQuery,
+    w: &Window,
+) -> AppResult<Paged<StoredMessage>> {
+    let (mut f, where_sql) = message_filter(ctx, q)?;
+    let counted = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM hl7_messages{where_sql} LIMIT {}) AS t",
+                MESSAGE_COUNT_CAP + 1
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id DESC");
+    let rows = st
+        .db
+        .fetch_all(
+            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(Paged::counted_to(rows, counted, MESSAGE_COUNT_CAP))
+}
+
+fn message_filter(ctx: &RequestContext, q: &MessageQuery) -> AppResult<(Filter, String)> {
     let scope = ctx.require(perm::INTEGRATION_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -108,17 +157,8 @@ pub async fn search(
         f.add("received_at >= ?", s);
         f.add("received_at < ?", s + 86_400_000_000);
     }
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let page = f.page(limit, 0);
-    st.db
-        .fetch_all(
-            &format!(
-                "SELECT {MESSAGE_COLS} FROM hl7_messages{} ORDER BY id DESC{page}",
-                f.sql()
-            ),
-            f.args,
-        )
-        .await
+    let where_sql = f.sql();
+    Ok((f, where_sql))
 }
 
 /// One history entry of a message.
@@ -296,9 +336,35 @@ pub struct CriticalAlert {
     pub acknowledged_at: Option<i64>,
     pub note: String,
     pub created_at: i64,
+    /// The patient's name, masked for the caller.
+    pub person_name: String,
+    /// 病区 (PV1-3.1) and 床号 (room-bed).
+    pub ward: String,
+    pub bed: String,
+    pub unit: String,
+    /// The reference range as the laboratory sent it (OBX-7).
+    pub ref_range: String,
+    pub attending: String,
+    /// 0 = first notice only; n = escalated n times.
+    pub level: i64,
+    /// Who was told, step by step.
+    pub notified: String,
 }
 
-const ALERT_COLS: &str = "id, message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, acknowledged_by, acknowledged_at, note, created_at";
+const ALERT_COLS: &str = "a.id, a.message_id, a.org_id, a.person_id, a.observation_id, a.department, a.item, a.value_text, a.flag, a.status, a.acknowledged_by, a.acknowledged_at, a.note, a.created_at, p.name AS person_name, a.ward, a.bed, a.unit, a.ref_range, a.attending, a.level, a.notified";
+
+/// HL7 abnormal flags as people say them.
+pub fn flag_label(flag: &str) -> &str {
+    match flag {
+        "HH" | ">" => "危急偏高",
+        "LL" | "<" => "危急偏低",
+        "H" => "偏高",
+        "L" => "偏低",
+        "A" | "AA" => "异常",
+        "N" | "" => "正常",
+        f => f,
+    }
+}
 
 /// Critical-value alerts in the caller's `patient.read` scope; `status` open/acknowledged.
 pub async fn alerts(
@@ -309,20 +375,26 @@ pub async fn alerts(
     let scope = ctx.require(perm::PATIENT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
-        f.any_of("org_id", &orgs);
+        f.any_of("a.org_id", &orgs);
     }
     if let Some(s) = status.filter(|s| !s.is_empty()) {
-        f.add("status = ?", s);
+        f.add("a.status = ?", s);
     }
-    st.db
+    let mut list: Vec<CriticalAlert> = st
+        .db
         .fetch_all(
             &format!(
-                "SELECT {ALERT_COLS} FROM critical_alerts{} ORDER BY status DESC, id DESC LIMIT 500",
+                "SELECT {ALERT_COLS} FROM critical_alerts a JOIN persons p ON p.id = a.person_id{} ORDER BY a.status DESC, a.id DESC LIMIT 500",
                 f.sql()
             ),
             f.args,
         )
-        .await
+        .await?;
+    let m = st.masking.masker(ctx, false).await?;
+    for a in &mut list {
+        a.person_name = m.mask("name", &a.person_name);
+    }
+    Ok(list)
 }
 
 /// A 申请单 received by ORM/OML, current by placer order number.
@@ -394,12 +466,30 @@ pub async fn orders(
     ctx: &RequestContext,
     q: &ClinicalQuery,
 ) -> AppResult<Vec<Order>> {
+    Ok(orders_page(st, ctx, q, &Window::first(500)).await?.rows)
+}
+
+/// One window of orders (latest first) and their number; the read is audited.
+pub async fn orders_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+    w: &Window,
+) -> AppResult<Paged<Order>> {
     let mut f = clinical_filter(ctx, q, "placer_no")?;
-    let page = f.page(500, 0);
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM orders{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "updated_at DESC, id DESC");
     let rows: Vec<Order> = st
         .db
         .fetch_all(
-            &format!("SELECT id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
+            &format!("SELECT id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{where_sql}{tail}"),
             f.args,
         )
         .await?;
@@ -414,7 +504,7 @@ pub async fn orders(
             .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
         )
         .await;
-    Ok(rows)
+    Ok(Paged::exact(rows, total))
 }
 
 /// Appointments in the caller's `patient.read` scope (latest 500 by visit time); the read
@@ -424,12 +514,32 @@ pub async fn appointments(
     ctx: &RequestContext,
     q: &ClinicalQuery,
 ) -> AppResult<Vec<Appointment>> {
+    Ok(appointments_page(st, ctx, q, &Window::first(500))
+        .await?
+        .rows)
+}
+
+/// One window of appointments (latest visit first) and their number; the read is audited.
+pub async fn appointments_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+    w: &Window,
+) -> AppResult<Paged<Appointment>> {
     let mut f = clinical_filter(ctx, q, "appt_no")?;
-    let page = f.page(500, 0);
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM appointments{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "start_at DESC, id DESC");
     let rows: Vec<Appointment> = st
         .db
         .fetch_all(
-            &format!("SELECT id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
+            &format!("SELECT id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, updated_at FROM appointments{where_sql}{tail}"),
             f.args,
         )
         .await?;
@@ -444,7 +554,7 @@ pub async fn appointments(
             .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
         )
         .await;
-    Ok(rows)
+    Ok(Paged::exact(rows, total))
 }
 
 /// Acknowledges an open alert (需 `patient.write` for its institution).
@@ -577,4 +687,50 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
         });
     }
     Ok(out)
+}
+
+/// Messages received per hour over the last `hours` hours (CST hour labels), per visible
+/// channel, from the hourly counters (never a count of messages).
+pub async fn hourly(
+    st: &AppState,
+    ctx: &RequestContext,
+    hours: i64,
+) -> AppResult<(Vec<String>, Vec<(String, Vec<i64>)>)> {
+    const HOUR: i64 = 3_600_000_000;
+    let list = channels::list(st, ctx).await?;
+    let now = ctx.clock.now_micros();
+    let first = now - now % HOUR - (hours - 1) * HOUR;
+    let labels: Vec<String> = (0..hours)
+        .map(|i| {
+            let t = first + i * HOUR + 8 * HOUR;
+            format!("{:02}时", (t / HOUR).rem_euclid(24))
+        })
+        .collect();
+    let mut f = Filter::new();
+    f.any_of("channel_id", &list.iter().map(|c| c.id).collect::<Vec<_>>());
+    f.add("hour >= ?", first);
+    let rows: Vec<(i64, i64, i64)> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT channel_id, hour, received FROM hl7_channel_hours{}",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await?;
+    let series = list
+        .iter()
+        .map(|c| {
+            let mut v = vec![0i64; hours as usize];
+            for (ch, h, n) in &rows {
+                let i = (h - first) / HOUR;
+                if *ch == c.id && (0..hours).contains(&i) {
+                    v[i as usize] += n;
+                }
+            }
+            (c.name.clone(), v)
+        })
+        .collect();
+    Ok((labels, series))
 }

@@ -1,12 +1,13 @@
 //! The integration engine as a module of the registry.
 
 use axum::Router;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
 use yiyang_core::{AppError, AppResult, perm};
+use yiyang_platform::jobs::Handler;
 use yiyang_platform::module::{EncryptedColumn, ErrorCode, Module, Permission, Section, Setting};
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::Migration;
@@ -103,6 +104,11 @@ const PERMISSIONS: &[Permission] = &[
         label: "管理集成平台（接入通道、消息重放）",
         roles: &["platform_admin"],
     },
+    Permission {
+        name: perm::CRITICAL_MANAGE,
+        label: "设置危急值通知规则",
+        roles: &["platform_admin", "org_admin"],
+    },
 ];
 
 /// Columns this module encrypts with the data key (re-encrypted by `keys rewrap`).
@@ -144,13 +150,19 @@ impl Module for IntegrationModule {
             nav_item("/integration/channels", "系统接入管理", read, "plug"),
             nav_item("/integration/monitor", "服务监控", read, "monitor"),
             nav_item("/integration/messages", "消息查询", read, "message"),
-            nav_item("/integration/errors", "异常消息队列", read, "list"),
+            nav_item("/integration/errors", "异常消息队列", read, "alert"),
+            nav_item(
+                "/integration/critical-routes",
+                "危急值通知规则",
+                read,
+                "settings",
+            ),
             nav_item("/integration/subscriptions", "发布订阅", read, "send"),
             nav_item(
                 "/integration/alerts",
                 "危急值提醒",
                 perm::PATIENT_READ,
-                "alert",
+                "heart",
             ),
             nav_item(
                 "/integration/orders",
@@ -186,6 +198,19 @@ impl Module for IntegrationModule {
     fn configure(&self, s: &Section) -> AppResult<()> {
         let _ = CONFIG.set(IntegrationConfig::from_section(s)?);
         Ok(())
+    }
+    /// Escalation of an unacknowledged critical value (a delayed job).
+    fn jobs(&self, st: &AppState) -> Vec<(&'static str, Handler)> {
+        let s = st.clone();
+        let escalate: Handler = Arc::new(move |payload| {
+            let s = s.clone();
+            Box::pin(async move {
+                crate::critical::escalate(&s, &payload)
+                    .await
+                    .map_err(|e| e.message)
+            })
+        });
+        vec![(crate::critical::ESCALATE_JOB, escalate)]
     }
     /// The MLLP supervisor (reconciles listeners with enabled channels every 3 s) and the
     /// outbound delivery loop.

@@ -184,7 +184,13 @@ impl Pipeline {
             Ok(Some(id)) => id,
             Ok(None) => {
                 self.forget(&t.row.ack_id);
-                return engine::duplicate(st, &t.row).await;
+                return match engine::resend(st, &t.row).await? {
+                    engine::Resend::Duplicate(ack) | engine::Resend::Conflict(ack) => Ok(ack),
+                    engine::Resend::Supersedes => {
+                        let again = self.submit(t.row).await?;
+                        Box::pin(self.finish(st, again)).await
+                    }
+                };
             }
             Err(e) => {
                 self.forget(&t.row.ack_id);

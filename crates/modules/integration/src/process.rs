@@ -10,7 +10,6 @@ use yiyang_hl7v2::{
 use yiyang_patients::record::{self, EncounterInput, ObservationInput};
 use yiyang_patients::service::{self, IdentifierInput, PersonInput};
 use yiyang_platform::audit::{self, AuditEntry};
-use yiyang_platform::notify::{self, Notification};
 use yiyang_platform::web::AppState;
 use yiyang_store::{Tx, args};
 
@@ -677,6 +676,7 @@ async fn oru(
             }
         })
         .unwrap_or_default();
+    let place = alert_place(tx, pv1.as_ref(), encounter_id).await?;
     let (mut n, mut critical) = (0, 0);
     let mut reported = Vec::new();
     // Each OBX is keyed by message and position, so a replay of a message that failed
@@ -793,6 +793,11 @@ async fn oru(
                     &item,
                     shown.trim(),
                     &flag,
+                    &AlertExtra {
+                        unit: input.unit.clone(),
+                        ref_range: obx.reference_range().trim().to_string(),
+                        place: place.clone(),
+                    },
                 )
                 .await?;
                 em.send(
@@ -823,7 +828,54 @@ async fn oru(
     ))
 }
 
-/// Opens a critical-value alert and notifies the institution's administrators.
+/// Where the patient lies and who is responsible, for a critical-value alert.
+#[derive(Debug, Clone, Default)]
+struct AlertPlace {
+    ward: String,
+    bed: String,
+    attending: String,
+}
+
+struct AlertExtra {
+    unit: String,
+    ref_range: String,
+    place: AlertPlace,
+}
+
+/// Ward and bed from PV1-3, the attending doctor from the open encounter (else PV1-7).
+async fn alert_place(
+    tx: &mut Tx,
+    pv1: Option<&Pv1<'_, '_>>,
+    encounter: Option<i64>,
+) -> AppResult<AlertPlace> {
+    let mut p = AlertPlace::default();
+    if let Some(pv1) = pv1 {
+        let l = pv1.assigned_location();
+        p.ward = l.point_of_care.trim().to_string();
+        p.bed = [l.room.trim(), l.bed.trim()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join("-");
+        p.attending = pv1
+            .attending_doctor()
+            .map(|d| format!("{}{}", d.family, d.given))
+            .unwrap_or_default();
+    }
+    if let Some(e) = encounter {
+        let row: Option<(String,)> = tx
+            .fetch_optional("SELECT attending FROM encounters WHERE id = $1", args![e])
+            .await?;
+        if let Some((a,)) = row.filter(|r| !r.0.is_empty()) {
+            p.attending = a;
+        }
+    }
+    Ok(p)
+}
+
+/// Opens a critical-value alert and routes it (`critical`): the responsible doctor and the
+/// ward's nurses at once, escalation while nobody acknowledges it.
 #[allow(clippy::too_many_arguments)]
 async fn raise_alert(
     tx: &mut Tx,
@@ -836,41 +888,18 @@ async fn raise_alert(
     item: &str,
     value: &str,
     flag: &str,
+    extra: &AlertExtra,
 ) -> AppResult<i64> {
     let now = ctx.clock.now_micros();
     let id = tx
         .scalar(
-            "INSERT INTO critical_alerts (message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9) RETURNING id",
-            args![message_id, org, person, observation, department, item, value, flag, now],
+            "INSERT INTO critical_alerts (message_id, org_id, person_id, observation_id, department, item, value_text, flag, status, created_at, ward, bed, unit, ref_range, attending) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14) RETURNING id",
+            args![message_id, org, person, observation, department, item, value, flag, now,
+                &extra.place.ward, &extra.place.bed, &extra.unit, &extra.ref_range, &extra.place.attending],
         )
         .await?;
-    let admins: Vec<(i64,)> = tx
-        .fetch_all(
-            "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN roles r ON r.id = ar.role_id JOIN accounts a ON a.id = ar.account_id \
-             WHERE r.code = 'org_admin' AND ar.org_id = $1 AND a.status = 'active'",
-            args![org],
-        )
-        .await?;
-    let items: Vec<Notification> = admins
-        .into_iter()
-        .map(|(acc,)| Notification {
-            account_id: acc,
-            title: format!("危急值提醒：{item} {value}（{flag}）"),
-            body: format!(
-                "{}收到危急值：{item} {value}，标志 {flag}。请尽快通知临床处置并在“危急值提醒”中确认。",
-                if department.is_empty() {
-                    String::new()
-                } else {
-                    format!("{department} ")
-                }
-            ),
-            link: format!("/integration/alerts?id={id}"),
-            channel: "inbox".into(),
-            dedupe_key: Some(format!("critical:{id}:{acc}")),
-        })
-        .collect();
-    notify::send_in(tx, now, &items).await?;
+    crate::critical::route_new(tx, now, id).await?;
     audit::append(
         tx,
         &[

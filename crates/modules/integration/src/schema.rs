@@ -209,4 +209,28 @@ FROM hl7_messages GROUP BY channel_id, received_at - received_at % 3600000000;
 CREATE INDEX hl7_messages_failed ON hl7_messages (channel_id, received_at) WHERE status IN ('error', 'rejected');
 "#,
     },
+    Migration {
+        id: "0015_integration_critical_routing",
+        // Where the patient lies and what the value means, on the alert itself; who was told
+        // (and at which escalation level); the institutions' routing rules.
+        sql: r#"
+ALTER TABLE critical_alerts ADD COLUMN ward TEXT NOT NULL DEFAULT '';
+ALTER TABLE critical_alerts ADD COLUMN bed TEXT NOT NULL DEFAULT '';
+ALTER TABLE critical_alerts ADD COLUMN unit TEXT NOT NULL DEFAULT '';
+ALTER TABLE critical_alerts ADD COLUMN ref_range TEXT NOT NULL DEFAULT '';
+ALTER TABLE critical_alerts ADD COLUMN attending TEXT NOT NULL DEFAULT '';
+ALTER TABLE critical_alerts ADD COLUMN level BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE critical_alerts ADD COLUMN notified TEXT NOT NULL DEFAULT '';
+CREATE TABLE critical_routes (
+    id {id},
+    org_id BIGINT NOT NULL REFERENCES orgs(id),
+    department TEXT NOT NULL DEFAULT '',
+    step BIGINT NOT NULL,
+    delay_minutes BIGINT NOT NULL,
+    targets TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX critical_routes_org ON critical_routes (org_id, step);
+"#,
+    },
 ];

@@ -88,7 +88,7 @@ const PERMISSIONS: &[Permission] = &[
 /// Elders and their families see their own record and those they were authorised to see.
 const MARKERS: &[Permission] = &[p(
     perm::RESIDENT_SELF,
-    "居民本人及授权家属",
+    "本人及授权查看的居民档案",
     &["elder", "family"],
 )];
 
@@ -133,14 +133,14 @@ impl Module for PatientsModule {
                 "我的健康档案",
                 "居民服务",
                 Some(perm::RESIDENT_SELF),
-                "heart",
+                "user",
             ),
             nav_item(
                 "/persons",
                 "居民档案",
                 "患者主索引",
                 Some(perm::PATIENT_READ),
-                "user",
+                "users",
             ),
             nav_item(
                 "/mpi/reviews",
