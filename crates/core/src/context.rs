@@ -109,7 +109,7 @@ impl RequestContext {
 
     /// A context for the platform itself, with every permission city-wide.
     pub fn system(clock: Arc<dyn Clock>, what: &str) -> Self {
-        let grants = crate::perm::ALL
+        let grants = crate::perm::all()
             .iter()
             .map(|(p, _)| (p.to_string(), Scope::City))
             .collect();

@@ -27,49 +27,41 @@ pub const INTEGRATION_MANAGE: &str = "integration.manage";
 pub const CRITICAL_MANAGE: &str = "critical.manage";
 
 /// Marks the roles of residents (elders and their families): their own records and those
-/// they were authorised to see, never anyone else's. Not grantable to staff roles, so it is
-/// not in [`ALL`].
+/// they were authorised to see, never anyone else's. A role marker (declared by the patients
+/// module as such): not grantable in the role editor, not held by staff roles or the system.
 pub const RESIDENT_SELF: &str = "resident.self";
 
-/// Every permission with its zh-CN label, in display order.
-pub const ALL: &[(&str, &str)] = &[
-    (ORG_READ, "查看机构"),
-    (ORG_WRITE, "录入/修改机构"),
-    (ORG_REVIEW, "审核机构"),
-    (DEPT_READ, "查看科室"),
-    (DEPT_WRITE, "维护科室"),
-    (STAFF_READ, "查看人员"),
-    (STAFF_WRITE, "录入/修改人员"),
-    (STAFF_REVIEW, "审核人员"),
-    (STAFF_READ_UNMASKED, "查看人员明文信息"),
-    (PATIENT_READ, "查看居民健康信息"),
-    (PATIENT_WRITE, "记录居民健康信息"),
-    (PATIENT_READ_UNMASKED, "查看居民明文信息"),
-    (PATIENT_MERGE, "合并/拆分患者索引"),
-    (MPI_MANAGE, "管理匹配规则与模型"),
-    (ACCOUNT_READ, "查看账号"),
-    (ACCOUNT_WRITE, "管理账号"),
-    (ROLE_MANAGE, "管理角色"),
-    (CLIENT_MANAGE, "管理接入客户端"),
-    (MASKING_MANAGE, "管理脱敏算法与规则"),
-    (AUDIT_READ, "查阅审计日志"),
-    (JOBS_READ, "查看后台任务"),
-    (JOBS_MANAGE, "管理后台任务"),
-    (INTEGRATION_READ, "查看集成平台（接入、消息、监控）"),
-    (INTEGRATION_MANAGE, "管理集成平台（接入通道、消息重放）"),
-    (CRITICAL_MANAGE, "设置危急值通知规则"),
-];
+/// The permissions of the running platform: the union of what its modules declare
+/// (`yiyang_platform::module::Registry` registers them at start), in registration order.
+static REGISTERED: std::sync::RwLock<Vec<(&'static str, &'static str)>> =
+    std::sync::RwLock::new(Vec::new());
 
-pub fn is_known(p: &str) -> bool {
-    ALL.iter().any(|(name, _)| *name == p)
+/// Adds permissions (name, zh-CN label); a name already registered keeps its first label.
+pub fn register(perms: &[(&'static str, &'static str)]) {
+    let mut all = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    for (name, label) in perms {
+        if !all.iter().any(|(n, _)| n == name) {
+            all.push((name, label));
+        }
+    }
 }
 
-pub fn label(p: &str) -> &str {
+/// Every registered permission with its zh-CN label, in display order.
+pub fn all() -> Vec<(&'static str, &'static str)> {
+    REGISTERED.read().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+pub fn is_known(p: &str) -> bool {
+    all().iter().any(|(name, _)| *name == p)
+}
+
+pub fn label(p: &str) -> String {
     if p == RESIDENT_SELF {
-        return "本人及授权查看的居民档案";
+        return "本人及授权查看的居民档案".into();
     }
-    ALL.iter()
+    all()
+        .iter()
         .find(|(name, _)| *name == p)
-        .map(|(_, l)| *l)
-        .unwrap_or(p)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| p.to_string())
 }

@@ -21,127 +21,6 @@ pub const SESSION_IDLE_MICROS: i64 = 2 * 3600 * 1_000_000;
 /// Account kinds.
 pub const ACCOUNT_KINDS: &[(&str, &str)] = &[("staff", "工作人员"), ("resident", "居民")];
 
-/// Built-in roles: code, zh-CN name, city-wide by default, permissions.
-pub const BUILTIN_ROLES: &[(&str, &str, bool, &[&str])] = &[
-    (
-        "platform_admin",
-        "平台管理员",
-        true,
-        &[
-            perm::ORG_READ,
-            perm::ORG_WRITE,
-            perm::ORG_REVIEW,
-            perm::DEPT_READ,
-            perm::DEPT_WRITE,
-            perm::STAFF_READ,
-            perm::STAFF_WRITE,
-            perm::STAFF_REVIEW,
-            perm::STAFF_READ_UNMASKED,
-            perm::ACCOUNT_READ,
-            perm::ACCOUNT_WRITE,
-            perm::ROLE_MANAGE,
-            perm::CLIENT_MANAGE,
-            perm::MASKING_MANAGE,
-            perm::AUDIT_READ,
-            perm::JOBS_READ,
-            perm::JOBS_MANAGE,
-            perm::PATIENT_READ,
-            perm::PATIENT_WRITE,
-            perm::PATIENT_READ_UNMASKED,
-            perm::PATIENT_MERGE,
-            perm::MPI_MANAGE,
-            perm::INTEGRATION_READ,
-            perm::INTEGRATION_MANAGE,
-            perm::CRITICAL_MANAGE,
-        ],
-    ),
-    (
-        "org_admin",
-        "机构管理员",
-        false,
-        &[
-            perm::ORG_READ,
-            perm::ORG_WRITE,
-            perm::DEPT_READ,
-            perm::DEPT_WRITE,
-            perm::STAFF_READ,
-            perm::STAFF_WRITE,
-            perm::STAFF_READ_UNMASKED,
-            perm::ACCOUNT_READ,
-            perm::ACCOUNT_WRITE,
-            perm::JOBS_READ,
-            perm::PATIENT_READ,
-            perm::PATIENT_WRITE,
-            perm::PATIENT_READ_UNMASKED,
-            perm::PATIENT_MERGE,
-            perm::INTEGRATION_READ,
-            perm::CRITICAL_MANAGE,
-        ],
-    ),
-    (
-        "data_reviewer",
-        "信息审核员",
-        true,
-        &[
-            perm::ORG_READ,
-            perm::ORG_REVIEW,
-            perm::DEPT_READ,
-            perm::STAFF_READ,
-            perm::STAFF_REVIEW,
-        ],
-    ),
-    (
-        "security_auditor",
-        "安全审计员",
-        true,
-        &[perm::AUDIT_READ, perm::ORG_READ],
-    ),
-    (
-        "doctor",
-        "医生",
-        false,
-        &[
-            perm::ORG_READ,
-            perm::DEPT_READ,
-            perm::STAFF_READ,
-            perm::PATIENT_READ,
-            perm::PATIENT_WRITE,
-        ],
-    ),
-    (
-        "nurse",
-        "护士",
-        false,
-        &[
-            perm::ORG_READ,
-            perm::DEPT_READ,
-            perm::STAFF_READ,
-            perm::PATIENT_READ,
-            perm::PATIENT_WRITE,
-        ],
-    ),
-    (
-        "caregiver",
-        "护理员",
-        false,
-        &[perm::ORG_READ, perm::PATIENT_READ, perm::PATIENT_WRITE],
-    ),
-    (
-        "pharmacist",
-        "药师",
-        false,
-        &[perm::ORG_READ, perm::DEPT_READ, perm::PATIENT_READ],
-    ),
-    (
-        "insurance_auditor",
-        "医保审核员",
-        true,
-        &[perm::ORG_READ, perm::PATIENT_READ],
-    ),
-    ("elder", "老人", false, &[perm::RESIDENT_SELF]),
-    ("family", "家属", false, &[perm::RESIDENT_SELF]),
-];
-
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Account {
     pub id: i64,
@@ -197,10 +76,14 @@ pub struct SessionRow {
     pub large_text: bool,
 }
 
-/// Seeds the built-in roles and their permissions (idempotent; built-in permission sets are reset).
-pub async fn seed_roles(db: &Db) -> AppResult<()> {
+use crate::module::Role as BuiltinRole;
+
+/// Seeds the built-in roles and the permissions the modules grant them (idempotent; a
+/// permission newly granted to a built-in role is added).
+pub async fn seed_roles(db: &Db, roles: &[(BuiltinRole, Vec<&'static str>)]) -> AppResult<()> {
     let mut tx = db.begin().await?;
-    for (code, name, city, perms) in BUILTIN_ROLES {
+    for (r, perms) in roles {
+        let (code, name, city) = (&r.code, &r.name, &r.city_wide);
         let id = tx
             .scalar(
                 "INSERT INTO roles (code, name, description, builtin, city_wide) VALUES ($1, $2, '', TRUE, $3) \

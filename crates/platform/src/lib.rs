@@ -4,11 +4,19 @@
 
 pub mod audit;
 pub mod crypto;
+pub mod errors;
 pub mod identity;
 pub mod jobs;
 pub mod masking;
+pub mod module;
 pub mod notify;
 pub mod oauth;
 pub mod password;
+pub mod platform_module;
+pub mod privacy;
 pub mod schema;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod web;
+
+pub use platform_module::PlatformModule;

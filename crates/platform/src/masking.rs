@@ -5,20 +5,36 @@
 //! node reaches every node within the cache period.
 
 use crate::crypto::Keys;
+use crate::module::FieldKind;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use yiyang_core::{AppError, AppResult, RequestContext};
 use yiyang_store::{Db, args};
 
-/// Kinds of personal fields with masking rules.
-pub const FIELD_KINDS: &[(&str, &str)] = &[
-    ("name", "姓名"),
-    ("id_number", "身份证号"),
-    ("phone", "手机号"),
-    ("address", "地址"),
-    ("free_text", "自由文本"),
-];
+/// The masking field kinds of the running platform: the union of what its modules declare
+/// (registered by `module::Registry::new`).
+static FIELD_KINDS: RwLock<Vec<FieldKind>> = RwLock::new(Vec::new());
+
+/// Adds field kinds; a kind already registered keeps its first declaration.
+pub fn register_field_kinds(kinds: &[FieldKind]) {
+    let mut all = FIELD_KINDS.write().unwrap_or_else(|e| e.into_inner());
+    for k in kinds {
+        if !all.iter().any(|x| x.kind == k.kind) {
+            all.push(*k);
+        }
+    }
+}
+
+/// Every registered field kind (kind, zh-CN label), in display order.
+pub fn field_kinds() -> Vec<(&'static str, &'static str)> {
+    FIELD_KINDS
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|k| (k.kind, k.label))
+        .collect()
+}
 
 /// Algorithm kinds.
 pub const ALGORITHM_KINDS: &[(&str, &str)] = &[
@@ -223,7 +239,7 @@ impl Masking {
     /// Sets the algorithm for (field kind, role); a new version each time.
     pub async fn save_rule(&self, ctx: &RequestContext, r: &RuleInput) -> AppResult<i64> {
         ctx.require(yiyang_core::perm::MASKING_MANAGE)?;
-        if !FIELD_KINDS.iter().any(|(k, _)| *k == r.field_kind) {
+        if !field_kinds().iter().any(|(k, _)| *k == r.field_kind) {
             return Err(AppError::field(
                 "masking.field_kind_invalid",
                 "field_kind",
@@ -380,7 +396,7 @@ fn yes() -> bool {
 }
 
 /// Built-in algorithms and default rules, created at first start.
-pub async fn seed_defaults(db: &Db, now: i64) -> AppResult<()> {
+pub async fn seed_defaults(db: &Db, kinds: &[FieldKind], now: i64) -> AppResult<()> {
     let builtin: &[(&str, &str, &str, i64, i64, &str)] = &[
         ("keep_surname", "保留姓氏", "partial", 1, 1, "*"),
         ("id_4_4", "身份证保留前4后4", "partial", 4, 4, "*"),
@@ -399,14 +415,8 @@ pub async fn seed_defaults(db: &Db, now: i64) -> AppResult<()> {
         )
         .await?;
     }
-    let defaults = [
-        ("name", "keep_surname"),
-        ("id_number", "id_4_4"),
-        ("phone", "phone_3_4"),
-        ("address", "truncate_9"),
-        ("free_text", "redact"),
-    ];
-    for (kind, alg) in defaults {
+    for k in kinds {
+        let (kind, alg) = (k.kind, k.default_algorithm);
         tx.execute(
             "INSERT INTO mask_rules (field_kind, role_code, algorithm_id, enabled, version, updated_at) \
              SELECT $1, '*', id, TRUE, 1, $2 FROM mask_algorithms WHERE code = $3 ON CONFLICT (field_kind, role_code) DO NOTHING",

@@ -150,23 +150,6 @@ impl Channel for GatewayChannel {
     }
 }
 
-/// Gateway channels configured in the environment (`YIYANG_NOTIFY_SMS_URL`, …, and an
-/// optional `YIYANG_NOTIFY_TOKEN` sent as a bearer token).
-pub fn gateways_from_env() -> Vec<Arc<dyn Channel>> {
-    let token = std::env::var("YIYANG_NOTIFY_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    GATEWAY_CHANNELS
-        .iter()
-        .filter_map(|(name, _)| {
-            let url = std::env::var(format!("YIYANG_NOTIFY_{}_URL", name.to_uppercase()))
-                .ok()
-                .filter(|u| !u.is_empty())?;
-            Some(Arc::new(GatewayChannel::new(name, url, token.clone())) as Arc<dyn Channel>)
-        })
-        .collect()
-}
-
 /// Writes notifications to the outbox inside `tx`, with their delivery jobs.
 pub async fn send_in(tx: &mut Tx, now: i64, items: &[Notification]) -> AppResult<usize> {
     let mut queued = 0;

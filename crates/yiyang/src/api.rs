@@ -272,15 +272,43 @@ pub async fn inbox(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<
 )]
 struct PlatformDoc;
 
-/// The merged OpenAPI document of every module.
+/// The merged OpenAPI document of every module, with the error codes as a tag.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    let mut doc = PlatformDoc::openapi();
-    doc.merge(yiyang_basedata::api::ApiDoc::openapi());
-    doc.merge(yiyang_patients::api::ApiDoc::openapi());
-    doc.merge(yiyang_integration::api::ApiDoc::openapi());
-    doc.merge(yiyang_integration::outbound_api::ApiDoc::openapi());
+    let registry = crate::app::registry();
+    let mut doc = registry.openapi(PlatformDoc::openapi());
+    let mut table = String::from(
+        "错误响应的正文为 `{code, message, details, request_id}`；`code` 取值如下（浏览页面：/api/docs/errors）。\n\n| 错误码 | HTTP 状态 | 说明 |\n|---|---|---|\n",
+    );
+    for (_, e) in error_codes(&registry) {
+        table.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            e.code, e.status, e.message
+        ));
+    }
+    let tag = utoipa::openapi::tag::TagBuilder::new()
+        .name("错误码")
+        .description(Some(table))
+        .build();
+    doc.tags.get_or_insert_with(Vec::new).push(tag);
+    let info = doc.info.description.take().unwrap_or_default();
+    doc.info.description = Some(format!(
+        "{info}\n\n错误码一览见标签“错误码”及页面 /api/docs/errors。"
+    ));
     yiyang_platform::web::rejection::document_errors(&mut doc);
     doc
+}
+
+/// Every error code with the module that answers it: each module's, then the binary's.
+pub fn error_codes(
+    registry: &yiyang_platform::module::Registry,
+) -> Vec<(&'static str, yiyang_platform::module::ErrorCode)> {
+    let mut v: Vec<_> = registry
+        .modules
+        .iter()
+        .flat_map(|m| m.error_codes().iter().map(move |e| (m.name(), *e)))
+        .collect();
+    v.extend(crate::errors::ERROR_CODES.iter().map(|e| ("yiyang", *e)));
+    v
 }
 
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {

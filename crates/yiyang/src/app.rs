@@ -1,29 +1,48 @@
 //! Wiring: opens the database, applies migrations, builds the shared state, composes the
-//! router from every module, and starts the background workers.
+//! router from every module, and starts the background workers. Every loop over the
+//! subsystems goes through [`modules`], the one list of them.
 
 use crate::config::Config;
 use axum::Router;
 use axum::routing::get;
-use std::collections::HashMap;
 use std::sync::Arc;
 use yiyang_core::{AppResult, Clock, SystemClock};
 use yiyang_platform::audit::AuditSink;
 use yiyang_platform::crypto::Keys;
-use yiyang_platform::jobs::{self, Handler, JobStats, Worker};
+use yiyang_platform::jobs::{JobStats, Worker};
 use yiyang_platform::masking::Masking;
+use yiyang_platform::module::{Module, Registry};
 use yiyang_platform::notify::{self, Channel, InboxChannel};
 use yiyang_platform::web::metrics_access::MetricsAccess;
-use yiyang_platform::web::{self, AppState, NavItem, Services};
+use yiyang_platform::web::{self, AppState, Services};
 use yiyang_store::{Db, DbOptions, Migration};
+
+/// The subsystems of this platform, in dependency order (migrations run in this order).
+/// Adding a subsystem is its crate plus one line here.
+pub fn modules() -> Vec<Arc<dyn Module>> {
+    vec![
+        Arc::new(yiyang_platform::PlatformModule::default()),
+        Arc::new(yiyang_basedata::BasedataModule),
+        Arc::new(yiyang_patients::PatientsModule),
+        Arc::new(yiyang_integration::IntegrationModule),
+    ]
+}
+
+/// The registry of [`modules`], at their default settings.
+pub fn registry() -> Arc<Registry> {
+    Arc::new(Registry::new(modules()))
+}
+
+/// The registry of [`modules`], each configured from its section of `cfg`.
+pub fn configured_registry(cfg: &Config) -> AppResult<Arc<Registry>> {
+    let r = registry();
+    r.configure(|m| cfg.section(m.name(), m.settings()))?;
+    Ok(r)
+}
 
 /// Every module's migrations, in order.
 pub fn migrations() -> Vec<&'static [Migration]> {
-    vec![
-        yiyang_platform::schema::MIGRATIONS,
-        yiyang_basedata::schema::MIGRATIONS,
-        yiyang_patients::schema::MIGRATIONS,
-        yiyang_integration::schema::MIGRATIONS,
-    ]
+    registry().migrations()
 }
 
 pub async fn open_db(cfg: &Config) -> AppResult<Db> {
@@ -40,100 +59,13 @@ pub async fn open_db(cfg: &Config) -> AppResult<Db> {
     .await
 }
 
-/// Applies migrations and the idempotent reference data (roles, masking defaults, schedules).
+/// Applies migrations and the idempotent reference data (roles, masking defaults, schedules,
+/// each module's `prepare`).
 pub async fn prepare(db: &Db, clock: &dyn Clock) -> AppResult<Vec<String>> {
-    let applied = yiyang_store::migrate(db, &migrations(), clock.now_micros()).await?;
-    yiyang_platform::identity::seed_roles(db).await?;
-    yiyang_platform::masking::seed_defaults(db, clock.now_micros()).await?;
-    yiyang_patients::prepare(db, clock.now_micros()).await?;
-    jobs::upsert_schedule(
-        db,
-        "证照到期提醒",
-        yiyang_basedata::service::LICENCE_JOB,
-        "0 0 8 * * *",
-        clock.now_micros(),
-    )
-    .await?;
-    jobs::upsert_schedule(
-        db,
-        "清理过期会话",
-        SESSION_CLEANUP_JOB,
-        "0 30 3 * * *",
-        clock.now_micros(),
-    )
-    .await?;
-    Ok(applied)
+    registry().prepare(db, clock.now_micros()).await
 }
 
-pub const SESSION_CLEANUP_JOB: &str = "platform.session_cleanup";
-
-fn nav() -> Vec<NavItem> {
-    use yiyang_core::perm;
-    let mut v = vec![
-        NavItem {
-            href: "/",
-            label: "首页",
-            group: "工作台",
-            permission: None,
-            icon: "home",
-        },
-        NavItem {
-            href: "/inbox",
-            label: "消息中心",
-            group: "工作台",
-            permission: None,
-            icon: "inbox",
-        },
-    ];
-    v.extend(yiyang_patients::nav());
-    v.extend(yiyang_basedata::nav());
-    v.extend(yiyang_integration::nav());
-    v.extend([
-        NavItem {
-            href: "/admin/accounts",
-            label: "账号与角色",
-            group: "系统管理",
-            permission: Some(perm::ACCOUNT_READ),
-            icon: "key",
-        },
-        NavItem {
-            href: "/admin/clients",
-            label: "接入客户端",
-            group: "系统管理",
-            permission: Some(perm::CLIENT_MANAGE),
-            icon: "plug",
-        },
-        NavItem {
-            href: "/admin/masking",
-            label: "脱敏算法与规则",
-            group: "数据安全",
-            permission: Some(perm::MASKING_MANAGE),
-            icon: "shield",
-        },
-        NavItem {
-            href: "/audit",
-            label: "审计日志",
-            group: "数据安全",
-            permission: Some(perm::AUDIT_READ),
-            icon: "log",
-        },
-        NavItem {
-            href: "/jobs",
-            label: "后台任务",
-            group: "系统管理",
-            permission: Some(perm::JOBS_READ),
-            icon: "clock",
-        },
-        NavItem {
-            href: "/api/docs",
-            label: "接口文档",
-            group: "系统管理",
-            permission: Some(perm::CLIENT_MANAGE),
-            icon: "book",
-        },
-    ]);
-    v
-}
+pub use yiyang_platform::platform_module::SESSION_CLEANUP_JOB;
 
 /// A running platform: state plus the handles needed for a clean shutdown.
 pub struct Platform {
@@ -142,12 +74,25 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// A platform of [`modules`] at their default settings.
     pub async fn start(db: Db, keys: Keys, clock: Arc<dyn Clock>, cookie_secure: bool) -> Platform {
         Self::start_with(db, keys, clock, cookie_secure, MetricsAccess::default()).await
     }
 
     /// [`Platform::start`] with who may read `/metrics`.
     pub async fn start_with(
+        db: Db,
+        keys: Keys,
+        clock: Arc<dyn Clock>,
+        cookie_secure: bool,
+        metrics_access: MetricsAccess,
+    ) -> Platform {
+        Self::start_modules(registry(), db, keys, clock, cookie_secure, metrics_access).await
+    }
+
+    /// A platform of the configured `registry`.
+    pub async fn start_modules(
+        registry: Arc<Registry>,
         db: Db,
         keys: Keys,
         clock: Arc<dyn Clock>,
@@ -164,7 +109,8 @@ impl Platform {
             audit,
             metrics: Arc::default(),
             job_stats: Arc::new(JobStats::default()),
-            nav: nav(),
+            nav: registry.nav(),
+            registry,
             cookie_secure,
             metrics_access,
         }));
@@ -187,73 +133,26 @@ pub fn system_clock() -> Arc<dyn Clock> {
 
 /// The job worker with every module's handlers.
 pub fn worker(st: &AppState, node: String) -> Worker {
-    worker_with(st, node, vec![])
+    Worker::new(st.db.clone(), st.clock.clone(), st.registry.jobs(st), node)
 }
 
-/// The job worker with extra notification channels (SMS, WeChat, push, voice gateways).
+/// The job worker with notification delivery through the inbox and `gateways` only (tests
+/// of gateway channels).
 pub fn worker_with(st: &AppState, node: String, gateways: Vec<Arc<dyn Channel>>) -> Worker {
-    let mut handlers: HashMap<String, Handler> = HashMap::new();
+    let mut handlers = st.registry.jobs(st);
     let mut channels: Vec<Arc<dyn Channel>> = vec![Arc::new(InboxChannel)];
     channels.extend(gateways);
     handlers.insert(
         notify::DELIVER_JOB.into(),
         notify::deliver_handler(st.db.clone(), st.clock.clone(), channels),
     );
-    let s = st.clone();
-    handlers.insert(
-        yiyang_basedata::service::LICENCE_JOB.into(),
-        Arc::new(move |_| {
-            let s = s.clone();
-            Box::pin(async move {
-                yiyang_basedata::service::warn_expiring_licences(&s)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.message)
-            })
-        }),
-    );
-    let s = st.clone();
-    handlers.insert(
-        yiyang_integration::critical::ESCALATE_JOB.into(),
-        Arc::new(move |payload| {
-            let s = s.clone();
-            Box::pin(async move {
-                yiyang_integration::critical::escalate(&s, &payload)
-                    .await
-                    .map_err(|e| e.message)
-            })
-        }),
-    );
-    let s = st.clone();
-    handlers.insert(
-        SESSION_CLEANUP_JOB.into(),
-        Arc::new(move |_| {
-            let s = s.clone();
-            Box::pin(async move {
-                let cutoff = s.clock.now_micros() - 30 * 86_400_000_000;
-                s.db.execute(
-                    "DELETE FROM sessions WHERE expires_at < $1",
-                    yiyang_store::args![cutoff],
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| e.message)
-            })
-        }),
-    );
     Worker::new(st.db.clone(), st.clock.clone(), handlers, node)
 }
 
 /// The whole HTTP surface.
 pub fn router(st: AppState) -> Router {
-    Router::new()
-        .merge(yiyang_platform::web::pages::routes())
-        .merge(yiyang_basedata::pages::routes())
-        .merge(yiyang_basedata::api::routes())
-        .merge(yiyang_patients::pages::routes())
-        .merge(yiyang_patients::api::routes())
-        .merge(yiyang_integration::pages::routes())
-        .merge(yiyang_integration::api::routes())
+    st.registry
+        .router()
         .merge(crate::api::routes())
         .merge(crate::home::routes())
         .route(

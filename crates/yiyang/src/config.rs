@@ -1,18 +1,8 @@
 //! Configuration: built-in defaults, then an optional TOML file, then environment variables.
-//!
-//! | key (file)      | environment              | default                               |
-//! |-----------------|--------------------------|---------------------------------------|
-//! | listen          | YIYANG_LISTEN            | 127.0.0.1:8080                        |
-//! | data_dir        | YIYANG_DATA_DIR          | ./data                                |
-//! | database_url    | YIYANG_DATABASE_URL      | sqlite://{data_dir}/yiyang.db         |
-//! | db_max_connections | YIYANG_DB_MAX_CONNECTIONS | 6                               |
-//! | tls_cert / tls_key | YIYANG_TLS_CERT / YIYANG_TLS_KEY | (none: plain HTTP)         |
-//! | data_keys       | YIYANG_DATA_KEYS ("1:hex,2:hex") | generated into {data_dir}/keys.toml |
-//! | blind_key, token_key, mask_key | YIYANG_BLIND_KEY, YIYANG_TOKEN_KEY, YIYANG_MASK_KEY | same |
-//! | seed_demo       | YIYANG_SEED_DEMO         | true                                  |
-//! | demo_mllp_port  | YIYANG_DEMO_MLLP_PORT    | 2575 (demo HL7 channel; 0 = none)     |
-//! | metrics_allow   | YIYANG_METRICS_ALLOW     | 127.0.0.1,::1 (addresses/CIDR that may read /metrics) |
-//! | metrics_token   | YIYANG_METRICS_TOKEN     | (none; a bearer token that opens /metrics from anywhere) |
+//! The binary's own settings are [`SETTINGS`] (top level of the file); each module declares
+//! its settings (`Module::settings`, section `[module]` of the file) and receives them
+//! resolved (`Module::configure`). `yiyang config docs` prints the one table of all of them
+//! ([`docs_table`]); README's configuration table is that output (a test checks it).
 //!
 //! Keys are never written to the database. Without configured keys, a node creates
 //! `{data_dir}/keys.toml` (mode 0600) on first start; production sets them explicitly.
@@ -21,7 +11,122 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use yiyang_core::{AppError, AppResult};
 use yiyang_platform::crypto::{Keys, generate_key_hex, parse_key};
+use yiyang_platform::module::{Section, Setting};
 use yiyang_platform::web::metrics_access::MetricsAccess;
+
+/// The binary's own settings (top level of the TOML file), for [`docs_table`].
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        key: "listen",
+        env: "YIYANG_LISTEN",
+        default: "127.0.0.1:8080",
+        doc: "HTTP(S) 监听地址",
+    },
+    Setting {
+        key: "data_dir",
+        env: "YIYANG_DATA_DIR",
+        default: "./data",
+        doc: "数据目录（SQLite 文件、自动生成的密钥文件）",
+    },
+    Setting {
+        key: "database_url",
+        env: "YIYANG_DATABASE_URL",
+        default: "sqlite://{data_dir}/yiyang.db",
+        doc: "数据库地址；PostgreSQL 用 postgres://…",
+    },
+    Setting {
+        key: "db_max_connections",
+        env: "YIYANG_DB_MAX_CONNECTIONS",
+        default: "6",
+        doc: "连接池大小（2 核实测最佳，见 docs/benchmarks.md）；SQLite 另有一个写连接",
+    },
+    Setting {
+        key: "tls_cert",
+        env: "YIYANG_TLS_CERT",
+        default: "",
+        doc: "HTTPS 证书（PEM）；与 tls_key 同时配置才启用 HTTPS，否则为 HTTP",
+    },
+    Setting {
+        key: "tls_key",
+        env: "YIYANG_TLS_KEY",
+        default: "",
+        doc: "HTTPS 私钥（PEM）",
+    },
+    Setting {
+        key: "data_keys",
+        env: "YIYANG_DATA_KEYS",
+        default: "",
+        doc: "数据加密密钥 `1:<64 位十六进制>,2:<…>`，版本最高者用于加密；四个密钥都不配置时首次启动生成 {data_dir}/keys.toml",
+    },
+    Setting {
+        key: "blind_key",
+        env: "YIYANG_BLIND_KEY",
+        default: "",
+        doc: "盲索引密钥（32 字节，十六进制或 base64）",
+    },
+    Setting {
+        key: "token_key",
+        env: "YIYANG_TOKEN_KEY",
+        default: "",
+        doc: "令牌签名密钥（32 字节）",
+    },
+    Setting {
+        key: "mask_key",
+        env: "YIYANG_MASK_KEY",
+        default: "",
+        doc: "脱敏哈希密钥（32 字节）",
+    },
+    Setting {
+        key: "seed_demo",
+        env: "YIYANG_SEED_DEMO",
+        default: "true",
+        doc: "启动时创建示例城市数据（仅一次）",
+    },
+    Setting {
+        key: "demo_mllp_port",
+        env: "YIYANG_DEMO_MLLP_PORT",
+        default: "2575",
+        doc: "示例 HL7 通道的端口（0 = 不创建）",
+    },
+    Setting {
+        key: "metrics_allow",
+        env: "YIYANG_METRICS_ALLOW",
+        default: "127.0.0.1,::1",
+        doc: "可读取 /metrics 的地址或网段（逗号分隔，CIDR）",
+    },
+    Setting {
+        key: "metrics_token",
+        env: "YIYANG_METRICS_TOKEN",
+        default: "",
+        doc: "读取 /metrics 的 Bearer 令牌（至少 16 个字符，可从任意地址使用）",
+    },
+];
+
+/// The one table of every setting: the binary's own, then each module's (markdown).
+pub fn docs_table() -> String {
+    let mut out =
+        String::from("| setting (file) | environment | default | meaning |\n|---|---|---|---|\n");
+    let mut row = |key: String, s: &Setting| {
+        let default = if s.default.is_empty() {
+            "(none)".to_string()
+        } else {
+            format!("`{}`", s.default)
+        };
+        out.push_str(&format!(
+            "| `{key}` | `{}` | {default} | {} |\n",
+            s.env, s.doc
+        ));
+    };
+    for s in SETTINGS {
+        row(s.key.to_string(), s);
+    }
+    for m in crate::app::modules() {
+        for s in m.settings() {
+            row(format!("[{}] {}", m.name(), s.key), s);
+        }
+    }
+    out
+}
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -40,6 +145,9 @@ pub struct FileConfig {
     pub demo_mllp_port: Option<u16>,
     pub metrics_allow: Option<String>,
     pub metrics_token: Option<String>,
+    /// Each module's section (`[patients]`, `[integration]`, …).
+    #[serde(flatten)]
+    pub sections: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -55,6 +163,7 @@ pub struct Config {
     /// Who may read `/metrics`.
     pub metrics_access: MetricsAccess,
     key_source: FileConfig,
+    sections: std::collections::BTreeMap<String, toml::Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -140,6 +249,21 @@ impl Config {
                 .unwrap_or(2575),
             metrics_access,
             key_source,
+            sections: file.sections,
+        })
+    }
+
+    /// A module's settings: environment variable, then the file's `[module]` section, then
+    /// the declared default.
+    pub fn section(&self, module: &str, settings: &[Setting]) -> Section {
+        let table = self.sections.get(module).and_then(|v| v.as_table());
+        Section::resolve(module, settings, |s| {
+            env(s.env).or_else(|| {
+                table.and_then(|t| t.get(s.key)).map(|v| match v {
+                    toml::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                })
+            })
         })
     }
 
@@ -220,4 +344,77 @@ fn write_private(path: &Path, text: &str) -> AppResult<()> {
     let mut f = opts.open(path)?;
     f.write_all(text.as_bytes())?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn readme_configuration_table_is_the_generated_one() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("README.md");
+        let start = readme
+            .find("<!-- settings:begin -->\n")
+            .expect("README has <!-- settings:begin -->");
+        let end = readme
+            .find("<!-- settings:end -->")
+            .expect("README has <!-- settings:end -->");
+        let table = &readme[start + "<!-- settings:begin -->\n".len()..end];
+        assert_eq!(
+            table,
+            docs_table(),
+            "README's configuration table differs from `yiyang config docs`; paste its output"
+        );
+    }
+
+    #[test]
+    fn every_env_setting_is_documented_once() {
+        let table = docs_table();
+        for env in [
+            "YIYANG_MPI_CANDIDATES",
+            "YIYANG_MLLP_BIND",
+            "YIYANG_HL7_LANES",
+            "YIYANG_HL7_BATCH_MS",
+            "YIYANG_HL7_RUN",
+            "YIYANG_NOTIFY_TOKEN",
+            "YIYANG_NOTIFY_SMS_URL",
+            "YIYANG_LISTEN",
+        ] {
+            assert_eq!(table.matches(&format!("`{env}`")).count(), 1, "{env}");
+        }
+    }
+
+    #[test]
+    fn a_module_section_comes_from_the_file_and_the_environment_wins() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:1\"\n[integration]\nhl7_run = 64\nmllp_bind = \"0.0.0.0\"\n",
+        )
+        .unwrap();
+        let cfg = Config {
+            listen: String::new(),
+            data_dir: PathBuf::new(),
+            database_url: String::new(),
+            db_max_connections: 1,
+            tls: None,
+            seed_demo: false,
+            demo_mllp_port: 0,
+            key_source: FileConfig::default(),
+            sections: file.sections,
+            metrics_access: MetricsAccess::default(),
+        };
+        let m = yiyang_integration::IntegrationModule;
+        use yiyang_platform::module::Module;
+        let s = cfg.section("integration", m.settings());
+        assert_eq!(s.get("hl7_run"), "64");
+        assert_eq!(s.get("hl7_lanes"), "4");
+        let c = yiyang_integration::IntegrationConfig::from_section(&s).unwrap();
+        assert_eq!((c.hl7_run, c.mllp_bind.as_str()), (64, "0.0.0.0"));
+        let bad = Section::resolve("integration", m.settings(), |s| {
+            (s.key == "hl7_lanes").then(|| "many".to_string())
+        });
+        let e = yiyang_integration::IntegrationConfig::from_section(&bad).unwrap_err();
+        assert!(e.message.contains("YIYANG_HL7_LANES"), "{}", e.message);
+    }
 }

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod app;
 pub mod config;
+pub mod errors;
 pub mod home;
 pub mod keys;
 pub mod seed;

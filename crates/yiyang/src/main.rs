@@ -39,11 +39,22 @@ enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
     /// Patient master index batch tools (no database needed).
     Mpi {
         #[command(subcommand)]
         cmd: MpiCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Print the table of every setting (file key, environment variable, default) as markdown.
+    Docs,
 }
 
 #[derive(Subcommand)]
@@ -198,6 +209,13 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         mpi_batch(cmd)?;
         return Ok(std::process::ExitCode::SUCCESS);
     }
+    if let Some(Cmd::Config {
+        cmd: ConfigCmd::Docs,
+    }) = &cli.cmd
+    {
+        print!("{}", yiyang::config::docs_table());
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if let Some(Cmd::Keys {
         cmd: KeysCmd::Generate,
     }) = &cli.cmd
@@ -206,13 +224,15 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         return Ok(std::process::ExitCode::SUCCESS);
     }
     let cfg = Config::load(cli.config.as_deref())?;
+    let registry = app::configured_registry(&cfg)?;
     let clock = app::system_clock();
     let db = app::open_db(&cfg).await?;
-    let applied = app::prepare(&db, clock.as_ref()).await?;
+    let applied = registry.prepare(&db, clock.now_micros()).await?;
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let platform = app::Platform::start_with(
+    let platform = app::Platform::start_modules(
+        registry,
         db.clone(),
         cfg.keys()?,
         clock.clone(),
@@ -335,6 +355,7 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
         Cmd::Keys {
             cmd: KeysCmd::Generate,
         }
+        | Cmd::Config { .. }
         | Cmd::Mpi { .. } => unreachable!("handled before the database opens"),
     };
     platform.shutdown().await;

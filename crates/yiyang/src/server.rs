@@ -19,18 +19,8 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
         AppError::validation("config.listen", format!("监听地址无效：{}", cfg.listen))
     })?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let gateways = yiyang_platform::notify::gateways_from_env();
-    for g in &gateways {
-        tracing::info!(channel = g.name(), "notification gateway configured");
-    }
-    let worker = app::worker_with(&st, format!("node-{}", std::process::id()), gateways);
-    let mllp_task = yiyang_integration::listener::spawn(
-        st.clone(),
-        yiyang_integration::listener::bind_from_env(),
-        Duration::from_secs(3),
-        stop_rx.clone(),
-    );
-    let outbound_task = yiyang_integration::outbound::spawn(st.clone(), stop_rx.clone());
+    let worker = app::worker(&st, format!("node-{}", std::process::id()));
+    let listeners = st.registry.listeners(&st, &stop_rx);
     let worker_task =
         tokio::spawn(worker.run_forever(Duration::from_millis(500), st.job_stats.clone(), stop_rx));
     let scheme = if cfg.tls.is_some() { "https" } else { "http" };
@@ -59,8 +49,9 @@ pub async fn serve(cfg: &Config, st: AppState) -> AppResult<()> {
     };
     let _ = stop_tx.send(true);
     let _ = worker_task.await;
-    let _ = mllp_task.await;
-    let _ = outbound_task.await;
+    for task in listeners {
+        let _ = task.await;
+    }
     result.map_err(|e| AppError::new("server.bind", 500, format!("无法监听 {addr}：{e}")))
 }
 

@@ -492,46 +492,147 @@ async fn concurrent_audit_writers_keep_one_linear_chain() {
     }
 }
 
+/// Keys with data key versions `versions` (1 = the test key, 2 = the rotated one).
+fn keys_with(versions: &[u8]) -> yiyang_platform::crypto::Keys {
+    let data = versions
+        .iter()
+        .map(|v| (*v, if *v == 1 { [1; 32] } else { [9; 32] }))
+        .collect();
+    yiyang_platform::crypto::Keys::new(data, [2; 32], [3; 32], [4; 32]).unwrap()
+}
+
+/// Non-empty values of every declared encrypted column.
+async fn encrypted_values(db: &yiyang_store::Db) -> Vec<(String, i64)> {
+    let mut v = Vec::new();
+    for c in yiyang::keys::encrypted_columns() {
+        let n = db
+            .scalar(
+                &format!(
+                    "SELECT COUNT(*) FROM {} WHERE {} IS NOT NULL",
+                    c.table, c.cipher_column
+                ),
+                vec![],
+            )
+            .await
+            .unwrap();
+        v.push((format!("{}.{}", c.table, c.cipher_column), n));
+    }
+    v
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rotated_keys_keep_old_ciphertexts_readable_and_rewrap_moves_them() {
+async fn rotate_rewrap_and_drop_the_old_key_keeps_every_encrypted_value_readable() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let st = &app.state;
+        // A webhook subscription, so every declared column holds at least one value.
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let input: yiyang_integration::outbound::SubscriptionInput =
+            serde_json::from_value(serde_json::json!({
+                "org_id": hosp, "name": "区域平台", "kind": "webhook",
+                "url": "http://127.0.0.1:9/hook", "secret": "0123456789abcdef0123",
+                "events": ["encounter.admitted"]
+            }))
+            .unwrap();
+        yiyang_integration::outbound::create(st, &app.system(), input)
+            .await
+            .unwrap();
+        let values = encrypted_values(&st.db).await;
+        assert!(values.iter().all(|(_, n)| *n > 0), "{b}: {values:?}");
+        let total: i64 = values.iter().map(|(_, n)| n).sum();
+
+        let rotated = yiyang::app::Platform::start(
+            st.db.clone(),
+            keys_with(&[1, 2]),
+            st.clock.clone(),
+            false,
+        )
+        .await;
+        let n = yiyang::keys::rewrap(&rotated.state).await.unwrap();
+        assert_eq!(
+            n as i64, total,
+            "{b}: every encrypted value is re-encrypted"
+        );
+        assert_eq!(
+            yiyang::keys::rewrap(&rotated.state).await.unwrap(),
+            0,
+            "{b}"
+        );
+        rotated.shutdown().await;
+
+        // The old key is gone: every value of every declared column still decrypts.
+        let new_only = keys_with(&[2]);
+        let read = yiyang_platform::module::decrypt_all(
+            &st.db,
+            &new_only,
+            &yiyang::keys::encrypted_columns(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(read as i64, total, "{b}");
+        let only_new =
+            yiyang::app::Platform::start(st.db.clone(), new_only, st.clock.clone(), false).await;
+        // The search by ID number still works: the blind index does not depend on the data key.
+        let ctx = app.system();
+        let birth = chrono::NaiveDate::from_ymd_opt(1978, 4, 12).unwrap();
+        let q = yiyang_basedata::service::StaffQuery {
+            q: Some(yiyang_core::idnumber::compose("441402", birth, 31)),
+            ..Default::default()
+        };
+        let found =
+            yiyang_basedata::service::list_staff(&only_new.state, &ctx, &q, &Default::default())
+                .await
+                .unwrap();
+        assert_eq!(found.len(), 1, "{b}");
+        only_new.shutdown().await;
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_encrypted_column_in_the_schema_is_declared_for_rewrap() {
     let app = TestApp::start("sqlite").await;
-    let st = &app.state;
-    let keys = yiyang_platform::crypto::Keys::new(
-        vec![(1, [1; 32]), (2, [9; 32])],
-        [2; 32],
-        [3; 32],
-        [4; 32],
-    )
-    .unwrap();
-    let rotated = yiyang::app::Platform::start(st.db.clone(), keys, st.clock.clone(), false).await;
-    let n = yiyang::keys::rewrap(&rotated.state).await.unwrap();
-    assert_eq!(n, 12);
-    assert_eq!(yiyang::keys::rewrap(&rotated.state).await.unwrap(), 0);
-    let blobs: Vec<(Vec<u8>,)> = st
+    // Every BLOB column of the schema: a `*_cipher` column must be declared, and any other
+    // BLOB column must not hold values written by `Keys::encrypt` (version byte + nonce + tag).
+    let cols: Vec<(String, String)> = app
+        .state
         .db
-        .fetch_all("SELECT id_cipher FROM staff", vec![])
+        .fetch_all(
+            "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p \
+             WHERE m.type = 'table' AND upper(p.type) = 'BLOB' ORDER BY 1, 2",
+            vec![],
+        )
         .await
         .unwrap();
-    assert!(blobs.iter().all(|(b,)| b[0] == 2));
-    // The search by ID number still works: the blind index does not depend on the data key.
-    let ctx = app.system();
-    let birth = chrono::NaiveDate::from_ymd_opt(1978, 4, 12).unwrap();
-    let q = yiyang_basedata::service::StaffQuery {
-        q: Some(yiyang_core::idnumber::compose("441402", birth, 31)),
-        ..Default::default()
-    };
-    let found = yiyang_basedata::service::list_staff(&rotated.state, &ctx, &q, &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(found.len(), 1);
-    rotated.shutdown().await;
+    let declared = yiyang::keys::encrypted_columns();
+    assert!(cols.iter().any(|(_, c)| c.ends_with("_cipher")));
+    for (t, c) in &cols {
+        let is_declared = declared
+            .iter()
+            .any(|d| d.table == t && d.cipher_column == c);
+        if c.ends_with("_cipher") {
+            assert!(
+                is_declared,
+                "{t}.{c} is encrypted but not declared in any module"
+            );
+        }
+    }
+    for d in &declared {
+        assert!(
+            cols.iter()
+                .any(|(t, c)| t == d.table && c == d.cipher_column),
+            "declared {}.{} is not a BLOB column",
+            d.table,
+            d.cipher_column
+        );
+    }
     app.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_starting_together_seed_the_demo_city_once() {
     // PostgreSQL only: several nodes share it. (One SQLite file serves one node.)
-    if !backends().contains(&"postgres") {
+    if !yiyang_platform::testing::postgres_or_skip() {
         return;
     }
     let url = fresh_db_url("postgres").await;

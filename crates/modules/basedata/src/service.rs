@@ -7,6 +7,7 @@ use yiyang_core::idnumber::{self, Sex};
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::identity;
+use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
@@ -1217,37 +1218,23 @@ pub async fn get_staff(
             return Err(AppError::not_found("staff"));
         }
     };
-    let purpose = match um.purpose(
+    let read = RecordRead {
+        action: "staff.read",
+        unmasked_action: "staff.read_unmasked",
+        resource: "staff",
+        id,
+        org: Some(row.org_id),
+    }
+    .open(
+        st,
+        ctx,
+        um,
         unmask_allowed(ctx, Some(row.org_id)),
         perm::STAFF_READ_UNMASKED,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            st.audit
-                .record(
-                    AuditEntry::new(ctx, "staff.read_unmasked", "staff", id)
-                        .org(Some(row.org_id))
-                        .outcome("denied"),
-                )
-                .await;
-            return Err(e);
-        }
-    };
-    let org = row.org_id;
-    let m = st.masking.masker(ctx, purpose.is_some()).await?;
-    let s = present(st, row, &m)?;
-    let action = if purpose.is_some() {
-        "staff.read_unmasked"
-    } else {
-        "staff.read"
-    };
-    st.audit
-        .record(
-            AuditEntry::new(ctx, action, "staff", id)
-                .org(Some(org))
-                .purpose(purpose.as_deref().unwrap_or("")),
-        )
-        .await;
+    )
+    .await?;
+    let s = present(st, row, &read.masker)?;
+    read.audit(st, ctx).await;
     Ok(s)
 }
 

@@ -26,14 +26,6 @@ pub const ACK_SERIES: &str = "hl7_ack";
 /// Largest accepted message (bytes).
 pub const MAX_FRAME: usize = 4 << 20;
 
-/// The bind address for MLLP listeners: `YIYANG_MLLP_BIND`, default `127.0.0.1`.
-pub fn bind_from_env() -> String {
-    std::env::var("YIYANG_MLLP_BIND")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "127.0.0.1".into())
-}
-
 struct Running {
     config: String,
     stop: watch::Sender<bool>,

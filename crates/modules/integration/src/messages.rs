@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
+use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Filter, Paged, Window, args};
 
@@ -270,23 +271,22 @@ pub async fn view(
     let Some(message) = row.filter(|m| scope.allows(m.org_id)) else {
         return Err(AppError::not_found("hl7_message"));
     };
-    let purpose = match um.purpose(
+    let read = RecordRead {
+        action: "hl7_message.read",
+        unmasked_action: "hl7_message.read_unmasked",
+        resource: "hl7_message",
+        id,
+        org: Some(message.org_id),
+    }
+    .open(
+        st,
+        ctx,
+        um,
         ctx.has_for(perm::PATIENT_READ_UNMASKED, message.org_id),
         perm::PATIENT_READ_UNMASKED,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            st.audit
-                .record(
-                    AuditEntry::new(ctx, "hl7_message.read_unmasked", "hl7_message", id)
-                        .org(Some(message.org_id))
-                        .outcome("denied"),
-                )
-                .await;
-            return Err(e);
-        }
-    };
-    let unmask = purpose.is_some();
+    )
+    .await?;
+    let unmask = read.unmasked();
     let (raw, ack_text): (Vec<u8>, Option<String>) = st
         .db
         .fetch_one(
@@ -297,7 +297,7 @@ pub async fn view(
     let text = yiyang_hl7v2::decode_message(&raw)
         .map(|c| c.into_owned())
         .unwrap_or_else(|_| String::from_utf8_lossy(&raw).into_owned());
-    let m = st.masking.masker(ctx, unmask).await?;
+    let m = &read.masker;
     let mut events: Vec<MessageEvent> = st
         .db
         .fetch_all(
@@ -307,27 +307,12 @@ pub async fn view(
         .await?;
     for e in &mut events {
         if e.kind == "edit" {
-            e.detail = mask_er7(&e.detail, &m);
+            e.detail = mask_er7(&e.detail, m);
         }
     }
-    st.audit
-        .record(
-            AuditEntry::new(
-                ctx,
-                if unmask {
-                    "hl7_message.read_unmasked"
-                } else {
-                    "hl7_message.read"
-                },
-                "hl7_message",
-                id,
-            )
-            .org(Some(message.org_id))
-            .purpose(purpose.as_deref().unwrap_or("")),
-        )
-        .await;
+    read.audit(st, ctx).await;
     Ok(MessageView {
-        raw: mask_er7(&text, &m),
+        raw: mask_er7(&text, m),
         ack_text: ack_text.unwrap_or_default(),
         unmasked: unmask,
         events,

@@ -25,6 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::{Masker, Unmask};
+use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Arg, Backend, Filter, Paged, Tx, Window, args};
 
@@ -1011,23 +1012,21 @@ pub async fn view(
     um: &Unmask,
 ) -> AppResult<DeliveryView> {
     let (d, s) = load_delivery(st, ctx, id).await?;
-    let purpose = match um.purpose(
+    let read = RecordRead {
+        action: "integration.delivery_read",
+        unmasked_action: "integration.delivery_read_unmasked",
+        resource: "delivery",
+        id,
+        org: Some(s.org_id),
+    }
+    .open(
+        st,
+        ctx,
+        um,
         ctx.has_for(perm::PATIENT_READ_UNMASKED, s.org_id),
         perm::PATIENT_READ_UNMASKED,
-    ) {
-        Ok(p) => p,
-        Err(e) => {
-            st.audit
-                .record(
-                    AuditEntry::new(ctx, "integration.delivery_read_unmasked", "delivery", id)
-                        .org(Some(s.org_id))
-                        .outcome("denied"),
-                )
-                .await;
-            return Err(e);
-        }
-    };
-    let unmask = purpose.is_some();
+    )
+    .await?;
     let (payload,): (String,) = st
         .db
         .fetch_one(
@@ -1035,28 +1034,13 @@ pub async fn view(
             args![id],
         )
         .await?;
-    let m = st.masking.masker(ctx, unmask).await?;
-    st.audit
-        .record(
-            AuditEntry::new(
-                ctx,
-                if unmask {
-                    "integration.delivery_read_unmasked"
-                } else {
-                    "integration.delivery_read"
-                },
-                "delivery",
-                id,
-            )
-            .org(Some(s.org_id))
-            .purpose(purpose.as_deref().unwrap_or("")),
-        )
-        .await;
+    read.audit(st, ctx).await;
+    let m = &read.masker;
     Ok(DeliveryView {
-        payload: mask_payload(&payload, &m),
+        payload: mask_payload(&payload, m),
         subscription_name: s.name,
         org_id: s.org_id,
-        unmasked: unmask,
+        unmasked: read.unmasked(),
         delivery: d,
     })
 }

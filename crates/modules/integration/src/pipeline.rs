@@ -312,17 +312,13 @@ impl Lane {
 }
 
 /// Lanes per database: SQLite has one writer, so one; PostgreSQL runs several
-/// (`YIYANG_HL7_LANES`, default 4: each lane holds a pooled connection for its
+/// (setting `integration.hl7_lanes`, `YIYANG_HL7_LANES`, default 4: each lane holds a pooled connection for its
 /// transaction and briefly a second one; a divisor of 64 keeps them even). On two cores
 /// 4 lanes processed ~25% more than 2 and kept ACKs at 1,000 msg/s under 25 ms (p99).
 fn lanes(b: Backend) -> i64 {
     match b {
         Backend::Sqlite => 1,
-        Backend::Postgres => std::env::var("YIYANG_HL7_LANES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(4_i64)
-            .clamp(1, BUCKETS),
+        Backend::Postgres => crate::IntegrationConfig::get().hl7_lanes.clamp(1, BUCKETS),
     }
 }
 
@@ -421,12 +417,7 @@ pub async fn process_one_with(
 /// a backlog: fewer commits, each writing a page once for several runs; per message ~12%
 /// less time than one run per transaction). `YIYANG_HL7_BATCH_MS` overrides it (tuning).
 fn batch_budget(b: Backend, storing: bool) -> Duration {
-    static OVERRIDE: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    let o = OVERRIDE.get_or_init(|| {
-        std::env::var("YIYANG_HL7_BATCH_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-    });
+    let o = crate::IntegrationConfig::get().hl7_batch_ms;
     Duration::from_millis(o.unwrap_or(match b {
         Backend::Sqlite if storing => 8,
         Backend::Sqlite => 100,
@@ -439,15 +430,7 @@ fn batch_budget(b: Backend, storing: bool) -> Duration {
 /// holds up SQLite's single writer, ~0.5 ms per new patient; the first ACK after a pause
 /// may wait for one long run). `YIYANG_HL7_RUN` overrides the 128 (tuning).
 fn run_size(sqlite: bool, storing: bool) -> usize {
-    static OVERRIDE: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
-    let long = OVERRIDE
-        .get_or_init(|| {
-            std::env::var("YIYANG_HL7_RUN")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .filter(|n| *n >= 1)
-        })
-        .unwrap_or(128);
+    let long = crate::IntegrationConfig::get().hl7_run;
     if sqlite && storing {
         long.min(16)
     } else {

@@ -9,6 +9,7 @@ use yiyang_core::idnumber::{self, Sex};
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, par, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
+use yiyang_platform::privacy::RecordRead;
 use yiyang_platform::web::AppState;
 use yiyang_store::{Conn, Db, Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
@@ -328,17 +329,10 @@ async fn stored_fields(st: &AppState, mut db: impl Conn, id: i64) -> AppResult<M
     match_fields(st, r)
 }
 
-/// Candidates scored per registration (those sharing the most block keys):
-/// `YIYANG_MPI_CANDIDATES`, default [`DEFAULT_CANDIDATES`].
+/// Candidates scored per registration (those sharing the most block keys): the setting
+/// `patients.mpi_candidates` (`YIYANG_MPI_CANDIDATES`), default [`DEFAULT_CANDIDATES`].
 pub fn candidates_per_registration() -> usize {
-    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *N.get_or_init(|| {
-        std::env::var("YIYANG_MPI_CANDIDATES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n| *n >= 1)
-            .unwrap_or(DEFAULT_CANDIDATES)
-    })
+    crate::PatientsConfig::get().mpi_candidates
 }
 
 /// Fewest items a CPU-bound step of a batch registration splits over two threads.
@@ -1217,36 +1211,22 @@ pub async fn get_person(
         return Err(AppError::not_found("person"));
     };
     let unmask_ok = can_see(&st.db, ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
-    let purpose = match um.purpose(unmask_ok, perm::PATIENT_READ_UNMASKED) {
-        Ok(p) => p,
-        Err(e) => {
-            st.audit
-                .record(
-                    AuditEntry::new(ctx, "person.read_unmasked", "person", id).outcome("denied"),
-                )
-                .await;
-            return Err(e);
-        }
-    };
-    let m = st.masking.masker(ctx, purpose.is_some()).await?;
+    let read = RecordRead {
+        action: "person.read",
+        unmasked_action: "person.read_unmasked",
+        resource: "person",
+        id,
+        org: row.home_org_id,
+    }
+    .open(st, ctx, um, unmask_ok, perm::PATIENT_READ_UNMASKED)
+    .await?;
     let v = present(
         st,
         &row,
-        &m,
+        &read.masker,
         yiyang_core::clock::today_cst(ctx.clock.as_ref()),
     )?;
-    let action = if purpose.is_some() {
-        "person.read_unmasked"
-    } else {
-        "person.read"
-    };
-    st.audit
-        .record(
-            AuditEntry::new(ctx, action, "person", id)
-                .purpose(purpose.as_deref().unwrap_or(""))
-                .org(row.home_org_id),
-        )
-        .await;
+    read.audit(st, ctx).await;
     Ok(v)
 }
 

@@ -15,6 +15,13 @@ pub struct NavItem {
     pub icon: &'static str,
 }
 
+/// The icon names a navigation entry may use (drawn as inline SVG by the layout).
+pub const ICONS: &[&str] = &[
+    "home", "inbox", "user", "users", "building", "idcard", "merge", "chart", "settings", "plug",
+    "message", "alert", "monitor", "shield", "log", "key", "clock", "book", "upload", "check",
+    "heart", "send", "list",
+];
+
 fn head(title: &str) -> Markup {
     html! {
         meta charset="utf-8";

@@ -44,6 +44,8 @@ pub struct Services {
     pub metrics: Arc<metrics::Metrics>,
     pub job_stats: Arc<JobStats>,
     pub nav: Vec<NavItem>,
+    /// The modules of this platform (`module::Registry`).
+    pub registry: Arc<crate::module::Registry>,
     /// Mark cookies `Secure` (when served over HTTPS).
     pub cookie_secure: bool,
     /// Who may read `/metrics`.

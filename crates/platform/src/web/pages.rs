@@ -605,7 +605,7 @@ async fn roles_page(
                         div { label { input type="checkbox" name="city_wide" value="1" checked[editing.is_some_and(|r| r.city_wide)]; " 全市范围" } }
                     }
                     fieldset { legend { "权限" }
-                        @for (pm, label) in perm::ALL {
+                        @for (pm, label) in perm::all() {
                             @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
                             label.chk { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
                         }
@@ -753,7 +753,7 @@ async fn masking_page(
                     @let alg = algs.iter().find(|x| x.id == r.algorithm_id);
                     @let sample = samples.iter().find(|(k, _)| *k == r.field_kind).map(|(_, v)| *v).unwrap_or("");
                     tr {
-                        td { (masking::FIELD_KINDS.iter().find(|(k, _)| *k == r.field_kind).map(|(_, l)| *l).unwrap_or(&r.field_kind)) }
+                        td { (masking::field_kinds().iter().find(|(k, _)| *k == r.field_kind).map(|(_, l)| *l).unwrap_or(&r.field_kind)) }
                         td { (if r.role_code == "*" { "*（默认）".to_string() } else { roles.iter().find(|x| x.code == r.role_code).map(|x| x.name.clone()).unwrap_or(r.role_code.clone()) }) }
                         td { (alg.map(|x| x.name.as_str()).unwrap_or("?")) }
                         td.mono { @if let Some(x) = alg { (masking::apply(x, sample, &st.keys)) } }
@@ -764,7 +764,7 @@ async fn masking_page(
             } }
             div.card { form.grid method="post" action="/admin/masking/rules" {
                 (csrf(&a))
-                div { label for="fk" { "字段类型" } select #fk name="field_kind" { @for (k, l) in masking::FIELD_KINDS { option value=(k) { (l) } } } }
+                div { label for="fk" { "字段类型" } select #fk name="field_kind" { @for (k, l) in masking::field_kinds() { option value=(k) { (l) } } } }
                 div { label for="rc" { "角色" } select #rc name="role_code" { option value="*" { "*（默认）" } @for r in &roles { option value=(r.code) { (r.name) } } } }
                 div { label for="al" { "算法" } select #al name="algorithm_id" { @for x in &algs { option value=(x.id) { (x.name) } } } }
                 div { label for="en" { "状态" } select #en name="enabled" { option value="1" { "启用" } option value="0" { "停用" } } }

@@ -14,13 +14,10 @@ use yiyang_store::{Db, DbOptions};
 
 static N: AtomicU32 = AtomicU32::new(0);
 
-/// The backends to run a test on: SQLite always, PostgreSQL when configured.
+/// The backends to run a test on: SQLite always, PostgreSQL when configured (otherwise a
+/// loud SKIP line is recorded, see `yiyang_platform::testing::skip`).
 pub fn backends() -> Vec<&'static str> {
-    let mut v = vec!["sqlite"];
-    if std::env::var("YIYANG_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
-        v.push("postgres");
-    }
-    v
+    yiyang_platform::testing::backends()
 }
 
 /// A fresh, empty database of the given backend; returns its URL.
