@@ -11,7 +11,10 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::web::chart::{self, Series};
-use yiyang_platform::web::kit::{Col, ListQuery, Table, filter_bar};
+use yiyang_platform::web::kit::{
+    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
+    page_in_memory,
+};
 use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
@@ -77,13 +80,18 @@ pub(crate) async fn orgs_for(
         .await
 }
 
-pub(crate) fn listen_badge(c: &Channel) -> Markup {
+fn listen_state(c: &Channel) -> (&'static str, &'static str) {
     match (c.enabled, c.listen_state.as_str()) {
-        (false, _) => badge("mute", "已停用"),
-        (true, "listening") => badge("ok", "监听中"),
-        (true, "error") => badge("err", "监听失败"),
-        _ => badge("warn", "启动中"),
+        (false, _) => ("mute", "已停用"),
+        (true, "listening") => ("ok", "监听中"),
+        (true, "error") => ("err", "监听失败"),
+        _ => ("warn", "启动中"),
     }
+}
+
+pub(crate) fn listen_badge(c: &Channel) -> Markup {
+    let (k, l) = listen_state(c);
+    badge(k, l)
 }
 
 fn channel_form(a: &Authed, action: &str, orgs: &[(i64, String)], c: Option<&Channel>) -> Markup {
@@ -153,42 +161,58 @@ async fn channels_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let list = channels::list(&st, &a.ctx).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let list = page_in_memory(channels::list(&st, &a.ctx).await?, &lq);
     let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
     let names: HashMap<i64, String> = orgs_for(&st, &a.ctx, perm::INTEGRATION_READ)
         .await?
         .into_iter()
         .collect();
+    let table = Table::new("channels", "/integration/channels", &q, &lq)
+        .col(
+            Col::new("name", "名称", |c: &Channel| c.name.clone())
+                .cell(|c| html! { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }),
+        )
+        .col(Col::new("org", "所属机构", |c: &Channel| names.get(&c.org_id).cloned().unwrap_or_default()))
+        .col(Col::new("port", "端口", |c: &Channel| c.port.to_string()).class("mono").numeric())
+        .col(Col::new("types", "消息类型", |c: &Channel| c.message_types.clone()).class("mono"))
+        .col(
+            Col::new("apps", "发送系统", |c: &Channel| {
+                if c.allowed_apps.is_empty() { "不限".to_string() } else { c.allowed_apps.clone() }
+            }),
+        )
+        .col(
+            Col::new("state", "状态", |c: &Channel| {
+                let (_, l) = listen_state(c);
+                if c.listen_error.is_empty() { l.to_string() } else { format!("{l} {}", c.listen_error) }
+            })
+            .cell(|c| html! { (listen_badge(c)) @if !c.listen_error.is_empty() { " " span.muted { (c.listen_error) } } }),
+        )
+        .col(Col::new("checked", "最近检查", |c: &Channel| opt_ts(c.listen_checked_at)).class("nowrap"))
+        .empty("尚未配置接入通道");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "接入通道", "channel", &list)
+            .await;
+    }
+    let err = FormError::from_params(&q, "channel");
     Ok(shell(
         &st.nav,
         &a,
         "系统接入管理",
         "/integration/channels",
         html! {
-            (msgs(&q))
+            @if !err.is_some() { (msgs(&q)) }
             p.muted { "每个通道在一个端口上以 MLLP 协议接收 HL7 v2 消息；消息先落库再回执（ACK）。启用、停用或修改后，各节点数秒内自动重启监听。" }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "所属机构" } th { "端口" } th { "消息类型" } th { "发送系统" } th { "状态" } th { "最近检查" } } }
-                tbody {
-                    @for c in &list { tr {
-                        td { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }
-                        td { (names.get(&c.org_id).cloned().unwrap_or_default()) }
-                        td.mono { (c.port) }
-                        td.mono { (c.message_types) }
-                        td { @if c.allowed_apps.is_empty() { span.muted { "不限" } } @else { (c.allowed_apps) } }
-                        td { (listen_badge(c)) @if !c.listen_error.is_empty() { " " span.muted { (c.listen_error) } } }
-                        td { (opt_ts(c.listen_checked_at)) }
-                    } }
-                    @if list.is_empty() { tr { td colspan="7" { span.muted { "尚未配置接入通道" } } } }
-                }
-            } }
             @if !orgs.is_empty() {
-                h2 { "新建通道" }
-                div.card { (channel_form(&a, "/integration/channels", &orgs, None)) }
+                div.page-actions { (dialog_button("dlg-channel", "新建通道", "/integration/channels?new=channel")) }
+                (dialog("dlg-channel", "新建通道", p(&q, "new") == "channel", &err, channel_form(&a, "/integration/channels", &orgs, None)))
             }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn channel_create(
@@ -201,7 +225,7 @@ async fn channel_create(
             &format!("/integration/channels/{id}"),
             Ok("通道已创建，数秒内开始监听".into()),
         ),
-        Err(e) => back("/integration/channels", Err(e)),
+        Err(e) => back_to_form("/integration/channels", "channel", &e),
     }
 }
 

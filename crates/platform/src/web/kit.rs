@@ -81,6 +81,18 @@ impl ListQuery {
     }
 }
 
+/// A small list held whole in memory (a few dozen channels or clients), paged the same way:
+/// this page of it, or all of it for an export. Not for lists that grow with use.
+pub fn page_in_memory<T>(rows: Vec<T>, q: &ListQuery) -> Paged<T> {
+    let total = rows.len() as i64;
+    if q.export {
+        return Paged::exact(rows, total);
+    }
+    let from = ((q.page - 1) * q.size).min(total) as usize;
+    let rows = rows.into_iter().skip(from).take(q.size as usize).collect();
+    Paged::exact(rows, total)
+}
+
 /// The ids ticked in a batch form (`ids=1&ids=2…`), in order, without repeats or junk.
 pub fn ids(form: &[(String, String)]) -> Vec<i64> {
     let mut out: Vec<i64> = Vec::new();
