@@ -426,3 +426,35 @@ async fn home_cards_open_the_filtered_list_they_count() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_queue_counts_every_pending_pair_and_exports_them() {
+    let app = TestApp::start("sqlite").await;
+    let pending = app
+        .state
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM mpi_reviews WHERE status = 'pending'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(pending > 0, "the demo has a review case");
+    let (c, _) = app.login("admin").await;
+    let (s, html) = get_text(&c, app.url("/mpi/reviews?sort=probability&dir=desc")).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("共 <strong>{pending}</strong> 条")),
+        "{html}"
+    );
+    let r = c
+        .get(app.url("/mpi/reviews?export=xlsx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], XLSX);
+    let (rows, _) = sheet(r.bytes().await.unwrap().to_vec());
+    assert_eq!(rows.len() as i64 - 1, pending);
+    assert!(rows[0].iter().any(|h| h == "匹配概率"));
+    app.stop().await;
+}

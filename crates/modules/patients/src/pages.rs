@@ -830,8 +830,30 @@ async fn reviews_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let list = service::pending_reviews(&st, &a.ctx).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let list =
+        service::pending_reviews_page(&st, &a.ctx, &lq.window(service::REVIEW_SORTS)).await?;
+    let table = Table::new("reviews", "/mpi/reviews", &q, &lq)
+        .col(Col::new("id", "编号", |r: &service::Review| r.id.to_string()).numeric())
+        .col(
+            Col::new("person", "新登记记录", |r: &service::Review| r.person_id.to_string())
+                .cell(|r| html! { a href=(format!("/persons/{}", r.person_id)) { (r.person_id) } }),
+        )
+        .col(
+            Col::new("candidate", "疑似重复于", |r: &service::Review| r.candidate_id.to_string())
+                .cell(|r| html! { a href=(format!("/persons/{}", r.candidate_id)) { (r.candidate_id) } }),
+        )
+        .col(Col::new("probability", "匹配概率", |r: &service::Review| format!("{:.1}%", r.probability * 100.0)).sort())
+        .col(Col::new("weight", "权重", |r: &service::Review| format!("{:+.2}", r.weight)).hidden())
+        .col(Col::new("created_at", "时间", |r: &service::Review| ts(r.created_at)).sort().class("nowrap"))
+        .col(Col::action("actions", "操作", |r: &service::Review| html! { a href=(format!("/mpi/reviews/{}", r.id)) { "对比处理" } }))
+        .empty("没有待处理的疑似重复");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "疑似重复", "mpi_review", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -840,17 +862,10 @@ async fn reviews_page(
         html! {
             (msgs(&q))
             p.muted { "匹配概率介于“审核阈值”与“关联阈值”之间的登记进入此队列，请逐对比较后确认是否为同一人。" }
-            @if list.is_empty() { p { "没有待处理的疑似重复。" } }
-            div.table-wrap { table {
-                thead { tr { th { "编号" } th { "新登记记录" } th { "疑似重复于" } th { "匹配概率" } th { "权重" } th { "时间" } th {} } }
-                tbody { @for r in &list { tr {
-                    td { (r.id) } td { a href=(format!("/persons/{}", r.person_id)) { (r.person_id) } } td { a href=(format!("/persons/{}", r.candidate_id)) { (r.candidate_id) } }
-                    td { (format!("{:.1}%", r.probability * 100.0)) } td { (format!("{:+.2}", r.weight)) } td.nowrap { (ts(r.created_at)) }
-                    td { a href=(format!("/mpi/reviews/{}", r.id)) { "对比处理" } }
-                } } }
-            } }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn review_page(
