@@ -65,6 +65,9 @@ pub fn is_known(p: &str) -> bool {
 }
 
 pub fn label(p: &str) -> &str {
+    if p == RESIDENT_SELF {
+        return "本人及授权查看的居民档案";
+    }
     ALL.iter()
         .find(|(name, _)| *name == p)
         .map(|(_, l)| *l)

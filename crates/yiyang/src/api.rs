@@ -36,7 +36,7 @@ pub struct LoginInput {
     pub password: String,
 }
 
-/// Sign in; sets the session cookie and returns the CSRF token for write requests.
+/// 登录；设置会话 Cookie，并返回写请求所需的 CSRF 令牌。
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "身份与访问", request_body = LoginInput, responses((status = 200), (status = 401), (status = 423)))]
 pub async fn login(
     State(st): State<AppState>,
@@ -77,7 +77,7 @@ pub struct Me {
     pub permissions: Vec<String>,
 }
 
-/// The caller's identity and permissions.
+/// 调用方的身份与权限。
 #[utoipa::path(get, path = "/api/v1/me", tag = "身份与访问", responses((status = 200, body = Me)))]
 pub async fn me(Ctx(ctx): Ctx) -> Json<Me> {
     let mut permissions: Vec<String> = ctx.grants.iter().map(|(p, _)| p.clone()).collect();
@@ -101,7 +101,7 @@ pub struct TokenRequest {
     pub scope: Option<String>,
 }
 
-/// OAuth 2.0 token endpoint (client-credentials grant; credentials in the form or HTTP Basic).
+/// OAuth 2.0 令牌端点（客户端凭据模式；凭据放在表单或 HTTP Basic 头中）。
 #[utoipa::path(post, path = "/oauth/token", tag = "身份与访问", request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"), responses((status = 200, body = TokenResponse), (status = 401)))]
 pub async fn token(
     State(st): State<AppState>,
@@ -166,7 +166,7 @@ pub struct AccountQuery {
     pub q: Option<String>,
 }
 
-/// Accounts within the caller's scope.
+/// 调用方范围内的账号。
 #[utoipa::path(get, path = "/api/v1/accounts", tag = "身份与访问", params(AccountQuery), responses((status = 200, body = [Account])))]
 pub async fn list_accounts(
     State(st): State<AppState>,
@@ -178,7 +178,7 @@ pub async fn list_accounts(
     ))
 }
 
-/// Create an account with one role.
+/// 新建账号并授予一个角色。
 #[utoipa::path(post, path = "/api/v1/accounts", tag = "身份与访问", request_body = NewAccount, responses((status = 200)))]
 pub async fn create_account(
     State(st): State<AppState>,
@@ -196,7 +196,7 @@ pub struct AuditPage {
     pub items: Vec<AuditRow>,
 }
 
-/// Search the audit log (newest first, 50 a page).
+/// 查询审计日志（最新在前，每页 50 条）。
 #[utoipa::path(get, path = "/api/v1/audit", tag = "数据安全", params(AuditQuery), responses((status = 200, body = AuditPage)))]
 pub async fn search_audit(
     State(st): State<AppState>,
@@ -215,7 +215,7 @@ pub async fn search_audit(
     Ok(Json(AuditPage { total, items }))
 }
 
-/// Masking algorithms.
+/// 脱敏算法。
 #[utoipa::path(get, path = "/api/v1/masking/algorithms", tag = "数据安全", responses((status = 200, body = [Algorithm])))]
 pub async fn list_algorithms(
     State(st): State<AppState>,
@@ -225,14 +225,14 @@ pub async fn list_algorithms(
     Ok(Json(st.masking.algorithms().await?))
 }
 
-/// Masking rules.
+/// 脱敏规则。
 #[utoipa::path(get, path = "/api/v1/masking/rules", tag = "数据安全", responses((status = 200, body = [Rule])))]
 pub async fn list_rules(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Rule>>> {
     ctx.require(yiyang_core::perm::MASKING_MANAGE)?;
     Ok(Json(st.masking.rules().await?))
 }
 
-/// The caller's inbox.
+/// 调用方的消息中心。
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "消息", responses((status = 200, body = [InboxItem])))]
 pub async fn inbox(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<InboxItem>>> {
     Ok(Json(notify::inbox(&st.db, &ctx).await?))

@@ -264,6 +264,8 @@ pub fn router(st: AppState) -> Router {
             "/assets/favicon.svg",
             get(yiyang_platform::web::assets::favicon),
         )
+        // Browsers ask for /favicon.ico on pages without an icon link (JSON, CSV): no 404.
+        .route("/favicon.ico", get(yiyang_platform::web::assets::favicon))
         .route("/metrics", get(yiyang_platform::web::metrics::render))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -104,6 +104,15 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     ))
 }
 
+/// An operation's summary, with its `backticked` parameter names shown as code.
+fn doc_text(s: &str) -> Markup {
+    html! {
+        @for (i, part) in s.split('`').enumerate() {
+            @if i % 2 == 1 { code { (part) } } @else { (part) }
+        }
+    }
+}
+
 async fn api_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     a.ctx.require(perm::CLIENT_MANAGE)?;
     let doc = serde_json::to_value(crate::api::openapi()).unwrap_or_default();
@@ -137,7 +146,7 @@ async fn api_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Marku
             p { "机器可读的 OpenAPI 3 文档：" a href="/api/openapi.json" { "/api/openapi.json" } "。接口使用会话 Cookie（写操作须带 x-csrf-token 头）或 OAuth 2.0 Bearer 令牌。" }
             div.table-wrap { table {
                 thead { tr { th { "分组" } th { "方法" } th { "路径" } th { "说明" } } }
-                tbody { @for (t, m, p, s) in &rows { tr { td { (t) } td.mono { (m) } td.mono { (p) } td { (s) } } } }
+                tbody { @for (t, m, p, s) in &rows { tr { td { (t) } td.mono { (m) } td.mono { (p) } td { (doc_text(s)) } } } }
             } }
             h2 { "数据结构" }
             p.mono { (schemas.join(" · ")) }

@@ -1067,6 +1067,24 @@ async fn deleted_staff_go_to_the_recycle_bin_and_come_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_page_switches_to_large_text_with_one_class_attribute() {
+    let app = TestApp::start("sqlite").await;
+    let html = app
+        .client()
+        .get(app.url("/login"))
+        .header("cookie", "yy_lt=1")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Two class attributes on <body> (the old markup) make browsers ignore the second one.
+    assert!(html.contains(r#"<body class="bare large-text">"#), "{html}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_answer_with_security_headers_and_openapi_lists_the_api() {
     let app = TestApp::start("sqlite").await;
     let (c, _) = app.login("admin").await;

@@ -536,13 +536,18 @@ async fn the_health_record_flags_values_refuses_bad_codes_and_shows_in_the_360_v
             .unwrap();
         assert_eq!(page.status(), 200);
         let html = page.text().await.unwrap();
-        for needle in ["健康360视图", "原发性高血压", "收缩压", "ICU 2床", "mmHg"] {
+        for needle in [
+            "健康360视图",
+            "原发性高血压",
+            "收缩压",
+            "ICU 2床",
+            "mmHg",
+            "偏高",
+        ] {
             assert!(html.contains(needle), "{b}: 360 view shows {needle}");
         }
-        assert!(
-            !html.contains("mm[Hg]"),
-            "{b}: units as people write them, not UCUM codes"
-        );
+        // Units as people write them, not UCUM notation.
+        assert!(!html.contains("mm[Hg]"), "{b}: no UCUM unit on screen");
         app.state.audit.flush().await;
         let reads = app
             .state

@@ -37,7 +37,7 @@ pub struct ReviewInput {
     pub note: String,
 }
 
-/// List institutions visible to the caller.
+/// 列出调用方可见的机构。
 #[utoipa::path(get, path = "/api/v1/orgs", tag = "基础信息", params(OrgQuery), responses((status = 200, body = [Org])))]
 pub async fn list_orgs(
     State(st): State<AppState>,
@@ -47,7 +47,7 @@ pub async fn list_orgs(
     Ok(Json(service::list_orgs(&st, &ctx, &q).await?))
 }
 
-/// Register an institution (status draft).
+/// 登记机构（状态为草稿）。
 #[utoipa::path(post, path = "/api/v1/orgs", tag = "基础信息", request_body = OrgInput, responses((status = 200, description = "{id}")))]
 pub async fn create_org(
     State(st): State<AppState>,
@@ -59,7 +59,7 @@ pub async fn create_org(
     ))
 }
 
-/// One institution.
+/// 查看一个机构。
 #[utoipa::path(get, path = "/api/v1/orgs/{id}", tag = "基础信息", responses((status = 200, body = Org), (status = 404)))]
 pub async fn get_org(
     State(st): State<AppState>,
@@ -69,7 +69,7 @@ pub async fn get_org(
     Ok(Json(service::get_org(&st, &ctx, id).await?))
 }
 
-/// Update an institution (an approved one goes back to review).
+/// 修改机构（已通过的机构修改后重新进入审核）。
 #[utoipa::path(put, path = "/api/v1/orgs/{id}", tag = "基础信息", request_body = OrgInput, responses((status = 200)))]
 pub async fn update_org(
     State(st): State<AppState>,
@@ -81,7 +81,7 @@ pub async fn update_org(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Submit for review.
+/// 提交审核。
 #[utoipa::path(post, path = "/api/v1/orgs/{id}/submit", tag = "基础信息", responses((status = 200)))]
 pub async fn submit_org(
     State(st): State<AppState>,
@@ -92,7 +92,7 @@ pub async fn submit_org(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Approve or return.
+/// 审核通过或退回。
 #[utoipa::path(post, path = "/api/v1/orgs/{id}/review", tag = "基础信息", request_body = ReviewInput, responses((status = 200)))]
 pub async fn review_org(
     State(st): State<AppState>,
@@ -104,7 +104,7 @@ pub async fn review_org(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Departments of an institution.
+/// 机构的科室。
 #[utoipa::path(get, path = "/api/v1/orgs/{id}/departments", tag = "基础信息", responses((status = 200, body = [Department])))]
 pub async fn list_departments(
     State(st): State<AppState>,
@@ -114,7 +114,7 @@ pub async fn list_departments(
     Ok(Json(service::list_departments(&st, &ctx, id).await?))
 }
 
-/// Add a department.
+/// 新增科室。
 #[utoipa::path(post, path = "/api/v1/orgs/{id}/departments", tag = "基础信息", request_body = DeptInput, responses((status = 200)))]
 pub async fn create_department(
     State(st): State<AppState>,
@@ -127,7 +127,7 @@ pub async fn create_department(
     ))
 }
 
-/// Staff within the caller's scope, masked unless `unmask=true` with a `purpose` (audited).
+/// 调用方范围内的人员；默认脱敏，带 `unmask=true` 和 `purpose`（用途）时显示原文（记入审计）。
 #[utoipa::path(get, path = "/api/v1/staff", tag = "基础信息", params(StaffQuery, Unmask), responses((status = 200, body = [Staff])))]
 pub async fn list_staff(
     State(st): State<AppState>,
@@ -138,7 +138,7 @@ pub async fn list_staff(
     Ok(Json(service::list_staff(&st, &ctx, &q, &um).await?))
 }
 
-/// Register a staff member (ID number validated, encrypted, blind-indexed).
+/// 登记人员（身份证号校验、加密存储并建盲索引）。
 #[utoipa::path(post, path = "/api/v1/staff", tag = "基础信息", request_body = StaffInput, responses((status = 200, description = "{id, warnings}")))]
 pub async fn create_staff(
     State(st): State<AppState>,
@@ -149,7 +149,7 @@ pub async fn create_staff(
     Ok(Json(json!({ "id": id, "warnings": warnings })))
 }
 
-/// One staff member; 404 when missing or outside the caller's scope.
+/// 查看一名人员；不存在或不在调用方范围内时返回 404。
 #[utoipa::path(get, path = "/api/v1/staff/{id}", tag = "基础信息", params(Unmask), responses((status = 200, body = Staff), (status = 404)))]
 pub async fn get_staff(
     State(st): State<AppState>,
@@ -160,7 +160,7 @@ pub async fn get_staff(
     Ok(Json(service::get_staff(&st, &ctx, id, &um).await?))
 }
 
-/// Move to the recycle bin (reversible).
+/// 移入回收站（可恢复）。
 #[utoipa::path(delete, path = "/api/v1/staff/{id}", tag = "基础信息", responses((status = 200)))]
 pub async fn delete_staff(
     State(st): State<AppState>,
@@ -171,7 +171,7 @@ pub async fn delete_staff(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Restore from the recycle bin.
+/// 从回收站恢复。
 #[utoipa::path(post, path = "/api/v1/staff/{id}/restore", tag = "基础信息", responses((status = 200)))]
 pub async fn restore_staff(
     State(st): State<AppState>,
@@ -182,7 +182,7 @@ pub async fn restore_staff(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Submit for review.
+/// 提交审核。
 #[utoipa::path(post, path = "/api/v1/staff/{id}/submit", tag = "基础信息", responses((status = 200)))]
 pub async fn submit_staff(
     State(st): State<AppState>,
@@ -193,7 +193,7 @@ pub async fn submit_staff(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Approve or return.
+/// 审核通过或退回。
 #[utoipa::path(post, path = "/api/v1/staff/{id}/review", tag = "基础信息", request_body = ReviewInput, responses((status = 200)))]
 pub async fn review_staff(
     State(st): State<AppState>,
@@ -264,7 +264,7 @@ pub async fn run_import(
     }
 }
 
-/// Import institutions or staff from CSV/XLSX (multipart: `file`, optional `dry_run=1`).
+/// 从 CSV/XLSX 导入机构或人员（multipart：`file`，可选 `dry_run=1` 只校验不导入）。
 #[utoipa::path(post, path = "/api/v1/import/{kind}", tag = "基础信息", responses((status = 200, body = ImportReport)))]
 pub async fn import_file(
     State(st): State<AppState>,

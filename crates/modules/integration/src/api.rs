@@ -43,7 +43,7 @@ pub fn routes() -> Router<AppState> {
         .merge(crate::outbound_api::routes())
 }
 
-/// Per-channel figures: counts, rate, errors, queue depth, listening state.
+/// 各通道指标：消息数、速率、异常、队列深度、监听状态。
 #[utoipa::path(get, path = "/api/v1/integration/monitor", tag = "集成平台", responses((status = 200, body = [ChannelStats])))]
 pub async fn monitor(
     State(st): State<AppState>,
@@ -52,7 +52,7 @@ pub async fn monitor(
     Ok(Json(messages::monitor(&st, &ctx).await?))
 }
 
-/// Search stored messages (newest first).
+/// 查询已存储的消息（最新在前）。
 #[utoipa::path(get, path = "/api/v1/integration/messages", tag = "集成平台", params(MessageQuery), responses((status = 200, body = [StoredMessage])))]
 pub async fn list_messages(
     State(st): State<AppState>,
@@ -62,7 +62,7 @@ pub async fn list_messages(
     Ok(Json(messages::search(&st, &ctx, &q).await?))
 }
 
-/// One message: ER7 with personal fields masked unless unmasked with a purpose; audited.
+/// 查看一条消息：ER7 原文，个人信息默认脱敏，说明用途后可显示原文；记入审计。
 #[utoipa::path(get, path = "/api/v1/integration/messages/{id}", tag = "集成平台", params(Unmask), responses((status = 200, body = MessageView), (status = 404)))]
 pub async fn get_message(
     State(st): State<AppState>,
@@ -80,7 +80,7 @@ pub struct ReplayInput {
     pub raw: Option<String>,
 }
 
-/// Re-run processing of a failed or rejected message, optionally edited.
+/// 重新处理失败或被拒收的消息，可先修改内容。
 #[utoipa::path(post, path = "/api/v1/integration/messages/{id}/replay", tag = "集成平台", request_body = ReplayInput, responses((status = 200, body = ReplayOutcome)))]
 pub async fn replay(
     State(st): State<AppState>,
@@ -97,7 +97,7 @@ pub struct AlertQuery {
     pub status: Option<String>,
 }
 
-/// Critical-value alerts (危急值) in the caller's scope.
+/// 调用方范围内的危急值提醒。
 #[utoipa::path(get, path = "/api/v1/integration/alerts", tag = "集成平台", params(AlertQuery), responses((status = 200, body = [CriticalAlert])))]
 pub async fn list_alerts(
     State(st): State<AppState>,
@@ -109,7 +109,7 @@ pub async fn list_alerts(
     ))
 }
 
-/// Orders (申请单) received by ORM/OML in the caller's scope; the read is audited.
+/// 调用方范围内经 ORM/OML 接收的检查检验申请单；读取记入审计。
 #[utoipa::path(get, path = "/api/v1/integration/orders", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Order])))]
 pub async fn list_orders(
     State(st): State<AppState>,
@@ -119,7 +119,7 @@ pub async fn list_orders(
     Ok(Json(messages::orders(&st, &ctx, &q).await?))
 }
 
-/// Appointments (预约挂号) received by SIU in the caller's scope; the read is audited.
+/// 调用方范围内经 SIU 接收的预约挂号；读取记入审计。
 #[utoipa::path(get, path = "/api/v1/integration/appointments", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Appointment])))]
 pub async fn list_appointments(
     State(st): State<AppState>,
@@ -135,7 +135,7 @@ pub struct AckInput {
     pub note: String,
 }
 
-/// Acknowledge a critical-value alert.
+/// 确认一条危急值提醒。
 #[utoipa::path(post, path = "/api/v1/integration/alerts/{id}/ack", tag = "集成平台", request_body = AckInput, responses((status = 200)))]
 pub async fn ack_alert(
     State(st): State<AppState>,
@@ -147,13 +147,13 @@ pub async fn ack_alert(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// 危急值通知规则 of the institutions in the caller's scope (none: the defaults apply).
+/// 调用方范围内各机构的危急值通知规则（没有规则时按默认规则通知）。
 #[utoipa::path(get, path = "/api/v1/integration/critical-routes", tag = "集成平台", responses((status = 200, body = [Route])))]
 pub async fn list_routes(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Route>>> {
     Ok(Json(critical::routes(&st, &ctx).await?))
 }
 
-/// Add a routing rule: step 0 is sent at once, later steps after their delay while the alert is open.
+/// 新增通知规则：第 0 步立即通知，之后各步在提醒仍未确认时按设定的延迟通知。
 #[utoipa::path(post, path = "/api/v1/integration/critical-routes", tag = "集成平台", request_body = RouteInput, responses((status = 200, description = "{id}")))]
 pub async fn add_route(
     State(st): State<AppState>,
@@ -165,7 +165,7 @@ pub async fn add_route(
     ))
 }
 
-/// Delete a routing rule.
+/// 删除通知规则。
 #[utoipa::path(delete, path = "/api/v1/integration/critical-routes/{id}", tag = "集成平台", responses((status = 200), (status = 404)))]
 pub async fn delete_route(
     State(st): State<AppState>,
@@ -176,7 +176,7 @@ pub async fn delete_route(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Channels visible to the caller.
+/// 调用方可见的接入通道。
 #[utoipa::path(get, path = "/api/v1/integration/channels", tag = "集成平台", responses((status = 200, body = [Channel])))]
 pub async fn list_channels(
     State(st): State<AppState>,
@@ -185,7 +185,7 @@ pub async fn list_channels(
     Ok(Json(channels::list(&st, &ctx).await?))
 }
 
-/// Create a channel (an MLLP listener on its port starts within seconds when enabled).
+/// 新建接入通道（启用后其端口上的 MLLP 监听在数秒内启动）。
 #[utoipa::path(post, path = "/api/v1/integration/channels", tag = "集成平台", request_body = ChannelInput, responses((status = 200, description = "{id}")))]
 pub async fn create_channel(
     State(st): State<AppState>,
@@ -195,7 +195,7 @@ pub async fn create_channel(
     Ok(Json(json!({ "id": channels::create(&st, &ctx, c).await? })))
 }
 
-/// One channel.
+/// 查看一个接入通道。
 #[utoipa::path(get, path = "/api/v1/integration/channels/{id}", tag = "集成平台", responses((status = 200, body = Channel), (status = 404)))]
 pub async fn get_channel(
     State(st): State<AppState>,
@@ -205,7 +205,7 @@ pub async fn get_channel(
     Ok(Json(channels::get(&st, &ctx, id).await?))
 }
 
-/// Update a channel (its listener restarts).
+/// 修改接入通道（监听随之重启）。
 #[utoipa::path(put, path = "/api/v1/integration/channels/{id}", tag = "集成平台", request_body = ChannelInput, responses((status = 200)))]
 pub async fn update_channel(
     State(st): State<AppState>,
@@ -217,7 +217,7 @@ pub async fn update_channel(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Delete a channel that never received a message.
+/// 删除从未收到过消息的接入通道。
 #[utoipa::path(delete, path = "/api/v1/integration/channels/{id}", tag = "集成平台", responses((status = 200), (status = 409)))]
 pub async fn delete_channel(
     State(st): State<AppState>,

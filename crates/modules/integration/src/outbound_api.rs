@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-/// Outbound subscriptions (发布订阅) visible to the caller, with pending/delivered/dead counts.
+/// 调用方可见的发布订阅，附待投递、已投递、死信数。
 #[utoipa::path(get, path = "/api/v1/integration/subscriptions", tag = "集成平台", responses((status = 200, body = [Subscription])))]
 pub async fn list_subscriptions(
     State(st): State<AppState>,
@@ -50,7 +50,7 @@ pub async fn list_subscriptions(
     Ok(Json(outbound::list(&st, &ctx).await?))
 }
 
-/// Register an MLLP or webhook endpoint for chosen events.
+/// 为所选事件登记 MLLP 或 Webhook 接收端。
 #[utoipa::path(post, path = "/api/v1/integration/subscriptions", tag = "集成平台", request_body = SubscriptionInput, responses((status = 200, description = "{id}"), (status = 400), (status = 403)))]
 pub async fn create_subscription(
     State(st): State<AppState>,
@@ -60,7 +60,7 @@ pub async fn create_subscription(
     Ok(Json(json!({ "id": outbound::create(&st, &ctx, s).await? })))
 }
 
-/// One subscription (the secret is never returned, only its hint).
+/// 查看一个订阅（不返回密钥，只返回其末四位提示）。
 #[utoipa::path(get, path = "/api/v1/integration/subscriptions/{id}", tag = "集成平台", responses((status = 200, body = Subscription), (status = 404)))]
 pub async fn get_subscription(
     State(st): State<AppState>,
@@ -70,7 +70,7 @@ pub async fn get_subscription(
     Ok(Json(outbound::get(&st, &ctx, id).await?))
 }
 
-/// Update a subscription (also enables/disables it); an empty `secret` keeps the stored one.
+/// 修改订阅（也用于启用、停用）；`secret` 留空则保留原密钥。
 #[utoipa::path(put, path = "/api/v1/integration/subscriptions/{id}", tag = "集成平台", request_body = SubscriptionInput, responses((status = 200), (status = 400), (status = 404)))]
 pub async fn update_subscription(
     State(st): State<AppState>,
@@ -82,7 +82,7 @@ pub async fn update_subscription(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Queue a test event behind the subscription's pending deliveries.
+/// 在该订阅的待投递记录之后排入一条测试事件。
 #[utoipa::path(post, path = "/api/v1/integration/subscriptions/{id}/test", tag = "集成平台", responses((status = 200, description = "{delivery_id}"), (status = 409)))]
 pub async fn test_subscription(
     State(st): State<AppState>,
@@ -101,7 +101,7 @@ pub struct StatusQuery {
     pub limit: Option<i64>,
 }
 
-/// Deliveries of one subscription, newest first.
+/// 一个订阅的投递记录，最新在前。
 #[utoipa::path(get, path = "/api/v1/integration/subscriptions/{id}/deliveries", tag = "集成平台", params(StatusQuery), responses((status = 200, body = [Delivery]), (status = 404)))]
 pub async fn subscription_deliveries(
     State(st): State<AppState>,
@@ -118,7 +118,7 @@ pub async fn subscription_deliveries(
     Ok(Json(outbound::deliveries(&st, &ctx, &dq).await?))
 }
 
-/// Put every dead delivery of a subscription back in its queue.
+/// 将该订阅的全部死信重新排入队列。
 #[utoipa::path(post, path = "/api/v1/integration/subscriptions/{id}/retry-dead", tag = "集成平台", responses((status = 200, description = "{count}")))]
 pub async fn retry_dead(
     State(st): State<AppState>,
@@ -130,7 +130,7 @@ pub async fn retry_dead(
     ))
 }
 
-/// Deliveries across the caller's subscriptions, newest first.
+/// 调用方各订阅的投递记录，最新在前。
 #[utoipa::path(get, path = "/api/v1/integration/deliveries", tag = "集成平台", params(DeliveryQuery), responses((status = 200, body = [Delivery])))]
 pub async fn list_deliveries(
     State(st): State<AppState>,
@@ -140,7 +140,7 @@ pub async fn list_deliveries(
     Ok(Json(outbound::deliveries(&st, &ctx, &q).await?))
 }
 
-/// One delivery with its payload, personal values masked unless unmasked with a purpose; audited.
+/// 查看一条投递及其内容，个人信息默认脱敏，说明用途后可显示原文；记入审计。
 #[utoipa::path(get, path = "/api/v1/integration/deliveries/{id}", tag = "集成平台", params(Unmask), responses((status = 200, body = DeliveryView), (status = 404)))]
 pub async fn get_delivery(
     State(st): State<AppState>,
@@ -151,7 +151,7 @@ pub async fn get_delivery(
     Ok(Json(outbound::view(&st, &ctx, id, &um).await?))
 }
 
-/// Put one dead delivery back in its queue (attempts reset, due now).
+/// 将一条死信重新排入队列（重试次数清零，立即投递）。
 #[utoipa::path(post, path = "/api/v1/integration/deliveries/{id}/retry", tag = "集成平台", responses((status = 200), (status = 409)))]
 pub async fn retry_delivery(
     State(st): State<AppState>,

@@ -257,13 +257,14 @@ fn subscription_form(
                             (f.err_for("secret"))
                         }
                     }
-                    p.muted.small { "以 POST 发送 JSON：{event, occurred_at, org_id, message_id, data}；请求头 X-Yiyang-Event、X-Yiyang-Delivery（投递编号，可用于去重）与 X-Yiyang-Signature: sha256=<以签名密钥对请求体计算的 HMAC-SHA256>。对方返回 2xx 才算成功。保存后密钥只显示末四位，请先复制给接收方。" }
+                    // Field and header names are what the receiver's program reads: shown as code.
+                    p.muted.small { "以 POST 发送 JSON：" code { "{event, occurred_at, org_id, message_id, data}" } "；请求头 " code { "X-Yiyang-Event" } "、" code { "X-Yiyang-Delivery" } "（投递编号，可用于去重）与 " code { "X-Yiyang-Signature: sha256=<以签名密钥对请求体计算的 HMAC-SHA256>" } "。对方返回 2xx 才算成功。保存后密钥只显示末四位，请先复制给接收方。" }
                 }
             }
             fieldset aria-describedby=[f.described("events")] {
                 legend { "订阅的事件" span.req { "*" } }
                 @for (k, l) in EVENT_KINDS {
-                    label.chk { input type="checkbox" name="events" value=(k) checked[f.event_checked(k)]; " " (l) " " span.muted.small { (k) } }
+                    label.chk { input type="checkbox" name="events" value=(k) checked[f.event_checked(k)]; " " (l) " " code.muted.small { (k) } }
                 }
                 (f.err_for("events"))
             }
@@ -714,7 +715,7 @@ async fn delivery_page(
             (msgs(&q))
             div.card { dl.kv {
                 dt { "订阅" } dd { a href=(format!("/integration/subscriptions/{}", d.subscription_id)) { (v.subscription_name) } }
-                dt { "事件" } dd { (event_label(&d.event)) " " span.muted { (d.event) } }
+                dt { "事件" } dd { (event_label(&d.event)) " " code.muted { (d.event) } }
                 dt { "来源消息" } dd { @if let Some(m) = d.message_id { a href=(format!("/integration/messages/{m}")) { "消息 " (m) } } }
                 dt { "状态" } dd { (delivery_badge(&d.status)) }
                 dt { "尝试次数" } dd { (d.attempts) }

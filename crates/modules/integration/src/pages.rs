@@ -523,6 +523,8 @@ async fn screen_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Ma
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { "集成平台服务监控大屏" }
                 link rel="stylesheet" href=(yiyang_platform::web::assets::CSS_PATH);
+                // Without an icon link the browser asks for /favicon.ico, which is a 404.
+                link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
             }
             body.screen {
                 header { h1 { "梅州智慧医养平台 · 集成平台服务监控" } span.muted { "更新于 " (now) " · " a href="/integration/monitor" { "返回" } } }

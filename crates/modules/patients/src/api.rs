@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/mpi/stats", get(stats))
 }
 
-/// Register a person through the master index: linked, queued for review, or created.
+/// 经患者主索引登记居民：关联到已有记录、进入疑似重复审核，或新建记录。
 #[utoipa::path(post, path = "/api/v1/persons", tag = "患者主索引", request_body = PersonInput, responses((status = 200, body = RegisterOutcome)))]
 pub async fn register(
     State(st): State<AppState>,
@@ -51,7 +51,7 @@ pub struct PersonPage {
     pub items: Vec<PersonView>,
 }
 
-/// Search persons within the caller's scope (name, pinyin, ID number, phone, source identifier).
+/// 在调用方范围内查找居民（姓名、拼音、身份证号、手机号、院内标识）。
 #[utoipa::path(get, path = "/api/v1/persons", tag = "患者主索引", params(PersonQuery), responses((status = 200, body = PersonPage)))]
 pub async fn search(
     State(st): State<AppState>,
@@ -62,7 +62,7 @@ pub async fn search(
     Ok(Json(PersonPage { total, items }))
 }
 
-/// One person, masked unless `unmask=true` with a `purpose`.
+/// 查看一名居民；默认脱敏，带 `unmask=true` 和 `purpose`（用途）时显示原文。
 #[utoipa::path(get, path = "/api/v1/persons/{id}", tag = "患者主索引", params(Unmask), responses((status = 200, body = PersonView), (status = 404)))]
 pub async fn get_person(
     State(st): State<AppState>,
@@ -73,7 +73,7 @@ pub async fn get_person(
     Ok(Json(service::get_person(&st, &ctx, id, &um).await?))
 }
 
-/// The health record of a person (all merged records together).
+/// 居民的健康档案（合并后的各条记录一并显示）。
 #[utoipa::path(get, path = "/api/v1/persons/{id}/record", tag = "健康档案", responses((status = 200, body = HealthRecord)))]
 pub async fn get_record(
     State(st): State<AppState>,
@@ -83,7 +83,7 @@ pub async fn get_record(
     Ok(Json(record::read(&st, &ctx, id).await?.2))
 }
 
-/// Source identifiers across institutions.
+/// 居民在各机构的院内标识。
 #[utoipa::path(get, path = "/api/v1/persons/{id}/identifiers", tag = "患者主索引", responses((status = 200, body = [service::IdentifierView])))]
 pub async fn get_identifiers(
     State(st): State<AppState>,
@@ -102,7 +102,7 @@ pub struct ContactInput {
     pub account_login: Option<String>,
 }
 
-/// Add a family member or emergency contact.
+/// 添加家属或紧急联系人。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/contacts", tag = "患者主索引", request_body = ContactInput, responses((status = 200)))]
 pub async fn add_contact(
     State(st): State<AppState>,
@@ -123,7 +123,7 @@ pub struct MergeInput {
     pub reason: String,
 }
 
-/// Merge another record into this person (reversible).
+/// 将另一条记录合并到此居民（可拆分恢复）。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/merge", tag = "患者主索引", request_body = MergeInput, responses((status = 200)))]
 pub async fn merge(
     State(st): State<AppState>,
@@ -141,7 +141,7 @@ pub struct ReasonInput {
     pub reason: String,
 }
 
-/// Undo the merge of this (merged) record.
+/// 撤销此（已被合并的）记录的合并。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/unmerge", tag = "患者主索引", request_body = ReasonInput, responses((status = 200)))]
 pub async fn unmerge(
     State(st): State<AppState>,
@@ -153,7 +153,7 @@ pub async fn unmerge(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// The index history (register, link, merge, unmerge, review decisions).
+/// 主索引历史（登记、关联、合并、拆分、审核决定）。
 #[utoipa::path(get, path = "/api/v1/persons/{id}/history", tag = "患者主索引", responses((status = 200, body = [service::EventView])))]
 pub async fn history(
     State(st): State<AppState>,
@@ -164,7 +164,7 @@ pub async fn history(
     Ok(Json(service::history(&st.db, &ids).await?))
 }
 
-/// Open an encounter (inpatient = admission).
+/// 新建就诊（住院即入院）。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/encounters", tag = "健康档案", request_body = EncounterInput, responses((status = 200)))]
 pub async fn add_encounter(
     State(st): State<AppState>,
@@ -184,7 +184,7 @@ pub struct MoveInput {
     pub at: Option<String>,
 }
 
-/// Transfer (`transfer`) or discharge (`discharge`) an inpatient encounter.
+/// 住院转科（`transfer`）或出院（`discharge`）。
 #[utoipa::path(post, path = "/api/v1/encounters/{id}/{action}", tag = "健康档案", request_body = MoveInput, responses((status = 200)))]
 pub async fn move_encounter(
     State(st): State<AppState>,
@@ -196,7 +196,7 @@ pub async fn move_encounter(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Record a diagnosis (ICD-10 by default).
+/// 记录诊断（默认 ICD-10）。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/conditions", tag = "健康档案", request_body = ConditionInput, responses((status = 200)))]
 pub async fn add_condition(
     State(st): State<AppState>,
@@ -209,7 +209,7 @@ pub async fn add_condition(
     ))
 }
 
-/// Record a vital sign or lab result (LOINC by default, UCUM units).
+/// 记录体征或检验结果（默认 LOINC 编码、UCUM 单位）。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/observations", tag = "健康档案", request_body = ObservationInput, responses((status = 200)))]
 pub async fn add_observation(
     State(st): State<AppState>,
@@ -222,7 +222,7 @@ pub async fn add_observation(
     ))
 }
 
-/// Record an allergy.
+/// 记录过敏。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/allergies", tag = "健康档案", request_body = AllergyInput, responses((status = 200)))]
 pub async fn add_allergy(
     State(st): State<AppState>,
@@ -235,7 +235,7 @@ pub async fn add_allergy(
     ))
 }
 
-/// Record a prescription or a medication taken.
+/// 记录处方或服药。
 #[utoipa::path(post, path = "/api/v1/persons/{id}/medications", tag = "健康档案", request_body = MedicationInput, responses((status = 200)))]
 pub async fn add_medication(
     State(st): State<AppState>,
@@ -248,7 +248,7 @@ pub async fn add_medication(
     ))
 }
 
-/// Possible duplicates waiting for a decision.
+/// 待处理的疑似重复。
 #[utoipa::path(get, path = "/api/v1/mpi/reviews", tag = "患者主索引", responses((status = 200, body = [Review])))]
 pub async fn reviews(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Review>>> {
     Ok(Json(service::pending_reviews(&st, &ctx).await?))
@@ -260,7 +260,7 @@ pub struct DecisionInput {
     pub decision: String,
 }
 
-/// Decide a possible duplicate.
+/// 处理一对疑似重复。
 #[utoipa::path(post, path = "/api/v1/mpi/reviews/{id}", tag = "患者主索引", request_body = DecisionInput, responses((status = 200)))]
 pub async fn decide(
     State(st): State<AppState>,
@@ -272,7 +272,7 @@ pub async fn decide(
     Ok(Json(json!({ "ok": true })))
 }
 
-/// Index statistics within the caller's scope.
+/// 调用方范围内的主索引统计。
 #[utoipa::path(get, path = "/api/v1/mpi/stats", tag = "患者主索引", responses((status = 200, body = Stats)))]
 pub async fn stats(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Stats>> {
     Ok(Json(service::stats(&st, &ctx).await?))

@@ -63,6 +63,76 @@ fn sex_label(s: &str) -> &'static str {
     }
 }
 
+/// The Chinese name of a matching field or comparison; a name configured by hand stays a code.
+fn mpi_name(name: &str) -> Markup {
+    let zh = match name {
+        "full_name" => "姓名",
+        "surname" => "姓",
+        "given_name" => "名",
+        "sex" => "性别",
+        "birth_date" => "出生日期",
+        "id_number" => "身份证号",
+        "same_valid_id_number" => "身份证号一致且有效",
+        "phone" => "手机号",
+        "province" => "省",
+        "city" => "市",
+        "district" => "区县",
+        "town" => "乡镇（街道）",
+        "address_detail" => "详细地址",
+        "insurance_no" => "医保号",
+        _ => return html! { code { (name) } },
+    };
+    html! { (zh) }
+}
+
+/// The Chinese reading of a comparison level label (`mpi::Level::label`, `null`, `else`).
+fn mpi_level(label: &str) -> Markup {
+    let fixed = match label {
+        "exact" => Some("完全相同"),
+        "same_pinyin" => Some("拼音相同"),
+        "initials" => Some("拼音首字母相同"),
+        "contains" => Some("一方包含另一方"),
+        "id_typo" => Some("疑似录入错一位"),
+        "day_month_transposed" => Some("月日颠倒"),
+        "two_of_ymd" => Some("年月日有两项相同"),
+        "null" => Some("缺失（不计分）"),
+        "else" => Some("均不相符"),
+        _ => None,
+    };
+    if let Some(zh) = fixed {
+        return html! { (zh) };
+    }
+    let param = |prefix: &str, sep: &str| {
+        label
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_prefix(sep))
+            .map(str::to_string)
+    };
+    let zh = if let Some(v) = param("pinyin_jaro_winkler", ">=") {
+        format!("拼音相似度 ≥ {v}")
+    } else if let Some(v) = param("jaro_winkler", ">=") {
+        format!("相似度 ≥ {v}")
+    } else if let Some(v) = param("levenshtein", "<=") {
+        format!("相差不超过 {v} 个字符")
+    } else if let Some(v) = param("year_slip", "<=") {
+        format!("年份相差不超过 {v} 年")
+    } else if let Some(v) = param("numeric_diff", "<=") {
+        format!("数值相差不超过 {v}")
+    } else if let Some(v) = label
+        .strip_prefix("within_")
+        .and_then(|r| r.strip_suffix("_days"))
+    {
+        format!("相差不超过 {v} 天")
+    } else if let Some(v) = label.strip_prefix("prefix") {
+        format!("前 {v} 位相同")
+    } else if let Some(v) = label.strip_prefix("swapped_with_") {
+        return html! { "与" (mpi_name(v)) "互换" };
+    } else {
+        return html! { code { (label) } };
+    };
+    html! { (zh) }
+}
+
 fn write_orgs(st_orgs: &[(i64, String)], a: &Authed) -> Vec<(i64, String)> {
     st_orgs
         .iter()
@@ -902,7 +972,7 @@ async fn review_page(
             div.table-wrap { table {
                 thead { tr { th { "比较项" } th { "字段" } th { "命中级别" } th { "m" } th { "u" } th { "贡献（log2 BF）" } } }
                 tbody { @for f in &ex.fields { tr {
-                    td { (f.comparison) } td { (f.field) } td { (f.level) @if f.tf_adjusted { " " (badge("info", "频率调整")) } }
+                    td { (mpi_name(&f.comparison)) } td { (mpi_name(&f.field)) } td { (mpi_level(&f.level)) @if f.tf_adjusted { " " (badge("info", "频率调整")) } }
                     td { (format!("{:.4}", f.m)) } td { (format!("{:.6}", f.u)) }
                     td class=(if f.weight > 0.0 { "flag-N" } else if f.weight < 0.0 { "flag-H" } else { "" }) { (format!("{:+.2}", f.weight)) }
                 } } }
@@ -912,7 +982,10 @@ async fn review_page(
                     form.inline method="post" action=(format!("/mpi/reviews/{id}")) { (csrf(&a)) input type="hidden" name="decision" value="merge"; button type="submit" { "是同一人：合并" } }
                     form.inline method="post" action=(format!("/mpi/reviews/{id}")) { (csrf(&a)) input type="hidden" name="decision" value="distinct"; button.secondary type="submit" { "不是同一人" } }
                 }
-            } @else { p { "已处理：" (r.status) "（" (r.decided_by.clone().unwrap_or_default()) "）" } }
+            } @else {
+                p { "已处理：" (match r.status.as_str() { "merged" => "已合并", "distinct" => "不是同一人", other => other })
+                    "（" (r.decided_by.clone().unwrap_or_default()) "）" }
+            }
         },
     ))
 }

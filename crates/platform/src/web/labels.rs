@@ -99,6 +99,13 @@ const RESOURCES: &[(&str, &str)] = &[
     ("delivery", "投递"),
     ("document", "文档"),
     ("encounter", "就诊"),
+    ("hl7_channel", "接入通道"),
+    ("mask_algorithm", "脱敏算法"),
+    ("mask_rule", "脱敏规则"),
+    ("oauth_client", "接口客户端"),
+    ("orders", "检查检验申请单"),
+    ("appointments", "预约挂号"),
+    ("critical_route", "危急值通知规则"),
 ];
 
 /// Built-in roles (`roles.code`).

@@ -657,7 +657,7 @@ async fn clients_page(
             (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
             p.muted { "HIS、LIS、网关等系统使用 OAuth 2.0 客户端凭证模式（POST /oauth/token）获取有效期" (oauth::TOKEN_TTL_SECS / 60) "分钟的访问令牌。吊销后令牌立即失效。" }
             div.table-wrap { table {
-                thead { tr { th { "名称" } th { "client_id" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
+                thead { tr { th { "名称" } th { "客户端 ID" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
                 tbody { @for c in &clients { tr {
                     td { (c.name) } td.mono { (c.client_id) } td { (c.scopes) }
                     td { (c.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("全市")) }
