@@ -1045,6 +1045,15 @@ impl Window {
         }
     }
 
+    /// The same order over every row (a list filtered row by row after reading, then paged).
+    pub fn whole(&self) -> Self {
+        Self {
+            limit: i64::MAX / 4,
+            offset: 0,
+            ..*self
+        }
+    }
+
     /// The first `limit` rows in the list's default order.
     pub fn first(limit: i64) -> Self {
         Self::new(&[], "", false, limit, 0)

@@ -426,3 +426,111 @@ async fn home_cards_open_the_filtered_list_they_count() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_queue_counts_every_pending_pair_and_exports_them() {
+    let app = TestApp::start("sqlite").await;
+    let pending = app
+        .state
+        .db
+        .scalar(
+            "SELECT COUNT(*) FROM mpi_reviews WHERE status = 'pending'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert!(pending > 0, "the demo has a review case");
+    let (c, _) = app.login("admin").await;
+    let (s, html) = get_text(&c, app.url("/mpi/reviews?sort=probability&dir=desc")).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains(&format!("共 <strong>{pending}</strong> 条")),
+        "{html}"
+    );
+    let r = c
+        .get(app.url("/mpi/reviews?export=xlsx"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], XLSX);
+    let (rows, _) = sheet(r.bytes().await.unwrap().to_vec());
+    assert_eq!(rows.len() as i64 - 1, pending);
+    assert!(rows[0].iter().any(|h| h == "匹配概率"));
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matching_rules_are_a_form_not_only_toml() {
+    let app = TestApp::start("sqlite").await;
+    let (c, csrf) = app.login("admin").await;
+    let (s, html) = get_text(&c, app.url("/mpi/config")).await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("name=\"link\"") && html.contains("name=\"review\""),
+        "thresholds as fields"
+    );
+    assert!(
+        html.contains("name=\"pass_0\"") && html.contains("name=\"rule_0\""),
+        "passes and rules as fields"
+    );
+    assert!(
+        !html.contains("cargo run"),
+        "no developer advice to an administrator"
+    );
+    let base = app
+        .state
+        .db
+        .fetch_all::<(String,)>(
+            "SELECT version FROM mpi_configs WHERE active = TRUE",
+            vec![],
+        )
+        .await
+        .unwrap()[0]
+        .0
+        .clone();
+    let post = |form: Vec<(&'static str, String)>| {
+        let c = c.clone();
+        let url = app.url("/mpi/config");
+        async move { c.post(url).form(&form).send().await.unwrap() }
+    };
+    let form = |review: &str, version: &str| {
+        vec![
+            ("_csrf", csrf.clone()),
+            ("mode", "form".to_string()),
+            ("base", base.clone()),
+            ("version", version.to_string()),
+            ("note", "提高阈值".to_string()),
+            ("link", "0.95".to_string()),
+            ("review", review.to_string()),
+            ("rule_0", "1".to_string()),
+            ("pass_0", "1".to_string()),
+            ("cap_0", "300".to_string()),
+            ("activate", "1".to_string()),
+        ]
+    };
+    let r = post(form("0.97", "bad-1")).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(url_param(&to, "err").contains("审核阈值不能高于"), "{to}");
+    let r = post(form("0.2", "ui-form-1")).await;
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(url_param(&to, "ok").contains("ui-form-1"), "{to}");
+    let (version, config): (String, String) = app
+        .state
+        .db
+        .fetch_one(
+            "SELECT version, config FROM mpi_configs WHERE active = TRUE",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(version, "ui-form-1");
+    let cfg = yiyang_mpi::MappingConfig::from_toml(&config).unwrap();
+    assert_eq!((cfg.thresholds.link, cfg.thresholds.review), (0.95, 0.2));
+    assert_eq!(
+        cfg.blocking.as_ref().unwrap().len(),
+        1,
+        "unticked passes dropped"
+    );
+    assert_eq!(cfg.blocking.unwrap()[0].max_block_size, Some(300));
+    app.stop().await;
+}

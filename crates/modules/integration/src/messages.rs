@@ -374,6 +374,18 @@ pub async fn alerts(
     ctx: &RequestContext,
     status: Option<&str>,
 ) -> AppResult<Vec<CriticalAlert>> {
+    Ok(alerts_page(st, ctx, status, &Window::first(500))
+        .await?
+        .rows)
+}
+
+/// One window of critical-value alerts (open first, newest first) and their number.
+pub async fn alerts_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    status: Option<&str>,
+    w: &Window,
+) -> AppResult<Paged<CriticalAlert>> {
     let scope = ctx.require(perm::PATIENT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -383,12 +395,20 @@ pub async fn alerts(
         yiyang_core::text::one_of("status", "状态", s, &["open", "acknowledged"])?;
         f.add("a.status = ?", s);
     }
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM critical_alerts a{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "a.status DESC, a.id DESC");
     let mut list: Vec<CriticalAlert> = st
         .db
         .fetch_all(
             &format!(
-                "SELECT {ALERT_COLS} FROM critical_alerts a JOIN persons p ON p.id = a.person_id{} ORDER BY a.status DESC, a.id DESC LIMIT 500",
-                f.sql()
+                "SELECT {ALERT_COLS} FROM critical_alerts a JOIN persons p ON p.id = a.person_id{where_sql}{tail}"
             ),
             f.args,
         )
@@ -397,7 +417,7 @@ pub async fn alerts(
     for a in &mut list {
         a.person_name = m.mask("name", &a.person_name);
     }
-    Ok(list)
+    Ok(Paged::exact(list, total))
 }
 
 /// A 申请单 received by ORM/OML, current by placer order number.

@@ -282,15 +282,20 @@ fn kind_label(k: &str) -> &str {
         .unwrap_or(k)
 }
 
-fn health_badge(s: &Subscription) -> Markup {
+fn health_label(s: &Subscription) -> (&'static str, &'static str) {
     let failing = s.pending > 0
         && s.last_error_at
             .is_some_and(|e| s.last_success_at.is_none_or(|ok| e > ok));
     match (s.enabled, failing) {
-        (false, _) => badge("mute", "已停用"),
-        (true, true) => badge("warn", "重试中"),
-        (true, false) => badge("ok", "启用"),
+        (false, _) => ("mute", "已停用"),
+        (true, true) => ("warn", "重试中"),
+        (true, false) => ("ok", "启用"),
     }
+}
+
+fn health_badge(s: &Subscription) -> Markup {
+    let (k, l) = health_label(s);
+    badge(k, l)
 }
 
 fn delivery_badge(status: &str) -> Markup {
@@ -319,18 +324,52 @@ fn is_field_error(e: &AppError) -> bool {
             .is_some_and(|x| FORM_FIELDS.contains(&x))
 }
 
-async fn render_list(
-    st: &AppState,
-    a: &Authed,
-    q: &Params,
-    form: FormState<'_>,
-) -> PageResult<Markup> {
-    let list = outbound::list(st, &a.ctx).await?;
+async fn render_list(st: &AppState, a: &Authed, q: &Params, form: FormState<'_>) -> PageResult {
+    let lq = ListQuery::from_params(q);
+    let list = kit::page_in_memory(outbound::list(st, &a.ctx).await?, &lq);
     let orgs = orgs_for(st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
     let names: HashMap<i64, String> = orgs_for(st, &a.ctx, perm::INTEGRATION_READ)
         .await?
         .into_iter()
         .collect();
+    let table = Table::new("subscriptions", "/integration/subscriptions", q, &lq)
+        .col(
+            Col::new("name", "名称", |s: &Subscription| s.name.clone())
+                .cell(|s| html! { a href=(format!("/integration/subscriptions/{}", s.id)) { (s.name) } }),
+        )
+        .col(Col::new("org", "所属机构", |s: &Subscription| names.get(&s.org_id).cloned().unwrap_or_default()))
+        .col(Col::new("kind", "方式", |s: &Subscription| kind_label(&s.kind).to_string()))
+        .col(Col::new("target", "目标", |s: &Subscription| s.target()).class("mono"))
+        .col(Col::new("events", "事件", events_text))
+        .col(
+            Col::new("health", "状态", |s: &Subscription| health_label(s).1.to_string())
+                .cell(health_badge),
+        )
+        .col(
+            Col::new("pending", "待投递", |s: &Subscription| s.pending.to_string())
+                .numeric()
+                .cell(|s| html! { @if s.pending > 0 { a href=(format!("/integration/deliveries?subscription_id={}&status=pending", s.id)) { (s.pending) } } @else { "0" } }),
+        )
+        .col(Col::new("delivered", "已投递", |s: &Subscription| s.delivered.to_string()).numeric())
+        .col(
+            Col::new("dead", "死信", |s: &Subscription| s.dead.to_string())
+                .numeric()
+                .cell(|s| html! { @if s.dead > 0 { a href=(format!("/integration/deliveries?subscription_id={}&status=dead", s.id)) { (badge("err", &s.dead.to_string())) } } @else { "0" } }),
+        )
+        .col(Col::new("last_success", "最近成功", |s: &Subscription| opt_ts(s.last_success_at)).class("nowrap"))
+        .col(
+            Col::new("last_error", "最近错误", |s: &Subscription| {
+                if s.last_error.is_empty() { String::new() } else { format!("{} {}", opt_ts(s.last_error_at), s.last_error) }
+            })
+            .cell(|s| html! { @if !s.last_error.is_empty() { (opt_ts(s.last_error_at)) " " span.muted { (s.last_error) } } }),
+        )
+        .empty("尚未登记订阅");
+    if lq.export {
+        return table
+            .export(st, &a.ctx, "发布订阅", "subscription", &list)
+            .await;
+    }
+    let open = form.err.is_some() || p(q, "new") == "subscription";
     Ok(shell(
         &st.nav,
         a,
@@ -339,39 +378,25 @@ async fn render_list(
         html! {
             (msgs(q))
             p.muted { "登记的接收方按所选事件收到消息：HL7 v2 经 MLLP，或签名的 JSON Webhook。每个订阅一条有序队列，失败按 5 秒、30 秒、2 分钟、10 分钟、30 分钟、此后每小时的间隔重试，达到最大尝试次数后进入死信队列，可查看内容并重新投递。" }
-            div.toolbar { a.btn.secondary href="/integration/deliveries" { "全部投递记录" } a.btn.secondary href="/integration/deliveries?status=dead" { "死信队列" } }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "所属机构" } th { "方式" } th { "目标" } th { "事件" } th { "状态" } th { "待投递" } th { "已投递" } th { "死信" } th { "最近成功" } th { "最近错误" } } }
-                tbody {
-                    @for s in &list { tr {
-                        td { a href=(format!("/integration/subscriptions/{}", s.id)) { (s.name) } }
-                        td { (names.get(&s.org_id).cloned().unwrap_or_default()) }
-                        td { (kind_label(&s.kind)) }
-                        td.mono { (s.target()) }
-                        td { (events_text(s)) }
-                        td { (health_badge(s)) }
-                        td { @if s.pending > 0 { a href=(format!("/integration/deliveries?subscription_id={}&status=pending", s.id)) { (s.pending) } } @else { "0" } }
-                        td { (s.delivered) }
-                        td { @if s.dead > 0 { a href=(format!("/integration/deliveries?subscription_id={}&status=dead", s.id)) { (badge("err", &s.dead.to_string())) } } @else { "0" } }
-                        td { (opt_ts(s.last_success_at)) }
-                        td { @if !s.last_error.is_empty() { (opt_ts(s.last_error_at)) " " span.muted { (s.last_error) } } }
-                    } }
-                    @if list.is_empty() { tr { td colspan="11" { span.muted { "尚未登记订阅" } } } }
-                }
-            } }
-            @if !orgs.is_empty() {
-                h2 #new { "新建订阅" }
-                div.card { (subscription_form(a, "/integration/subscriptions", &orgs, &form)) }
+            div.page-actions {
+                @if !orgs.is_empty() { (kit::dialog_button("dlg-subscription", "新建订阅", "/integration/subscriptions?new=subscription")) }
+                a.btn.secondary href="/integration/deliveries" { "全部投递记录" }
+                a.btn.secondary href="/integration/deliveries?status=dead" { "死信队列" }
             }
+            @if !orgs.is_empty() {
+                (kit::dialog("dlg-subscription", "新建订阅", open, &kit::FormError::default(), subscription_form(a, "/integration/subscriptions", &orgs, &form)))
+            }
+            (table.render(&list, a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn list_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let blank = FormState {
         existing: None,
         raw: None,
@@ -396,8 +421,9 @@ async fn create_submit(
                 raw: Some(&raw),
                 err: Some(&e),
             };
-            let page = render_list(&st, &a, &Params::new(), form).await?;
-            Ok((StatusCode::BAD_REQUEST, page).into_response())
+            let mut page = render_list(&st, &a, &Params::new(), form).await?;
+            *page.status_mut() = StatusCode::BAD_REQUEST;
+            Ok(page)
         }
         Err(e) => Ok(back("/integration/subscriptions", Err(e))),
     }

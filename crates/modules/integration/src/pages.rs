@@ -11,7 +11,11 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::web::chart::{self, Series};
-use yiyang_platform::web::kit::{Col, ListQuery, Table, filter_bar};
+use yiyang_platform::web::kit::{
+    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
+    page_in_memory,
+};
+use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
@@ -76,13 +80,18 @@ pub(crate) async fn orgs_for(
         .await
 }
 
-pub(crate) fn listen_badge(c: &Channel) -> Markup {
+fn listen_state(c: &Channel) -> (&'static str, &'static str) {
     match (c.enabled, c.listen_state.as_str()) {
-        (false, _) => badge("mute", "已停用"),
-        (true, "listening") => badge("ok", "监听中"),
-        (true, "error") => badge("err", "监听失败"),
-        _ => badge("warn", "启动中"),
+        (false, _) => ("mute", "已停用"),
+        (true, "listening") => ("ok", "监听中"),
+        (true, "error") => ("err", "监听失败"),
+        _ => ("warn", "启动中"),
     }
+}
+
+pub(crate) fn listen_badge(c: &Channel) -> Markup {
+    let (k, l) = listen_state(c);
+    badge(k, l)
 }
 
 fn channel_form(a: &Authed, action: &str, orgs: &[(i64, String)], c: Option<&Channel>) -> Markup {
@@ -152,42 +161,58 @@ async fn channels_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let list = channels::list(&st, &a.ctx).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let list = page_in_memory(channels::list(&st, &a.ctx).await?, &lq);
     let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
     let names: HashMap<i64, String> = orgs_for(&st, &a.ctx, perm::INTEGRATION_READ)
         .await?
         .into_iter()
         .collect();
+    let table = Table::new("channels", "/integration/channels", &q, &lq)
+        .col(
+            Col::new("name", "名称", |c: &Channel| c.name.clone())
+                .cell(|c| html! { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }),
+        )
+        .col(Col::new("org", "所属机构", |c: &Channel| names.get(&c.org_id).cloned().unwrap_or_default()))
+        .col(Col::new("port", "端口", |c: &Channel| c.port.to_string()).class("mono").numeric())
+        .col(Col::new("types", "消息类型", |c: &Channel| c.message_types.clone()).class("mono"))
+        .col(
+            Col::new("apps", "发送系统", |c: &Channel| {
+                if c.allowed_apps.is_empty() { "不限".to_string() } else { c.allowed_apps.clone() }
+            }),
+        )
+        .col(
+            Col::new("state", "状态", |c: &Channel| {
+                let (_, l) = listen_state(c);
+                if c.listen_error.is_empty() { l.to_string() } else { format!("{l} {}", c.listen_error) }
+            })
+            .cell(|c| html! { (listen_badge(c)) @if !c.listen_error.is_empty() { " " span.muted { (c.listen_error) } } }),
+        )
+        .col(Col::new("checked", "最近检查", |c: &Channel| opt_ts(c.listen_checked_at)).class("nowrap"))
+        .empty("尚未配置接入通道");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "接入通道", "channel", &list)
+            .await;
+    }
+    let err = FormError::from_params(&q, "channel");
     Ok(shell(
         &st.nav,
         &a,
         "系统接入管理",
         "/integration/channels",
         html! {
-            (msgs(&q))
+            @if !err.is_some() { (msgs(&q)) }
             p.muted { "每个通道在一个端口上以 MLLP 协议接收 HL7 v2 消息；消息先落库再回执（ACK）。启用、停用或修改后，各节点数秒内自动重启监听。" }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "所属机构" } th { "端口" } th { "消息类型" } th { "发送系统" } th { "状态" } th { "最近检查" } } }
-                tbody {
-                    @for c in &list { tr {
-                        td { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }
-                        td { (names.get(&c.org_id).cloned().unwrap_or_default()) }
-                        td.mono { (c.port) }
-                        td.mono { (c.message_types) }
-                        td { @if c.allowed_apps.is_empty() { span.muted { "不限" } } @else { (c.allowed_apps) } }
-                        td { (listen_badge(c)) @if !c.listen_error.is_empty() { " " span.muted { (c.listen_error) } } }
-                        td { (opt_ts(c.listen_checked_at)) }
-                    } }
-                    @if list.is_empty() { tr { td colspan="7" { span.muted { "尚未配置接入通道" } } } }
-                }
-            } }
             @if !orgs.is_empty() {
-                h2 { "新建通道" }
-                div.card { (channel_form(&a, "/integration/channels", &orgs, None)) }
+                div.page-actions { (dialog_button("dlg-channel", "新建通道", "/integration/channels?new=channel")) }
+                (dialog("dlg-channel", "新建通道", p(&q, "new") == "channel", &err, channel_form(&a, "/integration/channels", &orgs, None)))
             }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn channel_create(
@@ -200,7 +225,7 @@ async fn channel_create(
             &format!("/integration/channels/{id}"),
             Ok("通道已创建，数秒内开始监听".into()),
         ),
-        Err(e) => back("/integration/channels", Err(e)),
+        Err(e) => back_to_form("/integration/channels", "channel", &e),
     }
 }
 
@@ -732,14 +757,86 @@ async fn alerts_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let status = match p(&q, "status") {
         "" => Some("open"),
         "all" => None,
         s => Some(s),
     };
-    let list = messages::alerts(&st, &a.ctx, status).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = messages::alerts_page(&st, &a.ctx, status, &lq.window(&[])).await?;
     let highlight: Option<i64> = q.get("id").and_then(|v| v.parse().ok());
+    let token = a.csrf().to_string();
+    let ctx = a.ctx.clone();
+    let ctx2 = a.ctx.clone();
+    let table = Table::new("alerts", "/integration/alerts", &q, &lq)
+        .col(Col::new("created_at", "时间", |al: &messages::CriticalAlert| ts(al.created_at)).class("nowrap"))
+        .col(
+            Col::new("person", "患者", |al: &messages::CriticalAlert| al.person_name.clone())
+                .cell(|al| html! { a href=(format!("/persons/{}", al.person_id)) { (al.person_name) } }),
+        )
+        .col(Col::new("ward", "病区", |al: &messages::CriticalAlert| al.ward.clone()))
+        .col(Col::new("bed", "床号", |al: &messages::CriticalAlert| al.bed.clone()))
+        .col(Col::new("department", "科室", |al: &messages::CriticalAlert| al.department.clone()))
+        .col(Col::new("item", "项目", |al: &messages::CriticalAlert| al.item.clone()))
+        .col(Col::new("value", "结果", |al: &messages::CriticalAlert| al.value_text.clone()).class("mono"))
+        .col(
+            Col::new("ref_range", "参考范围", |al: &messages::CriticalAlert| {
+                if !al.ref_range.is_empty() && !al.unit.is_empty() {
+                    format!("{} {}", al.ref_range, labels::unit(&al.unit))
+                } else {
+                    al.ref_range.clone()
+                }
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("flag", "标志", |al: &messages::CriticalAlert| messages::flag_label(&al.flag).to_string())
+                .cell(|al| badge("err", messages::flag_label(&al.flag))),
+        )
+        .col(
+            Col::new("notified", "已通知", |al: &messages::CriticalAlert| {
+                if al.level > 0 { format!("已升级{}次 {}", al.level, al.notified) } else { al.notified.clone() }
+            })
+            .cell(|al| html! { @if al.level > 0 { (badge("warn", &format!("已升级{}次", al.level))) " " } (al.notified) }),
+        )
+        .col(
+            Col::new("message", "来源消息", |al: &messages::CriticalAlert| al.message_id.to_string())
+                .hidden()
+                .cell(move |al| html! {
+                    @if ctx.has_for(perm::INTEGRATION_READ, al.org_id) { a href=(format!("/integration/messages/{}", al.message_id)) { (al.message_id) } } @else { (al.message_id) }
+                }),
+        )
+        .col(
+            Col::new("status", "状态", |al: &messages::CriticalAlert| {
+                (if al.status == "open" { "待确认" } else { "已确认" }).to_string()
+            })
+            .cell(|al| html! { @if al.status == "open" { (badge("err", "待确认")) } @else { (badge("ok", "已确认")) } }),
+        )
+        .col(
+            Col::new("ack", "确认", |al: &messages::CriticalAlert| match &al.acknowledged_by {
+                Some(by) => format!("{by} {} {}", opt_ts(al.acknowledged_at), al.note),
+                None => String::new(),
+            })
+            .cell(move |al| html! {
+                @if al.status == "open" && ctx2.has_for(perm::PATIENT_WRITE, al.org_id) {
+                    form.inline method="post" action=(format!("/integration/alerts/{}/ack", al.id)) {
+                        input type="hidden" name="_csrf" value=(token);
+                        input type="text" name="note" aria-label="处置说明" placeholder="处置说明（可选）";
+                        " " button type="submit" { "确认" }
+                    }
+                } @else if let Some(by) = &al.acknowledged_by {
+                    (by) " " (opt_ts(al.acknowledged_at)) @if !al.note.is_empty() { "：" (al.note) }
+                }
+            }),
+        )
+        .row_class(move |al| (highlight == Some(al.id)).then_some("hl"))
+        .empty("没有危急值提醒");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "危急值提醒", "critical_alert", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -747,44 +844,15 @@ async fn alerts_page(
         "/integration/alerts",
         html! {
             (msgs(&q))
-            div.toolbar {
-                a.btn.secondary href="/integration/alerts" { "待确认" }
-                a.btn.secondary href="/integration/alerts?status=acknowledged" { "已确认" }
-                a.btn.secondary href="/integration/alerts?status=all" { "全部" }
+            div.page-actions {
+                a.btn.secondary href="/integration/alerts" aria-current=[(status == Some("open")).then_some("true")] { "待确认" }
+                a.btn.secondary href="/integration/alerts?status=acknowledged" aria-current=[(status == Some("acknowledged")).then_some("true")] { "已确认" }
+                a.btn.secondary href="/integration/alerts?status=all" aria-current=[status.is_none().then_some("true")] { "全部" }
             }
-            div.table-wrap { table {
-                thead { tr { th { "时间" } th { "患者" } th { "病区" } th { "床号" } th { "科室" } th { "项目" } th { "结果" } th { "参考范围" } th { "标志" } th { "已通知" } th { "来源消息" } th { "状态" } th { "确认" } } }
-                tbody {
-                    @for al in &list { tr class=[(highlight == Some(al.id)).then_some("hl")] {
-                        td { (ts(al.created_at)) }
-                        td { a href=(format!("/persons/{}", al.person_id)) { (al.person_name) } }
-                        td { (al.ward) }
-                        td { (al.bed) }
-                        td { (al.department) }
-                        td { (al.item) }
-                        td.mono { (al.value_text) }
-                        td.mono { (al.ref_range) @if !al.ref_range.is_empty() && !al.unit.is_empty() { " " (al.unit) } }
-                        td { (badge("err", messages::flag_label(&al.flag))) }
-                        td { @if al.level > 0 { (badge("warn", &format!("已升级{}次", al.level))) " " } (al.notified) }
-                        td { @if a.ctx.has_for(perm::INTEGRATION_READ, al.org_id) { a href=(format!("/integration/messages/{}", al.message_id)) { (al.message_id) } } @else { (al.message_id) } }
-                        td { @if al.status == "open" { (badge("err", "待确认")) } @else { (badge("ok", "已确认")) } }
-                        td {
-                            @if al.status == "open" && a.ctx.has_for(perm::PATIENT_WRITE, al.org_id) {
-                                form.inline method="post" action=(format!("/integration/alerts/{}/ack", al.id)) {
-                                    (csrf(&a))
-                                    input type="text" name="note" aria-label="处置说明" placeholder="处置说明（可选）";
-                                    " " button type="submit" { "确认" }
-                                }
-                            } @else if let Some(by) = &al.acknowledged_by {
-                                (by) " " (opt_ts(al.acknowledged_at)) @if !al.note.is_empty() { "：" (al.note) }
-                            }
-                        }
-                    } }
-                    @if list.is_empty() { tr { td colspan="13" { span.muted { "没有危急值提醒" } } } }
-                }
-            } }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn alert_ack(

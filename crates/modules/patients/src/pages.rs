@@ -900,8 +900,30 @@ async fn reviews_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let list = service::pending_reviews(&st, &a.ctx).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let list =
+        service::pending_reviews_page(&st, &a.ctx, &lq.window(service::REVIEW_SORTS)).await?;
+    let table = Table::new("reviews", "/mpi/reviews", &q, &lq)
+        .col(Col::new("id", "编号", |r: &service::Review| r.id.to_string()).numeric())
+        .col(
+            Col::new("person", "新登记记录", |r: &service::Review| r.person_id.to_string())
+                .cell(|r| html! { a href=(format!("/persons/{}", r.person_id)) { (r.person_id) } }),
+        )
+        .col(
+            Col::new("candidate", "疑似重复于", |r: &service::Review| r.candidate_id.to_string())
+                .cell(|r| html! { a href=(format!("/persons/{}", r.candidate_id)) { (r.candidate_id) } }),
+        )
+        .col(Col::new("probability", "匹配概率", |r: &service::Review| format!("{:.1}%", r.probability * 100.0)).sort())
+        .col(Col::new("weight", "权重", |r: &service::Review| format!("{:+.2}", r.weight)).hidden())
+        .col(Col::new("created_at", "时间", |r: &service::Review| ts(r.created_at)).sort().class("nowrap"))
+        .col(Col::action("actions", "操作", |r: &service::Review| html! { a href=(format!("/mpi/reviews/{}", r.id)) { "对比处理" } }))
+        .empty("没有待处理的疑似重复");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "疑似重复", "mpi_review", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -910,17 +932,10 @@ async fn reviews_page(
         html! {
             (msgs(&q))
             p.muted { "匹配概率介于“审核阈值”与“关联阈值”之间的登记进入此队列，请逐对比较后确认是否为同一人。" }
-            @if list.is_empty() { p { "没有待处理的疑似重复。" } }
-            div.table-wrap { table {
-                thead { tr { th { "编号" } th { "新登记记录" } th { "疑似重复于" } th { "匹配概率" } th { "权重" } th { "时间" } th {} } }
-                tbody { @for r in &list { tr {
-                    td { (r.id) } td { a href=(format!("/persons/{}", r.person_id)) { (r.person_id) } } td { a href=(format!("/persons/{}", r.candidate_id)) { (r.candidate_id) } }
-                    td { (format!("{:.1}%", r.probability * 100.0)) } td { (format!("{:+.2}", r.weight)) } td.nowrap { (ts(r.created_at)) }
-                    td { a href=(format!("/mpi/reviews/{}", r.id)) { "对比处理" } }
-                } } }
-            } }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn review_page(
@@ -1052,6 +1067,37 @@ async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
     ))
 }
 
+/// Matching fields and blocking keys as people name them.
+fn mpi_term(key: &str) -> String {
+    let zh = |k: &str| -> Option<&'static str> {
+        Some(match k {
+            "full_name" | "name" => "姓名",
+            "surname" => "姓",
+            "given_name" => "名",
+            "sex" => "性别",
+            "birth_date" | "dob" => "出生日期",
+            "birth_year" => "出生年份",
+            "id_number" => "身份证号",
+            "phone" => "手机号",
+            "province" => "省",
+            "city" => "市",
+            "district" => "区县",
+            "town" => "镇街",
+            "address_detail" | "address" => "详细地址",
+            "pinyin" | "name_pinyin" | "full_name_pinyin" => "姓名拼音",
+            "initials" => "拼音首字母",
+            "insurance_no" => "医保号",
+            "social_card_no" => "社保卡号",
+            _ => return None,
+        })
+    };
+    key.split(['+', ',', ' '])
+        .filter(|k| !k.is_empty())
+        .map(|k| zh(k).map(str::to_string).unwrap_or_else(|| k.to_string()))
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 async fn config_page(
     State(st): State<AppState>,
     Page(a): Page,
@@ -1060,6 +1106,7 @@ async fn config_page(
     a.ctx.require(perm::MPI_MANAGE)?;
     let list = crate::matching::configs(&st.db).await?;
     let active = list.iter().find(|c| c.active);
+    let parsed = active.and_then(|c| yiyang_mpi::MappingConfig::from_toml(&c.config).ok());
     Ok(shell(
         &st.nav,
         &a,
@@ -1067,9 +1114,9 @@ async fn config_page(
         "/mpi/config",
         html! {
             (msgs(&q))
-            p.muted { "匹配规则（确定性规则、分块、比较级别、阈值）是带版本的配置；模型（m/u 概率）由 EM 在本平台登记数据上无监督估计。每个匹配决定都可逐字段解释。" }
+            p.muted { "匹配规则（确定性规则、分块、阈值）是带版本的配置；模型（m/u 概率）由 EM 在本平台登记数据上无监督估计。每个匹配决定都可逐字段解释。保存为新版本，旧版本保留，可随时切换回去。" }
             div.table-wrap { table {
-                thead { tr { th { "版本" } th { "状态" } th { "说明" } th { "模型" } th { "创建" } th {} } }
+                thead { tr { th { "版本" } th { "状态" } th { "说明" } th { "模型" } th { "创建" } th { "操作" } } }
                 tbody { @for c in &list { tr {
                     td.mono { (c.version) } td { @if c.active { (badge("ok", "启用中")) } }
                     td { (c.note) } td { @if let Some(t) = c.trained_at { "已训练 " (ts(t)) } @else { "先验参数" } }
@@ -1078,33 +1125,169 @@ async fn config_page(
                 } } }
             } }
             form.toolbar method="post" action="/mpi/config/train" { (csrf(&a)) button type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
-            @if let Some(c) = active {
-                h2 { "新建版本（以启用中的配置为底稿，修改 version 后保存）" }
-                form method="post" action="/mpi/config" {
+            @if let (Some(c), Some(cfg)) = (active, &parsed) {
+                h2 { "调整规则并保存为新版本" }
+                form.card method="post" action="/mpi/config" {
                     (csrf(&a))
-                    textarea.mono name="config" rows="24" { (c.config) }
+                    input type="hidden" name="mode" value="form";
+                    input type="hidden" name="base" value=(c.version);
                     div.fields {
-                        div { label for="note" { "说明" } input #note type="text" name="note" required; }
-                        div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
+                        div { label for="version" { "新版本号" span.req { "*" } } input #version type="text" name="version" required value=(format!("{}-{}", c.version, list.len() + 1)); }
+                        div { label for="note" { "说明" span.req { "*" } } input #note type="text" name="note" required placeholder="如：提高自动关联阈值"; }
                     }
+                    fieldset {
+                        legend { "判定阈值（匹配概率）" }
+                        div.fields {
+                            div { label for="link" { "自动关联阈值（≥ 此值视为同一人）" } input #link type="number" name="link" min="0" max="1" step="0.001" value=(cfg.thresholds.link) required; }
+                            div { label for="review" { "审核阈值（介于两者之间进入疑似重复）" } input #review type="number" name="review" min="0" max="1" step="0.001" value=(cfg.thresholds.review) required; }
+                        }
+                    }
+                    fieldset {
+                        legend { "确定性规则（完全一致即关联，除非否决字段不一致）" }
+                        @for (i, r) in cfg.effective_rules().iter().enumerate() {
+                            div {
+                                label.chk { input type="checkbox" name=(format!("rule_{i}")) value="1" checked; " " strong { (r.name) } }
+                                span.muted { "一致字段：" (r.fields.iter().map(|f| mpi_term(f.name())).collect::<Vec<_>>().join("、"))
+                                    @if !r.veto.is_empty() { "；否决字段：" (r.veto.iter().map(|f| mpi_term(f.name())).collect::<Vec<_>>().join("、")) } }
+                            }
+                        }
+                    }
+                    fieldset {
+                        legend { "分块（候选查找）" }
+                        div.table-wrap { table {
+                            thead { tr { th { "使用" } th { "名称" } th { "分块键" } th { "块大小上限（超过则跳过）" } } }
+                            tbody { @for (i, b) in cfg.effective_blocking().iter().enumerate() { tr {
+                                td { input type="checkbox" name=(format!("pass_{i}")) value="1" checked aria-label=(format!("使用分块 {}", b.name)); }
+                                td { (b.name) }
+                                td { (b.keys.iter().map(|k| mpi_term(k)).collect::<Vec<_>>().join("；")) }
+                                td { input type="number" min="1" name=(format!("cap_{i}")) value=[b.max_block_size] aria-label=(format!("{} 的块大小上限", b.name)) placeholder="不限"; }
+                            } } }
+                        } }
+                    }
+                    div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
                     button type="submit" { "保存新版本" }
                 }
-                @if !c.model.is_empty() { h2 { "当前模型参数" } pre.mono { (c.model) } }
+                details {
+                    summary { "高级：直接编辑配置文本（TOML）" }
+                    form method="post" action="/mpi/config" {
+                        (csrf(&a))
+                        textarea.mono name="config" rows="24" aria-label="配置文本" { (c.config) }
+                        div.fields {
+                            div { label for="note2" { "说明" } input #note2 type="text" name="note" required; }
+                            div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
+                        }
+                        button type="submit" { "保存新版本" }
+                    }
+                }
+                @if !c.model.is_empty() {
+                    details {
+                        summary { "当前模型参数（m/u 概率）" }
+                        pre.mono { (c.model.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join("\n")) }
+                    }
+                }
             }
         },
     ))
 }
 
 async fn config_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
-    let r = service::save_config(
-        &st,
-        &a.ctx,
-        p(&f, "config"),
-        p(&f, "note"),
-        p(&f, "activate") == "1",
-    )
-    .await;
+    let toml = if p(&f, "mode") == "form" {
+        match config_from_form(&st, &f).await {
+            Ok(t) => t,
+            Err(e) => return back("/mpi/config", Err(e)),
+        }
+    } else {
+        p(&f, "config").to_string()
+    };
+    let r = service::save_config(&st, &a.ctx, &toml, p(&f, "note"), p(&f, "activate") == "1").await;
     back("/mpi/config", r.map(|v| format!("已保存版本 {v}")))
+}
+
+/// The base version's configuration with the form's thresholds, rules and passes applied.
+async fn config_from_form(st: &AppState, f: &Params) -> Result<String, AppError> {
+    let list = crate::matching::configs(&st.db).await?;
+    let base = list
+        .iter()
+        .find(|c| c.version == p(f, "base"))
+        .ok_or_else(|| AppError::not_found("mpi_config"))?;
+    let mut cfg = yiyang_mpi::MappingConfig::from_toml(&base.config)
+        .map_err(|e| AppError::validation("mpi.config_invalid", format!("底稿配置无效：{e}")))?;
+    let num = |k: &str, label: &str| -> Result<f64, AppError> {
+        p(f, k)
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| (0.0..=1.0).contains(v))
+            .ok_or_else(|| {
+                AppError::field(
+                    "mpi.threshold_invalid",
+                    k,
+                    format!("{label}须为 0 到 1 之间的数"),
+                )
+            })
+    };
+    let link = num("link", "自动关联阈值")?;
+    let review = num("review", "审核阈值")?;
+    if review > link {
+        return Err(AppError::field(
+            "mpi.threshold_order",
+            "review",
+            "审核阈值不能高于自动关联阈值",
+        ));
+    }
+    let version = p(f, "version").trim();
+    if version.is_empty() || version.chars().count() > 64 || version.chars().any(char::is_control) {
+        return Err(AppError::field(
+            "mpi.version_invalid",
+            "version",
+            "请填写新版本号（不超过64字）",
+        ));
+    }
+    cfg.version = version.to_string();
+    cfg.thresholds.link = link;
+    cfg.thresholds.review = review;
+    let rules: Vec<_> = cfg
+        .effective_rules()
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| p(f, &format!("rule_{i}")) == "1")
+        .map(|(_, r)| r)
+        .collect();
+    let mut passes = Vec::new();
+    for (i, mut b) in cfg.effective_blocking().into_iter().enumerate() {
+        if p(f, &format!("pass_{i}")) != "1" {
+            continue;
+        }
+        let cap = p(f, &format!("cap_{i}")).trim();
+        b.max_block_size = if cap.is_empty() {
+            None
+        } else {
+            Some(
+                cap.parse::<usize>()
+                    .ok()
+                    .filter(|c| *c > 0)
+                    .ok_or_else(|| {
+                        AppError::field(
+                            "mpi.cap_invalid",
+                            &format!("cap_{i}"),
+                            format!("分块“{}”的块大小上限须为正整数", b.name),
+                        )
+                    })?,
+            )
+        };
+        passes.push(b);
+    }
+    if passes.is_empty() {
+        return Err(AppError::field(
+            "mpi.passes_required",
+            "pass_0",
+            "至少保留一个分块，否则找不到候选",
+        ));
+    }
+    cfg.rules = Some(rules);
+    cfg.blocking = Some(passes);
+    cfg.to_toml()
+        .map_err(|e| AppError::validation("mpi.config_invalid", format!("配置无效：{e}")))
 }
 
 async fn config_activate(

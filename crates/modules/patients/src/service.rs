@@ -1652,6 +1652,76 @@ pub async fn pending_reviews(st: &AppState, ctx: &RequestContext) -> AppResult<V
     Ok(out)
 }
 
+/// Columns the review queue sorts by.
+pub const REVIEW_SORTS: &[Sort] = &[
+    Sort {
+        key: "probability",
+        sql: "probability",
+    },
+    Sort {
+        key: "created_at",
+        sql: "created_at",
+    },
+];
+
+/// One window of the pending possible duplicates the caller may decide on (most likely
+/// first) and their number. City-wide callers page in SQL; an institution's reviewers see
+/// the pairs whose every side is in their scope, checked pair by pair, so their whole
+/// queue is read (no cut-off) and paged here.
+pub async fn pending_reviews_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    w: &Window,
+) -> AppResult<Paged<Review>> {
+    ctx.require(perm::PATIENT_MERGE)?;
+    const COLS: &str = "id, person_id, candidate_id, probability, weight, explanation, status, created_at, decided_by, decided_at";
+    let mut f = Filter::new();
+    f.raw("status = 'pending'");
+    let where_sql = f.sql();
+    if ctx.scope_of(perm::PATIENT_MERGE) == Some(Scope::City) {
+        let total = st
+            .db
+            .scalar(
+                &format!("SELECT COUNT(*) FROM mpi_reviews{where_sql}"),
+                f.args.clone(),
+            )
+            .await?;
+        let tail = w.tail(&mut f, "probability DESC, id");
+        let rows = st
+            .db
+            .fetch_all(
+                &format!("SELECT {COLS} FROM mpi_reviews{where_sql}{tail}"),
+                f.args,
+            )
+            .await?;
+        return Ok(Paged::exact(rows, total));
+    }
+    let mut all_f = Filter::new();
+    all_f.raw("status = 'pending'");
+    let tail = Window::new(REVIEW_SORTS, "", false, i64::MAX / 4, 0)
+        .tail(&mut all_f, "probability DESC, id");
+    let all: Vec<Review> = st
+        .db
+        .fetch_all(
+            &format!("SELECT {COLS} FROM mpi_reviews{where_sql}{tail}"),
+            all_f.args,
+        )
+        .await?;
+    let mut mine = Vec::new();
+    for r in all {
+        if can_merge_each(&st.db, ctx, r.person_id, r.candidate_id).await? {
+            mine.push(r);
+        }
+    }
+    let total = mine.len() as i64;
+    let rows = mine
+        .into_iter()
+        .skip(w.offset as usize)
+        .take(w.limit as usize)
+        .collect();
+    Ok(Paged::exact(rows, total))
+}
+
 pub async fn get_review(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<Review> {
     let r: Review = st
         .db

@@ -81,6 +81,18 @@ impl ListQuery {
     }
 }
 
+/// A small list held whole in memory (a few dozen channels or clients), paged the same way:
+/// this page of it, or all of it for an export. Not for lists that grow with use.
+pub fn page_in_memory<T>(rows: Vec<T>, q: &ListQuery) -> Paged<T> {
+    let total = rows.len() as i64;
+    if q.export {
+        return Paged::exact(rows, total);
+    }
+    let from = ((q.page - 1) * q.size).min(total) as usize;
+    let rows = rows.into_iter().skip(from).take(q.size as usize).collect();
+    Paged::exact(rows, total)
+}
+
 /// The ids ticked in a batch form (`ids=1&ids=2…`), in order, without repeats or junk.
 pub fn ids(form: &[(String, String)]) -> Vec<i64> {
     let mut out: Vec<i64> = Vec::new();
@@ -98,6 +110,7 @@ pub fn ids(form: &[(String, String)]) -> Vec<i64> {
 type TextFn<'a, T> = Box<dyn Fn(&T) -> String + Send + Sync + 'a>;
 type CellFn<'a, T> = Box<dyn Fn(&T) -> Markup + Send + Sync + 'a>;
 type IdFn<'a, T> = Box<dyn Fn(&T) -> i64 + Send + Sync + 'a>;
+type ClassFn<'a, T> = Box<dyn Fn(&T) -> Option<&'static str> + Send + Sync + 'a>;
 
 /// One column: a stable key (sorting, the column chooser), a Chinese label, the value as
 /// text (the cell and the export) and optionally a richer cell.
@@ -214,6 +227,7 @@ pub struct Table<'a, T> {
     cols: Vec<Col<'a, T>>,
     batch_id: Option<IdFn<'a, T>>,
     batch: Vec<BatchAction>,
+    row_class: Option<ClassFn<'a, T>>,
     empty: &'a str,
     exportable: bool,
 }
@@ -233,6 +247,7 @@ impl<'a, T> Table<'a, T> {
             cols: Vec::new(),
             batch_id: None,
             batch: Vec::new(),
+            row_class: None,
             empty: "没有符合条件的记录",
             exportable: true,
         }
@@ -253,6 +268,12 @@ impl<'a, T> Table<'a, T> {
             self.batch_id = Some(Box::new(id));
             self.batch = actions;
         }
+        self
+    }
+
+    /// A class for some rows (e.g. `hl` for the row a notification pointed at).
+    pub fn row_class(mut self, f: impl Fn(&T) -> Option<&'static str> + Send + Sync + 'a) -> Self {
+        self.row_class = Some(Box::new(f));
         self
     }
 
@@ -341,7 +362,7 @@ impl<'a, T> Table<'a, T> {
                         }
                     } }
                     tbody {
-                        @for r in &page.rows { tr {
+                        @for r in &page.rows { tr class=[self.row_class.as_ref().and_then(|f| f(r))] {
                             @if let Some(id) = &self.batch_id {
                                 td.sel { input type="checkbox" name="ids" value=(id(r)) form=(form_id) aria-label="选择此行"; }
                             }
