@@ -14,7 +14,6 @@
 
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 const axeSource = require('axe-core').source;
@@ -221,20 +220,16 @@ async function crawlRole(browser, acct, password, report) {
   const phone = PHONE_ROLES.has(acct.role);
   const context = await browser.newContext({ viewport: phone ? PHONE : DESKTOP, locale: 'zh-CN' });
   const page = await context.newPage();
-  const pages = []; // { url, from }
+  const pages = []; // every HTML page visited in standard mode, revisited in large-text mode
   const record = (mode, url, from, res) => report.push({ role: acct.role, login: acct.login, mode, url: relative(url), from, ...res });
   try {
     await login(page, acct, password);
     await setLargeText(page, false);
     const nav = await page.$$eval('nav.side a', (as) => as.map((a) => a.href));
     if (nav.length === 0) throw new Error('the sidebar has no entries');
-    const shapes = new Set();
-    const navUrls = [`${BASE}/`, ...nav].filter((u) => {
-      const s = shapeOf(u);
-      if (shapes.has(s)) return false;
-      shapes.add(s);
-      return true;
-    });
+    // Every sidebar entry is visited (deduplicated by exact address); links by shape.
+    const navUrls = [...new Set([`${BASE}/`, ...nav])];
+    const shapes = new Set(navUrls.map(shapeOf));
     for (const u of navUrls) {
       const res = await visit(page, u, { phone, collect: true, shotName: `${acct.login}-std` });
       record('standard', u, 'nav', res);
