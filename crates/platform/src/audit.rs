@@ -442,6 +442,19 @@ pub async fn search(
     ctx: &RequestContext,
     q: &AuditQuery,
 ) -> AppResult<(Vec<AuditRow>, i64)> {
+    let page = q.page.unwrap_or(1).max(1);
+    let w = yiyang_store::Window::new(&[], "", false, 50, (page - 1) * 50);
+    let p = search_page(db, ctx, q, &w).await?;
+    Ok((p.rows, p.total))
+}
+
+/// One window of the log within the caller's scope, newest first, and the number matching.
+pub async fn search_page(
+    db: &Db,
+    ctx: &RequestContext,
+    q: &AuditQuery,
+    w: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<AuditRow>> {
     let scope = ctx.require(yiyang_core::perm::AUDIT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -524,14 +537,10 @@ pub async fn search(
             f.args.clone(),
         )
         .await?;
-    let page = q.page.unwrap_or(1).max(1);
     let where_sql = f.sql();
-    let limit = f.page(50, (page - 1) * 50);
+    let tail = w.tail(&mut f, "seq DESC");
     let rows = db
-        .fetch_all(
-            &format!("SELECT * FROM audit_log{where_sql} ORDER BY seq DESC{limit}"),
-            f.args,
-        )
+        .fetch_all(&format!("SELECT * FROM audit_log{where_sql}{tail}"), f.args)
         .await?;
-    Ok((rows, total))
+    Ok(yiyang_store::Paged::exact(rows, total))
 }

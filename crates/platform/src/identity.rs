@@ -935,6 +935,36 @@ pub async fn list_accounts(
     ctx: &RequestContext,
     q: Option<&str>,
 ) -> AppResult<Vec<Account>> {
+    Ok(
+        list_accounts_page(db, ctx, q, &yiyang_store::Window::first(500))
+            .await?
+            .rows,
+    )
+}
+
+/// Columns the account list sorts by.
+pub const ACCOUNT_SORTS: &[yiyang_store::Sort] = &[
+    yiyang_store::Sort {
+        key: "login",
+        sql: "login",
+    },
+    yiyang_store::Sort {
+        key: "display_name",
+        sql: "display_name",
+    },
+    yiyang_store::Sort {
+        key: "created_at",
+        sql: "created_at",
+    },
+];
+
+/// Accounts in the caller's scope, one window and the number matching.
+pub async fn list_accounts_page(
+    db: &Db,
+    ctx: &RequestContext,
+    q: Option<&str>,
+    w: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<Account>> {
     let scope = ctx.require(perm::ACCOUNT_READ)?;
     let mut f = yiyang_store::Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -948,14 +978,21 @@ pub async fn list_accounts(
             "(LOWER(login) LIKE {a} ESCAPE '\\' OR display_name LIKE {a} ESCAPE '\\')"
         ));
     }
-    db.fetch_all(
-        &format!(
-            "SELECT {ACCOUNT_COLS} FROM accounts{} ORDER BY id LIMIT 500",
-            f.sql()
-        ),
-        f.args,
-    )
-    .await
+    let where_sql = f.sql();
+    let total = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM accounts{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id");
+    let rows = db
+        .fetch_all(
+            &format!("SELECT {ACCOUNT_COLS} FROM accounts{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn assignments(db: &Db, account_ids: &[i64]) -> AppResult<Vec<Assignment>> {

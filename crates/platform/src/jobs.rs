@@ -291,21 +291,62 @@ pub fn backoff_micros(attempts: i64) -> i64 {
     secs * 1_000_000
 }
 
-/// Jobs for the jobs page, newest first.
+/// Jobs for the jobs page, newest first (the latest 200).
 pub async fn list(db: &Db, ctx: &RequestContext, status: Option<&str>) -> AppResult<Vec<Job>> {
+    Ok(
+        list_page(db, ctx, status, &yiyang_store::Window::first(200))
+            .await?
+            .rows,
+    )
+}
+
+/// Columns the job list sorts by.
+pub const JOB_SORTS: &[yiyang_store::Sort] = &[
+    yiyang_store::Sort {
+        key: "kind",
+        sql: "kind",
+    },
+    yiyang_store::Sort {
+        key: "status",
+        sql: "status",
+    },
+    yiyang_store::Sort {
+        key: "run_at",
+        sql: "run_at",
+    },
+    yiyang_store::Sort {
+        key: "attempts",
+        sql: "attempts",
+    },
+];
+
+/// One window of jobs (newest first unless sorted) and the number matching.
+pub async fn list_page(
+    db: &Db,
+    ctx: &RequestContext,
+    status: Option<&str>,
+    w: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<Job>> {
     ctx.require(yiyang_core::perm::JOBS_READ)?;
     let mut f = Filter::new();
     if let Some(s) = status.filter(|s| !s.is_empty()) {
         f.add("status = ?", s);
     }
-    db.fetch_all(
-        &format!(
-            "SELECT {JOB_COLS} FROM jobs{} ORDER BY id DESC LIMIT 200",
-            f.sql()
-        ),
-        f.args,
-    )
-    .await
+    let where_sql = f.sql();
+    let total = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM jobs{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id DESC");
+    let rows = db
+        .fetch_all(
+            &format!("SELECT {JOB_COLS} FROM jobs{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn counts(db: &Db) -> AppResult<Vec<(String, i64)>> {

@@ -242,13 +242,44 @@ pub struct InboxItem {
     pub read_at: Option<i64>,
 }
 
-/// The caller's inbox, newest first.
+/// The caller's inbox, newest first (the latest 200).
 pub async fn inbox(db: &Db, ctx: &RequestContext) -> AppResult<Vec<InboxItem>> {
-    db.fetch_all(
-        "SELECT id, title, body, link, created_at, read_at FROM inbox WHERE account_id = $1 ORDER BY id DESC LIMIT 200",
-        args![ctx.actor.id],
+    Ok(
+        inbox_page(db, ctx, false, &yiyang_store::Window::first(200))
+            .await?
+            .rows,
     )
-    .await
+}
+
+/// One window of the caller's inbox (only unread ones when `unread`), newest first.
+pub async fn inbox_page(
+    db: &Db,
+    ctx: &RequestContext,
+    unread: bool,
+    w: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<InboxItem>> {
+    let mut f = yiyang_store::Filter::new();
+    f.add("account_id = ?", ctx.actor.id);
+    if unread {
+        f.raw("read_at IS NULL");
+    }
+    let where_sql = f.sql();
+    let total = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM inbox{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id DESC");
+    let rows = db
+        .fetch_all(
+            &format!(
+                "SELECT id, title, body, link, created_at, read_at FROM inbox{where_sql}{tail}"
+            ),
+            f.args,
+        )
+        .await?;
+    Ok(yiyang_store::Paged::exact(rows, total))
 }
 
 pub async fn unread_count(db: &Db, account_id: i64) -> AppResult<i64> {

@@ -75,12 +75,14 @@ fn nav() -> Vec<NavItem> {
             label: "首页",
             group: "工作台",
             permission: None,
+            icon: "home",
         },
         NavItem {
             href: "/inbox",
             label: "消息中心",
             group: "工作台",
             permission: None,
+            icon: "inbox",
         },
     ];
     v.extend(yiyang_patients::nav());
@@ -92,36 +94,42 @@ fn nav() -> Vec<NavItem> {
             label: "账号与角色",
             group: "系统管理",
             permission: Some(perm::ACCOUNT_READ),
+            icon: "key",
         },
         NavItem {
             href: "/admin/clients",
             label: "接入客户端",
             group: "系统管理",
             permission: Some(perm::CLIENT_MANAGE),
+            icon: "plug",
         },
         NavItem {
             href: "/admin/masking",
             label: "脱敏算法与规则",
             group: "数据安全",
             permission: Some(perm::MASKING_MANAGE),
+            icon: "shield",
         },
         NavItem {
             href: "/audit",
             label: "审计日志",
             group: "数据安全",
             permission: Some(perm::AUDIT_READ),
+            icon: "log",
         },
         NavItem {
             href: "/jobs",
             label: "后台任务",
             group: "系统管理",
             permission: Some(perm::JOBS_READ),
+            icon: "clock",
         },
         NavItem {
             href: "/api/docs",
             label: "接口文档",
             group: "系统管理",
             permission: Some(perm::CLIENT_MANAGE),
+            icon: "book",
         },
     ]);
     v

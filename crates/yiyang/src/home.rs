@@ -17,7 +17,8 @@ pub fn routes() -> Router<AppState> {
 async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let ctx = &a.ctx;
     let unread = yiyang_platform::notify::unread_count(&st.db, ctx.actor.id).await?;
-    let mut cards: Vec<(String, i64, &str)> = vec![("未读消息".into(), unread, "/inbox")];
+    let mut cards: Vec<(String, i64, String)> =
+        vec![("未读消息".into(), unread, "/inbox?unread=1".into())];
     if ctx.has(perm::ORG_READ) {
         let orgs = yiyang_basedata::service::list_orgs(&st, ctx, &Default::default()).await?;
         for (k, l) in yiyang_basedata::service::ORG_KINDS
@@ -29,7 +30,7 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
                 .filter(|o| o.kind == *k && o.status == "approved")
                 .count() as i64;
             if n > 0 {
-                cards.push((l.to_string(), n, "/orgs"));
+                cards.push((l.to_string(), n, format!("/orgs?kind={k}&status=approved")));
             }
         }
     }
@@ -46,7 +47,7 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
                 f.args.clone(),
             )
             .await?;
-        cards.push(("在册人员".into(), n, "/staff"));
+        cards.push(("在册人员".into(), n, "/staff".into()));
         let soon = (yiyang_core::clock::today_cst(st.clock.as_ref()) + chrono::Duration::days(60))
             .format("%Y-%m-%d")
             .to_string();
@@ -57,11 +58,19 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
             .db
             .scalar(&format!("SELECT COUNT(*) FROM staff{}", f.sql()), f.args)
             .await?;
-        cards.push(("60天内证照到期".into(), n, "/staff"));
+        cards.push((
+            "60天内证照到期".into(),
+            n,
+            "/staff?expiring_within_days=60".into(),
+        ));
     }
     if ctx.has(perm::ORG_REVIEW) || ctx.has(perm::STAFF_REVIEW) {
         let (o, s) = yiyang_basedata::service::pending(&st, ctx).await?;
-        cards.push(("待审核".into(), (o.len() + s.len()) as i64, "/review"));
+        cards.push((
+            "待审核".into(),
+            (o.len() + s.len()) as i64,
+            "/review".into(),
+        ));
     }
     if ctx.has(perm::JOBS_READ) {
         let counts = yiyang_platform::jobs::counts(&st.db).await?;
@@ -70,7 +79,7 @@ async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
             .find(|(s, _)| s == "dead")
             .map(|(_, n)| *n)
             .unwrap_or(0);
-        cards.push(("失败任务".into(), dead, "/jobs?status=dead"));
+        cards.push(("失败任务".into(), dead, "/jobs?status=dead".into()));
     }
     let resident = ctx
         .actor

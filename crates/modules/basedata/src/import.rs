@@ -45,6 +45,22 @@ pub const STAFF_COLUMNS: &[(&str, &str, bool)] = &[
 
 pub const MAX_ROWS: usize = 20_000;
 
+/// The Chinese header of a column key, for error reports ("列" shows 身份证号, not
+/// id_number); service field names that differ from the file's keys are mapped too.
+pub fn column_label(columns: &[(&str, &str, bool)], key: &str) -> String {
+    let key = match key {
+        "org_id" => "org_code",
+        "dept_id" => "dept_code",
+        "address_detail" if !columns.iter().any(|c| c.0 == key) => "address",
+        k => k,
+    };
+    columns
+        .iter()
+        .find(|c| c.0 == key)
+        .map(|c| c.1.to_string())
+        .unwrap_or_else(|| key.to_string())
+}
+
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RowError {
     /// Row number in the file (the header is row 1).
@@ -380,4 +396,17 @@ pub fn template(kind: &str) -> Option<String> {
     };
     let header: Vec<&str> = cols.iter().map(|(_, zh, _)| *zh).collect();
     Some(format!("\u{feff}{}\n{}\n", header.join(","), example))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_columns_read_as_the_file_headers() {
+        assert_eq!(column_label(STAFF_COLUMNS, "id_number"), "身份证号");
+        assert_eq!(column_label(STAFF_COLUMNS, "org_id"), "机构编码");
+        assert_eq!(column_label(ORG_COLUMNS, "licence_expiry"), "许可证有效期");
+        assert_eq!(column_label(ORG_COLUMNS, "unknown"), "unknown");
+    }
 }

@@ -19,24 +19,28 @@ pub fn nav() -> Vec<NavItem> {
             label: "机构信息",
             group: "基础信息",
             permission: Some(perm::ORG_READ),
+            icon: "building",
         },
         NavItem {
             href: "/staff",
             label: "人员信息",
             group: "基础信息",
             permission: Some(perm::STAFF_READ),
+            icon: "idcard",
         },
         NavItem {
             href: "/review",
             label: "待审核",
             group: "基础信息",
             permission: Some(perm::ORG_REVIEW),
+            icon: "check",
         },
         NavItem {
             href: "/import",
             label: "批量导入",
             group: "基础信息",
             permission: Some(perm::STAFF_WRITE),
+            icon: "upload",
         },
     ]
 }

@@ -12,6 +12,10 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
+use yiyang_platform::web::kit::{
+    BatchAction, Col, FormError, ListQuery, Table, back_to_form, batch_summary, dialog,
+    dialog_button, filter_bar,
+};
 use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Page, PageResult};
@@ -27,6 +31,7 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{id}/departments", post(dept_create))
         .route("/staff", get(staff_page).post(staff_create))
         .route("/staff/{id}", get(staff_detail))
+        .route("/staff/batch/{action}", post(staff_batch))
         .route("/staff/{id}/submit", post(staff_submit))
         .route("/staff/{id}/review", post(staff_review))
         .route("/staff/{id}/delete", post(staff_delete))
@@ -117,45 +122,98 @@ async fn orgs_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let oq = OrgQuery {
         q: q.get("q").cloned(),
         kind: q.get("kind").cloned(),
         status: q.get("status").cloned(),
         district: q.get("district").cloned(),
     };
-    let orgs = service::list_orgs(&st, &a.ctx, &oq).await?;
+    let lq = ListQuery::from_params(&q);
+    let orgs = service::list_orgs_page(&st, &a.ctx, &oq, &lq.window(service::ORG_SORTS)).await?;
+    let table = Table::new("orgs", "/orgs", &q, &lq)
+        .col(
+            Col::new("code", "编码", |o: &service::Org| o.code.clone())
+                .sort()
+                .class("mono"),
+        )
+        .col(
+            Col::new("name", "名称", |o: &service::Org| o.name.clone())
+                .sort()
+                .cell(|o| html! { a href=(format!("/orgs/{}", o.id)) { (o.name) } }),
+        )
+        .col(
+            Col::new("kind", "类型", |o: &service::Org| {
+                label(ORG_KINDS, &o.kind).to_string()
+            })
+            .sort(),
+        )
+        .col(Col::new("level", "等级", |o: &service::Org| {
+            o.level.clone()
+        }))
+        .col(Col::new("district", "区县", |o: &service::Org| o.district.clone()).sort())
+        .col(
+            Col::new("beds", "床位", |o: &service::Org| o.beds.to_string())
+                .sort()
+                .numeric(),
+        )
+        .col(Col::new("phone", "联系电话", |o: &service::Org| {
+            o.phone.clone()
+        }))
+        .col(Col::new("address", "地址", |o: &service::Org| o.address.clone()).hidden())
+        .col(
+            Col::new("licence_no", "许可证号", |o: &service::Org| {
+                o.licence_no.clone()
+            })
+            .hidden(),
+        )
+        .col(
+            Col::new(
+                "licence_expiry",
+                "许可证有效期",
+                |o: &service::Org| o.licence_expiry.clone().unwrap_or_default(),
+            )
+            .sort()
+            .hidden(),
+        )
+        .col(
+            Col::new("status", "状态", |o: &service::Org| {
+                label(STATUSES, &o.status).to_string()
+            })
+            .sort()
+            .cell(|o| status_badge(&o.status)),
+        )
+        .empty("没有符合条件的机构");
+    if lq.export {
+        return table.export(&st, &a.ctx, "机构信息", "orgs", &orgs).await;
+    }
     let districts: Vec<(&str, &str)> = DISTRICTS.iter().map(|d| (*d, *d)).collect();
     let can_create = a.ctx.scope_of(perm::ORG_WRITE) == Some(yiyang_core::Scope::City);
+    let err = FormError::from_params(&q, "org");
     Ok(shell(
         &st.nav,
         &a,
         "机构信息",
         "/orgs",
         html! {
-            (msgs(&q))
-            form.toolbar method="get" {
+            @if !err.is_some() { (msgs(&q)) }
+            (filter_bar("/orgs", &lq, html! {
                 div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(&q, "q")); }
                 div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(&q, "kind"), Some("全部"))) }
                 div { label for="district" { "区县" } (select("district", "district", &districts, p(&q, "district"), Some("全部"))) }
                 div { label for="status" { "状态" } (select("status", "status", STATUSES, p(&q, "status"), Some("全部"))) }
-                button type="submit" { "查询" }
-            }
-            p.muted { "共 " (orgs.len()) " 家机构" }
-            div.table-wrap { table {
-                thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "等级" } th { "区县" } th { "床位" } th { "联系电话" } th { "状态" } } }
-                tbody { @for o in &orgs { tr {
-                    td.mono { (o.code) } td { a href=(format!("/orgs/{}", o.id)) { (o.name) } } td { (label(ORG_KINDS, &o.kind)) }
-                    td { (o.level) } td { (o.district) } td { (o.beds) } td { (o.phone) } td { (status_badge(&o.status)) }
-                } } }
-            } }
+            }))
             @if can_create {
-                h2 { "录入机构" }
-                p.muted { "录入后为“待提交”，提交审核、审核通过后对全平台展示。" }
-                div.card { (org_form(&a, "/orgs", None)) }
+                div.page-actions { (dialog_button("dlg-org", "新增机构", "/orgs?new=org")) }
+                (dialog("dlg-org", "新增机构", p(&q, "new") == "org", &err, html! {
+                    p.muted { "录入后为“待提交”，提交审核、审核通过后对全平台展示。" }
+                    (org_form(&a, "/orgs", None))
+                }))
             }
+            (table.render(&orgs, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn org_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
@@ -164,7 +222,7 @@ async fn org_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Par
             &format!("/orgs/{id}"),
             Ok("机构已录入，请核对后提交审核".into()),
         ),
-        Err(e) => back("/orgs", Err(e)),
+        Err(e) => back_to_form("/orgs", "org", &e),
     }
 }
 
@@ -294,16 +352,103 @@ async fn staff_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
+    let deleted = p(&q, "deleted") == "1";
     let sq = StaffQuery {
         q: q.get("q").cloned(),
         org_id: q.get("org_id").and_then(|v| v.parse().ok()),
         profession: q.get("profession").cloned(),
         status: q.get("status").cloned(),
-        deleted: Some(p(&q, "deleted") == "1"),
+        deleted: Some(deleted),
+        expiring_within_days: q.get("expiring_within_days").and_then(|v| v.parse().ok()),
     };
-    let list = service::list_staff(&st, &a.ctx, &sq, &Unmask::default()).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = service::list_staff_page(
+        &st,
+        &a.ctx,
+        &sq,
+        &Unmask::default(),
+        &lq.window(service::STAFF_SORTS),
+    )
+    .await?;
     let write_scope = a.ctx.scope_of(perm::STAFF_WRITE);
+    let mut batch = Vec::new();
+    if write_scope.is_some() {
+        if deleted {
+            batch.push(BatchAction::new("批量恢复", "/staff/batch/restore"));
+        } else {
+            batch.push(BatchAction::new("批量提交审核", "/staff/batch/submit"));
+            batch.push(
+                BatchAction::new("批量移入回收站", "/staff/batch/delete")
+                    .danger("确定把选中的人员移入回收站吗？可在回收站恢复。"),
+            );
+        }
+    }
+    let table = Table::new("staff", "/staff", &q, &lq)
+        .col(
+            Col::new("name", "姓名", |s: &service::Staff| s.name.clone())
+                .sort()
+                .class("nowrap")
+                .cell(|s| html! { a href=(format!("/staff/{}", s.id)) { (s.name) } }),
+        )
+        .col(Col::new("sex", "性别", |s: &service::Staff| {
+            (if s.sex == "M" { "男" } else { "女" }).to_string()
+        }))
+        .col(
+            Col::new("id_number", "身份证号", |s: &service::Staff| {
+                s.id_number.clone()
+            })
+            .class("mono"),
+        )
+        .col(Col::new("phone", "手机号", |s: &service::Staff| s.phone.clone()).class("mono"))
+        .col(Col::new("org", "机构", |s: &service::Staff| s.org_name.clone()).sort())
+        .col(
+            Col::new("dept", "科室", |s: &service::Staff| {
+                s.dept_name.clone().unwrap_or_default()
+            })
+            .sort(),
+        )
+        .col(
+            Col::new("profession", "职业", |s: &service::Staff| {
+                label(PROFESSIONS, &s.profession).to_string()
+            })
+            .sort(),
+        )
+        .col(
+            Col::new("title", "职称", |s: &service::Staff| s.title.clone())
+                .sort()
+                .hidden(),
+        )
+        .col(
+            Col::new("licence_no", "执业证书编号", |s: &service::Staff| {
+                s.licence_no.clone()
+            })
+            .hidden(),
+        )
+        .col(
+            Col::new(
+                "licence_expiry",
+                "执业证有效期",
+                |s: &service::Staff| s.licence_expiry.clone().unwrap_or_default(),
+            )
+            .sort(),
+        )
+        .col(
+            Col::new("status", "状态", |s: &service::Staff| {
+                label(STATUSES, &s.status).to_string()
+            })
+            .sort()
+            .cell(|s| status_badge(&s.status)),
+        )
+        .batch(|s| s.id, batch)
+        .empty(if deleted {
+            "回收站是空的"
+        } else {
+            "没有符合条件的人员"
+        });
+    if lq.export {
+        return table.export(&st, &a.ctx, "人员信息", "staff", &list).await;
+    }
     let orgs: Vec<(i64, String)> = st
         .db
         .fetch_all("SELECT id, name FROM orgs ORDER BY id", vec![])
@@ -330,33 +475,31 @@ async fn staff_page(
             )
         })
         .collect();
+    let err = FormError::from_params(&q, "staff");
     Ok(shell(
         &st.nav,
         &a,
         "人员信息",
         "/staff",
         html! {
-            (msgs(&q))
-            form.toolbar method="get" {
+            @if !err.is_some() { (msgs(&q)) }
+            (filter_bar("/staff", &lq, html! {
                 div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(&q, "q")); }
                 div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(&q, "profession"), Some("全部"))) }
                 div { label for="stt" { "状态" } (select("status", "stt", STATUSES, p(&q, "status"), Some("全部"))) }
+                div { label for="exp" { "证照到期" } select #exp name="expiring_within_days" {
+                    option value="" { "不限" }
+                    @for (d, l) in [("30", "30天内到期或已过期"), ("60", "60天内到期或已过期"), ("90", "90天内到期或已过期")] {
+                        option value=(d) selected[p(&q, "expiring_within_days") == d] { (l) }
+                    }
+                } }
                 @if let Some(o) = q.get("org_id") { input type="hidden" name="org_id" value=(o); }
-                div { label { input type="checkbox" name="deleted" value="1" checked[p(&q, "deleted") == "1"]; " 回收站" } }
-                button type="submit" { "查询" }
-            }
-            p.muted { "共 " (list.len()) " 人。身份证号按完整号码精确查找（加密存储，盲索引检索）。个人信息按脱敏规则显示。" }
-            div.table-wrap { table {
-                thead { tr { th { "姓名" } th { "性别" } th { "身份证号" } th { "手机号" } th { "机构" } th { "科室" } th { "职业" } th { "执业证有效期" } th { "状态" } } }
-                tbody { @for s in &list { tr {
-                    td.nowrap { a href=(format!("/staff/{}", s.id)) { (s.name) } } td { (if s.sex == "M" { "男" } else { "女" }) }
-                    td.mono { (s.id_number) } td.mono { (s.phone) } td { (s.org_name) } td { (s.dept_name.clone().unwrap_or_default()) }
-                    td { (label(PROFESSIONS, &s.profession)) } td { (s.licence_expiry.clone().unwrap_or_default()) } td { (status_badge(&s.status)) }
-                } } }
-            } }
+                div { label.chk { input type="checkbox" name="deleted" value="1" checked[deleted]; " 回收站" } }
+            }))
+            p.muted.small { "身份证号按完整号码精确查找（加密存储，盲索引检索）。个人信息按脱敏规则显示，导出的表格同样脱敏。" }
             @if !my_orgs.is_empty() {
-                h2 { "录入人员" }
-                div.card { form.grid method="post" action="/staff" {
+                div.page-actions { (dialog_button("dlg-staff", "新增人员", "/staff?new=staff")) }
+                (dialog("dlg-staff", "新增人员", p(&q, "new") == "staff", &err, html! { form.grid method="post" action="/staff" {
                     (csrf(&a))
                     div { label for="org" { "所属机构" span.req { "*" } } select #org name="org_id" { @for (id, n) in &my_orgs { option value=(id) { (n) } } } }
                     div { label for="dept" { "科室（须属于所选机构）" } select #dept name="dept_id" { option value="" { "（不指定）" } @for (id, n) in &depts { option value=(id) { (n) } } } }
@@ -370,10 +513,12 @@ async fn staff_page(
                     div { label for="ln" { "执业证书编号" } input #ln type="text" name="licence_no"; }
                     div { label for="le" { "执业证书有效期" } input #le type="date" name="licence_expiry"; }
                     div { button type="submit" { "录入" } }
-                } }
+                } }))
             }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn staff_create(
@@ -400,7 +545,7 @@ async fn staff_create(
             &format!("/staff/{id}"),
             Ok(format!("人员已录入。请注意：{}", w.join("；"))),
         ),
-        Err(e) => back("/staff", Err(e)),
+        Err(e) => back_to_form("/staff", "staff", &e),
     }
 }
 
@@ -500,6 +645,33 @@ async fn staff_review(
     )
 }
 
+/// 批量操作 on the ticked staff: each record on its own, every failure reported.
+async fn staff_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(action): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let ids = yiyang_platform::web::kit::ids(&f);
+    let (to, mut failures, mut done) = match action.as_str() {
+        "restore" => ("/staff?deleted=1", Vec::new(), 0),
+        "delete" | "submit" => ("/staff", Vec::new(), 0),
+        _ => return back("/staff", Err(AppError::not_found("batch_action"))),
+    };
+    for id in ids {
+        let r = match action.as_str() {
+            "restore" => service::set_staff_deleted(&st, &a.ctx, id, false).await,
+            "delete" => service::set_staff_deleted(&st, &a.ctx, id, true).await,
+            _ => service::submit_staff(&st, &a.ctx, id).await,
+        };
+        match r {
+            Ok(()) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back(to, batch_summary(done, &failures))
+}
+
 async fn staff_delete(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
     back(
         &format!("/staff/{id}"),
@@ -574,8 +746,9 @@ fn import_view(
                         div.table-wrap { table {
                             thead { tr { th { "行号" } th { "列" } th { "级别" } th { "说明" } } }
                             tbody {
-                                @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (badge("err", "错误")) } td { (e.message) } } }
-                                @for e in &r.warnings { tr { td { (e.row) } td { (e.column) } td { (badge("warn", "提示")) } td { (e.message) } } }
+                                @let cols = if kind == "orgs" { crate::import::ORG_COLUMNS } else { crate::import::STAFF_COLUMNS };
+                                @for e in &r.errors { tr { td { (e.row) } td { (crate::import::column_label(cols, &e.column)) } td { (badge("err", "错误")) } td { (e.message) } } }
+                                @for e in &r.warnings { tr { td { (e.row) } td { (crate::import::column_label(cols, &e.column)) } td { (badge("warn", "提示")) } td { (e.message) } } }
                             }
                         } }
                     }

@@ -8,7 +8,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::identity;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Filter, Tx, args, like_pattern};
+use yiyang_store::{Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
 pub const ORG_KINDS: &[(&str, &str)] = &[
     ("hospital", "医院"),
@@ -229,9 +229,52 @@ fn can_edit_org(ctx: &RequestContext, org_id: i64) -> bool {
     ctx.has_for(perm::ORG_WRITE, org_id)
 }
 
-/// Institutions visible to the caller: approved ones to anyone with `org.read`
-/// (审核通过后展示), others only to their editors and reviewers.
+/// Columns the institution list sorts by.
+pub const ORG_SORTS: &[Sort] = &[
+    Sort {
+        key: "code",
+        sql: "code",
+    },
+    Sort {
+        key: "name",
+        sql: "name",
+    },
+    Sort {
+        key: "kind",
+        sql: "kind",
+    },
+    Sort {
+        key: "district",
+        sql: "district",
+    },
+    Sort {
+        key: "beds",
+        sql: "beds",
+    },
+    Sort {
+        key: "status",
+        sql: "status",
+    },
+    Sort {
+        key: "licence_expiry",
+        sql: "licence_expiry",
+    },
+];
+
+/// Institutions visible to the caller (the first 1,000; pages use [`list_orgs_page`]).
 pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> AppResult<Vec<Org>> {
+    Ok(list_orgs_page(st, ctx, q, &Window::first(1000)).await?.rows)
+}
+
+/// Institutions visible to the caller: approved ones to anyone with `org.read`
+/// (审核通过后展示), others only to their editors and reviewers. One page of them and the
+/// number matching.
+pub async fn list_orgs_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &OrgQuery,
+    w: &Window,
+) -> AppResult<Paged<Org>> {
     ctx.require(perm::ORG_READ)?;
     let mut f = Filter::new();
     visible_orgs(ctx, &mut f);
@@ -257,15 +300,23 @@ pub async fn list_orgs(st: &AppState, ctx: &RequestContext, q: &OrgQuery) -> App
     if let Some(d) = t(&q.district) {
         f.add("district = ?", d);
     }
-    st.db
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM orgs{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id");
+    let rows = st
+        .db
         .fetch_all(
-            &format!(
-                "SELECT {ORG_COLS} FROM orgs{} ORDER BY id LIMIT 1000",
-                f.sql()
-            ),
+            &format!("SELECT {ORG_COLS} FROM orgs{where_sql}{tail}"),
             f.args,
         )
-        .await
+        .await?;
+    Ok(Paged::exact(rows, total))
 }
 
 fn visible_orgs(ctx: &RequestContext, f: &mut Filter) {
@@ -986,6 +1037,8 @@ pub struct StaffQuery {
     pub status: Option<String>,
     /// Include deleted records (回收站).
     pub deleted: Option<bool>,
+    /// Only licences expired or expiring within this many days (证照到期预警).
+    pub expiring_within_days: Option<i64>,
 }
 
 pub use yiyang_platform::masking::Unmask;
@@ -997,13 +1050,59 @@ fn unmask_allowed(ctx: &RequestContext, org_id: Option<i64>) -> bool {
     }
 }
 
-/// Staff within the caller's `staff.read` scope; audited as one read listing the ids returned.
+/// Columns the staff list sorts by.
+pub const STAFF_SORTS: &[Sort] = &[
+    Sort {
+        key: "name",
+        sql: "s.name",
+    },
+    Sort {
+        key: "org",
+        sql: "o.name",
+    },
+    Sort {
+        key: "dept",
+        sql: "d.name",
+    },
+    Sort {
+        key: "profession",
+        sql: "s.profession",
+    },
+    Sort {
+        key: "title",
+        sql: "s.title",
+    },
+    Sort {
+        key: "licence_expiry",
+        sql: "s.licence_expiry",
+    },
+    Sort {
+        key: "status",
+        sql: "s.status",
+    },
+];
+
+/// Staff within the caller's scope (the first 500; pages use [`list_staff_page`]).
 pub async fn list_staff(
     st: &AppState,
     ctx: &RequestContext,
     q: &StaffQuery,
     um: &Unmask,
 ) -> AppResult<Vec<Staff>> {
+    Ok(list_staff_page(st, ctx, q, um, &Window::first(500))
+        .await?
+        .rows)
+}
+
+/// Staff within the caller's `staff.read` scope, one page and the number matching;
+/// audited as one read listing the ids returned.
+pub async fn list_staff_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &StaffQuery,
+    um: &Unmask,
+    w: &Window,
+) -> AppResult<Paged<Staff>> {
     let scope = ctx.require(perm::STAFF_READ)?;
     let purpose = um.purpose(unmask_allowed(ctx, q.org_id), perm::STAFF_READ_UNMASKED)?;
     let mut f = Filter::new();
@@ -1037,12 +1136,28 @@ pub async fn list_staff(
             f.add("s.name LIKE ? ESCAPE '\\'", like_pattern(text));
         }
     }
+    if let Some(days) = q.expiring_within_days.filter(|d| (0..=3650).contains(d)) {
+        let today = yiyang_core::clock::today_cst(ctx.clock.as_ref());
+        let until = today + chrono::Duration::days(days);
+        f.add(
+            "s.licence_expiry <= ?",
+            until.format("%Y-%m-%d").to_string(),
+        );
+    }
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM staff s JOIN orgs o ON o.id = s.org_id LEFT JOIN departments d ON d.id = s.dept_id{where_sql}"
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "s.id");
     let rows: Vec<StaffRow> = st
         .db
-        .fetch_all(
-            &format!("{STAFF_SELECT}{} ORDER BY s.id LIMIT 500", f.sql()),
-            f.args,
-        )
+        .fetch_all(&format!("{STAFF_SELECT}{where_sql}{tail}"), f.args)
         .await?;
     let m = st.masking.masker(ctx, purpose.is_some()).await?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
@@ -1062,7 +1177,7 @@ pub async fn list_staff(
                 .details(serde_json::json!({"ids": ids, "q": q.q})),
         )
         .await;
-    Ok(out)
+    Ok(Paged::exact(out, total))
 }
 
 /// One staff record; out-of-scope ids look exactly like missing ones.

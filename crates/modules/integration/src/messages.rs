@@ -8,7 +8,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Filter, args};
+use yiyang_store::{Filter, Paged, Window, args};
 
 /// Search criteria for stored messages.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
@@ -49,11 +49,59 @@ pub fn day_start(d: chrono::NaiveDate) -> i64 {
         .timestamp_micros()
 }
 
+/// Stored messages, newest first, up to `q.limit` (200 by default, at most 1,000).
 pub async fn search(
     st: &AppState,
     ctx: &RequestContext,
     q: &MessageQuery,
 ) -> AppResult<Vec<StoredMessage>> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let (f, where_sql) = message_filter(ctx, q)?;
+    let mut f = f;
+    let page = f.page(limit, 0);
+    st.db
+        .fetch_all(
+            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages{where_sql} ORDER BY id DESC{page}"),
+            f.args,
+        )
+        .await
+}
+
+/// Counting a message list stops here: the store may hold millions of messages, and a
+/// page needs only to say "more than 10,000".
+pub const MESSAGE_COUNT_CAP: i64 = 10_000;
+
+/// One window of stored messages, newest first, and their number (counted up to
+/// [`MESSAGE_COUNT_CAP`]).
+pub async fn search_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &MessageQuery,
+    w: &Window,
+) -> AppResult<Paged<StoredMessage>> {
+    let (mut f, where_sql) = message_filter(ctx, q)?;
+    let counted = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM hl7_messages{where_sql} LIMIT {}) AS t",
+                MESSAGE_COUNT_CAP + 1
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id DESC");
+    let rows = st
+        .db
+        .fetch_all(
+            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(Paged::counted_to(rows, counted, MESSAGE_COUNT_CAP))
+}
+
+fn message_filter(ctx: &RequestContext, q: &MessageQuery) -> AppResult<(Filter, String)> {
     let scope = ctx.require(perm::INTEGRATION_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -108,17 +156,8 @@ pub async fn search(
         f.add("received_at >= ?", s);
         f.add("received_at < ?", s + 86_400_000_000);
     }
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let page = f.page(limit, 0);
-    st.db
-        .fetch_all(
-            &format!(
-                "SELECT {MESSAGE_COLS} FROM hl7_messages{} ORDER BY id DESC{page}",
-                f.sql()
-            ),
-            f.args,
-        )
-        .await
+    let where_sql = f.sql();
+    Ok((f, where_sql))
 }
 
 /// One history entry of a message.
@@ -442,12 +481,30 @@ pub async fn orders(
     ctx: &RequestContext,
     q: &ClinicalQuery,
 ) -> AppResult<Vec<Order>> {
+    Ok(orders_page(st, ctx, q, &Window::first(500)).await?.rows)
+}
+
+/// One window of orders (latest first) and their number; the read is audited.
+pub async fn orders_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+    w: &Window,
+) -> AppResult<Paged<Order>> {
     let mut f = clinical_filter(ctx, q, "placer_no")?;
-    let page = f.page(500, 0);
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM orders{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "updated_at DESC, id DESC");
     let rows: Vec<Order> = st
         .db
         .fetch_all(
-            &format!("SELECT id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{} ORDER BY updated_at DESC, id DESC{page}", f.sql()),
+            &format!("SELECT id, org_id, person_id, placer_no, filler_no, status, service_code, service_text, priority, ordering_provider, ordered_at, updated_at FROM orders{where_sql}{tail}"),
             f.args,
         )
         .await?;
@@ -462,7 +519,7 @@ pub async fn orders(
             .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
         )
         .await;
-    Ok(rows)
+    Ok(Paged::exact(rows, total))
 }
 
 /// Appointments in the caller's `patient.read` scope (latest 500 by visit time); the read
@@ -472,12 +529,32 @@ pub async fn appointments(
     ctx: &RequestContext,
     q: &ClinicalQuery,
 ) -> AppResult<Vec<Appointment>> {
+    Ok(appointments_page(st, ctx, q, &Window::first(500))
+        .await?
+        .rows)
+}
+
+/// One window of appointments (latest visit first) and their number; the read is audited.
+pub async fn appointments_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+    w: &Window,
+) -> AppResult<Paged<Appointment>> {
     let mut f = clinical_filter(ctx, q, "appt_no")?;
-    let page = f.page(500, 0);
+    let where_sql = f.sql();
+    let total = st
+        .db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM appointments{where_sql}"),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "start_at DESC, id DESC");
     let rows: Vec<Appointment> = st
         .db
         .fetch_all(
-            &format!("SELECT id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, updated_at FROM appointments{} ORDER BY start_at DESC, id DESC{page}", f.sql()),
+            &format!("SELECT id, org_id, person_id, appt_no, status, start_at, end_at, service, location, provider, reason, updated_at FROM appointments{where_sql}{tail}"),
             f.args,
         )
         .await?;
@@ -492,7 +569,7 @@ pub async fn appointments(
             .details(serde_json::json!({"count": rows.len(), "status": q.status, "no": q.no})),
         )
         .await;
-    Ok(rows)
+    Ok(Paged::exact(rows, total))
 }
 
 /// Acknowledges an open alert (需 `patient.write` for its institution).
@@ -625,4 +702,50 @@ pub async fn monitor(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chann
         });
     }
     Ok(out)
+}
+
+/// Messages received per hour over the last `hours` hours (CST hour labels), per visible
+/// channel, from the hourly counters (never a count of messages).
+pub async fn hourly(
+    st: &AppState,
+    ctx: &RequestContext,
+    hours: i64,
+) -> AppResult<(Vec<String>, Vec<(String, Vec<i64>)>)> {
+    const HOUR: i64 = 3_600_000_000;
+    let list = channels::list(st, ctx).await?;
+    let now = ctx.clock.now_micros();
+    let first = now - now % HOUR - (hours - 1) * HOUR;
+    let labels: Vec<String> = (0..hours)
+        .map(|i| {
+            let t = first + i * HOUR + 8 * HOUR;
+            format!("{:02}时", (t / HOUR).rem_euclid(24))
+        })
+        .collect();
+    let mut f = Filter::new();
+    f.any_of("channel_id", &list.iter().map(|c| c.id).collect::<Vec<_>>());
+    f.add("hour >= ?", first);
+    let rows: Vec<(i64, i64, i64)> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT channel_id, hour, received FROM hl7_channel_hours{}",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await?;
+    let series = list
+        .iter()
+        .map(|c| {
+            let mut v = vec![0i64; hours as usize];
+            for (ch, h, n) in &rows {
+                let i = (h - first) / HOUR;
+                if *ch == c.id && (0..hours).contains(&i) {
+                    v[i as usize] += n;
+                }
+            }
+            (c.name.clone(), v)
+        })
+        .collect();
+    Ok((labels, series))
 }

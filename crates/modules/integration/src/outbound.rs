@@ -26,7 +26,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::{Masker, Unmask};
 use yiyang_platform::web::AppState;
-use yiyang_store::{Arg, Backend, Filter, Tx, args};
+use yiyang_store::{Arg, Backend, Filter, Paged, Tx, Window, args};
 
 // ---------------------------------------------------------------- event kinds
 
@@ -821,12 +821,65 @@ pub struct DeliveryQuery {
     pub limit: Option<i64>,
 }
 
-/// Deliveries of the subscriptions visible to the caller, newest first.
+/// Deliveries of the subscriptions visible to the caller, newest first (up to `q.limit`:
+/// 200 by default, at most 1,000).
 pub async fn deliveries(
     st: &AppState,
     ctx: &RequestContext,
     q: &DeliveryQuery,
 ) -> AppResult<Vec<Delivery>> {
+    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
+    let mut f = delivery_filter(st, ctx, q).await?;
+    let page = f.page(limit, 0);
+    st.db
+        .fetch_all(
+            &format!(
+                "SELECT {DELIVERY_COLS} FROM integration_deliveries{} ORDER BY id DESC{page}",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await
+}
+
+/// Counting deliveries stops here (a busy receiver's history is long).
+pub const DELIVERY_COUNT_CAP: i64 = 10_000;
+
+/// One window of deliveries, newest first, counted up to [`DELIVERY_COUNT_CAP`].
+pub async fn deliveries_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &DeliveryQuery,
+    w: &Window,
+) -> AppResult<Paged<Delivery>> {
+    let mut f = delivery_filter(st, ctx, q).await?;
+    let where_sql = f.sql();
+    let counted = st
+        .db
+        .scalar(
+            &format!(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM integration_deliveries{where_sql} LIMIT {}) AS t",
+                DELIVERY_COUNT_CAP + 1
+            ),
+            f.args.clone(),
+        )
+        .await?;
+    let tail = w.tail(&mut f, "id DESC");
+    let rows = st
+        .db
+        .fetch_all(
+            &format!("SELECT {DELIVERY_COLS} FROM integration_deliveries{where_sql}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(Paged::counted_to(rows, counted, DELIVERY_COUNT_CAP))
+}
+
+async fn delivery_filter(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &DeliveryQuery,
+) -> AppResult<Filter> {
     let scope = ctx.require(perm::INTEGRATION_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -858,17 +911,7 @@ pub async fn deliveries(
             ));
         }
     }
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let page = f.page(limit, 0);
-    st.db
-        .fetch_all(
-            &format!(
-                "SELECT {DELIVERY_COLS} FROM integration_deliveries{} ORDER BY id DESC{page}",
-                f.sql()
-            ),
-            f.args,
-        )
-        .await
+    Ok(f)
 }
 
 /// A delivery with its subscription, in the caller's scope (404 otherwise).

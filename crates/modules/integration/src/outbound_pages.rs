@@ -16,6 +16,7 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
 use yiyang_platform::masking::Unmask;
+use yiyang_platform::web::kit::{self, BatchAction, Col, ListQuery, Table, filter_bar};
 use yiyang_platform::web::layout::{badge, csrf, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
@@ -44,6 +45,7 @@ pub fn routes() -> Router<AppState> {
             post(retry_dead_submit),
         )
         .route("/integration/deliveries", get(deliveries_page))
+        .route("/integration/deliveries/retry", post(retry_batch))
         .route("/integration/deliveries/{id}", get(delivery_page))
         .route("/integration/deliveries/{id}/retry", post(retry_submit))
 }
@@ -547,28 +549,70 @@ async fn deliveries_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let dq = DeliveryQuery {
         subscription_id: q.get("subscription_id").and_then(|v| v.parse().ok()),
         status: q.get("status").cloned(),
-        limit: Some(200),
+        limit: None,
     };
-    let list = outbound::deliveries(&st, &a.ctx, &dq).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = outbound::deliveries_page(&st, &a.ctx, &dq, &lq.window(&[])).await?;
     let subs = outbound::list(&st, &a.ctx).await?;
-    let names: HashMap<i64, (&str, i64)> = subs
+    let names: HashMap<i64, (String, i64)> = subs
         .iter()
-        .map(|s| (s.id, (s.name.as_str(), s.org_id)))
+        .map(|s| (s.id, (s.name.clone(), s.org_id)))
         .collect();
     let chosen = dq
         .subscription_id
         .and_then(|id| subs.iter().find(|s| s.id == id));
-    let back_to = format!(
-        "/integration/deliveries?subscription_id={}&status={}",
-        dq.subscription_id
-            .map(|i| i.to_string())
-            .unwrap_or_default(),
-        p(&q, "status")
-    );
+    let can_retry = subs
+        .iter()
+        .any(|s| a.ctx.has_for(perm::INTEGRATION_MANAGE, s.org_id));
+    let mut batch = Vec::new();
+    if can_retry && p(&q, "status") == "dead" {
+        batch.push(BatchAction::new(
+            "批量重新投递",
+            "/integration/deliveries/retry",
+        ));
+    }
+    let sub_name = |d: &outbound::Delivery| {
+        names
+            .get(&d.subscription_id)
+            .map(|n| n.0.clone())
+            .unwrap_or_default()
+    };
+    let table = Table::new("deliveries", "/integration/deliveries", &q, &lq)
+        .col(
+            Col::new("id", "编号", |d: &outbound::Delivery| d.id.to_string())
+                .numeric()
+                .cell(|d| html! { a href=(format!("/integration/deliveries/{}", d.id)) { (d.id) } }),
+        )
+        .col(Col::new("subscription", "订阅", sub_name))
+        .col(Col::new("event", "事件", |d: &outbound::Delivery| event_label(&d.event).to_string()))
+        .col(
+            Col::new("message", "来源消息", |d: &outbound::Delivery| {
+                d.message_id.map(|m| m.to_string()).unwrap_or_default()
+            })
+            .cell(|d| html! { @if let Some(m) = d.message_id { a href=(format!("/integration/messages/{m}")) { (m) } } }),
+        )
+        .col(
+            Col::new("status", "状态", |d: &outbound::Delivery| status_label(&d.status).to_string())
+                .cell(|d| delivery_badge(&d.status)),
+        )
+        .col(Col::new("attempts", "尝试", |d: &outbound::Delivery| d.attempts.to_string()).numeric())
+        .col(Col::new("next_attempt_at", "下次尝试", |d: &outbound::Delivery| {
+            if d.status == "pending" { ts(d.next_attempt_at) } else { String::new() }
+        }))
+        .col(Col::new("last_error", "最近错误", |d: &outbound::Delivery| d.last_error.clone()))
+        .col(Col::new("created_at", "创建时间", |d: &outbound::Delivery| ts(d.created_at)).class("nowrap"))
+        .col(Col::new("delivered_at", "投递时间", |d: &outbound::Delivery| opt_ts(d.delivered_at)).class("nowrap"))
+        .batch(|d| d.id, batch)
+        .empty("没有符合条件的投递记录");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "投递记录", "delivery", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -576,7 +620,7 @@ async fn deliveries_page(
         "/integration/subscriptions",
         html! {
             (msgs(&q))
-            form.toolbar method="get" {
+            (filter_bar("/integration/deliveries", &lq, html! {
                 div { label for="subscription_id" { "订阅" } select #subscription_id name="subscription_id" {
                     option value="" { "全部" }
                     @for s in &subs { option value=(s.id) selected[dq.subscription_id == Some(s.id)] { (s.name) } }
@@ -585,10 +629,9 @@ async fn deliveries_page(
                     option value="" { "全部" }
                     @for (v, l) in outbound::STATUSES { option value=(v) selected[p(&q, "status") == *v] { (l) } }
                 } }
-                button type="submit" { "查询" }
-            }
+            }))
             @if let Some(s) = chosen {
-                div.toolbar {
+                div.page-actions {
                     a.btn.secondary href=(format!("/integration/subscriptions/{}", s.id)) { "返回订阅“" (s.name) "”" }
                     @if s.dead > 0 && a.ctx.has_for(perm::INTEGRATION_MANAGE, s.org_id) {
                         form.inline method="post" action=(format!("/integration/subscriptions/{}/retry-dead", s.id)) {
@@ -597,36 +640,27 @@ async fn deliveries_page(
                     }
                 }
             }
-            p.muted { "最多显示最近 200 条。死信（达到最大尝试次数仍未成功）可打开查看内容后重新投递；重新投递会清零尝试次数并按原顺序排在该订阅队首。" }
-            div.table-wrap { table {
-                thead { tr { th { "编号" } th { "订阅" } th { "事件" } th { "来源消息" } th { "状态" } th { "尝试" } th { "下次尝试" } th { "最近错误" } th { "创建时间" } th { "投递时间" } th { "操作" } } }
-                tbody {
-                    @for d in &list { tr {
-                        td { a href=(format!("/integration/deliveries/{}", d.id)) { (d.id) } }
-                        td { (names.get(&d.subscription_id).map(|n| n.0).unwrap_or("")) }
-                        td { (event_label(&d.event)) }
-                        td { @if let Some(m) = d.message_id { a href=(format!("/integration/messages/{m}")) { (m) } } }
-                        td { (delivery_badge(&d.status)) }
-                        td { (d.attempts) }
-                        td { @if d.status == "pending" { (ts(d.next_attempt_at)) } }
-                        td { (d.last_error) }
-                        td { (ts(d.created_at)) }
-                        td { (opt_ts(d.delivered_at)) }
-                        td {
-                            @if d.status == "dead" && names.get(&d.subscription_id).is_some_and(|n| a.ctx.has_for(perm::INTEGRATION_MANAGE, n.1)) {
-                                form.inline method="post" action=(format!("/integration/deliveries/{}/retry", d.id)) {
-                                    (csrf(&a))
-                                    input type="hidden" name="back" value=(back_to);
-                                    button.secondary type="submit" { "重新投递" }
-                                }
-                            }
-                        }
-                    } }
-                    @if list.is_empty() { tr { td colspan="11" { span.muted { "没有符合条件的投递记录" } } } }
-                }
-            } }
+            p.muted.small { "死信（达到最大尝试次数仍未成功）可打开查看内容后重新投递，或筛选“死信”后勾选批量重新投递；重新投递会清零尝试次数并按原顺序排在该订阅队首。" }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
+}
+
+/// 批量重新投递 of the ticked dead letters; every failure named.
+async fn retry_batch(State(st): State<AppState>, Page(a): Page, Form(f): Form<Raw>) -> Response {
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for id in kit::ids(&f) {
+        match outbound::retry(&st, &a.ctx, id).await {
+            Ok(_) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back(
+        "/integration/deliveries?status=dead",
+        kit::batch_summary(done, &failures),
+    )
 }
 
 async fn delivery_page(

@@ -10,6 +10,8 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
+use yiyang_platform::web::chart::{self, Series};
+use yiyang_platform::web::kit::{Col, ListQuery, Table, filter_bar};
 use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
@@ -284,25 +286,66 @@ fn status_badge(s: &str) -> Markup {
     badge(kind, status_label(s))
 }
 
-fn message_table(list: &[StoredMessage], names: &HashMap<i64, String>) -> Markup {
-    html! { div.table-wrap { table {
-        thead { tr { th { "编号" } th { "接收时间" } th { "通道" } th { "控制号（MSH-10）" } th { "类型" } th { "发送系统" } th { "患者标识" } th { "状态" } th { "ACK" } th { "原因" } } }
-        tbody {
-            @for m in list { tr {
-                td { a href=(format!("/integration/messages/{}", m.id)) { (m.id) } }
-                td { (ts(m.received_at)) }
-                td { (names.get(&m.channel_id).cloned().unwrap_or_default()) }
-                td.mono { (m.control_id) }
-                td.mono { (m.msg_type) "^" (m.trigger_event) }
-                td { (m.sending_app) }
-                td.mono { (m.patient_key) }
-                td { (status_badge(&m.status)) }
-                td.mono { (m.ack_code) }
-                td { (m.error) }
-            } }
-            @if list.is_empty() { tr { td colspan="10" { span.muted { "没有符合条件的消息" } } } }
-        }
-    } } }
+/// The message list (消息查询 and the error queue share it).
+fn message_table<'a>(
+    id: &'static str,
+    path: &'a str,
+    q: &'a Params,
+    lq: &'a ListQuery,
+    names: &'a HashMap<i64, String>,
+) -> Table<'a, StoredMessage> {
+    Table::new(id, path, q, lq)
+        .col(
+            Col::new("id", "编号", |m: &StoredMessage| m.id.to_string())
+                .numeric()
+                .cell(|m| html! { a href=(format!("/integration/messages/{}", m.id)) { (m.id) } }),
+        )
+        .col(
+            Col::new("received_at", "接收时间", |m: &StoredMessage| {
+                ts(m.received_at)
+            })
+            .class("nowrap"),
+        )
+        .col(Col::new("channel", "通道", move |m: &StoredMessage| {
+            names.get(&m.channel_id).cloned().unwrap_or_default()
+        }))
+        .col(
+            Col::new(
+                "control_id",
+                "控制号（MSH-10）",
+                |m: &StoredMessage| m.control_id.clone(),
+            )
+            .class("mono"),
+        )
+        .col(
+            Col::new("type", "类型", |m: &StoredMessage| {
+                format!("{}^{}", m.msg_type, m.trigger_event)
+            })
+            .class("mono"),
+        )
+        .col(Col::new(
+            "sending_app",
+            "发送系统",
+            |m: &StoredMessage| m.sending_app.clone(),
+        ))
+        .col(
+            Col::new("patient_key", "患者标识", |m: &StoredMessage| {
+                m.patient_key.clone()
+            })
+            .class("mono")
+            .hidden(),
+        )
+        .col(
+            Col::new("status", "状态", |m: &StoredMessage| {
+                status_label(&m.status).to_string()
+            })
+            .cell(|m| status_badge(&m.status)),
+        )
+        .col(Col::new("ack", "ACK", |m: &StoredMessage| m.ack_code.clone()).class("mono"))
+        .col(Col::new("error", "原因", |m: &StoredMessage| {
+            m.error.clone()
+        }))
+        .empty("没有符合条件的消息")
 }
 
 async fn channel_names(st: &AppState, ctx: &RequestContext) -> AppResult<HashMap<i64, String>> {
@@ -330,6 +373,58 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
         .filter(|s| s.channel.enabled && s.channel.listen_state == "listening")
         .count();
     let rate: f64 = stats.iter().map(|s| s.per_minute).sum();
+    let (hours, per_channel) = messages::hourly(&st, &a.ctx, 24).await?;
+    let hourly = chart::line(
+        "近24小时每小时消息量",
+        &hours,
+        &per_channel
+            .iter()
+            .map(|(n, v)| Series::new(n.clone(), v.iter().map(|x| *x as f64)))
+            .collect::<Vec<_>>(),
+    );
+    let names: Vec<String> = stats.iter().map(|s| s.channel.name.clone()).collect();
+    let per_channel_today = chart::bar(
+        "今日各通道消息与异常",
+        &names,
+        &[
+            Series::new("今日消息", stats.iter().map(|s| s.today as f64)),
+            Series::new("今日异常", stats.iter().map(|s| s.errors_today as f64)),
+        ],
+    );
+    let errors_today: i64 = stats.iter().map(|s| s.errors_today).sum();
+    let error_rate = if today > 0 {
+        errors_today as f64 * 100.0 / today as f64
+    } else {
+        0.0
+    };
+    let gauge = chart::gauge(
+        "今日错误率",
+        "失败+拒收/全部",
+        error_rate,
+        (error_rate * 1.5).ceil().max(5.0),
+        "%",
+    );
+    let quadrant = chart::scatter(
+        "通道：消息量与错误率",
+        "今日消息",
+        "错误率（%）",
+        &stats
+            .iter()
+            .map(|s| chart::Point {
+                name: s.channel.name.clone(),
+                x: s.today as f64,
+                y: s.error_rate,
+            })
+            .collect::<Vec<_>>(),
+        Some((
+            if stats.is_empty() {
+                0.0
+            } else {
+                today as f64 / stats.len() as f64
+            },
+            error_rate,
+        )),
+    );
     Ok(shell(
         &st.nav,
         &a,
@@ -343,6 +438,12 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
                 a.stat href="/integration/errors" { div.n { (queue) } div.l { "异常队列" } }
                 div.stat { div.n { (listening) " / " (stats.len()) } div.l { "监听中的通道" } }
                 div.stat { div.n { (stats.iter().map(|s| s.pending).sum::<i64>()) } div.l { "待处理" } }
+            }
+            div.charts {
+                (hourly.render())
+                (per_channel_today.render())
+                (gauge.render())
+                (quadrant.render())
             }
             p.muted { "ACK 延迟为本节点近5分钟的统计（从收到完整消息到回执就绪）；处理耗时为近5分钟从接收到处理完成的平均时间。" }
             div.table-wrap { table {
@@ -431,17 +532,24 @@ async fn messages_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let mq = MessageQuery {
         channel_id: q.get("channel_id").and_then(|v| v.parse().ok()),
         control_id: q.get("control_id").cloned(),
         msg_type: q.get("msg_type").cloned(),
         status: q.get("status").cloned(),
         date: q.get("date").cloned(),
-        limit: Some(200),
+        limit: None,
     };
-    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = messages::search_page(&st, &a.ctx, &mq, &lq.window(&[])).await?;
     let names = channel_names(&st, &a.ctx).await?;
+    let table = message_table("messages", "/integration/messages", &q, &lq, &names);
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "消息查询", "hl7_message", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -449,7 +557,7 @@ async fn messages_page(
         "/integration/messages",
         html! {
             (msgs(&q))
-            form.toolbar method="get" {
+            (filter_bar("/integration/messages", &lq, html! {
                 div { label for="channel_id" { "通道" } select #channel_id name="channel_id" {
                     option value="" { "全部" }
                     @for (id, n) in &names { option value=(id) selected[mq.channel_id == Some(*id)] { (n) } }
@@ -462,26 +570,33 @@ async fn messages_page(
                     @for (v, l) in STATUSES { option value=(v) selected[p(&q, "status") == *v] { (l) } }
                 } }
                 div { label for="date" { "接收日期" } input #date type="date" name="date" value=(p(&q, "date")); }
-                button type="submit" { "查询" }
-            }
-            p.muted { "最多显示最近 200 条" }
-            (message_table(&list, &names))
+            }))
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn errors_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let mq = MessageQuery {
+        channel_id: q.get("channel_id").and_then(|v| v.parse().ok()),
         status: Some("queue".into()),
-        limit: Some(500),
         ..Default::default()
     };
-    let list = messages::search(&st, &a.ctx, &mq).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = messages::search_page(&st, &a.ctx, &mq, &lq.window(&[])).await?;
     let names = channel_names(&st, &a.ctx).await?;
+    let table =
+        message_table("errors", "/integration/errors", &q, &lq, &names).empty("异常消息队列是空的");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "异常消息队列", "hl7_message", &list)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -490,9 +605,16 @@ async fn errors_page(
         html! {
             (msgs(&q))
             p.muted { "处理失败（已回 AE）与被拒收（已回 AR）的消息在此等待处理。打开消息可查看原因、修改原文并重放；重放会重新执行处理，历史保留。" }
-            (message_table(&list, &names))
+            (filter_bar("/integration/errors", &lq, html! {
+                div { label for="channel_id" { "通道" } select #channel_id name="channel_id" {
+                    option value="" { "全部" }
+                    @for (id, n) in &names { option value=(id) selected[mq.channel_id == Some(*id)] { (n) } }
+                } }
+            }))
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn message_page(
@@ -675,23 +797,31 @@ async fn alert_ack(
     back("/integration/alerts", r.map(|_| "危急值已确认".into()))
 }
 
-fn order_status(s: &str) -> Markup {
-    match s {
-        "active" => badge("ok", "有效"),
-        "completed" => badge("mute", "已完成"),
-        "on-hold" => badge("warn", "暂停"),
-        "cancelled" => badge("err", "已取消"),
-        _ => badge("mute", s),
-    }
+const ORDER_STATUSES: &[(&str, &str, &str)] = &[
+    ("active", "有效", "ok"),
+    ("on-hold", "暂停", "warn"),
+    ("completed", "已完成", "mute"),
+    ("cancelled", "已取消", "err"),
+];
+
+const APPT_STATUSES: &[(&str, &str, &str)] = &[
+    ("booked", "已预约", "ok"),
+    ("noshow", "未到诊", "warn"),
+    ("cancelled", "已取消", "err"),
+];
+
+/// The label and badge kind of a status code in `table`; unknown codes shown as they are.
+fn state_of<'a>(table: &[(&str, &'a str, &'a str)], s: &'a str) -> (&'a str, &'a str) {
+    table
+        .iter()
+        .find(|(c, _, _)| *c == s)
+        .map(|(_, l, k)| (*l, *k))
+        .unwrap_or((s, "mute"))
 }
 
-fn appt_status(s: &str) -> Markup {
-    match s {
-        "booked" => badge("ok", "已预约"),
-        "noshow" => badge("warn", "未到诊"),
-        "cancelled" => badge("err", "已取消"),
-        _ => badge("mute", s),
-    }
+fn state_badge(table: &[(&str, &str, &str)], s: &str) -> Markup {
+    let (l, k) = state_of(table, s);
+    badge(k, l)
 }
 
 fn clinical_query(q: &Params) -> messages::ClinicalQuery {
@@ -702,73 +832,172 @@ fn clinical_query(q: &Params) -> messages::ClinicalQuery {
     }
 }
 
-fn clinical_filter_form(action: &str, q: &Params, statuses: &[(&str, &str)]) -> Markup {
-    html! { form.filters method="get" action=(action) {
+fn clinical_filters(q: &Params, statuses: &[(&str, &str, &str)]) -> Markup {
+    html! {
         div { label for="no" { "单号" } input #no type="text" name="no" value=(p(q, "no")); }
         div { label for="status" { "状态" } select #status name="status" {
             option value="" { "全部" }
-            @for (c, l) in statuses { option value=(c) selected[p(q, "status") == *c] { (l) } }
+            @for (c, l, _) in statuses { option value=(c) selected[p(q, "status") == *c] { (l) } }
         } }
-        div { button type="submit" { "查询" } }
-    } }
+        @if let Some(pid) = q.get("person_id").filter(|v| !v.is_empty()) { input type="hidden" name="person_id" value=(pid); }
+    }
 }
 
 async fn orders_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let rows = messages::orders(&st, &a.ctx, &clinical_query(&q)).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let rows = messages::orders_page(&st, &a.ctx, &clinical_query(&q), &lq.window(&[])).await?;
+    let table = Table::new("orders", "/integration/orders", &q, &lq)
+        .col(
+            Col::new("placer_no", "申请单号", |o: &messages::Order| {
+                o.placer_no.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("filler_no", "执行单号", |o: &messages::Order| {
+                o.filler_no.clone()
+            })
+            .class("mono"),
+        )
+        .col(Col::new("service", "项目", |o: &messages::Order| {
+            o.service_text.clone()
+        }))
+        .col(
+            Col::new("service_code", "项目编码", |o: &messages::Order| {
+                o.service_code.clone()
+            })
+            .class("mono")
+            .hidden(),
+        )
+        .col(Col::new("priority", "优先级", |o: &messages::Order| {
+            o.priority.clone()
+        }))
+        .col(Col::new(
+            "provider",
+            "申请医生",
+            |o: &messages::Order| o.ordering_provider.clone(),
+        ))
+        .col(
+            Col::new("ordered_at", "申请时间", |o: &messages::Order| {
+                opt_ts(o.ordered_at)
+            })
+            .class("nowrap"),
+        )
+        .col(
+            Col::new("status", "状态", |o: &messages::Order| {
+                state_of(ORDER_STATUSES, &o.status).0.to_string()
+            })
+            .cell(|o| state_badge(ORDER_STATUSES, &o.status)),
+        )
+        .col(
+            Col::new("updated_at", "更新时间", |o: &messages::Order| {
+                ts(o.updated_at)
+            })
+            .class("nowrap"),
+        )
+        .col(
+            Col::new("person", "患者ID", |o: &messages::Order| {
+                o.person_id.to_string()
+            })
+            .cell(|o| html! { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }),
+        )
+        .empty("暂无申请单");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "检查检验申请单", "orders", &rows)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
         "检查检验申请单",
         "/integration/orders",
         html! {
-            p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态；最多显示最近 500 条。" }
-            (clinical_filter_form("/integration/orders", &q, &[("active", "有效"), ("on-hold", "暂停"), ("completed", "已完成"), ("cancelled", "已取消")]))
-            div.table-wrap { table {
-                thead { tr { th { "申请单号" } th { "执行单号" } th { "项目" } th { "优先级" } th { "申请医生" } th { "申请时间" } th { "状态" } th { "更新时间" } th { "患者" } } }
-                tbody {
-                    @for o in &rows { tr {
-                        td.mono { (o.placer_no) } td.mono { (o.filler_no) }
-                        td { (o.service_text) " " span.muted { (o.service_code) } }
-                        td { (o.priority) } td { (o.ordering_provider) } td { (opt_ts(o.ordered_at)) }
-                        td { (order_status(&o.status)) } td { (ts(o.updated_at)) }
-                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
-                    } }
-                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无申请单" } } } }
-                }
-            } }
+            p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态。" }
+            (filter_bar("/integration/orders", &lq, clinical_filters(&q, ORDER_STATUSES)))
+            (table.render(&rows, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn appointments_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let rows = messages::appointments(&st, &a.ctx, &clinical_query(&q)).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let rows =
+        messages::appointments_page(&st, &a.ctx, &clinical_query(&q), &lq.window(&[])).await?;
+    let table = Table::new("appointments", "/integration/appointments", &q, &lq)
+        .col(
+            Col::new("appt_no", "预约号", |o: &messages::Appointment| {
+                o.appt_no.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("start_at", "就诊时间", |o: &messages::Appointment| {
+                opt_ts(o.start_at)
+            })
+            .class("nowrap"),
+        )
+        .col(Col::new(
+            "service",
+            "服务",
+            |o: &messages::Appointment| o.service.clone(),
+        ))
+        .col(Col::new(
+            "location",
+            "地点",
+            |o: &messages::Appointment| o.location.clone(),
+        ))
+        .col(Col::new(
+            "provider",
+            "医生",
+            |o: &messages::Appointment| o.provider.clone(),
+        ))
+        .col(Col::new("reason", "原因", |o: &messages::Appointment| {
+            o.reason.clone()
+        }))
+        .col(
+            Col::new("status", "状态", |o: &messages::Appointment| {
+                state_of(APPT_STATUSES, &o.status).0.to_string()
+            })
+            .cell(|o| state_badge(APPT_STATUSES, &o.status)),
+        )
+        .col(
+            Col::new("updated_at", "更新时间", |o: &messages::Appointment| {
+                ts(o.updated_at)
+            })
+            .class("nowrap"),
+        )
+        .col(
+            Col::new("person", "患者ID", |o: &messages::Appointment| {
+                o.person_id.to_string()
+            })
+            .cell(|o| html! { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }),
+        )
+        .empty("暂无预约");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "预约挂号", "appointments", &rows)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
         "预约挂号",
         "/integration/appointments",
         html! {
-            p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态；最多显示 500 条。" }
-            (clinical_filter_form("/integration/appointments", &q, &[("booked", "已预约"), ("noshow", "未到诊"), ("cancelled", "已取消")]))
-            div.table-wrap { table {
-                thead { tr { th { "预约号" } th { "就诊时间" } th { "服务" } th { "地点" } th { "医生" } th { "原因" } th { "状态" } th { "更新时间" } th { "患者" } } }
-                tbody {
-                    @for o in &rows { tr {
-                        td.mono { (o.appt_no) } td { (opt_ts(o.start_at)) } td { (o.service) } td { (o.location) }
-                        td { (o.provider) } td { (o.reason) } td { (appt_status(&o.status)) } td { (ts(o.updated_at)) }
-                        td { a href=(format!("/persons/{}", o.person_id)) { "查看档案" } }
-                    } }
-                    @if rows.is_empty() { tr { td colspan="9" { span.muted { "暂无预约" } } } }
-                }
-            } }
+            p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态。" }
+            (filter_bar("/integration/appointments", &lq, clinical_filters(&q, APPT_STATUSES)))
+            (table.render(&rows, &a))
         },
-    ))
+    )
+    .into_response())
 }

@@ -23,30 +23,35 @@ pub fn nav() -> Vec<NavItem> {
             label: "我的健康档案",
             group: "居民服务",
             permission: Some(perm::RESIDENT_SELF),
+            icon: "user",
         },
         NavItem {
             href: "/persons",
             label: "居民档案",
             group: "患者主索引",
             permission: Some(perm::PATIENT_READ),
+            icon: "users",
         },
         NavItem {
             href: "/mpi/reviews",
             label: "疑似重复",
             group: "患者主索引",
             permission: Some(perm::PATIENT_MERGE),
+            icon: "merge",
         },
         NavItem {
             href: "/mpi/stats",
             label: "查询统计",
             group: "患者主索引",
             permission: Some(perm::PATIENT_READ),
+            icon: "chart",
         },
         NavItem {
             href: "/mpi/config",
             label: "匹配规则与模型",
             group: "患者主索引",
             permission: Some(perm::MPI_MANAGE),
+            icon: "settings",
         },
     ]
 }

@@ -12,6 +12,11 @@ use axum::{Form, Router};
 use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
+use yiyang_platform::web::chart::{self, Series};
+use yiyang_platform::web::kit::{
+    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
+};
+use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
@@ -149,69 +154,133 @@ fn org_select(name: &str, id: &str, list: &[(i64, String)]) -> Markup {
     html! { select id=(id) name=(name) { @for (i, n) in list { option value=(i) { (n) } } } }
 }
 
+fn living_label(code: &str) -> String {
+    LIVING
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| l.to_string())
+        .unwrap_or_else(|| code.to_string())
+}
+
 async fn persons_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     let pq = PersonQuery {
         q: q.get("q").cloned(),
         district: q.get("district").cloned(),
-        page: q.get("page").and_then(|v| v.parse().ok()),
         ..Default::default()
     };
-    let (list, total) = service::search(&st, &a.ctx, &pq).await?;
+    let lq = ListQuery::from_params(&q);
+    let list = service::search_page(&st, &a.ctx, &pq, &lq.window(service::PERSON_SORTS)).await?;
+    let table = Table::new("persons", "/persons", &q, &lq)
+        .col(Col::new("id", "ID", |x: &service::PersonView| x.id.to_string()).numeric())
+        .col(
+            Col::new("name", "姓名", |x: &service::PersonView| x.name.clone())
+                .sort()
+                .class("nowrap")
+                .cell(|x| html! { a href=(format!("/persons/{}", x.id)) { (x.name) } }),
+        )
+        .col(Col::new("sex", "性别", |x: &service::PersonView| {
+            sex_label(&x.sex).to_string()
+        }))
+        .col(
+            Col::new("birth_date", "出生日期", |x: &service::PersonView| {
+                x.birth_date.clone()
+            })
+            .sort()
+            .class("nowrap"),
+        )
+        .col(
+            Col::new("age", "年龄", |x: &service::PersonView| {
+                x.age.map(|a| a.to_string()).unwrap_or_default()
+            })
+            .numeric(),
+        )
+        .col(
+            Col::new("id_number", "身份证号", |x: &service::PersonView| {
+                x.id_number.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("phone", "手机号", |x: &service::PersonView| {
+                x.phone.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("district", "区县", |x: &service::PersonView| {
+                x.district.clone()
+            })
+            .sort()
+            .hidden(),
+        )
+        .col(Col::new("address", "地址", |x: &service::PersonView| {
+            x.address.clone()
+        }))
+        .col(Col::new(
+            "living",
+            "居住状况",
+            |x: &service::PersonView| living_label(&x.living_situation),
+        ))
+        .empty("没有符合条件的居民（仅显示您有权访问的机构登记过的居民）");
+    if lq.export {
+        return table.export(&st, &a.ctx, "居民档案", "person", &list).await;
+    }
     let mine = write_orgs(&orgs(&st).await?, &a);
+    let err = FormError::from_params(&q, "person");
     Ok(shell(
         &st.nav,
         &a,
         "居民档案",
         "/persons",
         html! {
-            (msgs(&q))
-            form.toolbar method="get" {
+            @if !err.is_some() { (msgs(&q)) }
+            (filter_bar("/persons", &lq, html! {
                 div { label for="q" { "姓名/拼音/身份证号/手机号/院内标识" } input #q type="search" name="q" value=(p(&q, "q")); }
                 div { label for="d" { "区县" } select #d name="district" { option value="" { "全部" } @for d in ["梅江区", "梅县区", "兴宁市", "大埔县", "丰顺县", "五华县", "平远县", "蕉岭县"] { option value=(d) selected[p(&q, "district") == d] { (d) } } } }
-                button type="submit" { "查询" }
-            }
-            p.muted { "共 " (total) " 人（仅显示您有权访问的机构登记过的居民）" }
-            div.table-wrap { table {
-                thead { tr { th { "ID" } th { "姓名" } th { "性别" } th { "出生日期" } th { "年龄" } th { "身份证号" } th { "手机号" } th { "地址" } th { "居住状况" } } }
-                tbody { @for x in &list { tr {
-                    td { (x.id) } td.nowrap { a href=(format!("/persons/{}", x.id)) { (x.name) } } td { (sex_label(&x.sex)) } td.nowrap { (x.birth_date) }
-                    td { (x.age.map(|a| a.to_string()).unwrap_or_default()) } td.mono { (x.id_number) } td.mono { (x.phone) } td { (x.address) } td { (x.living_situation) }
-                } } }
-            } }
+            }))
+            p.muted.small { "仅显示您有权访问的机构登记过的居民；个人信息按脱敏规则显示，导出的表格同样脱敏。" }
             @if !mine.is_empty() {
-                h2 { "登记居民" }
-                p.muted { "登记时自动经过患者主索引：与已有居民高度匹配的自动关联，疑似重复的进入待审核队列。" }
-                div.card { form.grid method="post" action="/persons" {
-                    (csrf(&a))
-                    div { label for="org" { "登记机构" span.req { "*" } } (org_select("org_id", "org", &mine)) }
-                    div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
-                    div { label for="sx" { "性别" } select #sx name="sex" { option value="" { "（按身份证）" } option value="M" { "男" } option value="F" { "女" } } }
-                    div { label for="bd" { "出生日期" } input #bd type="date" name="birth_date"; }
-                    div { label for="idn" { "身份证号" } input #idn type="text" name="id_number" maxlength="18" autocomplete="off"; }
-                    div { label for="ins" { "医保号" } input #ins type="text" name="insurance_no"; }
-                    div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
-                    div { label for="dist" { "区县" } input #dist type="text" name="district" placeholder="如 梅江区"; }
-                    div { label for="town" { "镇/街道" } input #town type="text" name="town"; }
-                    div { label for="vil" { "村/社区" } input #vil type="text" name="village"; }
-                    div { label for="addr" { "详细地址" } input #addr type="text" name="address_detail"; }
-                    div { label for="liv" { "居住状况" } select #liv name="living_situation" { option value="" { "（未知）" } @for (c, l) in LIVING { option value=(c) { (l) } } } }
-                    div { label for="it" { "院内标识类型" } select #it name="id_type" { @for (c, l) in ID_TYPES { option value=(c) { (l) } } } }
-                    div { label for="iv" { "院内标识（门诊号/住院号等）" } input #iv type="text" name="id_value"; }
-                    div { button type="submit" { "登记" } }
-                } }
-                h2 { "批量登记（CSV/XLSX）" }
-                div.card { form.grid method="post" action="/persons/import" enctype="multipart/form-data" { (csrf(&a))
-                    div { label for="org2" { "登记机构" } (org_select("org_id", "org2", &mine)) }
-                    div { label for="f" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #f type="file" name="file" accept=".csv,.xlsx" required; }
-                    div { button type="submit" { "上传并登记" } }
-                } }
+                div.page-actions {
+                    (dialog_button("dlg-person", "登记居民", "/persons?new=person"))
+                    (dialog_button("dlg-import", "批量登记（CSV/XLSX）", "/persons?new=import"))
+                }
+                (dialog("dlg-person", "登记居民", p(&q, "new") == "person", &err, html! {
+                    p.muted { "登记时自动经过患者主索引：与已有居民高度匹配的自动关联，疑似重复的进入待审核队列。" }
+                    form.grid method="post" action="/persons" {
+                        (csrf(&a))
+                        div { label for="org" { "登记机构" span.req { "*" } } (org_select("org_id", "org", &mine)) }
+                        div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
+                        div { label for="sx" { "性别" } select #sx name="sex" { option value="" { "（按身份证）" } option value="M" { "男" } option value="F" { "女" } } }
+                        div { label for="bd" { "出生日期" } input #bd type="date" name="birth_date"; }
+                        div { label for="idn" { "身份证号" } input #idn type="text" name="id_number" maxlength="18" autocomplete="off"; }
+                        div { label for="ins" { "医保号" } input #ins type="text" name="insurance_no"; }
+                        div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
+                        div { label for="dist" { "区县" } input #dist type="text" name="district" placeholder="如 梅江区"; }
+                        div { label for="town" { "镇/街道" } input #town type="text" name="town"; }
+                        div { label for="vil" { "村/社区" } input #vil type="text" name="village"; }
+                        div { label for="addr" { "详细地址" } input #addr type="text" name="address_detail"; }
+                        div { label for="liv" { "居住状况" } select #liv name="living_situation" { option value="" { "（未知）" } @for (c, l) in LIVING { option value=(c) { (l) } } } }
+                        div { label for="it" { "院内标识类型" } select #it name="id_type" { @for (c, l) in ID_TYPES { option value=(c) { (l) } } } }
+                        div { label for="iv" { "院内标识（门诊号/住院号等）" } input #iv type="text" name="id_value"; }
+                        div { button type="submit" { "登记" } }
+                    }
+                }))
+                (dialog("dlg-import", "批量登记（CSV/XLSX）", p(&q, "new") == "import", &FormError::from_params(&q, "import"), html! {
+                    form.grid method="post" action="/persons/import" enctype="multipart/form-data" { (csrf(&a))
+                        div { label for="org2" { "登记机构" } (org_select("org_id", "org2", &mine)) }
+                        div { label for="f" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #f type="file" name="file" accept=".csv,.xlsx" required; }
+                        div { button type="submit" { "上传并登记" } }
+                    }
+                }))
             }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 fn person_input(f: &Params) -> PersonInput {
@@ -267,7 +336,7 @@ async fn person_register(
             };
             back(&format!("/persons/{}", o.person_id), Ok(msg + &warn))
         }
-        Err(e) => back("/persons", Err(e)),
+        Err(e) => back_to_form("/persons", "person", &e),
     }
 }
 
@@ -293,7 +362,7 @@ async fn person_import(State(st): State<AppState>, Page(a): Page, mut mp: Multip
     }
     let rows = match yiyang_basedata::import::read_rows(&name, &bytes, crate::import::COLUMNS) {
         Ok(r) => r,
-        Err(e) => return Ok(back("/persons", Err(e))),
+        Err(e) => return Ok(back_to_form("/persons", "import", &e)),
     };
     let r = crate::import::import(&st, &a.ctx, org, rows, false).await?;
     Ok(shell(&st.nav, &a, "批量登记结果", "/persons", html! {
@@ -301,7 +370,7 @@ async fn person_import(State(st): State<AppState>, Page(a): Page, mut mp: Multip
             div.notice.ok { "共 " (r.total_rows) " 行：新登记 " (r.created) " 人，关联已有居民 " (r.linked) " 人，疑似重复待审核 " (r.review) " 人。" }
         } @else {
             div.notice.err { "共 " (r.total_rows) " 行，" (r.errors.len()) " 处错误，本次未登记任何居民。" }
-            div.table-wrap { table { thead { tr { th { "行号" } th { "列" } th { "说明" } } } tbody { @for e in &r.errors { tr { td { (e.row) } td { (e.column) } td { (e.message) } } } } } }
+            div.table-wrap { table { thead { tr { th { "行号" } th { "列" } th { "说明" } } } tbody { @for e in &r.errors { tr { td { (e.row) } td { (yiyang_basedata::import::column_label(crate::import::COLUMNS, &e.column)) } td { (e.message) } } } } } }
         }
         p { a href="/persons" { "返回居民档案" } " · " a href="/mpi/reviews" { "查看疑似重复" } }
     }).into_response())
@@ -372,7 +441,7 @@ fn vitals_block(rec: &HealthRecord) -> Markup {
                 @for (latest, vals) in vital_series(rec) {
                     tr {
                         td { (latest.display) " " span.muted.small { (latest.code) } }
-                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (record::unit_text(&latest.unit)) " " (record::flag_text(&latest.flag)) }
+                        td class=(format!("flag-{}", latest.flag)) { (latest.value_num.map(fmt_num).unwrap_or_else(|| latest.value_text.clone())) " " (labels::unit(&latest.unit)) @if !labels::flag(&latest.flag).is_empty() { "（" (labels::flag(&latest.flag)) "）" } }
                         td { (latest.ref_low.map(fmt_num).unwrap_or_default()) "–" (latest.ref_high.map(fmt_num).unwrap_or_default()) }
                         td.nowrap { (ts(latest.effective_at)) }
                         td { (sparkline(&vals)) }
@@ -425,7 +494,7 @@ async fn person_page(
                         dt { "医保号" } dd.mono { (person.insurance_no) }
                         dt { "手机号" } dd.mono { (person.phone) }
                         dt { "地址" } dd { (person.address) }
-                        dt { "居住状况" } dd { (person.living_situation) }
+                        dt { "居住状况" } dd { (living_label(&person.living_situation)) }
                         dt { "主索引号" } dd.mono { "EMPI-" (pid) }
                     }
                     @if person.masked && can_unmask {
@@ -460,7 +529,7 @@ async fn person_page(
                 }
                 div.card { h2 { "过敏" }
                     @if rec.allergies.is_empty() { p.muted { "无已知过敏。" } }
-                    ul { @for al in &rec.allergies { li.error { (al.substance) " " (al.reaction) " " (al.severity) } } }
+                    ul { @for al in &rec.allergies { li.error { (al.substance) " " (al.reaction) @if !al.severity.is_empty() { "（" (labels::severity(&al.severity)) "）" } } } }
                 }
             }
             h2 { "最新体征与检验" }
@@ -496,7 +565,7 @@ async fn person_page(
                     div.card { h2 { "体征/检验" } form method="post" action=(format!("/persons/{pid}/records/observation")) {
                         (csrf(&a)) div.fields {
                             div { label for="oo" { "机构" } (org_select("org_id", "oo", &mine)) }
-                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (record::unit_text(u)) "）" } } } }
+                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (labels::unit(u)) "）" } } } }
                             div { label for="ov" { "数值" } input #ov type="number" step="any" name="value" required; }
                             div { label for="ot" { "时间" } input #ot type="datetime-local" name="effective"; }
                         } button type="submit" { "保存" }
@@ -928,8 +997,37 @@ async fn review_decide(
 
 async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let s = service::stats(&st, &a.ctx).await?;
-    let max_org = s.per_org.iter().map(|x| x.1).max().unwrap_or(1).max(1);
-    let max_month = s.per_month.iter().map(|x| x.1).max().unwrap_or(1).max(1);
+    let orgs: Vec<String> = s.per_org.iter().map(|x| x.0.clone()).collect();
+    let months: Vec<String> = s.per_month.iter().map(|x| x.0.clone()).collect();
+    let by_org = chart::bar(
+        "按机构登记的居民",
+        &orgs,
+        &[Series::new("居民", s.per_org.iter().map(|x| x.1 as f64))],
+    );
+    let by_month = chart::line(
+        "按月登记",
+        &months,
+        &[Series::new(
+            "新登记",
+            s.per_month.iter().map(|x| x.1 as f64),
+        )],
+    );
+    let kept = (s.persons - s.merged).max(0) as f64;
+    let parts = chart::pie(
+        "记录构成",
+        &[
+            ("独立居民".into(), kept),
+            ("已合并记录".into(), s.merged as f64),
+        ],
+    );
+    let pct = s.duplicate_rate * 100.0;
+    let rate = chart::gauge(
+        "重复率",
+        "已合并/全部",
+        pct,
+        (pct * 1.5).ceil().max(10.0),
+        "%",
+    );
     Ok(shell(
         &st.nav,
         &a,
@@ -944,9 +1042,11 @@ async fn stats_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
                 @if let Some(n) = s.pending_reviews { a.stat href="/mpi/reviews" { div.n { (n) } div.l { "待审核疑似重复" } } }
                 div.stat { div.n { (format!("{:.2}%", s.duplicate_rate * 100.0)) } div.l { "重复率" } }
             }
-            div.grid2 {
-                div.card { h2 { "按机构" } table { tbody { @for (o, n) in &s.per_org { tr { td { (o) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_org) height="14" fill="#0b6e4f" {} } } } } } } }
-                div.card { h2 { "按月登记" } table { tbody { @for (m, n) in &s.per_month { tr { td { (m) } td { (n) } td { svg width="200" height="14" role="img" aria-label=(n) { rect width=(200 * n / max_month) height="14" fill="#0b6e4f" {} } } } } } } }
+            div.charts {
+                (by_org.render())
+                (by_month.render())
+                (parts.render())
+                (rate.render())
             }
         },
     ))
@@ -1056,7 +1156,7 @@ async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup
                     p { (sex_label(&person.sex)) " " (person.age.map(|x| format!("{x}岁")).unwrap_or_default()) }
                     h2 { "最近的测量" }
                     @if rec.observations.is_empty() { p { "暂无。" } }
-                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (record::unit_text(&o.unit)) } @if !o.flag.is_empty() && o.flag != "N" { "（" (record::flag_text(&o.flag)) "）" } span.muted { " " (ts(o.effective_at)) } } } }
+                    ul { @for (o, _) in vital_series(rec) { li { (o.display) "：" strong class=(format!("flag-{}", o.flag)) { (o.value_num.map(fmt_num).unwrap_or_else(|| o.value_text.clone())) " " (labels::unit(&o.unit)) } @if !labels::flag(&o.flag).is_empty() { "（" (labels::flag(&o.flag)) "）" } span.muted { " " (ts(o.effective_at)) } } } }
                     h2 { "正在使用的药" }
                     @if rec.medications.is_empty() { p { "暂无。" } }
                     ul { @for m in &rec.medications { li { (m.name) " " (m.dose) " " (m.frequency) } } }

@@ -10,7 +10,7 @@ use yiyang_core::{AppError, AppResult, RequestContext, Scope, par, perm};
 use yiyang_platform::audit::{self, AuditEntry};
 use yiyang_platform::masking::Masker;
 use yiyang_platform::web::AppState;
-use yiyang_store::{Conn, Db, Filter, Tx, args, like_pattern};
+use yiyang_store::{Conn, Db, Filter, Paged, Sort, Tx, Window, args, like_pattern};
 
 pub const LIVING: &[(&str, &str)] = &[
     ("alone", "独居"),
@@ -1261,12 +1261,51 @@ pub struct PersonQuery {
     pub page: Option<i64>,
 }
 
-/// Persons within the caller's scope; audited with the ids returned.
+/// Columns the person list sorts by.
+pub const PERSON_SORTS: &[Sort] = &[
+    Sort {
+        key: "name",
+        sql: "name_pinyin",
+    },
+    Sort {
+        key: "birth_date",
+        sql: "birth_date",
+    },
+    Sort {
+        key: "district",
+        sql: "district",
+    },
+    Sort {
+        key: "created_at",
+        sql: "created_at",
+    },
+];
+
+/// Persons within the caller's scope, 50 a page (`q.page`); audited with the ids returned.
 pub async fn search(
     st: &AppState,
     ctx: &RequestContext,
     q: &PersonQuery,
 ) -> AppResult<(Vec<PersonView>, i64)> {
+    let page = q.page.unwrap_or(1).max(1);
+    let p = search_page(
+        st,
+        ctx,
+        q,
+        &Window::new(&[], "", false, 50, (page - 1) * 50),
+    )
+    .await?;
+    Ok((p.rows, p.total))
+}
+
+/// Persons within the caller's scope, one window of them (newest first unless sorted) and
+/// the number matching; audited with the ids returned.
+pub async fn search_page(
+    st: &AppState,
+    ctx: &RequestContext,
+    q: &PersonQuery,
+    win: &Window,
+) -> AppResult<Paged<PersonView>> {
     let scope = ctx.require(perm::PATIENT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -1310,13 +1349,12 @@ pub async fn search(
             f.args.clone(),
         )
         .await?;
-    let page = q.page.unwrap_or(1).max(1);
     let w = f.sql();
-    let lim = f.page(50, (page - 1) * 50);
+    let tail = win.tail(&mut f, "id DESC");
     let rows: Vec<PersonRow> = st
         .db
         .fetch_all(
-            &format!("SELECT {PERSON_COLS} FROM persons{w} ORDER BY id DESC{lim}"),
+            &format!("SELECT {PERSON_COLS} FROM persons{w}{tail}"),
             f.args,
         )
         .await?;
@@ -1333,7 +1371,7 @@ pub async fn search(
                 .details(serde_json::json!({"ids": ids, "q": q.q})),
         )
         .await;
-    Ok((out, total))
+    Ok(Paged::exact(out, total))
 }
 
 /// Source identifiers of a cluster with the assigning institution.

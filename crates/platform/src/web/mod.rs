@@ -3,6 +3,10 @@
 //! [`RequestContext`], error responses, security headers, metrics and the page layout.
 
 pub mod assets;
+pub mod chart;
+pub mod icons;
+pub mod kit;
+pub mod labels;
 pub mod layout;
 pub mod metrics;
 pub mod metrics_access;
@@ -188,14 +192,80 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
             Err(resp) => return resp,
         }
     }
+    let page = is_page_path(req.uri().path());
+    let page_user = authed
+        .as_ref()
+        .filter(|a| page && a.session.is_some())
+        .cloned();
     if let Some(a) = authed {
         req.extensions_mut().insert(a);
     }
     let mut resp = next.run(req).await;
+    if page && let Some(e) = page_error(&resp) {
+        let status = resp.status();
+        let body = match &page_user {
+            Some(a) => layout::error_in_shell(&st.nav, a, &e),
+            None => layout::error_page(&e),
+        };
+        resp = (status, body).into_response();
+    }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Paths whose errors people read as pages (not the JSON API, assets or probes).
+fn is_page_path(path: &str) -> bool {
+    ![
+        "/api/", "/assets/", "/oauth/", "/metrics", "/healthz", "/readyz",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p))
+}
+
+/// Marks a response drawn by [`PageError`], so it can be redrawn inside the layout.
+#[derive(Debug, Clone)]
+struct ErrorMarker(AppError);
+
+/// The error an HTML page must show instead of `resp`: an error page (drawn again inside
+/// the layout for a signed-in user), an unknown path (axum's empty 404) or an extractor's
+/// rejection (English `text/plain`, e.g. `/orgs/abc`), which becomes a zh-CN page.
+fn page_error(resp: &Response) -> Option<AppError> {
+    if let Some(ErrorMarker(e)) = resp.extensions().get::<ErrorMarker>() {
+        return Some(e.clone());
+    }
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return None;
+    }
+    let plain = match resp.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(v) => v.to_str().is_ok_and(|v| v.starts_with("text/plain")),
+    };
+    if !plain {
+        return None;
+    }
+    Some(match status.as_u16() {
+        404 => AppError::new("common.page_not_found", 404, "页面不存在"),
+        405 => AppError::new(
+            "common.method_not_allowed",
+            405,
+            "不支持以这种方式访问此页面",
+        ),
+        413 => AppError::new("common.body_too_large", 413, "提交的内容太大"),
+        415 => AppError::new(
+            "common.unsupported_media_type",
+            415,
+            "提交的内容格式不受支持",
+        ),
+        s if s < 500 => AppError::new(
+            "common.bad_request",
+            s,
+            "请求有误：地址中的编号或提交的内容格式不正确",
+        ),
+        s => AppError::new("common.internal", s, "系统内部错误，请稍后重试"),
+    })
 }
 
 /// Accepts the token in the `x-csrf-token` header, the `_csrf` query parameter (multipart
@@ -354,7 +424,9 @@ impl IntoResponse for PageError {
         }
         let status =
             StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, layout::error_page(&self.0)).into_response()
+        let mut resp = (status, layout::error_page(&self.0)).into_response();
+        resp.extensions_mut().insert(ErrorMarker(self.0));
+        resp
     }
 }
 

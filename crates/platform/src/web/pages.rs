@@ -1,6 +1,8 @@
 //! Platform pages: login, password, inbox, accounts and roles, integration clients,
 //! masking, audit log, jobs.
 
+use super::kit::{self, Col, ListQuery, Table};
+use super::labels;
 use super::layout::{self, badge, csrf, flash, opt_ts, shell, ts};
 use super::{AppState, Meta, Page, PageError, PageResult, SESSION_COOKIE, session_cookie};
 use crate::{audit, identity, jobs, masking, notify, oauth};
@@ -16,6 +18,7 @@ type Params = HashMap<String, String>;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(super::assets::routes())
         .route("/login", get(login_page).post(login_submit))
         .route("/logout", post(logout))
         .route("/prefs/large-text", post(large_text))
@@ -44,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/verify", post(audit_verify))
         .route("/jobs", get(jobs_page))
         .route("/jobs/{id}/retry", post(job_retry))
+        .route("/jobs/retry", post(jobs_retry_batch))
         .route("/jobs/schedules/{id}/run", post(schedule_run))
 }
 
@@ -225,8 +229,24 @@ async fn inbox_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let items = notify::inbox(&st.db, &a.ctx).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let unread = p(&q, "unread") == "1";
+    let items = notify::inbox_page(&st.db, &a.ctx, unread, &lq.window(&[])).await?;
+    let table = Table::new("inbox", "/inbox", &q, &lq)
+        .col(
+            Col::new("title", "标题", |m: &notify::InboxItem| m.title.clone()).cell(|m| {
+                html! { strong { (m.title) } " " @if m.read_at.is_none() { (badge("info", "未读")) } }
+            }),
+        )
+        .col(Col::new("body", "内容", |m: &notify::InboxItem| m.body.clone()))
+        .col(Col::new("created_at", "时间", |m: &notify::InboxItem| ts(m.created_at)).class("nowrap"))
+        .col(Col::action("link", "操作", |m: &notify::InboxItem| {
+            html! { @if !m.link.is_empty() { a href=(m.link) { "查看" } } }
+        }))
+        .batch(|m| m.id, vec![kit::BatchAction::new("标为已读", "/inbox/read")])
+        .no_export()
+        .empty(if unread { "没有未读消息" } else { "暂无消息" });
     Ok(shell(
         &st.nav,
         &a,
@@ -234,26 +254,47 @@ async fn inbox_page(
         "/inbox",
         html! {
             (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            div.toolbar { form.inline method="post" action="/inbox/read" { (csrf(&a)) button.secondary type="submit" { "全部标为已读" } } }
-            @if items.is_empty() { p.muted { "暂无消息。" } }
-            @for m in &items {
-                div.card {
-                    div { strong { (m.title) } " " @if m.read_at.is_none() { (badge("info", "未读")) } }
-                    p { (m.body) }
-                    div.muted { (ts(m.created_at))
-                        @if !m.link.is_empty() { " · " a href=(m.link) { "查看" } }
-                        @if m.read_at.is_none() {
-                            " · " form.inline method="post" action="/inbox/read" { (csrf(&a)) input type="hidden" name="id" value=(m.id); button.link type="submit" { "标为已读" } }
-                        }
-                    }
-                }
+            div.page-actions {
+                form.inline method="post" action="/inbox/read" { (csrf(&a)) input type="hidden" name="all" value="1"; button.secondary type="submit" { "全部标为已读" } }
+                @if unread { a.btn.secondary href="/inbox" { "全部消息" } } @else { a.btn.secondary href="/inbox?unread=1" { "只看未读" } }
             }
+            (table.render(&items, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
-async fn inbox_read(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
-    let r = notify::mark_read(&st.db, &a.ctx, opt_i64(&f, "id")).await;
+/// Marks messages read: the ticked ones (`ids`), one (`id`) or all (`all=1`).
+async fn inbox_read(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let ids = kit::ids(&f);
+    let one = f
+        .iter()
+        .find(|(k, _)| k == "id")
+        .and_then(|(_, v)| v.trim().parse::<i64>().ok());
+    let all = f.iter().any(|(k, v)| k == "all" && v == "1");
+    let r = if ids.is_empty() {
+        if one.is_none() && !all {
+            Err(AppError::validation(
+                "inbox.none",
+                "请先勾选要标为已读的消息",
+            ))
+        } else {
+            notify::mark_read(&st.db, &a.ctx, one).await
+        }
+    } else {
+        let mut r = Ok(());
+        for id in &ids {
+            r = notify::mark_read(&st.db, &a.ctx, Some(*id)).await;
+            if r.is_err() {
+                break;
+            }
+        }
+        r
+    };
     back("/inbox", r.map(|_| "已标为已读".into()))
 }
 
@@ -267,40 +308,98 @@ async fn accounts_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let accounts = identity::list_accounts(&st.db, &a.ctx, q.get("q").map(String::as_str)).await?;
-    let ids: Vec<i64> = accounts.iter().map(|x| x.id).collect();
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let accounts = identity::list_accounts_page(
+        &st.db,
+        &a.ctx,
+        q.get("q").map(String::as_str),
+        &lq.window(identity::ACCOUNT_SORTS),
+    )
+    .await?;
+    let ids: Vec<i64> = accounts.rows.iter().map(|x| x.id).collect();
     let asg = identity::assignments(&st.db, &ids).await?;
+    let now = st.clock.now_micros();
+    let roles_of = |x: &identity::Account| -> Vec<String> {
+        asg.iter()
+            .filter(|g| g.account_id == x.id)
+            .map(|g| {
+                format!(
+                    "{}（{}）",
+                    g.role_name,
+                    g.org_name.clone().unwrap_or_else(|| "全市".into())
+                )
+            })
+            .collect()
+    };
+    let table = Table::new("accounts", "/admin/accounts", &q, &lq)
+        .col(
+            Col::new("login", "登录名", |x: &identity::Account| {
+                x.login.clone()
+            })
+            .sort()
+            .cell(|x| html! { a href=(format!("/admin/accounts/{}", x.id)) { (x.login) } }),
+        )
+        .col(
+            Col::new("display_name", "姓名", |x: &identity::Account| {
+                x.display_name.clone()
+            })
+            .sort(),
+        )
+        .col(Col::new("kind", "类型", |x: &identity::Account| {
+            (if x.kind == "resident" {
+                "居民"
+            } else {
+                "工作人员"
+            })
+            .to_string()
+        }))
+        .col(
+            Col::new(
+                "roles",
+                "角色（机构）",
+                move |x: &identity::Account| roles_of(x).join("；"),
+            )
+            .cell(move |x| html! { @for r in roles_of(x) { div { (r) } } }),
+        )
+        .col(
+            Col::new("status", "状态", move |x: &identity::Account| {
+                account_state(x, now).1.to_string()
+            })
+            .cell(move |x| account_status_badge(x, now)),
+        )
+        .col(
+            Col::new("created_at", "创建时间", |x: &identity::Account| {
+                ts(x.created_at)
+            })
+            .sort(),
+        );
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "账号", "account", &accounts)
+            .await;
+    }
     let roles = identity::list_roles(&st.db).await?;
     let orgs = org_options(&st).await?;
     let scope = a.ctx.scope_of(perm::ACCOUNT_WRITE);
-    let now = st.clock.now_micros();
+    let err = kit::FormError::from_params(&q, "account");
     Ok(shell(
         &st.nav,
         &a,
         "账号与角色",
         "/admin/accounts",
         html! {
-            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            form.toolbar method="get" {
+            @if !err.is_some() { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
+            (kit::filter_bar("/admin/accounts", &lq, html! {
                 div { label for="q" { "搜索" } input #q type="search" name="q" value=(p(&q, "q")) placeholder="登录名或姓名"; }
-                button type="submit" { "查询" }
+            }))
+            div.page-actions {
+                @if scope.is_some() { (kit::dialog_button("dlg-account", "新建账号", "/admin/accounts?new=account")) }
                 a.btn.secondary href="/admin/roles" { "角色与权限" }
             }
-            div.table-wrap { table {
-                thead { tr { th { "登录名" } th { "姓名" } th { "类型" } th { "角色（机构）" } th { "状态" } th { "创建时间" } } }
-                tbody { @for x in &accounts { tr {
-                    td { a href=(format!("/admin/accounts/{}", x.id)) { (x.login) } }
-                    td { (x.display_name) }
-                    td { (if x.kind == "resident" { "居民" } else { "工作人员" }) }
-                    td { @for g in asg.iter().filter(|g| g.account_id == x.id) { div { (g.role_name) "（" (g.org_name.clone().unwrap_or_else(|| "全市".into())) "）" } } }
-                    td { (account_status_badge(x, now)) }
-                    td { (ts(x.created_at)) }
-                } } }
-            } }
+            (table.render(&accounts, &a))
             @if scope.is_some() {
-                h2 { "新建账号" }
-                div.card { form.grid method="post" action="/admin/accounts" {
+                (kit::dialog("dlg-account", "新建账号", p(&q, "new") == "account", &err, html! { form.grid method="post" action="/admin/accounts" {
                     (csrf(&a))
                     div { label for="login" { "登录名" span.req { "*" } } input #login type="text" name="login" required; }
                     div { label for="display_name" { "姓名" span.req { "*" } } input #display_name type="text" name="display_name" required; }
@@ -313,20 +412,27 @@ async fn accounts_page(
                     div { label for="phone" { "手机号" } input #phone type="text" name="phone"; }
                     div { label for="password" { "初始密码" span.req { "*" } } input #password type="password" name="password" autocomplete="new-password" required; }
                     div { button type="submit" { "创建（首次登录须改密码）" } }
-                } }
+                } }))
             }
         },
-    ))
+    )
+    .into_response())
+}
+
+/// The badge kind and label of an account's state.
+fn account_state(x: &identity::Account, now: i64) -> (&'static str, &'static str) {
+    if x.status != "active" {
+        ("mute", "已停用")
+    } else if x.locked_until.is_some_and(|t| t > now) {
+        ("err", "已锁定")
+    } else {
+        ("ok", "正常")
+    }
 }
 
 fn account_status_badge(x: &identity::Account, now: i64) -> Markup {
-    if x.status != "active" {
-        badge("mute", "已停用")
-    } else if x.locked_until.is_some_and(|t| t > now) {
-        badge("err", "已锁定")
-    } else {
-        badge("ok", "正常")
-    }
+    let (kind, label) = account_state(x, now);
+    badge(kind, label)
 }
 
 async fn account_create(
@@ -346,7 +452,7 @@ async fn account_create(
     };
     match identity::create_account(&st.db, &a.ctx, &input).await {
         Ok(id) => back(&format!("/admin/accounts/{id}"), Ok("账号已创建".into())),
-        Err(e) => back("/admin/accounts", Err(e)),
+        Err(e) => kit::back_to_form("/admin/accounts", "account", &e),
     }
 }
 
@@ -734,41 +840,39 @@ async fn audit_page(
     Page(a): Page,
     Query(q): Query<audit::AuditQuery>,
     Query(m): Query<Params>,
-) -> PageResult<Markup> {
-    let (rows, total) = audit::search(&st.db, &a.ctx, &q).await?;
-    let roles: HashMap<String, String> = identity::list_roles(&st.db)
-        .await?
-        .into_iter()
-        .map(|r| (r.code, r.name))
-        .collect();
-    let role = |code: &str| match (code, roles.get(code)) {
-        ("system", _) => html! { "系统" },
-        (_, Some(name)) => html! { (name) },
-        _ => html! { code { (code) } },
-    };
+) -> PageResult {
+    let lq = ListQuery::from_params(&m);
+    let rows = audit::search_page(&st.db, &a.ctx, &q, &lq.window(&[])).await?;
     st.audit
         .record(audit::AuditEntry::new(&a.ctx, "audit.search", "audit_log", "").details(serde_json::json!({"actor": q.actor, "action": q.action, "resource_id": q.resource_id})))
         .await;
-    let page = q.page.unwrap_or(1).max(1);
-    let pages = (total + 49) / 50;
-    let qs = |pg: i64| {
-        let mut s = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in [
-            ("actor", &q.actor),
-            ("action", &q.action),
-            ("resource_type", &q.resource_type),
-            ("resource_id", &q.resource_id),
-            ("outcome", &q.outcome),
-            ("from", &q.from),
-            ("to", &q.to),
-        ] {
-            if let Some(v) = v {
-                s.append_pair(k, v);
-            }
-        }
-        s.append_pair("page", &pg.to_string());
-        format!("/audit?{}", s.finish())
-    };
+    let table = Table::new("audit", "/audit", &m, &lq)
+        .col(Col::new("seq", "序号", |r: &audit::AuditRow| r.seq.to_string()).numeric())
+        .col(Col::new("at", "时间", |r: &audit::AuditRow| ts(r.at)).class("nowrap"))
+        .col(Col::new("actor", "操作人", |r: &audit::AuditRow| r.actor_login.clone()))
+        .col(Col::new("role", "角色", |r: &audit::AuditRow| labels::role(&r.role)))
+        .col(Col::new("org", "机构", |r: &audit::AuditRow| r.org_id.map(|o| o.to_string()).unwrap_or_default()).hidden())
+        .col(
+            Col::new("action", "操作", |r: &audit::AuditRow| labels::action(&r.action))
+                .cell(|r| html! { span title=(r.action) { (labels::action(&r.action)) } }),
+        )
+        .col(Col::new("resource", "资源", |r: &audit::AuditRow| {
+            format!("{} {}", labels::resource(&r.resource_type), r.resource_id)
+        }))
+        .col(
+            Col::new("outcome", "结果", |r: &audit::AuditRow| labels::outcome(&r.outcome)).cell(|r| {
+                html! { @if r.outcome == "success" { (badge("ok", "成功")) } @else { (badge("err", &labels::outcome(&r.outcome))) } }
+            }),
+        )
+        .col(Col::new("purpose", "用途", |r: &audit::AuditRow| r.purpose.clone()))
+        .col(Col::new("client_addr", "来源地址", |r: &audit::AuditRow| r.client_addr.clone()).hidden())
+        .col(Col::new("details", "详情", |r: &audit::AuditRow| r.details.clone()).class("mono").hidden())
+        .empty("没有符合条件的审计记录");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "审计日志", "audit_log", &rows)
+            .await;
+    }
     let v = |o: &Option<String>| o.clone().unwrap_or_default();
     Ok(shell(
         &st.nav,
@@ -777,64 +881,23 @@ async fn audit_page(
         "/audit",
         html! {
             (flash(m.get("ok").map(String::as_str), m.get("err").map(String::as_str)))
-            form.toolbar method="get" action="/audit" {
-                div { label for="actor" { "操作人" } input #actor type="text" name="actor" value=(v(&q.actor)); }
-                div { label for="action" { "操作（前缀）" } input #action type="text" name="action" value=(v(&q.action)) placeholder="如 staff."; }
+            (kit::filter_bar("/audit", &lq, html! {
+                div { label for="actor" { "操作人（登录名）" } input #actor type="text" name="actor" value=(v(&q.actor)); }
+                div { label for="action" { "操作" } select #action name="action" {
+                    option value="" { "全部" }
+                    @for (c, l) in labels::actions() { option value=(c) selected[q.action.as_deref() == Some(*c)] { (l) } }
+                } }
                 div { label for="rt" { "资源类型" } input #rt type="text" name="resource_type" value=(v(&q.resource_type)); }
                 div { label for="rid" { "资源ID" } input #rid type="text" name="resource_id" value=(v(&q.resource_id)); }
                 div { label for="oc" { "结果" } select #oc name="outcome" { option value="" { "全部" } option value="success" selected[q.outcome.as_deref() == Some("success")] { "成功" } option value="failure" selected[q.outcome.as_deref() == Some("failure")] { "失败" } } }
                 div { label for="from" { "开始日期" } input #from type="date" name="from" value=(v(&q.from)); }
                 div { label for="to" { "结束日期" } input #to type="date" name="to" value=(v(&q.to)); }
-                button type="submit" { "查询" }
-            }
-            form.toolbar method="post" action="/audit/verify" { (csrf(&a)) button.secondary type="submit" { "校验哈希链完整性" } }
-            p.muted { "共 " (total) " 条" }
-            div.table-wrap { table {
-                thead { tr { th { "序号" } th { "时间" } th { "操作人" } th { "角色" } th { "机构" } th { "操作" } th { "资源" } th { "结果" } th { "用途" } th { "来源地址" } th { "详情" } } }
-                tbody { @for r in &rows { tr {
-                    td { (r.seq) } td { (ts(r.at)) } td { (r.actor_login) } td { (role(&r.role)) } td { (r.org_id.map(|o| o.to_string()).unwrap_or_default()) }
-                    td.mono { (r.action) } td { (resource_label(&r.resource_type)) " " (r.resource_id) }
-                    td { @if r.outcome == "success" { (badge("ok", "成功")) } @else { (badge("err", &r.outcome)) } }
-                    td { (r.purpose) } td { (r.client_addr) } td.mono { (r.details) }
-                } } }
-            } }
-            div.pager {
-                @if page > 1 { a href=(qs(page - 1)) { "上一页" } }
-                span { "第 " (page) " / " (pages.max(1)) " 页" }
-                @if page < pages { a href=(qs(page + 1)) { "下一页" } }
-            }
+            }))
+            div.page-actions { form.inline method="post" action="/audit/verify" { (csrf(&a)) button.secondary type="submit" { "校验哈希链完整性" } } }
+            (table.render(&rows, &a))
         },
-    ))
-}
-
-/// The Chinese name of an audited resource type; an unknown one stays a code.
-fn resource_label(code: &str) -> Markup {
-    let zh = match code {
-        "account" => "账号",
-        "audit_log" => "审计日志",
-        "critical_alert" => "危急值",
-        "delivery" => "推送记录",
-        "department" => "科室",
-        "document" => "文档",
-        "hl7_channel" => "接入通道",
-        "hl7_message" => "HL7 消息",
-        "job" => "后台任务",
-        "mask_algorithm" => "脱敏算法",
-        "mask_rule" => "脱敏规则",
-        "mpi_config" => "匹配规则",
-        "oauth_client" => "接口客户端",
-        "orders" => "检查检验申请单",
-        "appointments" => "预约挂号",
-        "org" => "机构",
-        "person" => "居民",
-        "role" => "角色",
-        "session" => "会话",
-        "staff" => "人员",
-        "subscription" => "订阅",
-        "" => "",
-        _ => return html! { code { (code) } },
-    };
-    html! { (zh) }
+    )
+    .into_response())
 }
 
 async fn audit_verify(State(st): State<AppState>, Page(a): Page) -> Result<Response, PageError> {
@@ -856,18 +919,45 @@ async fn jobs_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let list = jobs::list(&st.db, &a.ctx, q.get("status").map(String::as_str)).await?;
+) -> PageResult {
+    let lq = ListQuery::from_params(&q);
+    let list = jobs::list_page(
+        &st.db,
+        &a.ctx,
+        q.get("status").map(String::as_str),
+        &lq.window(jobs::JOB_SORTS),
+    )
+    .await?;
+    let can = a.ctx.has(perm::JOBS_MANAGE);
+    let token = a.csrf().to_string();
+    let mut batch = Vec::new();
+    if can && p(&q, "status") == "dead" {
+        batch.push(kit::BatchAction::new("批量重试", "/jobs/retry"));
+    }
+    let table = Table::new("jobs", "/jobs", &q, &lq)
+        .col(Col::new("id", "ID", |j: &jobs::Job| j.id.to_string()).numeric())
+        .col(Col::new("kind", "类型", |j: &jobs::Job| j.kind.clone()).sort().class("mono"))
+        .col(
+            Col::new("status", "状态", |j: &jobs::Job| labels::job_state(&j.status))
+                .sort()
+                .cell(|j| badge(match j.status.as_str() { "done" => "ok", "dead" => "err", "running" => "info", _ => "warn" }, &labels::job_state(&j.status))),
+        )
+        .col(Col::new("run_at", "计划时间", |j: &jobs::Job| ts(j.run_at)).sort().class("nowrap"))
+        .col(Col::new("attempts", "尝试", |j: &jobs::Job| format!("{}/{}", j.attempts, j.max_attempts)).sort())
+        .col(Col::new("last_error", "最后错误", |j: &jobs::Job| j.last_error.clone()))
+        .col(Col::new("schedule", "来源", |j: &jobs::Job| {
+            if j.schedule.is_empty() { "即时".to_string() } else { j.schedule.clone() }
+        }))
+        .col(Col::action("actions", "操作", move |j: &jobs::Job| html! {
+            @if can && j.status == "dead" { form.inline method="post" action=(format!("/jobs/{}/retry", j.id)) { input type="hidden" name="_csrf" value=(token); button.link type="submit" { "重试" } } }
+        }))
+        .batch(|j| j.id, batch)
+        .empty("没有符合条件的任务");
+    if lq.export {
+        return table.export(&st, &a.ctx, "后台任务", "job", &list).await;
+    }
     let counts = jobs::counts(&st.db).await?;
     let schedules = jobs::schedules(&st.db).await?;
-    let can = a.ctx.has(perm::JOBS_MANAGE);
-    let label = |s: &str| match s {
-        "queued" => "排队中",
-        "running" => "执行中",
-        "done" => "已完成",
-        "dead" => "已失败",
-        _ => "其他",
-    };
     Ok(shell(
         &st.nav,
         &a,
@@ -875,28 +965,55 @@ async fn jobs_page(
         "/jobs",
         html! {
             (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            div.cards { @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) { div.n { (n) } div.l { (label(s)) } } } }
+            div.cards {
+                a.stat href="/jobs" { div.n { (counts.iter().map(|(_, n)| n).sum::<i64>()) } div.l { "全部" } }
+                @for (s, n) in &counts { a.stat href=(format!("/jobs?status={s}")) { div.n { (n) } div.l { (labels::job_state(s)) } } }
+            }
+            @if !counts.is_empty() {
+                div.charts {
+                    (super::chart::pie(
+                        "任务状态分布",
+                        &counts.iter().map(|(s, n)| (labels::job_state(s), *n as f64)).collect::<Vec<_>>(),
+                    ).small().render())
+                }
+            }
             h2 { "定时任务" }
             div.table-wrap { table {
-                thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th {} } }
+                thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th { "操作" } } }
                 tbody { @for s in &schedules { tr {
                     td { (s.name) } td.mono { (s.kind) } td.mono { (s.cron) } td { (ts(s.next_run_at)) }
                     td { @if can { form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) { (csrf(&a)) button.link type="submit" { "立即执行" } } } }
                 } } }
             } }
-            h2 { "任务记录" " " a.small href="/jobs" { "全部" } }
-            div.table-wrap { table {
-                thead { tr { th { "ID" } th { "类型" } th { "状态" } th { "计划时间" } th { "尝试" } th { "最后错误" } th { "来源" } th {} } }
-                tbody { @for j in &list { tr {
-                    td { (j.id) } td.mono { (j.kind) }
-                    td { (badge(match j.status.as_str() { "done" => "ok", "dead" => "err", "running" => "info", _ => "warn" }, label(&j.status))) }
-                    td { (ts(j.run_at)) } td { (j.attempts) "/" (j.max_attempts) } td { (j.last_error) }
-                    td { (if j.schedule.is_empty() { "即时" } else { &j.schedule }) }
-                    td { @if can && j.status == "dead" { form.inline method="post" action=(format!("/jobs/{}/retry", j.id)) { (csrf(&a)) button.link type="submit" { "重试" } } } }
-                } } }
-            } }
+            h2 { "任务记录" }
+            (kit::filter_bar("/jobs", &lq, html! {
+                div { label for="st" { "状态" } select #st name="status" {
+                    option value="" { "全部" }
+                    @for s in ["queued", "running", "done", "dead"] { option value=(s) selected[p(&q, "status") == s] { (labels::job_state(s)) } }
+                } }
+            }))
+            @if can && p(&q, "status") != "dead" { p.muted.small { "筛选“已失败”的任务后可批量重试。" } }
+            (table.render(&list, &a))
         },
-    ))
+    )
+    .into_response())
+}
+
+/// 批量重试 of the ticked dead jobs; every failure named.
+async fn jobs_retry_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for id in kit::ids(&f) {
+        match jobs::retry(&st.db, &a.ctx, id).await {
+            Ok(_) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back("/jobs?status=dead", kit::batch_summary(done, &failures))
 }
 
 async fn job_retry(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
