@@ -135,6 +135,20 @@ impl Checks {
     }
 }
 
+/// A list filter must be one of the values the list knows: a typo answers 400 instead of
+/// quietly showing nothing (or everything).
+pub fn one_of(field: &str, label: &str, value: &str, allowed: &[&str]) -> Result<(), AppError> {
+    if allowed.contains(&value) {
+        return Ok(());
+    }
+    Err(AppError::new(
+        "filter.invalid",
+        400,
+        format!("筛选条件“{label}”的取值不正确：{value}"),
+    )
+    .with_details(json!({"field": field, "allowed": allowed})))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +195,13 @@ mod tests {
         assert_eq!(e.details["fields"].as_array().unwrap().len(), 2);
         assert!(e.message.contains("姓名不能超过50个字"), "{}", e.message);
         assert!(e.message.contains("地址不能超过200个字"), "{}", e.message);
+    }
+
+    #[test]
+    fn filters_outside_their_values_are_refused() {
+        assert!(one_of("status", "状态", "open", &["open", "acknowledged"]).is_ok());
+        let e = one_of("status", "状态", "opne", &["open", "acknowledged"]).unwrap_err();
+        assert_eq!((e.code, e.status), ("filter.invalid", 400));
+        assert_eq!(e.details["field"], "status");
     }
 }

@@ -330,6 +330,7 @@ pub async fn list_page(
     ctx.require(yiyang_core::perm::JOBS_READ)?;
     let mut f = Filter::new();
     if let Some(s) = status.filter(|s| !s.is_empty()) {
+        yiyang_core::text::one_of("status", "状态", s, &["queued", "running", "done", "dead"])?;
         f.add("status = ?", s);
     }
     let where_sql = f.sql();

@@ -285,6 +285,39 @@ async fn bad_audit_filters_are_refused_not_ignored() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
+    // Filters of other lists: a value the list does not know is refused, not ignored.
+    let (admin, _) = app.login("admin").await;
+    for (url, field) in [
+        ("/api/v1/staff?status=aproved", "status"),
+        ("/api/v1/staff?profession=astronaut", "profession"),
+        ("/api/v1/orgs?kind=spaceport", "kind"),
+        ("/api/v1/orgs?district=北京", "district"),
+        ("/api/v1/integration/messages?status=lost", "status"),
+        ("/api/v1/integration/alerts?status=maybe", "status"),
+    ] {
+        let r = admin.get(app.url(url)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 400, "{url}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["code"].as_str(), body["details"]["field"].as_str()),
+            (Some("filter.invalid"), Some(field)),
+            "{url}: {body}"
+        );
+    }
+    for url in [
+        "/api/v1/staff?status=approved",
+        "/api/v1/orgs?kind=医院",
+        "/api/v1/integration/messages?status=queue",
+    ] {
+        let s = admin
+            .get(app.url(url))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(s, 200, "{url}");
+    }
     app.stop().await;
 }
 

@@ -20,6 +20,9 @@ pub const ORG_KINDS: &[(&str, &str)] = &[
     ("platform", "平台运营方"),
 ];
 
+/// 录入 → 审核 → 展示 states of institutions and staff.
+pub const REVIEW_STATUSES: &[&str] = &["draft", "pending", "approved", "rejected"];
+
 pub const DISTRICTS: &[&str] = &[
     "梅江区",
     "梅县区",
@@ -292,12 +295,22 @@ pub async fn list_orgs_page(
         ));
     }
     if let Some(k) = t(&q.kind) {
-        f.add("kind = ?", k);
+        let code = code_of(ORG_KINDS, &k).unwrap_or("");
+        let kinds: Vec<&str> = ORG_KINDS.iter().map(|(c, _)| *c).collect();
+        yiyang_core::text::one_of(
+            "kind",
+            "机构类型",
+            if code.is_empty() { &k } else { code },
+            &kinds,
+        )?;
+        f.add("kind = ?", code);
     }
     if let Some(s) = t(&q.status) {
+        yiyang_core::text::one_of("status", "状态", &s, REVIEW_STATUSES)?;
         f.add("status = ?", s);
     }
     if let Some(d) = t(&q.district) {
+        yiyang_core::text::one_of("district", "所属区县", &d, DISTRICTS)?;
         f.add("district = ?", d);
     }
     let where_sql = f.sql();
@@ -1118,9 +1131,12 @@ pub async fn list_staff_page(
         f.raw("s.deleted_at IS NULL");
     }
     if let Some(p) = q.profession.as_deref().filter(|s| !s.is_empty()) {
+        let codes: Vec<&str> = PROFESSIONS.iter().map(|(c, _)| *c).collect();
+        yiyang_core::text::one_of("profession", "职业类别", p, &codes)?;
         f.add("s.profession = ?", p);
     }
     if let Some(p) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        yiyang_core::text::one_of("status", "状态", p, REVIEW_STATUSES)?;
         f.add("s.status = ?", p);
     }
     if let Some(text) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {

@@ -141,6 +141,8 @@ fn message_filter(ctx: &RequestContext, q: &MessageQuery) -> AppResult<(Filter, 
             f.raw("status IN ('error', 'rejected')");
         }
         s => {
+            let codes: Vec<&str> = STATUSES.iter().map(|(c, _)| *c).collect();
+            yiyang_core::text::one_of("status", "状态", s, &codes)?;
             f.add("status = ?", s);
         }
     }
@@ -393,6 +395,7 @@ pub async fn alerts(
         f.any_of("a.org_id", &orgs);
     }
     if let Some(s) = status.filter(|s| !s.is_empty()) {
+        yiyang_core::text::one_of("status", "状态", s, &["open", "acknowledged"])?;
         f.add("a.status = ?", s);
     }
     let mut list: Vec<CriticalAlert> = st
