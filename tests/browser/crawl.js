@@ -14,7 +14,6 @@
 
 'use strict';
 const fs = require('fs');
-const os = require('os');
 const path = require('path');
 const { chromium } = require('playwright-core');
 const axeSource = require('axe-core').source;
@@ -27,6 +26,8 @@ const PHONE_ROLES = new Set(['elder', 'family', 'caregiver']);
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 900 };
 const NAV_TIMEOUT = 30000;
+/// How many sort/size variants were checked for their status only (printed with the totals).
+let statusChecks = 0;
 /// Words the code heuristic accepts (codes.js): filled with the demo login names.
 const ALLOW_WORDS = [];
 
@@ -45,18 +46,24 @@ function demoAccounts() {
   return { password: pw[1], accounts };
 }
 
-/// Query parameters that only sort or page the same rows: their values do not make a new shape.
-const VIEW_PARAMS = new Set(['sort', 'dir', 'page', 'size']);
+/// Query parameters that only order or size the same list: a link that differs from a visited
+/// page only in these is not visited again but its answer is checked (a sort key that fails).
+const VIEW_PARAMS = new Set(['sort', 'dir', 'size']);
 
-/// The dedupe key of a link: digits become N, query keys sorted (values' digits too; the values
-/// of VIEW_PARAMS dropped, so a list's seven sort links are one visit).
+/// The dedupe key of a link: digits become N, query keys sorted (values' digits too), VIEW_PARAMS
+/// left out; `page` is kept as a key, so a list's second page is visited once.
 function shapeOf(u) {
   const url = new URL(u);
   const q = [...url.searchParams.entries()]
-    .map(([k, v]) => (VIEW_PARAMS.has(k) ? k : `${k}=${v.replace(/\d+/g, 'N')}`))
+    .filter(([k]) => !VIEW_PARAMS.has(k))
+    .map(([k, v]) => (k === 'page' ? k : `${k}=${v.replace(/\d+/g, 'N')}`))
     .sort()
     .join('&');
   return url.pathname.replace(/\d+/g, 'N') + (q ? `?${q}` : '');
+}
+
+function hasViewParam(u) {
+  return [...new URL(u).searchParams.keys()].some((k) => VIEW_PARAMS.has(k));
 }
 
 function relative(u) {
@@ -221,20 +228,17 @@ async function crawlRole(browser, acct, password, report) {
   const phone = PHONE_ROLES.has(acct.role);
   const context = await browser.newContext({ viewport: phone ? PHONE : DESKTOP, locale: 'zh-CN' });
   const page = await context.newPage();
-  const pages = []; // { url, from }
+  const pages = []; // every HTML page visited in standard mode, revisited in large-text mode
   const record = (mode, url, from, res) => report.push({ role: acct.role, login: acct.login, mode, url: relative(url), from, ...res });
   try {
     await login(page, acct, password);
     await setLargeText(page, false);
     const nav = await page.$$eval('nav.side a', (as) => as.map((a) => a.href));
     if (nav.length === 0) throw new Error('the sidebar has no entries');
-    const shapes = new Set();
-    const navUrls = [`${BASE}/`, ...nav].filter((u) => {
-      const s = shapeOf(u);
-      if (shapes.has(s)) return false;
-      shapes.add(s);
-      return true;
-    });
+    // Every sidebar entry is visited (deduplicated by exact address); links by shape.
+    const navUrls = [...new Set([`${BASE}/`, ...nav])];
+    const shapes = new Set(navUrls.map(shapeOf));
+    const checked = new Set(); // links only checked for their status (sort and size variants)
     for (const u of navUrls) {
       const res = await visit(page, u, { phone, collect: true, shotName: `${acct.login}-std` });
       record('standard', u, 'nav', res);
@@ -242,7 +246,15 @@ async function crawlRole(browser, acct, password, report) {
       for (const l of res.links) {
         if (!wanted(l)) continue;
         const s = shapeOf(l);
-        if (shapes.has(s)) continue;
+        if (shapes.has(s)) {
+          if (hasViewParam(l) && !checked.has(l)) {
+            checked.add(l);
+            statusChecks += 1;
+            const r = await page.request.get(l);
+            if (r.status() >= 400) record('standard', l, relative(u), { problems: [{ kind: 'status', detail: `${r.status()} ${relative(l)}` }] });
+          }
+          continue;
+        }
         shapes.add(s);
         const r2 = await visit(page, l, { phone, collect: false, shotName: `${acct.login}-std` });
         record('standard', l, relative(u), r2);
@@ -350,7 +362,7 @@ function print(report, ms) {
     for (const [k, n] of [...distinct].sort((a, b) => b[1] - a[1])) console.log(`  ${String(n).padStart(4)}  ${k}`);
   }
   const passed = report.length - failed;
-  console.log(`\nbrowser test: ${report.length} page visits in ${(ms / 1000).toFixed(0)} s`);
+  console.log(`\nbrowser test: ${report.length} page visits and ${statusChecks} sort/size links checked in ${(ms / 1000).toFixed(0)} s`);
   console.log(`${passed} passed, ${failed} failed`);
   return failed;
 }
