@@ -92,6 +92,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("config.metrics_token", 400, "指标访问令牌至少 16 个字符"),
     e("idnumber.invalid", 400, "身份证号码不正确"),
     e("inbox.none", 400, "请先勾选要标为已读的消息"),
+    e("filter.invalid", 400, "筛选条件的取值不正确"),
     e("input.invalid", 400, "输入有误（逐项列出每个字段的问题）"),
     e("jobs.cron_invalid", 400, "Cron 表达式无效：…"),
     e("jobs.not_dead", 409, "只有已失败（死信）的任务可以重试"),

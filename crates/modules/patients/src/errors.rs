@@ -15,6 +15,15 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("contact.account_missing", 400, "居民账号不存在"),
     e("contact.required", 400, "请填写联系人姓名和关系"),
     e("mpi.already_merged", 409, "该记录已被合并，请先拆分"),
+    e("mpi.cap_invalid", 400, "分块的块大小上限须为正整数"),
+    e(
+        "mpi.passes_required",
+        400,
+        "至少保留一个分块，否则找不到候选",
+    ),
+    e("mpi.threshold_invalid", 400, "阈值须为 0 到 1 之间的数"),
+    e("mpi.threshold_order", 400, "审核阈值不能高于自动关联阈值"),
+    e("mpi.version_invalid", 400, "请填写新版本号（不超过64字）"),
     e("mpi.config_invalid", 400, "匹配配置无效：…"),
     e(
         "mpi.decision_invalid",
