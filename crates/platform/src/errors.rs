@@ -90,6 +90,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("config.key_missing", 400, "至少需要配置一个数据加密密钥"),
     e("config.metrics_allow", 400, "指标访问白名单中的地址无效：…"),
     e("config.metrics_token", 400, "指标访问令牌至少 16 个字符"),
+    e("filter.invalid", 400, "筛选条件“…”的取值不正确：…"),
     e("idnumber.invalid", 400, "身份证号码不正确"),
     e("inbox.none", 400, "请先勾选要标为已读的消息"),
     e("input.invalid", 400, "输入有误（逐项列出每个字段的问题）"),
