@@ -15,15 +15,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("contact.account_missing", 400, "居民账号不存在"),
     e("contact.required", 400, "请填写联系人姓名和关系"),
     e("mpi.already_merged", 409, "该记录已被合并，请先拆分"),
-    e("mpi.cap_invalid", 400, "分块的块大小上限须为正整数"),
-    e(
-        "mpi.passes_required",
-        400,
-        "至少保留一个分块，否则找不到候选",
-    ),
-    e("mpi.threshold_invalid", 400, "阈值须为 0 到 1 之间的数"),
-    e("mpi.threshold_order", 400, "审核阈值不能高于自动关联阈值"),
-    e("mpi.version_invalid", 400, "请填写新版本号（不超过64字）"),
+    e("mpi.cap_invalid", 400, "分块“…”的块大小上限须为正整数"),
     e("mpi.config_invalid", 400, "匹配配置无效：…"),
     e(
         "mpi.decision_invalid",
@@ -35,13 +27,21 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("mpi.merge_self", 400, "不能将患者合并到自身"),
     e("mpi.no_config", 503, "没有启用的匹配配置"),
     e("mpi.not_merged", 409, "该记录未被合并"),
+    e(
+        "mpi.passes_required",
+        400,
+        "至少保留一个分块，否则找不到候选",
+    ),
     e("mpi.review_decided", 409, "该疑似重复已处理"),
+    e("mpi.threshold_invalid", 400, "…须为 0 到 1 之间的数"),
+    e("mpi.threshold_order", 400, "审核阈值不能高于自动关联阈值"),
     e(
         "mpi.too_few",
         400,
         "登记人数不足（…人），至少50人才能训练模型",
     ),
     e("mpi.train_failed", 400, "训练失败：…"),
+    e("mpi.version_invalid", 400, "请填写新版本号（不超过64字）"),
     e(
         "mpi.version_taken",
         400,
