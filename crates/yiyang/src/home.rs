@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::routing::get;
 use maud::{Markup, html};
 use yiyang_core::perm;
-use yiyang_platform::web::layout::shell;
+use yiyang_platform::web::layout::{shell, with_code};
 use yiyang_platform::web::{AppState, Page, PageResult};
 
 pub fn routes() -> Router<AppState> {
@@ -92,6 +92,19 @@ async fn api_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Marku
 }
 
 /// The error codes of every module (zh-CN table), behind the same permission as /api/docs.
+/// The subsystem a module name stands for.
+fn module_label(name: &str) -> Markup {
+    let zh = match name {
+        "platform" => "平台基础",
+        "basedata" => "基础信息",
+        "patients" => "患者主索引与健康档案",
+        "integration" => "集成平台",
+        "yiyang" => "平台程序",
+        other => return html! { code { (other) } },
+    };
+    html! { (zh) }
+}
+
 async fn error_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     a.ctx.require(perm::CLIENT_MANAGE)?;
     let codes = crate::api::error_codes(&st.registry);
@@ -104,7 +117,7 @@ async fn error_docs(State(st): State<AppState>, Page(a): Page) -> PageResult<Mar
             p { "接口出错时返回 JSON 正文 " code { "{code, message, details, request_id}" } "，" code { "code" } " 为下表中的稳定错误码，" code { "message" } " 为中文说明（可能比下表更具体）。" a href="/api/docs" { "返回接口文档" } }
             div.table-wrap { table {
                 thead { tr { th { "错误码" } th { "HTTP 状态" } th { "说明" } th { "模块" } } }
-                tbody { @for (m, e) in &codes { tr { td.mono { (e.code) } td.mono { (e.status) } td { (e.message) } td { (m) } } } }
+                tbody { @for (m, e) in &codes { tr { td.mono { (e.code) } td.mono { (e.status) } td { (with_code(e.message)) } td { (module_label(m)) } } } }
             } }
         },
     ))

@@ -1091,11 +1091,49 @@ fn mpi_term(key: &str) -> String {
             _ => return None,
         })
     };
-    key.split(['+', ',', ' '])
+    // Block keys are written `fn(field)`: pinyin(full_name), year(birth_date), …
+    let one = |k: &str| -> String {
+        if let Some(v) = zh(k) {
+            return v.to_string();
+        }
+        if let Some((f, rest)) = k.split_once('(')
+            && let Some(arg) = rest.strip_suffix(')')
+            && let Some(field) = zh(arg)
+        {
+            let how = match f {
+                "pinyin" => "拼音",
+                "initials" => "拼音首字母",
+                "year" => "年份",
+                "month" => "月份",
+                "soundex" | "metaphone" => "读音",
+                "prefix" | "first" => "前几位",
+                "last4" | "suffix" => "后几位",
+                _ => return k.to_string(),
+            };
+            return format!("{field}{how}");
+        }
+        k.to_string()
+    };
+    key.split(['+', ',', ' ', '；', ';'])
         .filter(|k| !k.is_empty())
-        .map(|k| zh(k).map(str::to_string).unwrap_or_else(|| k.to_string()))
+        .map(one)
         .collect::<Vec<_>>()
         .join(" + ")
+}
+
+/// A configured name shown as what it is: an identifier (its meaning is written beside it).
+fn mpi_ident(name: &str) -> Markup {
+    html! { code { (name) } }
+}
+
+/// A matching term in Chinese; one left in configuration notation is shown as code.
+fn mpi_term_markup(key: &str) -> Markup {
+    let t = mpi_term(key);
+    if t.chars().any(|c| c.is_ascii_alphabetic()) {
+        html! { code { (key) } }
+    } else {
+        html! { (t) }
+    }
 }
 
 async fn config_page(
@@ -1146,7 +1184,7 @@ async fn config_page(
                         legend { "确定性规则（完全一致即关联，除非否决字段不一致）" }
                         @for (i, r) in cfg.effective_rules().iter().enumerate() {
                             div {
-                                label.chk { input type="checkbox" name=(format!("rule_{i}")) value="1" checked; " " strong { (r.name) } }
+                                label.chk { input type="checkbox" name=(format!("rule_{i}")) value="1" checked; " " strong { (mpi_ident(&r.name)) } }
                                 span.muted { "一致字段：" (r.fields.iter().map(|f| mpi_term(f.name())).collect::<Vec<_>>().join("、"))
                                     @if !r.veto.is_empty() { "；否决字段：" (r.veto.iter().map(|f| mpi_term(f.name())).collect::<Vec<_>>().join("、")) } }
                             }
@@ -1158,8 +1196,8 @@ async fn config_page(
                             thead { tr { th { "使用" } th { "名称" } th { "分块键" } th { "块大小上限（超过则跳过）" } } }
                             tbody { @for (i, b) in cfg.effective_blocking().iter().enumerate() { tr {
                                 td { input type="checkbox" name=(format!("pass_{i}")) value="1" checked aria-label=(format!("使用分块 {}", b.name)); }
-                                td { (b.name) }
-                                td { (b.keys.iter().map(|k| mpi_term(k)).collect::<Vec<_>>().join("；")) }
+                                td { (mpi_ident(&b.name)) }
+                                td { @for (j, k) in b.keys.iter().enumerate() { @if j > 0 { "；" } (mpi_term_markup(k)) } }
                                 td { input type="number" min="1" name=(format!("cap_{i}")) value=[b.max_block_size] aria-label=(format!("{} 的块大小上限", b.name)) placeholder="不限"; }
                             } } }
                         } }

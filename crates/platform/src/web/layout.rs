@@ -222,3 +222,21 @@ pub fn opt_ts(micros: Option<i64>) -> String {
 pub fn badge(kind: &str, label: &str) -> Markup {
     html! { span class=(format!("badge b-{kind}")) { (label) } }
 }
+
+/// Text in which configuration keys and codes (ASCII words such as `tls_cert` or
+/// `integration.hl7_run`) are set as code, so a reader sees them as names to type, not prose.
+pub fn with_code(text: &str) -> Markup {
+    let mut parts: Vec<(bool, String)> = Vec::new();
+    for c in text.chars() {
+        let ident = c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        match parts.last_mut() {
+            Some((is, s)) if *is == ident => s.push(c),
+            _ => parts.push((ident, c.to_string())),
+        }
+    }
+    html! {
+        @for (ident, s) in &parts {
+            @if *ident && s.chars().any(|c| c.is_ascii_alphabetic()) { code { (s) } } @else { (s) }
+        }
+    }
+}
