@@ -58,6 +58,9 @@ pub fn check(
 #[derive(Debug, Default)]
 pub struct Checks {
     fields: Vec<(String, String)>,
+    /// The error itself when it came from a check that returns one: a record with one
+    /// problem answers with that problem's own code.
+    errors: Vec<Option<AppError>>,
 }
 
 impl Checks {
@@ -90,7 +93,10 @@ impl Checks {
 
     /// Records a problem found by other means.
     pub fn add(&mut self, field: &str, message: impl Into<String>) -> &mut Self {
-        self.fields.push((field.to_string(), message.into()));
+        if !self.fields.iter().any(|f| f.0 == field) {
+            self.fields.push((field.to_string(), message.into()));
+            self.errors.push(None);
+        }
         self
     }
 
@@ -100,7 +106,10 @@ impl Checks {
             Ok(v) => Some(v),
             Err(e) => {
                 let field = e.details["field"].as_str().unwrap_or("").to_string();
-                self.fields.push((field, e.message));
+                if !self.fields.iter().any(|f| f.0 == field) {
+                    self.fields.push((field, e.message.clone()));
+                    self.errors.push(Some(e));
+                }
                 None
             }
         }
@@ -115,6 +124,9 @@ impl Checks {
         let Some((first_field, first)) = self.fields.first() else {
             return Ok(());
         };
+        if let [Some(e)] = self.errors.as_slice() {
+            return Err(e.clone());
+        }
         let message = if self.fields.len() == 1 {
             first.clone()
         } else {

@@ -429,3 +429,46 @@ async fn metrics_answer_only_listed_addresses_or_the_token() {
     assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_problem_of_a_record_is_reported_at_once() {
+    let app = TestApp::start("sqlite").await;
+    let (c, csrf) = app.login("hospadmin").await;
+    let hosp = app.org_id("MZ-HOSP-01").await;
+    let (s, out) = post(
+        &c,
+        &csrf,
+        app.url("/api/v1/staff"),
+        json!({"org_id": hosp, "name": "王五", "sex": "X", "id_number": "441402194901010011",
+               "phone": "12", "profession": "astronaut", "licence_expiry": "2026-13-40"}),
+    )
+    .await;
+    assert_eq!(
+        (s, out["code"].as_str()),
+        (400, Some("input.invalid")),
+        "{out}"
+    );
+    let fields: Vec<&str> = out["details"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["field"].as_str().unwrap())
+        .collect();
+    for f in ["sex", "id_number", "phone", "profession", "licence_expiry"] {
+        assert!(fields.contains(&f), "{f} missing from {out}");
+    }
+    // One problem keeps its own code.
+    let (s, out) = post(
+        &c,
+        &csrf,
+        app.url("/api/v1/staff"),
+        json!({"org_id": hosp, "name": "王五", "sex": "M", "id_number": "441402194901010011", "profession": "social_worker"}),
+    )
+    .await;
+    assert_eq!(
+        (s, out["code"].as_str()),
+        (400, Some("idnumber.invalid")),
+        "{out}"
+    );
+    app.stop().await;
+}

@@ -196,18 +196,29 @@ fn cell_text(c: &calamine::Data) -> String {
     }
 }
 
-fn err(row: usize, e: &AppError) -> RowError {
+/// The problems of one row: each field of an `input.invalid` error on its own line.
+pub fn row_errors(row: usize, e: &AppError) -> Vec<RowError> {
+    if let Some(fields) = e.details.get("fields").and_then(|v| v.as_array()) {
+        return fields
+            .iter()
+            .map(|f| RowError {
+                row,
+                column: f["field"].as_str().unwrap_or("").to_string(),
+                message: f["message"].as_str().unwrap_or("").to_string(),
+            })
+            .collect();
+    }
     let column = e
         .details
         .get("field")
         .and_then(|v| v.as_str())
         .unwrap_or("")
         .to_string();
-    RowError {
+    vec![RowError {
         row,
         column,
         message: e.message.clone(),
-    }
+    }]
 }
 
 fn g(r: &HashMap<String, String>, k: &str) -> String {
@@ -247,7 +258,7 @@ pub async fn import_orgs(
             licence_expiry: Some(g(r, "licence_expiry")),
         };
         match o.validate() {
-            Err(e) => errors.push(err(*n, &e)),
+            Err(e) => errors.extend(row_errors(*n, &e)),
             Ok(()) => {
                 if let Some(first) = seen.insert(o.code.clone(), *n) {
                     errors.push(RowError {
@@ -264,7 +275,7 @@ pub async fn import_orgs(
     let mut tx = st.db.begin().await?;
     for (n, o) in &valid {
         if let Err(e) = service::insert_org(&mut tx, ctx, o).await {
-            errors.push(err(*n, &e));
+            errors.extend(row_errors(*n, &e));
         }
     }
     finish(tx, rows.len(), valid.len(), errors, vec![], dry_run).await
@@ -357,7 +368,7 @@ pub async fn import_staff(
             licence_expiry: Some(g(r, "licence_expiry")),
         };
         match input.validate(today) {
-            Err(e) => errors.push(err(*n, &e)),
+            Err(e) => errors.extend(row_errors(*n, &e)),
             Ok(v) => {
                 if let Some(first) = seen.insert((org_id, v.id_number.as_str().to_string()), *n) {
                     errors.push(RowError {
@@ -379,7 +390,7 @@ pub async fn import_staff(
     let mut tx = st.db.begin().await?;
     for (n, v) in &valid {
         if let Err(e) = service::insert_staff(st, &mut tx, ctx, v).await {
-            errors.push(err(*n, &e));
+            errors.extend(row_errors(*n, &e));
         }
     }
     finish(tx, rows.len(), valid.len(), errors, warnings, dry_run).await

@@ -807,61 +807,72 @@ pub struct ValidStaff {
 }
 
 impl StaffInput {
+    /// Checks every field and reports every problem of the record at once.
     pub fn validate(mut self, today: NaiveDate) -> AppResult<ValidStaff> {
-        {
-            use yiyang_core::text::{Checks, Kind};
-            Checks::new()
-                .text("name", "姓名", &self.name, 40, Kind::Name)
-                .text("id_number", "身份证号", &self.id_number, 32, Kind::Line)
-                .text("phone", "手机号", &self.phone, 32, Kind::Line)
-                .text("title", "职称", &self.title, 40, Kind::Line)
-                .text(
-                    "qualification_no",
-                    "资格证书编号",
-                    &self.qualification_no,
-                    64,
-                    Kind::Line,
-                )
-                .text(
-                    "licence_no",
-                    "执业证书编号",
-                    &self.licence_no,
-                    64,
-                    Kind::Line,
-                )
-                .finish()?;
-        }
+        use yiyang_core::text::{Checks, Kind};
+        let mut c = Checks::new();
+        c.text("name", "姓名", &self.name, 40, Kind::Name)
+            .text("id_number", "身份证号", &self.id_number, 32, Kind::Line)
+            .text("phone", "手机号", &self.phone, 32, Kind::Line)
+            .text("title", "职称", &self.title, 40, Kind::Line)
+            .text(
+                "qualification_no",
+                "资格证书编号",
+                &self.qualification_no,
+                64,
+                Kind::Line,
+            )
+            .text(
+                "licence_no",
+                "执业证书编号",
+                &self.licence_no,
+                64,
+                Kind::Line,
+            );
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
-        if self.name.is_empty() || self.name.chars().count() > 40 {
-            return Err(AppError::field(
+        if self.name.is_empty() {
+            c.result::<()>(Err(AppError::field(
                 "staff.name_invalid",
                 "name",
                 "请填写姓名（不超过40字）",
-            ));
+            )));
         }
-        let sex = Sex::from_code(&self.sex)
-            .ok_or_else(|| AppError::field("staff.sex_invalid", "sex", "性别须为 男/女（M/F）"))?;
-        let (id_number, w) = idnumber::parse(&self.id_number, today, Some(sex))?;
-        self.phone = check_phone("phone", &self.phone)?;
-        self.profession = code_of(PROFESSIONS, &self.profession)
-            .ok_or_else(|| {
-                AppError::field(
-                    "staff.profession_invalid",
-                    "profession",
-                    format!("职业类别不正确：{}", self.profession),
-                )
-            })?
-            .to_string();
-        self.licence_expiry = opt_date("licence_expiry", &self.licence_expiry)?;
-        if matches!(self.profession.as_str(), "doctor" | "nurse" | "pharmacist")
+        let sex =
+            c.result(Sex::from_code(&self.sex).ok_or_else(|| {
+                AppError::field("staff.sex_invalid", "sex", "性别须为 男/女（M/F）")
+            }));
+        let parsed = c.result(idnumber::parse(&self.id_number, today, sex));
+        if let Some(p) = c.result(check_phone("phone", &self.phone)) {
+            self.phone = p;
+        }
+        let profession = c.result(code_of(PROFESSIONS, &self.profession).ok_or_else(|| {
+            AppError::field(
+                "staff.profession_invalid",
+                "profession",
+                format!("职业类别不正确：{}", self.profession),
+            )
+        }));
+        if let Some(p) = profession {
+            self.profession = p.to_string();
+        }
+        if let Some(d) = c.result(opt_date("licence_expiry", &self.licence_expiry)) {
+            self.licence_expiry = d;
+        }
+        if matches!(profession, Some("doctor" | "nurse" | "pharmacist"))
             && self.licence_no.trim().is_empty()
         {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "staff.licence_required",
                 "licence_no",
                 "医师、护士、药师须填写执业证书编号",
-            ));
+            )));
         }
+        c.finish()?;
+        let (Some(sex), Some((id_number, w))) = (sex, parsed) else {
+            return Err(AppError::internal(
+                "staff validation passed without sex or ID number",
+            ));
+        };
         let warnings = w.iter().map(|x| x.message()).collect();
         Ok(ValidStaff {
             input: self,

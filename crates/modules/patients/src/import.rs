@@ -84,16 +84,7 @@ pub async fn import(
         };
         match input.validate(today) {
             Ok(v) => valid.push((*n, v)),
-            Err(e) => errors.push(RowError {
-                row: *n,
-                column: e
-                    .details
-                    .get("field")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .into(),
-                message: e.message,
-            }),
+            Err(e) => errors.extend(yiyang_basedata::import::row_errors(*n, &e)),
         }
     }
     let mut report = PersonImportReport {
