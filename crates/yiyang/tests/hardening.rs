@@ -457,6 +457,24 @@ async fn every_problem_of_a_record_is_reported_at_once() {
     for f in ["sex", "id_number", "phone", "profession", "licence_expiry"] {
         assert!(fields.contains(&f), "{f} missing from {out}");
     }
+    // A resident's registration too.
+    let (s, out) = post(
+        &c,
+        &csrf,
+        app.url("/api/v1/persons"),
+        json!({"org_id": hosp, "name": "李四", "sex": "X", "birth_date": "1950-02-30", "phone": "12", "living_situation": "月球"}),
+    )
+    .await;
+    assert_eq!(
+        (s, out["code"].as_str()),
+        (400, Some("input.invalid")),
+        "{out}"
+    );
+    assert_eq!(
+        out["details"]["fields"].as_array().unwrap().len(),
+        4,
+        "{out}"
+    );
     // One problem keeps its own code.
     let (s, out) = post(
         &c,

@@ -102,7 +102,7 @@ fn norm_phone(field: &str, v: &str) -> AppResult<String> {
 
 impl PersonInput {
     /// Length and character limits of every text field, all reported at once.
-    pub fn check_text(&self) -> AppResult<()> {
+    fn text_checks(&self) -> yiyang_core::text::Checks {
         use yiyang_core::text::{Checks, Kind};
         let mut c = Checks::new();
         c.text("name", "姓名", &self.name, 50, Kind::Name)
@@ -130,31 +130,33 @@ impl PersonInput {
         for i in &self.identifiers {
             c.text("identifiers", "院内标识", &i.value, 64, Kind::Line);
         }
-        c.finish()
+        c
     }
 
+    /// Checks every field; every problem of the record is reported at once (a single
+    /// problem keeps its own code).
     pub fn validate(mut self, today: chrono::NaiveDate) -> AppResult<ValidPerson> {
-        self.check_text()?;
+        let mut c = self.text_checks();
         self.name = self.name.split_whitespace().collect::<Vec<_>>().join(" ");
-        if self.name.is_empty() || self.name.chars().count() > 50 {
-            return Err(AppError::field(
+        if self.name.is_empty() {
+            c.result::<()>(Err(AppError::field(
                 "person.name_invalid",
                 "name",
                 "请填写姓名（不超过50字）",
-            ));
+            )));
         }
         let sex = if self.sex.trim().is_empty() {
             None
         } else {
-            Some(Sex::from_code(&self.sex).ok_or_else(|| {
+            c.result(Sex::from_code(&self.sex).ok_or_else(|| {
                 AppError::field("person.sex_invalid", "sex", "性别须为 男/女（M/F）")
-            })?)
+            }))
         };
         let mut warnings = Vec::new();
-        let id_number = if self.id_number.trim().is_empty() {
-            None
-        } else {
-            let (id, w) = idnumber::parse(&self.id_number, today, sex)?;
+        let mut id_number = None;
+        if !self.id_number.trim().is_empty()
+            && let Some((id, w)) = c.result(idnumber::parse(&self.id_number, today, sex))
+        {
             warnings.extend(w.iter().map(|x| x.message()));
             if self.birth_date.trim().is_empty() {
                 self.birth_date = id.birth_date.format("%Y-%m-%d").to_string();
@@ -162,13 +164,13 @@ impl PersonInput {
             if sex.is_none() {
                 self.sex = id.sex.code().into();
             }
-            Some(id.as_str().to_string())
-        };
+            id_number = Some(id.as_str().to_string());
+        }
         if let Some(s) = sex {
             self.sex = s.code().into();
         }
         if !self.birth_date.trim().is_empty() {
-            let d = chrono::NaiveDate::parse_from_str(self.birth_date.trim(), "%Y-%m-%d")
+            let parsed = chrono::NaiveDate::parse_from_str(self.birth_date.trim(), "%Y-%m-%d")
                 .or_else(|_| chrono::NaiveDate::parse_from_str(self.birth_date.trim(), "%Y%m%d"))
                 .map_err(|_| {
                     AppError::field(
@@ -176,49 +178,62 @@ impl PersonInput {
                         "birth_date",
                         "出生日期格式应为 YYYY-MM-DD",
                     )
-                })?;
-            if d > today || d < chrono::NaiveDate::from_ymd_opt(1890, 1, 1).expect("date") {
-                return Err(AppError::field(
-                    "person.birth_invalid",
-                    "birth_date",
-                    "出生日期超出合理范围",
-                ));
+                })
+                .and_then(|d| {
+                    if d > today || d < chrono::NaiveDate::from_ymd_opt(1890, 1, 1).expect("date") {
+                        Err(AppError::field(
+                            "person.birth_invalid",
+                            "birth_date",
+                            "出生日期超出合理范围",
+                        ))
+                    } else {
+                        Ok(d)
+                    }
+                });
+            if let Some(d) = c.result(parsed) {
+                self.birth_date = d.format("%Y-%m-%d").to_string();
             }
-            self.birth_date = d.format("%Y-%m-%d").to_string();
         }
-        self.phone = norm_phone("phone", &self.phone)?;
-        self.phone2 = norm_phone("phone2", &self.phone2)?;
+        if let Some(p) = c.result(norm_phone("phone", &self.phone)) {
+            self.phone = p;
+        }
+        if let Some(p) = c.result(norm_phone("phone2", &self.phone2)) {
+            self.phone2 = p;
+        }
         if !self.living_situation.is_empty() {
-            self.living_situation = LIVING
+            let found = LIVING
                 .iter()
-                .find(|(c, l)| *c == self.living_situation || *l == self.living_situation)
-                .map(|(c, _)| c.to_string())
+                .find(|(code, l)| *code == self.living_situation || *l == self.living_situation)
+                .map(|(code, _)| code.to_string())
                 .ok_or_else(|| {
                     AppError::field(
                         "person.living_invalid",
                         "living_situation",
                         "居住状况不正确",
                     )
-                })?;
+                });
+            if let Some(v) = c.result(found) {
+                self.living_situation = v;
+            }
         }
         for i in &mut self.identifiers {
             i.value = i.value.trim().to_string();
             i.id_type = i.id_type.trim().to_uppercase();
             if i.value.is_empty() || i.value.len() > 64 {
-                return Err(AppError::field(
+                c.result::<()>(Err(AppError::field(
                     "person.identifier_invalid",
                     "identifiers",
                     "院内标识不能为空且不超过64位",
-                ));
-            }
-            if !ID_TYPES.iter().any(|(c, _)| *c == i.id_type) {
-                return Err(AppError::field(
+                )));
+            } else if !ID_TYPES.iter().any(|(code, _)| *code == i.id_type) {
+                c.result::<()>(Err(AppError::field(
                     "person.identifier_type",
                     "identifiers",
                     format!("标识类型不正确：{}", i.id_type),
-                ));
+                )));
             }
         }
+        c.finish()?;
         Ok(ValidPerson {
             input: self,
             id_number,
