@@ -3,13 +3,7 @@
 
 use crate::module::ErrorCode;
 
-const fn e(code: &'static str, status: u16, message: &'static str) -> ErrorCode {
-    ErrorCode {
-        code,
-        status,
-        message,
-    }
-}
+use crate::module::error_code as e;
 
 pub const ERROR_CODES: &[ErrorCode] = &[
     e("account.kind_invalid", 400, "账号类型不存在"),

@@ -81,6 +81,15 @@ pub struct ErrorCode {
     pub message: &'static str,
 }
 
+/// One line of a crate's `ERROR_CODES` list.
+pub const fn error_code(code: &'static str, status: u16, message: &'static str) -> ErrorCode {
+    ErrorCode {
+        code,
+        status,
+        message,
+    }
+}
+
 /// One configuration setting of a module: key in the module's TOML section, environment
 /// variable, default ("" = none), zh-CN description.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,7 @@ use crate::module::{
     BoxFut, Card, ErrorCode, FieldKind, Module, Permission, Role, Schedule, Section, Setting,
 };
 use crate::notify::{self, Channel, GatewayChannel, InboxChannel};
+use crate::web::layout::nav_item;
 use crate::web::{AppState, NavItem};
 use axum::Router;
 use std::sync::{Arc, OnceLock};
@@ -166,22 +167,6 @@ const SETTINGS: &[Setting] = &[
         doc: "语音电话网关地址",
     },
 ];
-
-fn nav_item(
-    href: &'static str,
-    label: &'static str,
-    group: &'static str,
-    permission: Option<&'static str>,
-    icon: &'static str,
-) -> NavItem {
-    NavItem {
-        href,
-        label,
-        group,
-        permission,
-        icon,
-    }
-}
 
 impl Module for PlatformModule {
     fn name(&self) -> &'static str {

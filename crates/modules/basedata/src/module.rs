@@ -97,19 +97,14 @@ const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
     nullable: false,
 }];
 
+/// An entry of this module's group.
 fn nav_item(
     href: &'static str,
     label: &'static str,
     permission: &'static str,
     icon: &'static str,
 ) -> NavItem {
-    NavItem {
-        href,
-        label,
-        group: "基础信息",
-        permission: Some(permission),
-        icon,
-    }
+    yiyang_platform::web::layout::nav_item(href, label, "基础信息", Some(permission), icon)
 }
 
 impl Module for BasedataModule {

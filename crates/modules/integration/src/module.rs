@@ -119,19 +119,14 @@ const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
     nullable: true,
 }];
 
+/// An entry of this module's group.
 fn nav_item(
     href: &'static str,
     label: &'static str,
     permission: &'static str,
     icon: &'static str,
 ) -> NavItem {
-    NavItem {
-        href,
-        label,
-        group: "集成平台",
-        permission: Some(permission),
-        icon,
-    }
+    yiyang_platform::web::layout::nav_item(href, label, "集成平台", Some(permission), icon)
 }
 
 impl Module for IntegrationModule {

@@ -3,13 +3,7 @@
 
 use yiyang_platform::module::ErrorCode;
 
-const fn e(code: &'static str, status: u16, message: &'static str) -> ErrorCode {
-    ErrorCode {
-        code,
-        status,
-        message,
-    }
-}
+use yiyang_platform::module::error_code as e;
 
 pub const ERROR_CODES: &[ErrorCode] = &[
     e("contact.account_missing", 400, "居民账号不存在"),

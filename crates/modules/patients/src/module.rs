@@ -7,6 +7,7 @@ use yiyang_core::{AppResult, perm};
 use yiyang_platform::module::{
     BoxFut, EncryptedColumn, ErrorCode, Module, Permission, Section, Setting,
 };
+use yiyang_platform::web::layout::nav_item;
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::{Db, Migration};
 
@@ -99,22 +100,6 @@ const ENCRYPTED: &[EncryptedColumn] = &[EncryptedColumn {
     cipher_column: "id_cipher",
     nullable: true,
 }];
-
-fn nav_item(
-    href: &'static str,
-    label: &'static str,
-    group: &'static str,
-    permission: Option<&'static str>,
-    icon: &'static str,
-) -> NavItem {
-    NavItem {
-        href,
-        label,
-        group,
-        permission,
-        icon,
-    }
-}
 
 impl Module for PatientsModule {
     fn name(&self) -> &'static str {

@@ -80,6 +80,23 @@ fn breadcrumbs(nav: &[NavItem], title: &str, active: &str) -> Markup {
     }
 }
 
+/// A navigation entry (what modules list in `Module::nav`).
+pub fn nav_item(
+    href: &'static str,
+    label: &'static str,
+    group: &'static str,
+    permission: Option<&'static str>,
+    icon: &'static str,
+) -> NavItem {
+    NavItem {
+        href,
+        label,
+        group,
+        permission,
+        icon,
+    }
+}
+
 /// A full page for a signed-in user.
 pub fn shell(nav: &[NavItem], a: &Authed, title: &str, active: &str, content: Markup) -> Markup {
     let large = a.session.as_ref().is_some_and(|s| s.large_text);
