@@ -1955,6 +1955,14 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         let (nurse, n_csrf) = app.login("nurse").await;
         let alerts = get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
         let al = &alerts[0];
+        app.state.audit.flush().await;
+        let audited = count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'integration.alerts_read' AND actor_login = 'nurse'",
+            vec![],
+        )
+        .await;
+        assert!(audited >= 1, "{b}: reading the alert list is audited");
         assert_eq!(
             (
                 al["ward"].as_str(),

@@ -417,6 +417,13 @@ pub async fn alerts_page(
     for a in &mut list {
         a.person_name = m.mask("name", &a.person_name);
     }
+    // The list names patients (masked): the read is audited like other personal data.
+    st.audit
+        .record(
+            AuditEntry::new(ctx, "integration.alerts_read", "critical_alert", "")
+                .details(serde_json::json!({"status": status, "rows": list.len()})),
+        )
+        .await;
     Ok(Paged::exact(list, total))
 }
 

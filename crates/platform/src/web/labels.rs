@@ -62,6 +62,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("record.medication_add", "添加用药"),
     ("record.observation_add", "添加检查结果"),
     ("record.read", "查看健康档案"),
+    ("integration.alerts_read", "查看危急值列表"),
     ("role.save", "保存角色"),
     ("staff.create", "录入人员"),
     ("staff.delete", "人员移入回收站"),
