@@ -489,6 +489,133 @@ async fn metrics_answer_only_listed_addresses_or_the_token() {
     app.stop().await;
 }
 
+/// The fields an `input.invalid` answer names.
+fn named_fields(out: &Value) -> Vec<String> {
+    out["details"]["fields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|f| f["field"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn institutions_channels_and_subscriptions_report_every_problem_at_once() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (admin, csrf) = app.login("admin").await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let count = |table: &'static str| {
+            let db = app.state.db.clone();
+            async move {
+                db.scalar(&format!("SELECT COUNT(*) FROM {table}"), vec![])
+                    .await
+                    .unwrap()
+            }
+        };
+        let cases = [
+            (
+                "/api/v1/orgs",
+                "orgs",
+                json!({"code": "坏编码", "name": "梅江\u{202E}医院", "kind": "spaceport", "beds": -1}),
+                vec!["code", "name", "kind", "beds"],
+            ),
+            (
+                "/api/v1/integration/channels",
+                "hl7_channels",
+                json!({"org_id": hosp, "name": "", "port": 80, "message_types": "ADT-A01", "max_connections": 0}),
+                vec!["name", "port", "message_types", "max_connections"],
+            ),
+            (
+                "/api/v1/integration/subscriptions",
+                "integration_subscriptions",
+                json!({"org_id": hosp, "name": "区域平台", "kind": "webhook", "url": "ftp://x", "secret": "short",
+                       "events": ["no.such.event"], "max_attempts": 0}),
+                vec!["url", "secret", "events", "max_attempts"],
+            ),
+        ];
+        for (path, table, body, want) in cases {
+            let before = count(table).await;
+            let (s, out) = post(&admin, &csrf, app.url(path), body).await;
+            assert_eq!(
+                (s, out["code"].as_str()),
+                (400, Some("input.invalid")),
+                "{b} {path}: {out}"
+            );
+            let mut got = named_fields(&out);
+            got.sort();
+            let mut want = want;
+            want.sort();
+            assert_eq!(got, want, "{b} {path}: every bad field named: {out}");
+            let first = out["details"]["field"].as_str().unwrap_or("");
+            assert!(want.contains(&first), "{b} {path}: {out}");
+            assert!(
+                out["message"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("共{}处需要修改", want.len())),
+                "{b} {path}: {out}"
+            );
+            assert_eq!(
+                count(table).await,
+                before,
+                "{b} {path}: nothing was written"
+            );
+        }
+        // A single problem keeps its own code.
+        let (s, out) = post(
+            &admin,
+            &csrf,
+            app.url("/api/v1/integration/channels"),
+            json!({"org_id": hosp, "name": "医院HIS", "port": 80, "message_types": "ADT^A01"}),
+        )
+        .await;
+        assert_eq!(
+            (s, out["code"].as_str()),
+            (400, Some("integration.port_invalid")),
+            "{b}: {out}"
+        );
+        // Updates check the same way.
+        let (s, out) = post(
+            &admin,
+            &csrf,
+            app.url("/api/v1/orgs"),
+            json!({"code": "MZ-NH-77", "name": "梅江区颐年养老院", "kind": "nursing_home"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let id = out["id"].as_i64().unwrap();
+        let (s, out) = send(
+            &admin,
+            &csrf,
+            reqwest::Method::PUT,
+            app.url(&format!("/api/v1/orgs/{id}")),
+            json!({"code": "MZ-NH-77", "name": "", "kind": "nursing_home", "phone": "12", "licence_expiry": "2026-13-01"}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}: {out}");
+        let mut got = named_fields(&out);
+        got.sort();
+        assert_eq!(got, ["licence_expiry", "name", "phone"], "{b}: {out}");
+        let name: (String,) = app
+            .state
+            .db
+            .fetch_one(
+                "SELECT name FROM orgs WHERE id = $1",
+                yiyang_store::args![id],
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            name.0, "梅江区颐年养老院",
+            "{b}: the failed edit wrote nothing"
+        );
+        app.stop().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_problem_of_a_record_is_reported_at_once() {
     let app = TestApp::start("sqlite").await;

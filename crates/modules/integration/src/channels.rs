@@ -140,50 +140,49 @@ fn type_ok(t: &str) -> bool {
 }
 
 impl ChannelInput {
-    /// Trims and normalises the input; every problem is a zh-CN field error.
+    /// Trims and normalises the input; every problem of the channel is reported at once as
+    /// zh-CN field errors (a single problem keeps its own code).
     pub fn validate(mut self) -> AppResult<ChannelInput> {
+        use yiyang_core::text::{Checks, Kind};
+        let mut c = Checks::new();
         self.name = self.name.trim().to_string();
-        yiyang_core::text::check(
-            "name",
-            "通道名称",
-            &self.name,
-            50,
-            yiyang_core::text::Kind::Name,
-        )?;
+        c.text("name", "通道名称", &self.name, 50, Kind::Name);
         if self.name.is_empty() || self.name.chars().count() > 50 {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.name_invalid",
                 "name",
                 "请填写通道名称（不超过50字）",
-            ));
+            )));
         }
         if !(1024..=65535).contains(&self.port) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.port_invalid",
                 "port",
                 "监听端口须在 1024–65535 之间",
-            ));
+            )));
         }
         let mut types = Vec::new();
+        let mut bad_type = None;
         for t in split_list(&self.message_types) {
             let t = t.to_uppercase();
             if !type_ok(&t) {
-                return Err(AppError::field(
-                    "integration.type_invalid",
-                    "message_types",
-                    format!("消息类型格式不正确：{t}（应如 ADT^A01、ORU^R01 或 ADT^*）"),
-                ));
-            }
-            if !types.contains(&t) {
+                bad_type.get_or_insert(t);
+            } else if !types.contains(&t) {
                 types.push(t);
             }
         }
-        if types.is_empty() {
-            return Err(AppError::field(
+        if let Some(t) = bad_type {
+            c.result::<()>(Err(AppError::field(
+                "integration.type_invalid",
+                "message_types",
+                format!("消息类型格式不正确：{t}（应如 ADT^A01、ORU^R01 或 ADT^*）"),
+            )));
+        } else if types.is_empty() {
+            c.result::<()>(Err(AppError::field(
                 "integration.types_required",
                 "message_types",
                 "请至少填写一种接收的消息类型，如 ADT^A01",
-            ));
+            )));
         }
         self.message_types = types.join(",");
         for (field, label) in [
@@ -198,43 +197,44 @@ impl ChannelInput {
             let mut items = Vec::new();
             for x in split_list(v) {
                 if x.chars().count() > 64 || x.contains(['|', '^', '~', '\\', '&']) {
-                    return Err(AppError::field(
+                    c.result::<()>(Err(AppError::field(
                         "integration.list_invalid",
                         field,
                         format!("{label}名称不正确：{x}（不超过64字，不含 | ^ ~ \\ &）"),
-                    ));
+                    )));
                 }
                 items.push(x.to_string());
             }
             *v = items.join(",");
         }
         if !(1..=256).contains(&self.max_connections) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.max_conn_invalid",
                 "max_connections",
                 "最大连接数须在 1–256 之间",
-            ));
+            )));
         }
         if !(5..=3600).contains(&self.read_timeout_secs) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.timeout_invalid",
                 "read_timeout_secs",
                 "读超时须在 5–3600 秒之间",
-            ));
+            )));
         }
         if !ACK_MODES.iter().any(|(m, _)| *m == self.ack_mode) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.ack_mode_invalid",
                 "ack_mode",
                 "应答方式须为 commit（存储后应答）或 application（处理后应答）",
-            ));
+            )));
         }
-        if !TLS_MODES.iter().any(|(m, _)| *m == self.tls_mode) {
-            return Err(AppError::field(
+        let tls_known = TLS_MODES.iter().any(|(m, _)| *m == self.tls_mode);
+        if !tls_known {
+            c.result::<()>(Err(AppError::field(
                 "integration.tls_mode_invalid",
                 "tls_mode",
                 "加密方式须为 off、tls 或 mtls",
-            ));
+            )));
         }
         for v in [
             &mut self.tls_cert,
@@ -243,33 +243,47 @@ impl ChannelInput {
         ] {
             *v = v.trim().to_string();
         }
-        if self.tls_mode != "off" {
+        if tls_known && self.tls_mode != "off" {
+            let mut files_named = true;
             for (field, v, label) in [
                 ("tls_cert", &self.tls_cert, "服务器证书"),
                 ("tls_key", &self.tls_key, "服务器私钥"),
             ] {
                 if v.is_empty() {
-                    return Err(AppError::field(
+                    files_named = false;
+                    c.result::<()>(Err(AppError::field(
                         "integration.tls_file_required",
                         field,
                         format!("启用 TLS 须填写{label}文件路径（PEM）"),
-                    ));
+                    )));
                 }
             }
             if self.tls_mode == "mtls" && self.tls_client_ca.is_empty() {
-                return Err(AppError::field(
+                files_named = false;
+                c.result::<()>(Err(AppError::field(
                     "integration.tls_file_required",
                     "tls_client_ca",
                     "双向 TLS 须填写客户端 CA 证书文件路径（PEM）",
-                ));
+                )));
             }
-            crate::tls::server_config(
-                &self.tls_mode,
-                &self.tls_cert,
-                &self.tls_key,
-                &self.tls_client_ca,
-            )?;
+            if files_named {
+                let loaded = crate::tls::server_config(
+                    &self.tls_mode,
+                    &self.tls_cert,
+                    &self.tls_key,
+                    &self.tls_client_ca,
+                );
+                match loaded {
+                    // A file that cannot be used is a problem of its field.
+                    Err(e) if e.details["field"].is_string() => {
+                        c.result::<()>(Err(e));
+                    }
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
+            }
         }
+        c.finish()?;
         Ok(self)
     }
 }

@@ -57,27 +57,25 @@ pub struct OrgInput {
 }
 
 impl OrgInput {
-    /// Checks and normalises every field; returns the first problem.
+    /// Checks and normalises every field; every problem of the record is reported at once
+    /// (a single problem keeps its own code).
     pub fn validate(&mut self) -> AppResult<()> {
-        {
-            use yiyang_core::text::{Checks, Kind};
-            Checks::new()
-                .text("code", "机构编码", &self.code, 32, Kind::Line)
-                .text("name", "机构名称", &self.name, 100, Kind::Name)
-                .text("level", "等级", &self.level, 20, Kind::Line)
-                .text("district", "所属区县", &self.district, 20, Kind::Line)
-                .text("address", "地址", &self.address, 200, Kind::Line)
-                .text("phone", "联系电话", &self.phone, 32, Kind::Line)
-                .text(
-                    "service_scope",
-                    "服务范围",
-                    &self.service_scope,
-                    500,
-                    Kind::Text,
-                )
-                .text("licence_no", "许可证号", &self.licence_no, 64, Kind::Line)
-                .finish()?;
-        }
+        use yiyang_core::text::{Checks, Kind};
+        let mut c = Checks::new();
+        c.text("code", "机构编码", &self.code, 32, Kind::Line)
+            .text("name", "机构名称", &self.name, 100, Kind::Name)
+            .text("level", "等级", &self.level, 20, Kind::Line)
+            .text("district", "所属区县", &self.district, 20, Kind::Line)
+            .text("address", "地址", &self.address, 200, Kind::Line)
+            .text("phone", "联系电话", &self.phone, 32, Kind::Line)
+            .text(
+                "service_scope",
+                "服务范围",
+                &self.service_scope,
+                500,
+                Kind::Text,
+            )
+            .text("licence_no", "许可证号", &self.licence_no, 64, Kind::Line);
         self.code = self.code.trim().to_uppercase();
         self.name = self.name.trim().to_string();
         if self.code.is_empty()
@@ -87,46 +85,50 @@ impl OrgInput {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-')
         {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "org.code_invalid",
                 "code",
                 "机构编码须为1-32位字母、数字或 -",
-            ));
+            )));
         }
         if self.name.is_empty() || self.name.chars().count() > 100 {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "org.name_invalid",
                 "name",
                 "请填写机构名称（不超过100字）",
-            ));
+            )));
         }
-        self.kind = code_of(ORG_KINDS, &self.kind)
-            .ok_or_else(|| {
-                AppError::field(
-                    "org.kind_invalid",
-                    "kind",
-                    format!("机构类型不正确：{}", self.kind),
-                )
-            })?
-            .to_string();
+        if let Some(kind) = c.result(code_of(ORG_KINDS, &self.kind).ok_or_else(|| {
+            AppError::field(
+                "org.kind_invalid",
+                "kind",
+                format!("机构类型不正确：{}", self.kind),
+            )
+        })) {
+            self.kind = kind.to_string();
+        }
         self.district = self.district.trim().to_string();
         if !self.district.is_empty() && !DISTRICTS.contains(&self.district.as_str()) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "org.district_invalid",
                 "district",
                 format!("所属区县须为梅州市辖区县：{}", self.district),
-            ));
+            )));
         }
         if !(0..=100_000).contains(&self.beds) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "org.beds_invalid",
                 "beds",
                 "床位数须在0到100000之间",
-            ));
+            )));
         }
-        self.phone = check_phone("phone", &self.phone)?;
-        self.licence_expiry = opt_date("licence_expiry", &self.licence_expiry)?;
-        Ok(())
+        if let Some(p) = c.result(check_phone("phone", &self.phone)) {
+            self.phone = p;
+        }
+        if let Some(d) = c.result(opt_date("licence_expiry", &self.licence_expiry)) {
+            self.licence_expiry = d;
+        }
+        c.finish()
     }
 }
 

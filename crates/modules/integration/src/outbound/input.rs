@@ -60,104 +60,104 @@ fn host_ok(h: &str) -> bool {
 }
 
 impl SubscriptionInput {
-    /// Trims and normalises the input; every problem is a zh-CN error naming its field.
+    /// Trims and normalises the input; every problem of the subscription is reported at
+    /// once as zh-CN errors naming their fields (a single problem keeps its own code).
     pub fn validate(mut self, creating: bool) -> AppResult<SubscriptionInput> {
+        use yiyang_core::text::{Checks, Kind};
+        let mut c = Checks::new();
         self.name = self.name.trim().to_string();
-        yiyang_core::text::check(
-            "name",
-            "订阅名称",
-            &self.name,
-            50,
-            yiyang_core::text::Kind::Name,
-        )?;
+        c.text("name", "订阅名称", &self.name, 50, Kind::Name);
         if self.name.is_empty() || self.name.chars().count() > 50 {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.sub_name_invalid",
                 "name",
                 "请填写订阅名称（不超过50字）",
-            ));
+            )));
         }
         self.kind = self.kind.trim().to_lowercase();
         match self.kind.as_str() {
             "mllp" => {
                 self.host = self.host.trim().to_string();
                 if !host_ok(&self.host) {
-                    return Err(AppError::field(
+                    c.result::<()>(Err(AppError::field(
                         "integration.sub_host_invalid",
                         "host",
                         "请填写正确的目标主机（域名或 IP 地址）",
-                    ));
+                    )));
                 }
                 if !(1..=65535).contains(&self.port) {
-                    return Err(AppError::field(
+                    c.result::<()>(Err(AppError::field(
                         "integration.sub_port_invalid",
                         "port",
                         "目标端口须在 1–65535 之间",
-                    ));
+                    )));
                 }
                 self.url.clear();
                 self.secret.clear();
             }
             "webhook" => {
                 self.url = self.url.trim().to_string();
-                check_url(&self.url)?;
+                c.result(check_url(&self.url));
                 self.secret = self.secret.trim().to_string();
                 let n = self.secret.chars().count();
                 if (creating || n > 0) && !(16..=200).contains(&n) {
-                    return Err(AppError::field(
+                    c.result::<()>(Err(AppError::field(
                         "integration.sub_secret_invalid",
                         "secret",
                         "签名密钥须为 16–200 个字符，并与接收方配置一致",
-                    ));
+                    )));
                 }
                 self.host.clear();
                 self.port = 0;
             }
             _ => {
-                return Err(AppError::field(
+                c.result::<()>(Err(AppError::field(
                     "integration.sub_kind_invalid",
                     "kind",
                     "请选择投递方式：HL7 v2 / MLLP 或 JSON Webhook",
-                ));
+                )));
             }
         }
         let mut events: Vec<String> = Vec::new();
+        let mut unknown = None;
         for e in self.events.iter().flat_map(|e| split_events(e)) {
             if !EVENT_KINDS.iter().any(|(k, _)| *k == e) {
-                return Err(AppError::field(
-                    "integration.sub_event_unknown",
-                    "events",
-                    format!("未知的事件类型：{e}"),
-                ));
-            }
-            if !events.iter().any(|x| x == e) {
+                unknown.get_or_insert(e);
+            } else if !events.iter().any(|x| x == e) {
                 events.push(e.to_string());
             }
         }
-        if events.is_empty() {
-            return Err(AppError::field(
+        if let Some(e) = unknown {
+            c.result::<()>(Err(AppError::field(
+                "integration.sub_event_unknown",
+                "events",
+                format!("未知的事件类型：{e}"),
+            )));
+        } else if events.is_empty() {
+            c.result::<()>(Err(AppError::field(
                 "integration.sub_events_required",
                 "events",
                 "请至少选择一种订阅的事件",
-            ));
+            )));
         }
         // Display order, so the stored list does not depend on the order of the form.
         events.sort_by_key(|e| EVENT_KINDS.iter().position(|(k, _)| k == e));
-        self.events = events;
         if !(1..=50).contains(&self.max_attempts) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.sub_attempts_invalid",
                 "max_attempts",
                 "最大尝试次数须在 1–50 之间",
-            ));
+            )));
         }
         if !(1..=120).contains(&self.timeout_secs) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "integration.sub_timeout_invalid",
                 "timeout_secs",
                 "超时须在 1–120 秒之间",
-            ));
+            )));
         }
+        c.finish()?;
+        self.events = events;
         Ok(self)
     }
 
