@@ -427,25 +427,12 @@ pub struct AuditQuery {
     pub from: Option<String>,
     /// Inclusive end date, YYYY-MM-DD.
     pub to: Option<String>,
-    pub page: Option<i64>,
 }
 
 fn day_start_micros(d: &str) -> Option<i64> {
     let date = chrono::NaiveDate::parse_from_str(d.trim(), "%Y-%m-%d").ok()?;
     let t = date.and_hms_opt(0, 0, 0)? - chrono::Duration::hours(8);
     Some(t.and_utc().timestamp_micros())
-}
-
-/// Searches the log within the caller's scope (`audit.read`), newest first, 50 a page.
-pub async fn search(
-    db: &Db,
-    ctx: &RequestContext,
-    q: &AuditQuery,
-) -> AppResult<(Vec<AuditRow>, i64)> {
-    let page = q.page.unwrap_or(1).max(1);
-    let w = yiyang_store::Window::new(&[], "", false, 50, (page - 1) * 50);
-    let p = search_page(db, ctx, q, &w).await?;
-    Ok((p.rows, p.total))
 }
 
 /// One window of the log within the caller's scope, newest first, and the number matching.
@@ -516,13 +503,6 @@ pub async fn search_page(
             "audit.outcome_invalid",
             "outcome",
             format!("结果须为 success、failure、denied 或 not_found：{o}"),
-        ));
-    }
-    if q.page.is_some_and(|p| p < 1) {
-        return Err(AppError::field(
-            "audit.page_invalid",
-            "page",
-            "页码须为正整数",
         ));
     }
     if let Some(t) = from {

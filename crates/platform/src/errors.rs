@@ -30,7 +30,6 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         400,
         "结果须为 success、failure、denied 或 not_found：…",
     ),
-    e("audit.page_invalid", 400, "页码须为正整数"),
     e("audit.range_invalid", 400, "结束日期不能早于开始日期"),
     e(
         "auth.csrf",

@@ -11,6 +11,7 @@ pub mod masking;
 pub mod module;
 pub mod notify;
 pub mod oauth;
+pub mod paging;
 pub mod password;
 pub mod platform_module;
 pub mod privacy;

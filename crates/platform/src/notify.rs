@@ -225,15 +225,6 @@ pub struct InboxItem {
     pub read_at: Option<i64>,
 }
 
-/// The caller's inbox, newest first (the latest 200).
-pub async fn inbox(db: &Db, ctx: &RequestContext) -> AppResult<Vec<InboxItem>> {
-    Ok(
-        inbox_page(db, ctx, false, &yiyang_store::Window::first(200))
-            .await?
-            .rows,
-    )
-}
-
 /// One window of the caller's inbox (only unread ones when `unread`), newest first.
 pub async fn inbox_page(
     db: &Db,

@@ -114,13 +114,14 @@ async fn run(args: Args) -> Result<(), BoxErr> {
         Some(id) => id,
         None => {
             let list: serde_json::Value = http
-                .get(format!("{base}/api/v1/staff"))
+                .get(format!("{base}/api/v1/staff?size=1"))
                 .send()
                 .await?
                 .error_for_status()?
                 .json()
                 .await?;
-            list.as_array()
+            list["items"]
+                .as_array()
                 .and_then(|a| a.first())
                 .and_then(|s| s["id"].as_i64())
                 .ok_or("GET /api/v1/staff returned no staff visible to this account")?

@@ -15,6 +15,7 @@ use yiyang_platform::identity::{self, Account, NewAccount};
 use yiyang_platform::masking::{Algorithm, Rule};
 use yiyang_platform::notify::{self, InboxItem};
 use yiyang_platform::oauth::{self, TokenResponse};
+use yiyang_platform::paging::{ApiPage, PageQuery};
 use yiyang_platform::web::{ApiError, ApiResult, AppState, Ctx, Meta, session_cookie};
 
 pub fn routes() -> Router<AppState> {
@@ -166,16 +167,17 @@ pub struct AccountQuery {
     pub q: Option<String>,
 }
 
-/// 调用方范围内的账号。
-#[utoipa::path(get, path = "/api/v1/accounts", tag = "身份与访问", params(AccountQuery), responses((status = 200, body = [Account])))]
+/// 调用方范围内的账号，分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "身份与访问", params(AccountQuery, PageQuery), responses((status = 200, body = ApiPage<Account>)))]
 pub async fn list_accounts(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<AccountQuery>,
-) -> ApiResult<Json<Vec<Account>>> {
-    Ok(Json(
-        identity::list_accounts(&st.db, &ctx, q.q.as_deref()).await?,
-    ))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Account>>> {
+    let p = pq.paging()?;
+    let rows = identity::list_accounts_page(&st.db, &ctx, q.q.as_deref(), &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 新建账号并授予一个角色。
@@ -190,20 +192,16 @@ pub async fn create_account(
     ))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditPage {
-    pub total: i64,
-    pub items: Vec<AuditRow>,
-}
-
-/// 查询审计日志（最新在前，每页 50 条）。
-#[utoipa::path(get, path = "/api/v1/audit", tag = "数据安全", params(AuditQuery), responses((status = 200, body = AuditPage)))]
+/// 查询审计日志（最新在前），分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/audit", tag = "数据安全", params(AuditQuery, PageQuery), responses((status = 200, body = ApiPage<AuditRow>)))]
 pub async fn search_audit(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
-    let (items, total) = audit::search(&st.db, &ctx, &q).await?;
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<AuditRow>>> {
+    let p = pq.paging()?;
+    let rows = audit::search_page(&st.db, &ctx, &q, &p.window()).await?;
     st.audit
         .record(audit::AuditEntry::new(
             &ctx,
@@ -212,7 +210,7 @@ pub async fn search_audit(
             "",
         ))
         .await;
-    Ok(Json(AuditPage { total, items }))
+    Ok(Json(p.answer(rows)))
 }
 
 /// 脱敏算法。
@@ -232,10 +230,23 @@ pub async fn list_rules(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<
     Ok(Json(st.masking.rules().await?))
 }
 
-/// 调用方的消息中心。
-#[utoipa::path(get, path = "/api/v1/inbox", tag = "消息", responses((status = 200, body = [InboxItem])))]
-pub async fn inbox(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<InboxItem>>> {
-    Ok(Json(notify::inbox(&st.db, &ctx).await?))
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct InboxQuery {
+    /// 只看未读（`true`）。
+    pub unread: Option<bool>,
+}
+
+/// 调用方的消息中心（最新在前），分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "消息", params(InboxQuery, PageQuery), responses((status = 200, body = ApiPage<InboxItem>)))]
+pub async fn inbox(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(q): Query<InboxQuery>,
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<InboxItem>>> {
+    let p = pq.paging()?;
+    let rows = notify::inbox_page(&st.db, &ctx, q.unread.unwrap_or(false), &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 #[derive(OpenApi)]
@@ -263,7 +274,6 @@ pub async fn inbox(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<
         TokenResponse,
         Account,
         NewAccount,
-        AuditPage,
         AuditRow,
         Algorithm,
         Rule,

@@ -194,7 +194,7 @@ async fn errors_before_a_handler_runs_use_the_standard_zh_cn_body() {
                 &c,
                 &csrf,
                 reqwest::Method::GET,
-                app.url("/api/v1/audit?page=x"),
+                app.url("/api/v1/persons?org_id=x"),
                 "application/json",
                 "",
             )
@@ -487,6 +487,170 @@ async fn metrics_answer_only_listed_addresses_or_the_token() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     app.stop().await;
+}
+
+/// Every JSON list that grows with use, as the platform administrator reads it.
+const PAGED_LISTS: &[&str] = &[
+    "/api/v1/orgs",
+    "/api/v1/staff",
+    "/api/v1/persons",
+    "/api/v1/mpi/reviews",
+    "/api/v1/accounts",
+    "/api/v1/audit",
+    "/api/v1/inbox",
+    "/api/v1/integration/messages",
+    "/api/v1/integration/alerts",
+    "/api/v1/integration/orders",
+    "/api/v1/integration/appointments",
+    "/api/v1/integration/deliveries",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_lists_answer_one_page_with_the_total() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let (admin, csrf) = app.login("admin").await;
+        for path in PAGED_LISTS {
+            let page = get_json(&admin, app.url(path)).await;
+            let rows = items(page.clone());
+            assert_eq!(
+                (page["page"].as_i64(), page["size"].as_i64()),
+                (Some(1), Some(50)),
+                "{b} {path}: {page}"
+            );
+            assert!(
+                page["total"].as_i64().unwrap() >= rows.len() as i64 && rows.len() <= 50,
+                "{b} {path}: {page}"
+            );
+            assert_eq!(page["total_at_least"], false, "{b} {path}");
+            for (q, field) in [
+                ("size=201", "size"),
+                ("size=0", "size"),
+                ("size=abc", "size"),
+                ("page=0", "page"),
+                ("page=x", "page"),
+            ] {
+                let r = admin
+                    .get(app.url(&format!("{path}?{q}")))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status().as_u16(), 400, "{b} {path}?{q}");
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(
+                    (body["code"].as_str(), body["details"]["field"].as_str()),
+                    (Some("filter.invalid"), Some(field)),
+                    "{b} {path}?{q}: {body}"
+                );
+                assert!(
+                    body["message"].as_str().unwrap().contains("取值不正确"),
+                    "{body}"
+                );
+            }
+        }
+        // The OpenAPI document describes the page and its parameters.
+        let doc = get_json(&admin, app.url("/api/openapi.json")).await;
+        for path in PAGED_LISTS {
+            let op = &doc["paths"][*path]["get"];
+            let names: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert!(
+                names.contains(&"page") && names.contains(&"size") && !names.contains(&"limit"),
+                "{path}: {names:?}"
+            );
+            let reference = op["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+                .as_str()
+                .unwrap_or_default();
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            let props = &doc["components"]["schemas"][name]["properties"];
+            assert!(
+                name.starts_with("ApiPage")
+                    && ["items", "total", "total_at_least", "page", "size"]
+                        .iter()
+                        .all(|k| props.get(k).is_some()),
+                "{path}: {reference} {props}"
+            );
+        }
+        // Walking the pages gives every row once, and as many as the total says.
+        for path in [
+            "/api/v1/orgs",
+            "/api/v1/staff",
+            "/api/v1/persons",
+            "/api/v1/accounts",
+        ] {
+            let total = get_json(&admin, app.url(&format!("{path}?size=2"))).await["total"]
+                .as_i64()
+                .unwrap();
+            assert!(total > 2, "{b} {path}: the list spans several pages");
+            let mut seen = std::collections::BTreeSet::new();
+            for n in 1.. {
+                let rows = get_items(&admin, app.url(&format!("{path}?page={n}&size=2"))).await;
+                if rows.is_empty() {
+                    break;
+                }
+                assert!(rows.len() <= 2, "{b} {path}");
+                for r in rows {
+                    assert!(
+                        seen.insert(r["id"].as_i64().unwrap()),
+                        "{b} {path}: {r} twice"
+                    );
+                }
+            }
+            assert_eq!(seen.len() as i64, total, "{b} {path}");
+        }
+        // The message store counts up to 10,000 and then says "at least".
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (s, out) = post(
+            &admin,
+            &csrf,
+            app.url("/api/v1/integration/channels"),
+            json!({"org_id": hosp, "name": "计数通道", "port": 39077, "message_types": "ADT^A01", "enabled": false}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {out}");
+        let channel = out["id"].as_i64().unwrap();
+        let db = &app.state.db;
+        let sql = match db.backend() {
+            yiyang_store::Backend::Postgres => {
+                "INSERT INTO hl7_messages (channel_id, org_id, raw, status, received_at) \
+                 SELECT $1, $2, decode('4d5348', 'hex'), 'processed', g FROM generate_series(1, 10001) AS g"
+            }
+            yiyang_store::Backend::Sqlite => {
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10001) \
+                 INSERT INTO hl7_messages (channel_id, org_id, raw, status, received_at) \
+                 SELECT $1, $2, X'4D5348', 'processed', i FROM n"
+            }
+        };
+        db.execute(sql, yiyang_store::args![channel, hosp])
+            .await
+            .unwrap();
+        let page = get_json(
+            &admin,
+            app.url("/api/v1/integration/messages?size=200&page=3"),
+        )
+        .await;
+        assert_eq!(
+            (
+                page["total"].as_i64(),
+                page["total_at_least"].as_bool(),
+                items(page.clone()).len()
+            ),
+            (Some(10_000), Some(true), 200),
+            "{b}"
+        );
+        let (nh, _) = app.login("nhadmin").await;
+        let page = get_json(&nh, app.url("/api/v1/integration/messages")).await;
+        assert_eq!(
+            (page["total"].as_i64(), page["total_at_least"].as_bool()),
+            (Some(0), Some(false)),
+            "{b}: another institution counts none of them"
+        );
+        app.stop().await;
+    }
 }
 
 /// The fields an `input.invalid` answer names.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, backends};
+use common::{TestApp, backends, items};
 use serde_json::{Value, json};
 use yiyang_store::args;
 
@@ -371,19 +371,20 @@ async fn institution_scope_holds_by_id_by_list_and_by_search() {
             404
         );
         // By list.
-        let list: Vec<Value> = nh
-            .get(app.url("/api/v1/staff"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = items(
+            nh.get(app.url("/api/v1/staff"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         let nh_org = app.org_id("MZ-NH-01").await;
         assert!(!list.is_empty());
         assert!(list.iter().all(|s| s["org_id"] == nh_org), "{b}: {list:?}");
-        let list: Vec<Value> = nh
-            .get(app.url(&format!(
+        let list = items(
+            nh.get(app.url(&format!(
                 "/api/v1/staff?org_id={}",
                 app.org_id("MZ-HOSP-01").await
             )))
@@ -392,29 +393,32 @@ async fn institution_scope_holds_by_id_by_list_and_by_search() {
             .unwrap()
             .json()
             .await
-            .unwrap();
+            .unwrap(),
+        );
         assert!(list.is_empty(), "{b}");
         // By search: the exact ID number of a hospital doctor finds nothing for the nursing home.
         let birth = chrono::NaiveDate::from_ymd_opt(1978, 4, 12).unwrap();
         let idn = yiyang_core::idnumber::compose("441402", birth, 31);
-        let found: Vec<Value> = nh
-            .get(app.url(&format!("/api/v1/staff?q={idn}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let found = items(
+            nh.get(app.url(&format!("/api/v1/staff?q={idn}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert!(found.is_empty(), "{b}");
         let (hosp, _) = app.login("hospadmin").await;
-        let found: Vec<Value> = hosp
-            .get(app.url(&format!("/api/v1/staff?q={idn}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let found = items(
+            hosp.get(app.url(&format!("/api/v1/staff?q={idn}")))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert_eq!(found.len(), 1, "{b}");
         assert_eq!(found[0]["name"], "曾*华");
         // Writes are scoped too.
@@ -655,15 +659,16 @@ async fn oauth_clients_get_scoped_short_lived_tokens_that_die_with_revocation() 
         let token = t["access_token"].as_str().unwrap().to_string();
         assert_eq!(t["token_type"], "Bearer");
         assert_eq!(t["expires_in"], 600);
-        let list: Vec<Value> = c
-            .get(app.url("/api/v1/staff"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = items(
+            c.get(app.url("/api/v1/staff"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert!(
             !list.is_empty() && list.iter().all(|s| s["org_id"] == hosp),
             "{b}"
@@ -1030,37 +1035,40 @@ async fn deleted_staff_go_to_the_recycle_bin_and_come_back() {
                 .status(),
             200
         );
-        let list: Vec<Value> = c
-            .get(app.url("/api/v1/staff"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = items(
+            c.get(app.url("/api/v1/staff"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert!(list.iter().all(|s| s["id"] != id), "{b}");
-        let bin: Vec<Value> = c
-            .get(app.url("/api/v1/staff?deleted=true"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bin = items(
+            c.get(app.url("/api/v1/staff?deleted=true"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert!(bin.iter().any(|s| s["id"] == id));
         c.post(app.url(&format!("/api/v1/staff/{id}/restore")))
             .header("x-csrf-token", &csrf)
             .send()
             .await
             .unwrap();
-        let list: Vec<Value> = c
-            .get(app.url("/api/v1/staff"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let list = items(
+            c.get(app.url("/api/v1/staff"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap(),
+        );
         assert!(list.iter().any(|s| s["id"] == id), "{b}");
         app.stop().await;
     }

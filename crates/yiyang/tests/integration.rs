@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, backends, get_json, send};
+use common::{TestApp, backends, get_items, get_json, send};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -483,15 +483,12 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
             "{b}"
         );
         let (hospadmin, h_csrf) = app.login("hospadmin").await;
-        let alerts: Value = hospadmin
-            .get(app.url("/api/v1/integration/alerts?status=open"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(alerts.as_array().unwrap().len(), 1, "{b}: {alerts}");
+        let alerts = get_items(
+            &hospadmin,
+            app.url("/api/v1/integration/alerts?status=open"),
+        )
+        .await;
+        assert_eq!(alerts.len(), 1, "{b}: {alerts:?}");
         assert_eq!(alerts[0]["flag"], "HH", "{b}");
         let alert = alerts[0]["id"].as_i64().unwrap();
         let worker = yiyang::app::worker(&app.state, "t".into());
@@ -530,15 +527,8 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
         let ack = mllp(port, a03.as_bytes()).await.unwrap();
         assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
         assert!(msa(&ack)[3].contains("V9999"), "{b}: {ack}");
-        let queue: Value = admin
-            .get(app.url("/api/v1/integration/messages?status=queue"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(queue.as_array().unwrap().len(), 1, "{b}: {queue}");
+        let queue = get_items(&admin, app.url("/api/v1/integration/messages?status=queue")).await;
+        assert_eq!(queue.len(), 1, "{b}: {queue:?}");
         let mid = queue[0]["id"].as_i64().unwrap();
         // The operator fixes the visit number and replays; history keeps the edit.
         let (s, out) = send(
@@ -819,19 +809,22 @@ async fn orders_and_appointments_are_kept_current() {
             }
         };
         let orders = get(hospadmin.clone(), "/api/v1/integration/orders?no=REQ-001").await;
-        assert_eq!(orders.as_array().map(|a| a.len()), Some(1), "{b}: {orders}");
-        assert_eq!(orders[0]["status"], "cancelled", "{b}: {orders}");
+        assert_eq!(orders["total"], 1, "{b}: {orders}");
+        assert_eq!(orders["items"][0]["status"], "cancelled", "{b}: {orders}");
         let appts = get(
             hospadmin.clone(),
             "/api/v1/integration/appointments?status=cancelled",
         )
         .await;
-        assert_eq!(appts[0]["appt_no"], "APPT-88", "{b}: {appts}");
+        assert_eq!(appts["items"][0]["appt_no"], "APPT-88", "{b}: {appts}");
         let (nh, _) = app.login("nhadmin").await;
         let none = get(nh, "/api/v1/integration/orders").await;
         assert_eq!(
-            none.as_array().map(|a| a.len()),
-            Some(0),
+            (
+                none["total"].as_i64(),
+                none["items"].as_array().map(|a| a.len())
+            ),
+            (Some(0), Some(0)),
             "{b}: another institution sees none: {none}"
         );
         for path in ["/integration/orders", "/integration/appointments"] {
@@ -1953,7 +1946,7 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         );
         // The list names the patient, ward, bed and the value against its range.
         let (nurse, n_csrf) = app.login("nurse").await;
-        let alerts = get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
+        let alerts = get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
         let al = &alerts[0];
         app.state.audit.flush().await;
         let audited = count(
@@ -1999,7 +1992,7 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         run().await;
         run().await;
         assert_eq!(told("hospadmin").await, 1, "{b}: escalated");
-        let al = &get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await[0];
+        let al = &get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await[0];
         assert_eq!(al["level"], 1, "{b}");
         // An acknowledged alert does not escalate.
         assert_eq!(
@@ -2009,10 +2002,8 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
             "AA"
         );
         run().await;
-        let open = get_json(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
+        let open = get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
         let newest = open
-            .as_array()
-            .unwrap()
             .iter()
             .map(|a| a["id"].as_i64().unwrap())
             .max()

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, backends, post};
+use common::{TestApp, backends, get_items, post};
 use serde_json::{Value, json};
 use yiyang_store::args;
 
@@ -201,14 +201,7 @@ async fn possible_duplicates_are_queued_explained_merged_and_unmerged_without_lo
             json!({"org_id": hosp, "code": "8867-4", "value": 118}),
         )
         .await;
-        let reviews: Vec<Value> = hospadmin
-            .get(app.url("/api/v1/mpi/reviews"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reviews = get_items(&hospadmin, app.url("/api/v1/mpi/reviews")).await;
         let review = reviews
             .iter()
             .find(|r| r["person_id"] == pb)

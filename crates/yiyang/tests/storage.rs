@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, backends, fresh_db_url};
+use common::{TestApp, backends, fresh_db_url, get_items};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -407,27 +407,13 @@ async fn expiring_licences_reach_the_institution_admins_inbox_once_a_day() {
         assert!(sent >= 3, "{b}: {sent}");
         worker.run_due(&JobStats::default()).await.unwrap();
         let (c, _) = app.login("hospadmin").await;
-        let inbox: Vec<serde_json::Value> = c
-            .get(app.url("/api/v1/inbox"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let inbox = get_items(&c, app.url("/api/v1/inbox")).await;
         let titles: Vec<&str> = inbox.iter().map(|m| m["title"].as_str().unwrap()).collect();
         assert!(titles.contains(&"执业证书已过期"), "{b}: {titles:?}");
         assert!(titles.contains(&"执业证书即将到期"), "{b}: {titles:?}");
         // The nursing home's admin hears nothing about the hospital's staff.
         let (nh, _) = app.login("nhadmin").await;
-        let inbox: Vec<serde_json::Value> = nh
-            .get(app.url("/api/v1/inbox"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let inbox = get_items(&nh, app.url("/api/v1/inbox")).await;
         assert!(inbox.is_empty(), "{b}");
         assert_eq!(
             yiyang_basedata::service::warn_expiring_licences(st)

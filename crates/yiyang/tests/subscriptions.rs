@@ -7,7 +7,7 @@ mod common;
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use common::{TestApp, backends, get_json, send};
+use common::{TestApp, backends, get_items, get_json, items, send};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
@@ -535,7 +535,11 @@ async fn failing_webhook_backs_off_goes_dead_and_is_delivered_after_a_retry_from
             )),
         )
         .await;
-        assert_eq!(dead.as_array().unwrap().len(), 2, "{b}: {dead}");
+        assert_eq!(
+            (dead["total"].as_i64(), items(dead.clone()).len()),
+            (Some(2), 2),
+            "{b}: {dead}"
+        );
         let page = get_text(
             &admin,
             app.url(&format!(
@@ -820,8 +824,8 @@ async fn another_institution_can_neither_see_nor_change_a_subscription() {
         // The nursing home's engineer sees nothing of it…
         let list = get_json(&n, api.clone()).await;
         assert_eq!(list, json!([]), "{b}");
-        let all = get_json(&n, app.url("/api/v1/integration/deliveries")).await;
-        assert_eq!(all, json!([]), "{b}");
+        let all = get_items(&n, app.url("/api/v1/integration/deliveries")).await;
+        assert!(all.is_empty(), "{b}: {all:?}");
         for path in [
             format!("/api/v1/integration/subscriptions/{id}"),
             format!("/api/v1/integration/subscriptions/{id}/deliveries"),

@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use yiyang_core::AppError;
+use yiyang_platform::paging::{ApiPage, PageQuery};
 use yiyang_platform::web::{ApiResult, AppState, Ctx};
 
 pub fn routes() -> Router<AppState> {
@@ -37,14 +38,17 @@ pub struct ReviewInput {
     pub note: String,
 }
 
-/// 列出调用方可见的机构。
-#[utoipa::path(get, path = "/api/v1/orgs", tag = "基础信息", params(OrgQuery), responses((status = 200, body = [Org])))]
+/// 列出调用方可见的机构，分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/orgs", tag = "基础信息", params(OrgQuery, PageQuery), responses((status = 200, body = ApiPage<Org>)))]
 pub async fn list_orgs(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<OrgQuery>,
-) -> ApiResult<Json<Vec<Org>>> {
-    Ok(Json(service::list_orgs(&st, &ctx, &q).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Org>>> {
+    let p = pq.paging()?;
+    let rows = service::list_orgs_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 登记机构（状态为草稿）。
@@ -127,15 +131,18 @@ pub async fn create_department(
     ))
 }
 
-/// 调用方范围内的人员；默认脱敏，带 `unmask=true` 和 `purpose`（用途）时显示原文（记入审计）。
-#[utoipa::path(get, path = "/api/v1/staff", tag = "基础信息", params(StaffQuery, Unmask), responses((status = 200, body = [Staff])))]
+/// 调用方范围内的人员，分页（`page`、`size`）并给出总数；默认脱敏，带 `unmask=true` 和 `purpose`（用途）时显示原文（记入审计）。
+#[utoipa::path(get, path = "/api/v1/staff", tag = "基础信息", params(StaffQuery, Unmask, PageQuery), responses((status = 200, body = ApiPage<Staff>)))]
 pub async fn list_staff(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<StaffQuery>,
     Query(um): Query<Unmask>,
-) -> ApiResult<Json<Vec<Staff>>> {
-    Ok(Json(service::list_staff(&st, &ctx, &q, &um).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Staff>>> {
+    let p = pq.paging()?;
+    let rows = service::list_staff_page(&st, &ctx, &q, &um, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 登记人员（身份证号校验、加密存储并建盲索引）。

@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use yiyang_platform::paging::{ApiPage, PageQuery};
 use yiyang_platform::web::{ApiResult, AppState, Ctx};
 
 pub fn routes() -> Router<AppState> {
@@ -52,14 +53,17 @@ pub async fn monitor(
     Ok(Json(messages::monitor(&st, &ctx).await?))
 }
 
-/// 查询已存储的消息（最新在前）。
-#[utoipa::path(get, path = "/api/v1/integration/messages", tag = "集成平台", params(MessageQuery), responses((status = 200, body = [StoredMessage])))]
+/// 查询已存储的消息（最新在前），分页（`page`、`size`）；总数只计到 10000 条，更多时 `total_at_least` 为真。
+#[utoipa::path(get, path = "/api/v1/integration/messages", tag = "集成平台", params(MessageQuery, PageQuery), responses((status = 200, body = ApiPage<StoredMessage>)))]
 pub async fn list_messages(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<MessageQuery>,
-) -> ApiResult<Json<Vec<StoredMessage>>> {
-    Ok(Json(messages::search(&st, &ctx, &q).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<StoredMessage>>> {
+    let p = pq.paging()?;
+    let rows = messages::search_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 查看一条消息：ER7 原文，个人信息默认脱敏，说明用途后可显示原文；记入审计。
@@ -97,36 +101,43 @@ pub struct AlertQuery {
     pub status: Option<String>,
 }
 
-/// 调用方范围内的危急值提醒。
-#[utoipa::path(get, path = "/api/v1/integration/alerts", tag = "集成平台", params(AlertQuery), responses((status = 200, body = [CriticalAlert])))]
+/// 调用方范围内的危急值提醒（未确认在前，最新在前），分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/integration/alerts", tag = "集成平台", params(AlertQuery, PageQuery), responses((status = 200, body = ApiPage<CriticalAlert>)))]
 pub async fn list_alerts(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<AlertQuery>,
-) -> ApiResult<Json<Vec<CriticalAlert>>> {
-    Ok(Json(
-        messages::alerts(&st, &ctx, q.status.as_deref()).await?,
-    ))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<CriticalAlert>>> {
+    let p = pq.paging()?;
+    let rows = messages::alerts_page(&st, &ctx, q.status.as_deref(), &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
-/// 调用方范围内经 ORM/OML 接收的检查检验申请单；读取记入审计。
-#[utoipa::path(get, path = "/api/v1/integration/orders", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Order])))]
+/// 调用方范围内经 ORM/OML 接收的检查检验申请单，分页（`page`、`size`）并给出总数；读取记入审计。
+#[utoipa::path(get, path = "/api/v1/integration/orders", tag = "集成平台", params(ClinicalQuery, PageQuery), responses((status = 200, body = ApiPage<Order>)))]
 pub async fn list_orders(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<ClinicalQuery>,
-) -> ApiResult<Json<Vec<Order>>> {
-    Ok(Json(messages::orders(&st, &ctx, &q).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Order>>> {
+    let p = pq.paging()?;
+    let rows = messages::orders_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
-/// 调用方范围内经 SIU 接收的预约挂号；读取记入审计。
-#[utoipa::path(get, path = "/api/v1/integration/appointments", tag = "集成平台", params(ClinicalQuery), responses((status = 200, body = [Appointment])))]
+/// 调用方范围内经 SIU 接收的预约挂号，分页（`page`、`size`）并给出总数；读取记入审计。
+#[utoipa::path(get, path = "/api/v1/integration/appointments", tag = "集成平台", params(ClinicalQuery, PageQuery), responses((status = 200, body = ApiPage<Appointment>)))]
 pub async fn list_appointments(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<ClinicalQuery>,
-) -> ApiResult<Json<Vec<Appointment>>> {
-    Ok(Json(messages::appointments(&st, &ctx, &q).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Appointment>>> {
+    let p = pq.paging()?;
+    let rows = messages::appointments_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]

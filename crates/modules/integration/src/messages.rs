@@ -23,6 +23,8 @@ pub struct MessageQuery {
     pub status: Option<String>,
     /// Received on this day (CST), `YYYY-MM-DD`.
     pub date: Option<String>,
+    /// Not read: lists page by `page`/`size` ([`search_page`]). Never taken from a query.
+    #[serde(skip)]
     pub limit: Option<i64>,
 }
 
@@ -48,24 +50,6 @@ pub fn day_start(d: chrono::NaiveDate) -> i64 {
     (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
         .and_utc()
         .timestamp_micros()
-}
-
-/// Stored messages, newest first, up to `q.limit` (200 by default, at most 1,000).
-pub async fn search(
-    st: &AppState,
-    ctx: &RequestContext,
-    q: &MessageQuery,
-) -> AppResult<Vec<StoredMessage>> {
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let (f, where_sql) = message_filter(ctx, q)?;
-    let mut f = f;
-    let page = f.page(limit, 0);
-    st.db
-        .fetch_all(
-            &format!("SELECT {MESSAGE_COLS} FROM hl7_messages{where_sql} ORDER BY id DESC{page}"),
-            f.args,
-        )
-        .await
 }
 
 /// Counting a message list stops here: the store may hold millions of messages, and a
@@ -368,17 +352,6 @@ pub fn flag_label(flag: &str) -> &str {
     }
 }
 
-/// Critical-value alerts in the caller's `patient.read` scope; `status` open/acknowledged.
-pub async fn alerts(
-    st: &AppState,
-    ctx: &RequestContext,
-    status: Option<&str>,
-) -> AppResult<Vec<CriticalAlert>> {
-    Ok(alerts_page(st, ctx, status, &Window::first(500))
-        .await?
-        .rows)
-}
-
 /// One window of critical-value alerts (open first, newest first) and their number.
 pub async fn alerts_page(
     st: &AppState,
@@ -490,15 +463,6 @@ fn clinical_filter(ctx: &RequestContext, q: &ClinicalQuery, no_col: &str) -> App
     Ok(f)
 }
 
-/// Orders in the caller's `patient.read` scope (latest 500); the read is audited.
-pub async fn orders(
-    st: &AppState,
-    ctx: &RequestContext,
-    q: &ClinicalQuery,
-) -> AppResult<Vec<Order>> {
-    Ok(orders_page(st, ctx, q, &Window::first(500)).await?.rows)
-}
-
 /// One window of orders (latest first) and their number; the read is audited.
 pub async fn orders_page(
     st: &AppState,
@@ -535,18 +499,6 @@ pub async fn orders_page(
         )
         .await;
     Ok(Paged::exact(rows, total))
-}
-
-/// Appointments in the caller's `patient.read` scope (latest 500 by visit time); the read
-/// is audited.
-pub async fn appointments(
-    st: &AppState,
-    ctx: &RequestContext,
-    q: &ClinicalQuery,
-) -> AppResult<Vec<Appointment>> {
-    Ok(appointments_page(st, ctx, q, &Window::first(500))
-        .await?
-        .rows)
 }
 
 /// One window of appointments (latest visit first) and their number; the read is audited.

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 use yiyang_platform::masking::Unmask;
+use yiyang_platform::paging::{ApiPage, PageQuery};
 use yiyang_platform::web::{ApiResult, AppState, Ctx};
 
 pub fn routes() -> Router<AppState> {
@@ -98,24 +99,26 @@ pub async fn test_subscription(
 pub struct StatusQuery {
     /// pending / delivered / dead
     pub status: Option<String>,
-    pub limit: Option<i64>,
 }
 
-/// 一个订阅的投递记录，最新在前。
-#[utoipa::path(get, path = "/api/v1/integration/subscriptions/{id}/deliveries", tag = "集成平台", params(StatusQuery), responses((status = 200, body = [Delivery]), (status = 404)))]
+/// 一个订阅的投递记录（最新在前），分页（`page`、`size`）；总数只计到 10000 条，更多时 `total_at_least` 为真。
+#[utoipa::path(get, path = "/api/v1/integration/subscriptions/{id}/deliveries", tag = "集成平台", params(StatusQuery, PageQuery), responses((status = 200, body = ApiPage<Delivery>), (status = 404)))]
 pub async fn subscription_deliveries(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Path(id): Path<i64>,
     Query(q): Query<StatusQuery>,
-) -> ApiResult<Json<Vec<Delivery>>> {
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Delivery>>> {
+    let p = pq.paging()?;
     outbound::get(&st, &ctx, id).await?;
     let dq = DeliveryQuery {
         subscription_id: Some(id),
         status: q.status,
-        limit: q.limit,
+        ..Default::default()
     };
-    Ok(Json(outbound::deliveries(&st, &ctx, &dq).await?))
+    let rows = outbound::deliveries_page(&st, &ctx, &dq, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 将该订阅的全部死信重新排入队列。
@@ -130,14 +133,17 @@ pub async fn retry_dead(
     ))
 }
 
-/// 调用方各订阅的投递记录，最新在前。
-#[utoipa::path(get, path = "/api/v1/integration/deliveries", tag = "集成平台", params(DeliveryQuery), responses((status = 200, body = [Delivery])))]
+/// 调用方各订阅的投递记录（最新在前），分页（`page`、`size`）；总数只计到 10000 条，更多时 `total_at_least` 为真。
+#[utoipa::path(get, path = "/api/v1/integration/deliveries", tag = "集成平台", params(DeliveryQuery, PageQuery), responses((status = 200, body = ApiPage<Delivery>)))]
 pub async fn list_deliveries(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<DeliveryQuery>,
-) -> ApiResult<Json<Vec<Delivery>>> {
-    Ok(Json(outbound::deliveries(&st, &ctx, &q).await?))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Delivery>>> {
+    let p = pq.paging()?;
+    let rows = outbound::deliveries_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 查看一条投递及其内容，个人信息默认脱敏，说明用途后可显示原文；记入审计。

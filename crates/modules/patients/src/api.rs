@@ -10,8 +10,9 @@ use crate::service::{
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
+use yiyang_platform::paging::{ApiPage, PageQuery};
 use yiyang_platform::web::{ApiResult, AppState, Ctx};
 
 pub fn routes() -> Router<AppState> {
@@ -45,21 +46,17 @@ pub async fn register(
     Ok(Json(service::register(&st, &ctx, p).await?))
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct PersonPage {
-    pub total: i64,
-    pub items: Vec<PersonView>,
-}
-
-/// 在调用方范围内查找居民（姓名、拼音、身份证号、手机号、院内标识）。
-#[utoipa::path(get, path = "/api/v1/persons", tag = "患者主索引", params(PersonQuery), responses((status = 200, body = PersonPage)))]
+/// 在调用方范围内查找居民（姓名、拼音、身份证号、手机号、院内标识），分页（`page`、`size`）并给出总数；读取记入审计。
+#[utoipa::path(get, path = "/api/v1/persons", tag = "患者主索引", params(PersonQuery, PageQuery), responses((status = 200, body = ApiPage<PersonView>)))]
 pub async fn search(
     State(st): State<AppState>,
     Ctx(ctx): Ctx,
     Query(q): Query<PersonQuery>,
-) -> ApiResult<Json<PersonPage>> {
-    let (items, total) = service::search(&st, &ctx, &q).await?;
-    Ok(Json(PersonPage { total, items }))
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<PersonView>>> {
+    let p = pq.paging()?;
+    let rows = service::search_page(&st, &ctx, &q, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 /// 查看一名居民；默认脱敏，带 `unmask=true` 和 `purpose`（用途）时显示原文。
@@ -248,10 +245,16 @@ pub async fn add_medication(
     ))
 }
 
-/// 待处理的疑似重复。
-#[utoipa::path(get, path = "/api/v1/mpi/reviews", tag = "患者主索引", responses((status = 200, body = [Review])))]
-pub async fn reviews(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<Vec<Review>>> {
-    Ok(Json(service::pending_reviews(&st, &ctx).await?))
+/// 调用方可处理的待审核疑似重复（可能性高的在前），分页（`page`、`size`）并给出总数。
+#[utoipa::path(get, path = "/api/v1/mpi/reviews", tag = "患者主索引", params(PageQuery), responses((status = 200, body = ApiPage<Review>)))]
+pub async fn reviews(
+    State(st): State<AppState>,
+    Ctx(ctx): Ctx,
+    Query(pq): Query<PageQuery>,
+) -> ApiResult<Json<ApiPage<Review>>> {
+    let p = pq.paging()?;
+    let rows = service::pending_reviews_page(&st, &ctx, &p.window()).await?;
+    Ok(Json(p.answer(rows)))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -304,7 +307,6 @@ pub async fn stats(State(st): State<AppState>, Ctx(ctx): Ctx) -> ApiResult<Json<
         PersonInput,
         service::IdentifierInput,
         RegisterOutcome,
-        PersonPage,
         PersonView,
         HealthRecord,
         record::Encounter,

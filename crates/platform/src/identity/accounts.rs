@@ -246,19 +246,6 @@ pub async fn get_account(db: &Db, ctx: &RequestContext, id: i64) -> AppResult<Ac
     }
 }
 
-/// Accounts within the caller's scope, optionally filtered by login or name.
-pub async fn list_accounts(
-    db: &Db,
-    ctx: &RequestContext,
-    q: Option<&str>,
-) -> AppResult<Vec<Account>> {
-    Ok(
-        list_accounts_page(db, ctx, q, &yiyang_store::Window::first(500))
-            .await?
-            .rows,
-    )
-}
-
 /// Columns the account list sorts by.
 pub const ACCOUNT_SORTS: &[yiyang_store::Sort] = &[
     yiyang_store::Sort {

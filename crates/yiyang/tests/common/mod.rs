@@ -210,6 +210,20 @@ pub async fn get_json(c: &reqwest::Client, url: String) -> serde_json::Value {
     c.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The rows of one page of a JSON list (`{items, total, total_at_least, page, size}`);
+/// panics when the answer is not such a page.
+pub fn items(page: serde_json::Value) -> Vec<serde_json::Value> {
+    match page.get("items").and_then(|v| v.as_array()) {
+        Some(rows) if page["total"].is_i64() && page["page"].is_i64() => rows.clone(),
+        _ => panic!("not a page of a list: {page}"),
+    }
+}
+
+/// GET one page of a JSON list and return its rows.
+pub async fn get_items(c: &reqwest::Client, url: String) -> Vec<serde_json::Value> {
+    items(get_json(c, url).await)
+}
+
 /// Sends JSON with the CSRF token; returns the status and the JSON body (Null if none).
 pub async fn send(
     c: &reqwest::Client,

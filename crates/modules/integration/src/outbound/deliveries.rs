@@ -38,28 +38,9 @@ pub struct DeliveryQuery {
     pub subscription_id: Option<i64>,
     /// pending / delivered / dead
     pub status: Option<String>,
+    /// Not read: lists page by `page`/`size` ([`deliveries_page`]). Never taken from a query.
+    #[serde(skip)]
     pub limit: Option<i64>,
-}
-
-/// Deliveries of the subscriptions visible to the caller, newest first (up to `q.limit`:
-/// 200 by default, at most 1,000).
-pub async fn deliveries(
-    st: &AppState,
-    ctx: &RequestContext,
-    q: &DeliveryQuery,
-) -> AppResult<Vec<Delivery>> {
-    let limit = q.limit.unwrap_or(200).clamp(1, 1000);
-    let mut f = delivery_filter(st, ctx, q).await?;
-    let page = f.page(limit, 0);
-    st.db
-        .fetch_all(
-            &format!(
-                "SELECT {DELIVERY_COLS} FROM integration_deliveries{} ORDER BY id DESC{page}",
-                f.sql()
-            ),
-            f.args,
-        )
-        .await
 }
 
 /// Counting deliveries stops here (a busy receiver's history is long).

@@ -21,25 +21,6 @@ pub struct Review {
     pub decided_at: Option<i64>,
 }
 
-/// Pending possible duplicates the caller may decide on.
-pub async fn pending_reviews(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Review>> {
-    ctx.require(perm::PATIENT_MERGE)?;
-    let all: Vec<Review> = st
-        .db
-        .fetch_all("SELECT id, person_id, candidate_id, probability, weight, explanation, status, created_at, decided_by, decided_at FROM mpi_reviews WHERE status = 'pending' ORDER BY probability DESC, id LIMIT 500", vec![])
-        .await?;
-    if ctx.scope_of(perm::PATIENT_MERGE) == Some(Scope::City) {
-        return Ok(all);
-    }
-    let mut out = Vec::new();
-    for r in all {
-        if can_merge_each(&st.db, ctx, r.person_id, r.candidate_id).await? {
-            out.push(r);
-        }
-    }
-    Ok(out)
-}
-
 /// Columns the review queue sorts by.
 pub const REVIEW_SORTS: &[Sort] = &[
     Sort {

@@ -16,7 +16,6 @@ pub struct PersonQuery {
     pub district: Option<String>,
     /// Include merged records.
     pub include_merged: Option<bool>,
-    pub page: Option<i64>,
 }
 
 /// Columns the person list sorts by.
@@ -38,23 +37,6 @@ pub const PERSON_SORTS: &[Sort] = &[
         sql: "created_at",
     },
 ];
-
-/// Persons within the caller's scope, 50 a page (`q.page`); audited with the ids returned.
-pub async fn search(
-    st: &AppState,
-    ctx: &RequestContext,
-    q: &PersonQuery,
-) -> AppResult<(Vec<PersonView>, i64)> {
-    let page = q.page.unwrap_or(1).max(1);
-    let p = search_page(
-        st,
-        ctx,
-        q,
-        &Window::new(&[], "", false, 50, (page - 1) * 50),
-    )
-    .await?;
-    Ok((p.rows, p.total))
-}
 
 /// Persons within the caller's scope, one window of them (newest first unless sorted) and
 /// the number matching; audited with the ids returned.

@@ -1,10 +1,10 @@
 //! 查询统计: figures for the index.
 
-use super::pending_reviews;
+use super::pending_reviews_page;
 use serde::Serialize;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::web::AppState;
-use yiyang_store::Filter;
+use yiyang_store::{Filter, Window};
 
 /// 查询统计: figures for the index.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -55,7 +55,11 @@ pub async fn stats(st: &AppState, ctx: &RequestContext) -> AppResult<Stats> {
         )
         .await?;
     let pending_reviews = if ctx.has(perm::PATIENT_MERGE) {
-        Some(pending_reviews(st, ctx).await?.len() as i64)
+        Some(
+            pending_reviews_page(st, ctx, &Window::first(1))
+                .await?
+                .total,
+        )
     } else {
         None
     };
