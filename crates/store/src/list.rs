@@ -182,10 +182,10 @@ pub fn like_pattern(needle: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::{Filter, Sort, Window};
 
     #[test]
     fn window_orders_only_by_whitelisted_columns() {
-        use super::{Filter, Sort, Window};
         const SORTS: &[Sort] = &[Sort {
             key: "name",
             sql: "o.name",

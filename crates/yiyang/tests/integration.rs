@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{TestApp, backends, get_items, get_json, send};
+use common::{TestApp, backends, free_port, get_items, get_json, mllp, mllp_raw, send};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,12 +134,6 @@ async fn channels_are_managed_with_validation_and_scope() {
 
 // ---------------------------------------------------------------- MLLP helpers
 
-/// A free TCP port on 127.0.0.1.
-fn free_port() -> i64 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port() as i64
-}
-
 /// Creates a channel through the API and starts the listener supervisor; waits until the
 /// port accepts connections.
 async fn channel(app: &TestApp, types: &str) -> (i64, u16) {
@@ -168,49 +162,15 @@ async fn channel_with(app: &TestApp, types: &str, ack_mode: &str) -> (i64, u16) 
         rx,
     );
     for _ in 0..100 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port as u16))
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
             .await
             .is_ok()
         {
-            return (out["id"].as_i64().unwrap(), port as u16);
+            return (out["id"].as_i64().unwrap(), port);
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("listener did not start on {port}");
-}
-
-/// Sends one framed payload on a new connection; returns the ACK, or None when the server
-/// closed the connection without one.
-async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
-    mllp_raw(port, payload)
-        .await
-        .map(|f| String::from_utf8(f).unwrap())
-}
-
-/// Sends one frame and returns the first frame answered, as bytes (None: closed first).
-async fn mllp_raw(port: u16, payload: &[u8]) -> Option<Vec<u8>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(&yiyang_hl7v2::encode_frame(payload))
-        .await
-        .unwrap();
-    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
-            .await
-            .expect("ACK within 20 s")
-            .unwrap_or(0);
-        if n == 0 {
-            return None;
-        }
-        dec.push(&buf[..n]);
-        if let Some(f) = dec.next_frame() {
-            return Some(f.unwrap());
-        }
-    }
 }
 
 fn msa(ack: &str) -> Vec<String> {

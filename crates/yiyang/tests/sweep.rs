@@ -49,37 +49,9 @@ struct Tenant {
     route: i64,
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 async fn ok(r: (u16, Value)) -> Value {
     assert_eq!(r.0, 200, "{}", r.1);
     r.1
-}
-
-async fn mllp(port: u16, payload: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.write_all(&yiyang_hl7v2::encode_frame(payload.as_bytes()))
-        .await
-        .unwrap();
-    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
-            .await
-            .expect("ACK within 20 s")
-            .unwrap();
-        assert!(n > 0, "connection closed without an ACK");
-        dec.push(&buf[..n]);
-        if let Some(f) = dec.next_frame() {
-            return String::from_utf8(f.unwrap()).unwrap();
-        }
-    }
 }
 
 async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u32) -> Tenant {
@@ -164,24 +136,28 @@ async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u3
     let mrn = format!("SW{n}001");
     let ack = mllp(
         port,
-        &format!(
+        format!(
             "MSH|^~\\&|HIS|{code}|YIYANG|MZ|20261126093000||ADT^A01^ADT_A01|SWA{n}|P|2.5\r\
          PID|1||{mrn}^^^H^MR||{tag}^丙||19500101|M\r\
          PV1|1|I|一病区^301^2||||||||||||||||SWV{n}"
-        ),
+        )
+        .as_bytes(),
     )
-    .await;
+    .await
+    .expect("an ACK");
     assert!(ack.contains("|AA|"), "{ack}");
     let ack = mllp(
         port,
-        &format!(
+        format!(
             "MSH|^~\\&|LIS|{code}|YIYANG|MZ|20261126094500||ORU^R01^ORU_R01|SWO{n}|P|2.5\r\
          PID|1||{mrn}^^^H^MR||{tag}^丙||19500101|M\r\
          OBR|1|ORD{n}|LAB{n}|2823-3^Potassium^LN|||20261126093000\r\
          OBX|1|NM|2823-3^血钾^LN||6.9|mmol/L|3.5-5.5|HH|||F|||20261126094000"
-        ),
+        )
+        .as_bytes(),
     )
-    .await;
+    .await
+    .expect("an ACK");
     assert!(ack.contains("|AA|"), "{ack}");
     let db = &app.state.db;
     let id = |sql: &'static str| async move { db.scalar(sql, args![org]).await.unwrap() };

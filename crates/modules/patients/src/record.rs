@@ -34,35 +34,6 @@ pub const VITALS: &[(&str, &str, &str, f64, f64)] = &[
     ("29463-7", "体重", "kg", 0.0, 0.0),
 ];
 
-/// A UCUM unit as people write it (`mm[Hg]` → mmHg, `Cel` → ℃, `/min` → 次/分).
-pub fn unit_text(ucum: &str) -> &str {
-    match ucum {
-        "/min" | "1/min" | "{beats}/min" | "{breaths}/min" => "次/分",
-        "mm[Hg]" => "mmHg",
-        "Cel" => "℃",
-        "[degF]" => "℉",
-        "umol/L" => "μmol/L",
-        "10*9/L" => "×10⁹/L",
-        "10*12/L" => "×10¹²/L",
-        "kg/m2" => "kg/m²",
-        other => other,
-    }
-}
-
-/// An abnormal flag (HL7 table 0078) in Chinese.
-pub fn flag_text(flag: &str) -> &str {
-    match flag {
-        "H" => "偏高",
-        "L" => "偏低",
-        "HH" => "危急偏高",
-        "LL" => "危急偏低",
-        "A" => "异常",
-        "AA" => "危急异常",
-        "N" => "正常",
-        other => other,
-    }
-}
-
 async fn writable(
     mut c: impl Conn,
     ctx: &RequestContext,

@@ -252,3 +252,43 @@ pub async fn post(
 ) -> (u16, serde_json::Value) {
     send(c, csrf, reqwest::Method::POST, url, body).await
 }
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Sends one framed payload over MLLP on a new connection; returns the ACK, or None when
+/// the server closed the connection without one.
+pub async fn mllp(port: u16, payload: &[u8]) -> Option<String> {
+    mllp_raw(port, payload)
+        .await
+        .map(|f| String::from_utf8(f).unwrap())
+}
+
+/// Sends one frame and returns the first frame answered, as bytes (None: closed first).
+pub async fn mllp_raw(port: u16, payload: &[u8]) -> Option<Vec<u8>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(&yiyang_hl7v2::encode_frame(payload))
+        .await
+        .unwrap();
+    let mut dec = yiyang_hl7v2::MllpDecoder::new(1 << 20);
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(20), s.read(&mut buf))
+            .await
+            .expect("ACK within 20 s")
+            .unwrap_or(0);
+        if n == 0 {
+            return None;
+        }
+        dec.push(&buf[..n]);
+        if let Some(f) = dec.next_frame() {
+            return Some(f.unwrap());
+        }
+    }
+}
