@@ -154,6 +154,117 @@ fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// The module each table belongs to: the one whose migrations create it. `orgs` is created
+/// by the platform (accounts, role grants and the audit log refer to it) but is the base
+/// data's institution register.
+fn table_owners() -> BTreeMap<String, &'static str> {
+    let mut owners = BTreeMap::new();
+    for m in &registry().modules {
+        for mig in m.migrations() {
+            for (i, _) in mig.sql.match_indices("CREATE TABLE ") {
+                let rest = mig.sql[i + 13..].trim_start_matches("IF NOT EXISTS ");
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                owners.insert(name, m.name());
+            }
+        }
+    }
+    owners.insert("orgs".into(), "basedata");
+    owners
+}
+
+/// Reads of another module's table left in place, each with its reason.
+const FOREIGN_TABLE_READS: &[(&str, &str, &str)] = &[
+    (
+        "crates/platform/src/identity/roles.rs",
+        "orgs",
+        "the platform creates `orgs` for its foreign keys and names the institution of a role grant; it cannot depend on the base data",
+    ),
+    (
+        "crates/platform/src/web/pages.rs",
+        "orgs",
+        "the same: the institutions an account may belong to, on the account form",
+    ),
+    (
+        "crates/modules/patients/src/pages.rs",
+        "orgs",
+        "pages reworked on another branch; `yiyang_basedata::service::org_names` replaces the query",
+    ),
+    (
+        "crates/modules/integration/src/pages.rs",
+        "orgs",
+        "the same",
+    ),
+];
+
+/// The tables named after `FROM`, `JOIN`, `INTO` or `UPDATE` on each line of `text`.
+fn tables_named(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        for kw in ["FROM ", "JOIN ", "INTO ", "UPDATE "] {
+            for (i, _) in line.match_indices(kw) {
+                let name: String = line[i + kw.len()..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    out.push((n + 1, name));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn no_module_reads_another_modules_tables() {
+    let owners = table_owners();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut own = 0;
+    let mut foreign = Vec::new();
+    for m in &registry().modules {
+        let dir = match m.name() {
+            "platform" => root.join("crates/platform/src"),
+            name => root.join("crates/modules").join(name).join("src"),
+        };
+        let mut files = Vec::new();
+        sources(&dir, &mut files);
+        assert!(
+            !files.is_empty(),
+            "{}: no sources at {}",
+            m.name(),
+            dir.display()
+        );
+        for f in files {
+            let rel = f.strip_prefix(&root).unwrap().display().to_string();
+            if rel.ends_with("schema.rs") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (line, table) in tables_named(&text) {
+                let excused = FOREIGN_TABLE_READS
+                    .iter()
+                    .any(|(file, t, _)| rel == *file && table == *t);
+                match owners.get(&table) {
+                    Some(o) if *o == m.name() => own += 1,
+                    Some(o) if !excused => {
+                        foreign.push(format!("{rel}:{line}: {table} (belongs to {o})"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    assert!(own > 100, "the scan finds each module's own tables: {own}");
+    assert!(
+        foreign.is_empty(),
+        "a module reads another module's data through that module's public functions, never its tables:\n{}",
+        foreign.join("\n")
+    );
+}
+
 fn is_code(s: &str) -> bool {
     s.contains('.')
         && s.split('.').all(|w| {

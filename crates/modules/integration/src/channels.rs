@@ -345,13 +345,9 @@ pub async fn get(st: &AppState, ctx: &RequestContext, id: i64) -> AppResult<Chan
 
 /// The `org_id` field names an existing institution (a field error otherwise).
 pub(crate) async fn require_org(st: &AppState, org_id: i64) -> AppResult<()> {
-    let org: Option<(i64,)> = st
-        .db
-        .fetch_optional("SELECT id FROM orgs WHERE id = $1", args![org_id])
-        .await?;
-    match org {
-        Some(_) => Ok(()),
-        None => Err(AppError::field(
+    match yiyang_basedata::service::org_exists(&st.db, org_id).await? {
+        true => Ok(()),
+        false => Err(AppError::field(
             "integration.org_invalid",
             "org_id",
             "所属机构不存在",

@@ -9,8 +9,10 @@
 //! alert is never silently dropped.
 
 use serde::{Deserialize, Serialize};
+use yiyang_basedata::service as basedata;
 use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::audit::{self, AuditEntry};
+use yiyang_platform::identity;
 use yiyang_platform::jobs;
 use yiyang_platform::notify::{self, Notification};
 use yiyang_platform::web::AppState;
@@ -73,6 +75,7 @@ pub struct RouteInput {
 pub struct AlertFacts {
     pub id: i64,
     pub org_id: i64,
+    pub person_id: i64,
     pub department: String,
     pub ward: String,
     pub attending: String,
@@ -80,6 +83,8 @@ pub struct AlertFacts {
     pub value_text: String,
     pub bed: String,
     pub status: String,
+    /// From the patient index (stored name; notices go to staff of the institution).
+    #[sqlx(default)]
     pub person_name: String,
 }
 
@@ -130,37 +135,28 @@ async fn steps_for(
     Ok(steps.into_iter().map(|(_, d, t)| (d, t)).collect())
 }
 
-/// The accounts a target reaches for this alert, with the name shown in the alert list.
+/// The accounts a target reaches for this alert, with the name shown in the alert list:
+/// staff records from the base data, accounts and roles from the platform, each asked
+/// through its owner.
 async fn reach(tx: &mut Tx, a: &AlertFacts, target: &str) -> AppResult<Vec<(i64, String)>> {
-    let rows: Vec<(i64, String)> = match target {
+    let staff: Vec<(i64, String)> = match target {
         "attending" if !a.attending.is_empty() => {
-            tx.fetch_all(
-                "SELECT s.account_id, s.name FROM staff s JOIN accounts ac ON ac.id = s.account_id \
-                 WHERE s.org_id = $1 AND s.name = $2 AND s.deleted_at IS NULL AND ac.status = 'active' ORDER BY s.id",
-                args![a.org_id, &a.attending],
-            )
-            .await?
+            basedata::staff_accounts_named(&mut *tx, a.org_id, &a.attending).await?
         }
         "ward_nurses" => {
-            tx.fetch_all(
-                "SELECT s.account_id, s.name FROM staff s JOIN departments d ON d.id = s.dept_id JOIN accounts ac ON ac.id = s.account_id \
-                 WHERE s.org_id = $1 AND s.profession = 'nurse' AND s.deleted_at IS NULL AND ac.status = 'active' \
-                 AND (d.name = $2 OR d.code = $2 OR d.name = $3 OR d.code = $3) ORDER BY s.id",
-                args![a.org_id, &a.ward, &a.department],
-            )
-            .await?
+            basedata::nurse_accounts_of(&mut *tx, a.org_id, &[&a.ward, &a.department]).await?
         }
         t if t.starts_with("role:") => {
-            tx.fetch_all(
-                "SELECT DISTINCT ar.account_id, ac.display_name FROM account_roles ar JOIN roles r ON r.id = ar.role_id \
-                 JOIN accounts ac ON ac.id = ar.account_id WHERE r.code = $1 AND ar.org_id = $2 AND ac.status = 'active' ORDER BY ar.account_id",
-                args![&t[5..], a.org_id],
-            )
-            .await?
+            return identity::role_holders(&mut *tx, &t[5..], Some(a.org_id)).await;
         }
-        _ => vec![],
+        _ => return Ok(vec![]),
     };
-    Ok(rows)
+    let ids: Vec<i64> = staff.iter().map(|s| s.0).collect();
+    let active = identity::active_accounts(&mut *tx, &ids).await?;
+    Ok(staff
+        .into_iter()
+        .filter(|s| active.contains(&s.0))
+        .collect())
 }
 
 /// Sends one step of an alert; returns who was told. Nobody reached → the administrators.
@@ -247,12 +243,21 @@ async fn send_step(
 }
 
 async fn facts(mut db: impl Conn, id: i64) -> AppResult<Option<AlertFacts>> {
-    db.fetch_optional(
-        "SELECT a.id, a.org_id, a.department, a.ward, a.attending, a.item, a.value_text, a.bed, a.status, p.name AS person_name \
-         FROM critical_alerts a JOIN persons p ON p.id = a.person_id WHERE a.id = $1",
-        args![id],
-    )
-    .await
+    let Some(mut a): Option<AlertFacts> = db
+        .fetch_optional(
+            "SELECT id, org_id, person_id, department, ward, attending, item, value_text, bed, status \
+             FROM critical_alerts WHERE id = $1",
+            args![id],
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    a.person_name = yiyang_patients::service::names_of(&mut db, &[a.person_id])
+        .await?
+        .remove(&a.person_id)
+        .unwrap_or_default();
+    Ok(Some(a))
 }
 
 /// Routes a just-raised alert: step 0 now, the next step as a delayed job.

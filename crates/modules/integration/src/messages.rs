@@ -322,7 +322,8 @@ pub struct CriticalAlert {
     pub acknowledged_at: Option<i64>,
     pub note: String,
     pub created_at: i64,
-    /// The patient's name, masked for the caller.
+    /// The patient's name (from the patient index), masked for the caller.
+    #[sqlx(default)]
     pub person_name: String,
     /// 病区 (PV1-3.1) and 床号 (room-bed).
     pub ward: String,
@@ -337,7 +338,7 @@ pub struct CriticalAlert {
     pub notified: String,
 }
 
-const ALERT_COLS: &str = "a.id, a.message_id, a.org_id, a.person_id, a.observation_id, a.department, a.item, a.value_text, a.flag, a.status, a.acknowledged_by, a.acknowledged_at, a.note, a.created_at, p.name AS person_name, a.ward, a.bed, a.unit, a.ref_range, a.attending, a.level, a.notified";
+const ALERT_COLS: &str = "a.id, a.message_id, a.org_id, a.person_id, a.observation_id, a.department, a.item, a.value_text, a.flag, a.status, a.acknowledged_by, a.acknowledged_at, a.note, a.created_at, a.ward, a.bed, a.unit, a.ref_range, a.attending, a.level, a.notified";
 
 /// HL7 abnormal flags as people say them.
 pub fn flag_label(flag: &str) -> &str {
@@ -380,15 +381,15 @@ pub async fn alerts_page(
     let mut list: Vec<CriticalAlert> = st
         .db
         .fetch_all(
-            &format!(
-                "SELECT {ALERT_COLS} FROM critical_alerts a JOIN persons p ON p.id = a.person_id{where_sql}{tail}"
-            ),
+            &format!("SELECT {ALERT_COLS} FROM critical_alerts a{where_sql}{tail}"),
             f.args,
         )
         .await?;
+    let ids: Vec<i64> = list.iter().map(|a| a.person_id).collect();
+    let names = yiyang_patients::service::names_of(&st.db, &ids).await?;
     let m = st.masking.masker(ctx, false).await?;
     for a in &mut list {
-        a.person_name = m.mask("name", &a.person_name);
+        a.person_name = m.mask("name", names.get(&a.person_id).map_or("", String::as_str));
     }
     // The list names patients (masked): the read is audited like other personal data.
     st.audit

@@ -172,13 +172,7 @@ async fn find_person(
     ids: impl Iterator<Item = (String, String)>,
 ) -> AppResult<Option<i64>> {
     for (t, v) in ids {
-        let row: Option<(i64,)> = tx
-            .fetch_optional(
-                "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
-                args![org, t, v],
-            )
-            .await?;
-        if let Some((p,)) = row {
+        if let Some(p) = service::person_by_identifier(&mut *tx, org, &t, &v).await? {
             return Ok(Some(service::survivor(&mut *tx, p).await?));
         }
     }
@@ -204,13 +198,7 @@ async fn encounter_by_visit(
     visit: &str,
     open_only: bool,
 ) -> AppResult<Option<i64>> {
-    let sql = if open_only {
-        "SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3 AND status = 'in-progress' ORDER BY id DESC LIMIT 1"
-    } else {
-        "SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3 ORDER BY id DESC LIMIT 1"
-    };
-    let row: Option<(i64,)> = tx.fetch_optional(sql, args![org, SOURCE, visit]).await?;
-    Ok(row.map(|r| r.0))
+    record::encounter_by_source(&mut *tx, org, SOURCE, visit, open_only).await
 }
 
 fn obx_values<'a>(obx: &Obx<'_, 'a>) -> AppResult<Vec<ObxValue<'a>>> {
@@ -580,13 +568,7 @@ async fn merge(
         // The prior record: look it up without following merges, so a repeat is recognised.
         let mut merged = None;
         for (t, v) in &prior_ids {
-            let row: Option<(i64,)> = tx
-                .fetch_optional(
-                    "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
-                    args![org, t, v],
-                )
-                .await?;
-            if let Some((p,)) = row {
+            if let Some(p) = service::person_by_identifier(&mut *tx, org, t, v).await? {
                 merged = Some(p);
                 break;
             }
@@ -752,14 +734,9 @@ async fn oru(
                     .map(|t| local_time(&t)),
                 source: source.clone(),
             };
-            let existing: Option<(i64,)> = tx
-                .fetch_optional(
-                    "SELECT id FROM observations WHERE source = $1",
-                    args![&source],
-                )
-                .await?;
+            let existing = record::observation_by_source(&mut *tx, &source).await?;
             let obs = match existing {
-                Some((id,)) => id,
+                Some(id) => id,
                 None => record::add_observation_in(tx, ctx, person, &input).await?,
             };
             n += 1;
@@ -863,13 +840,12 @@ async fn alert_place(
             .map(|d| format!("{}{}", d.family, d.given))
             .unwrap_or_default();
     }
-    if let Some(e) = encounter {
-        let row: Option<(String,)> = tx
-            .fetch_optional("SELECT attending FROM encounters WHERE id = $1", args![e])
-            .await?;
-        if let Some((a,)) = row.filter(|r| !r.0.is_empty()) {
-            p.attending = a;
-        }
+    if let Some(e) = encounter
+        && let Some(a) = record::encounter_attending(&mut *tx, e)
+            .await?
+            .filter(|a| !a.is_empty())
+    {
+        p.attending = a;
     }
     Ok(p)
 }
@@ -1117,27 +1093,8 @@ pub async fn admissions(
         }
     }
     for (org, vs) in by_org {
-        for chunk in vs.chunks(500) {
-            let mut f = yiyang_store::Filter::new();
-            f.add("org_id = ?", org);
-            f.add("source = ?", SOURCE);
-            let phs: Vec<String> = chunk
-                .iter()
-                .map(|v| {
-                    let p = f.next();
-                    f.args.push((*v).into());
-                    p
-                })
-                .collect();
-            f.raw(&format!("source_id IN ({})", phs.join(", ")));
-            let rows: Vec<(String,)> = tx
-                .fetch_all_planned(
-                    &format!("SELECT source_id FROM encounters{}", f.sql()),
-                    f.args,
-                )
-                .await?;
-            stored.extend(rows.into_iter().map(|r| (org, r.0)));
-        }
+        let found = record::stored_encounter_sources(tx, org, SOURCE, &vs).await?;
+        stored.extend(found.into_iter().map(|v| (org, v)));
     }
     // Decide each message's encounter in order (a visit opened earlier in the run exists).
     let mut notes: Vec<Option<String>> = vec![None; run.len()];

@@ -6,14 +6,9 @@
 use chrono::NaiveDate;
 use yiyang_core::{AppResult, RequestContext, idnumber};
 use yiyang_platform::web::AppState;
-use yiyang_store::args;
 
 async fn org_id(st: &AppState, code: &str) -> AppResult<Option<i64>> {
-    Ok(st
-        .db
-        .fetch_optional::<(i64,)>("SELECT id FROM orgs WHERE code = $1", args![code])
-        .await?
-        .map(|r| r.0))
+    yiyang_basedata::service::org_id_by_code(&st.db, code).await
 }
 
 /// (name, sex, birth, area, seq, phone, district, town, village, living, org code, id type, id value)
@@ -383,10 +378,7 @@ pub async fn seed(st: &AppState) -> AppResult<()> {
         }
     }
     for (login, relation, emergency) in [("elder", "本人", false), ("family", "女儿", true)] {
-        let account: Option<(i64,)> = st
-            .db
-            .fetch_optional("SELECT id FROM accounts WHERE login = $1", args![login])
-            .await?;
+        let account = yiyang_platform::identity::account_by_login(&st.db, login).await?;
         let c = ps::Contact {
             id: 0,
             name: if login == "elder" {

@@ -179,6 +179,81 @@ pub async fn add_encounter_in(
     Ok(ids.remove(0))
 }
 
+/// The latest encounter of institution `org_id` recorded from `source` under `source_id`
+/// (a visit number), only an open (`in-progress`) one when `open_only`.
+pub async fn encounter_by_source(
+    mut db: impl Conn,
+    org_id: i64,
+    source: &str,
+    source_id: &str,
+    open_only: bool,
+) -> AppResult<Option<i64>> {
+    let open = if open_only {
+        " AND status = 'in-progress'"
+    } else {
+        ""
+    };
+    let row: Option<(i64,)> = db
+        .fetch_optional(
+            &format!("SELECT id FROM encounters WHERE org_id = $1 AND source = $2 AND source_id = $3{open} ORDER BY id DESC LIMIT 1"),
+            args![org_id, source, source_id],
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// Those of `source_ids` that institution `org_id` already has encounters for from
+/// `source`, in one statement per 500 (planned with the actual values).
+pub async fn stored_encounter_sources(
+    tx: &mut Tx,
+    org_id: i64,
+    source: &str,
+    source_ids: &[&str],
+) -> AppResult<Vec<String>> {
+    let mut out = Vec::new();
+    for chunk in source_ids.chunks(500) {
+        let mut f = Filter::new();
+        f.add("org_id = ?", org_id);
+        f.add("source = ?", source);
+        let phs: Vec<String> = chunk
+            .iter()
+            .map(|v| {
+                let p = f.next();
+                f.args.push((*v).into());
+                p
+            })
+            .collect();
+        f.raw(&format!("source_id IN ({})", phs.join(", ")));
+        let rows: Vec<(String,)> = tx
+            .fetch_all_planned(
+                &format!("SELECT source_id FROM encounters{}", f.sql()),
+                f.args,
+            )
+            .await?;
+        out.extend(rows.into_iter().map(|r| r.0));
+    }
+    Ok(out)
+}
+
+/// The attending doctor recorded on encounter `id` (empty when none).
+pub async fn encounter_attending(mut db: impl Conn, id: i64) -> AppResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional("SELECT attending FROM encounters WHERE id = $1", args![id])
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// The observation recorded from `source` (e.g. a message's OBX), if any.
+pub async fn observation_by_source(mut db: impl Conn, source: &str) -> AppResult<Option<i64>> {
+    let row: Option<(i64,)> = db
+        .fetch_optional(
+            "SELECT id FROM observations WHERE source = $1",
+            args![source],
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
 /// Opens several encounters inside `tx`, each with its own context, with a few multi-row
 /// statements; the same checks and rows as [`add_encounter_in`] one by one. Returns the
 /// encounter ids in order.
@@ -744,6 +819,8 @@ pub struct Encounter {
     pub id: i64,
     pub person_id: i64,
     pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub kind: String,
     pub status: String,
@@ -758,6 +835,10 @@ pub struct Encounter {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Condition {
     pub id: i64,
+    /// The institution that recorded it.
+    pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub system: String,
     pub code: String,
@@ -770,6 +851,10 @@ pub struct Condition {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Observation {
     pub id: i64,
+    /// The institution that recorded it.
+    pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub category: String,
     pub system: String,
@@ -787,6 +872,10 @@ pub struct Observation {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Allergy {
     pub id: i64,
+    /// The institution that recorded it.
+    pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub substance: String,
     pub reaction: String,
@@ -798,6 +887,10 @@ pub struct Allergy {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Medication {
     pub id: i64,
+    /// The institution that recorded it.
+    pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub kind: String,
     pub code: String,
@@ -814,6 +907,10 @@ pub struct Medication {
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct DocumentMeta {
     pub id: i64,
+    /// The institution that recorded it.
+    pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub kind: String,
     pub title: String,
@@ -840,37 +937,72 @@ pub async fn load(st: &AppState, ids: &[i64]) -> AppResult<HealthRecord> {
         (sql.replace("{ids}", &list), f.args)
     };
     let (s, a) = q(
-        "SELECT e.id, e.person_id, e.org_id, o.name AS org_name, e.kind, e.status, e.dept, e.location, e.attending, e.reason, e.start_at, e.end_at FROM encounters e JOIN orgs o ON o.id = e.org_id WHERE e.person_id IN ({ids}) ORDER BY e.start_at DESC",
+        "SELECT id, person_id, org_id, kind, status, dept, location, attending, reason, start_at, end_at FROM encounters WHERE person_id IN ({ids}) ORDER BY start_at DESC",
     );
     let encounters = st.db.fetch_all(&s, a).await?;
     let (s, a) = q(
-        "SELECT c.id, o.name AS org_name, c.system, c.code, c.display, c.clinical_status, c.onset, c.recorded_at FROM conditions c JOIN orgs o ON o.id = c.org_id WHERE c.person_id IN ({ids}) ORDER BY c.recorded_at DESC",
+        "SELECT id, org_id, system, code, display, clinical_status, onset, recorded_at FROM conditions WHERE person_id IN ({ids}) ORDER BY recorded_at DESC",
     );
     let conditions = st.db.fetch_all(&s, a).await?;
     let (s, a) = q(
-        "SELECT x.id, o.name AS org_name, x.category, x.system, x.code, x.display, x.value_num, x.value_text, x.unit, x.ref_low, x.ref_high, x.flag, x.effective_at FROM observations x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.effective_at DESC LIMIT 2000",
+        "SELECT id, org_id, category, system, code, display, value_num, value_text, unit, ref_low, ref_high, flag, effective_at FROM observations WHERE person_id IN ({ids}) ORDER BY effective_at DESC LIMIT 2000",
     );
     let observations = st.db.fetch_all(&s, a).await?;
     let (s, a) = q(
-        "SELECT x.id, o.name AS org_name, x.substance, x.reaction, x.severity, x.status, x.recorded_at FROM allergies x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.recorded_at DESC",
+        "SELECT id, org_id, substance, reaction, severity, status, recorded_at FROM allergies WHERE person_id IN ({ids}) ORDER BY recorded_at DESC",
     );
     let allergies = st.db.fetch_all(&s, a).await?;
     let (s, a) = q(
-        "SELECT x.id, o.name AS org_name, x.kind, x.code, x.name, x.dose, x.route, x.frequency, x.start_date, x.end_date, x.status, x.recorded_at FROM medications x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.recorded_at DESC",
+        "SELECT id, org_id, kind, code, name, dose, route, frequency, start_date, end_date, status, recorded_at FROM medications WHERE person_id IN ({ids}) ORDER BY recorded_at DESC",
     );
     let medications = st.db.fetch_all(&s, a).await?;
     let (s, a) = q(
-        "SELECT x.id, o.name AS org_name, x.kind, x.title, x.mime, x.created_at FROM documents x JOIN orgs o ON o.id = x.org_id WHERE x.person_id IN ({ids}) ORDER BY x.created_at DESC",
+        "SELECT id, org_id, kind, title, mime, created_at FROM documents WHERE person_id IN ({ids}) ORDER BY created_at DESC",
     );
     let documents = st.db.fetch_all(&s, a).await?;
-    Ok(HealthRecord {
+    let mut rec = HealthRecord {
         encounters,
         conditions,
         observations,
         allergies,
         medications,
         documents,
-    })
+    };
+    name_orgs(st, &mut rec).await?;
+    Ok(rec)
+}
+
+/// Fills in the names of the institutions the record's rows come from.
+async fn name_orgs(st: &AppState, rec: &mut HealthRecord) -> AppResult<()> {
+    let r = &*rec;
+    let ids: Vec<i64> = (r.encounters.iter().map(|x| x.org_id))
+        .chain(r.conditions.iter().map(|x| x.org_id))
+        .chain(r.observations.iter().map(|x| x.org_id))
+        .chain(r.allergies.iter().map(|x| x.org_id))
+        .chain(r.medications.iter().map(|x| x.org_id))
+        .chain(r.documents.iter().map(|x| x.org_id))
+        .collect();
+    let names = yiyang_basedata::service::org_names(&st.db, &ids).await?;
+    let name = |id: i64| names.get(&id).cloned().unwrap_or_default();
+    rec.encounters
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    rec.conditions
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    rec.observations
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    rec.allergies
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    rec.medications
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    rec.documents
+        .iter_mut()
+        .for_each(|x| x.org_name = name(x.org_id));
+    Ok(())
 }
 
 /// The record of a person the caller may read; audited.

@@ -5,7 +5,7 @@ use crate::audit::{self, AuditEntry};
 use crate::password;
 use serde::Deserialize;
 use yiyang_core::{AppError, AppResult, RequestContext, Scope, perm};
-use yiyang_store::{Db, args};
+use yiyang_store::{Conn, Db, args};
 
 /// Input for creating an account.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -244,6 +244,34 @@ pub async fn get_account(db: &Db, ctx: &RequestContext, id: i64) -> AppResult<Ac
         Some(a) if a.org_id.map_or(scope == Scope::City, |o| scope.allows(o)) => Ok(a),
         _ => Err(AppError::not_found("account")),
     }
+}
+
+/// The id and kind (`staff` or `resident`) of the account `login`, if there is one: for
+/// modules that link their records to an account (a resident's family, demo data).
+pub async fn account_by_login(mut db: impl Conn, login: &str) -> AppResult<Option<(i64, String)>> {
+    db.fetch_optional(
+        "SELECT id, kind FROM accounts WHERE login = $1",
+        args![login],
+    )
+    .await
+}
+
+/// Those of `ids` that are active accounts (not disabled), in the order given.
+pub async fn active_accounts(mut db: impl Conn, ids: &[i64]) -> AppResult<Vec<i64>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut f = yiyang_store::Filter::new();
+    f.any_of("id", ids);
+    f.raw("status = 'active'");
+    let rows: Vec<(i64,)> = db
+        .fetch_all(&format!("SELECT id FROM accounts{}", f.sql()), f.args)
+        .await?;
+    Ok(ids
+        .iter()
+        .copied()
+        .filter(|id| rows.iter().any(|r| r.0 == *id))
+        .collect())
 }
 
 /// Columns the account list sorts by.

@@ -48,6 +48,31 @@ pub async fn holders_of(mut db: impl Conn, permission: &str, org_id: i64) -> App
     Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
+/// Active accounts holding the role `code` at institution `org_id` (or, with `None`,
+/// wherever they hold it), with their display names, in account order: the people a
+/// module's notice for "the institution's administrators" reaches.
+pub async fn role_holders(
+    mut db: impl Conn,
+    code: &str,
+    org_id: Option<i64>,
+) -> AppResult<Vec<(i64, String)>> {
+    let mut f = yiyang_store::Filter::new();
+    f.add("r.code = ?", code);
+    f.raw("a.status = 'active'");
+    if let Some(o) = org_id {
+        f.add("ar.org_id = ?", o);
+    }
+    db.fetch_all(
+        &format!(
+            "SELECT DISTINCT ar.account_id, a.display_name FROM account_roles ar JOIN roles r ON r.id = ar.role_id \
+             JOIN accounts a ON a.id = ar.account_id{} ORDER BY ar.account_id",
+            f.sql()
+        ),
+        f.args,
+    )
+    .await
+}
+
 /// Loads roles and grants of an account into (actor roles, grants).
 pub async fn load_grants(
     db: &Db,

@@ -1,6 +1,7 @@
 //! The licence-expiry warning job (证照到期预警).
 
 use yiyang_core::AppResult;
+use yiyang_platform::identity;
 use yiyang_platform::web::AppState;
 use yiyang_store::args;
 
@@ -27,21 +28,10 @@ pub async fn warn_expiring_licences(st: &AppState) -> AppResult<usize> {
     let now = st.clock.now_micros();
     let mut sent = 0;
     for (id, org, name, expiry, account) in rows {
-        let admins: Vec<(i64,)> = st
-            .db
-            .fetch_all(
-                "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN roles r ON r.id = ar.role_id WHERE r.code = 'org_admin' AND ar.org_id = $1",
-                args![org],
-            )
-            .await?;
+        let admins = identity::role_holders(&st.db, "org_admin", Some(org)).await?;
         let admins = if admins.is_empty() {
             // An institution without its own administrator: the city platform's administrators hear of it.
-            st.db
-                .fetch_all(
-                    "SELECT DISTINCT ar.account_id FROM account_roles ar JOIN roles r ON r.id = ar.role_id WHERE r.code = 'platform_admin'",
-                    vec![],
-                )
-                .await?
+            identity::role_holders(&st.db, "platform_admin", None).await?
         } else {
             admins
         };

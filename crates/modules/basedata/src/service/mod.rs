@@ -6,6 +6,7 @@
 
 mod departments;
 mod licences;
+mod lookup;
 mod orgs;
 mod staff;
 mod staff_read;
@@ -13,6 +14,7 @@ mod workflow;
 
 pub use departments::*;
 pub use licences::*;
+pub use lookup::*;
 pub use orgs::*;
 pub use staff::*;
 pub use staff_read::*;

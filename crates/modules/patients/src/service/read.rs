@@ -215,11 +215,51 @@ pub async fn get_person(
     Ok(v)
 }
 
+/// The person holding source identifier (`org_id`, `id_type`, `value`), as stored: a merged
+/// record is not followed to its survivor ([`survivor`] does that).
+pub async fn person_by_identifier(
+    mut db: impl Conn,
+    org_id: i64,
+    id_type: &str,
+    value: &str,
+) -> AppResult<Option<i64>> {
+    let row: Option<(i64,)> = db
+        .fetch_optional(
+            "SELECT person_id FROM person_identifiers WHERE org_id = $1 AND id_type = $2 AND value = $3",
+            args![org_id, id_type, value],
+        )
+        .await?;
+    Ok(row.map(|r| r.0))
+}
+
+/// The stored names of the persons `ids` (not masked: a caller showing them masks them for
+/// its reader), for another module's records about persons.
+pub async fn names_of(
+    mut db: impl Conn,
+    ids: &[i64],
+) -> AppResult<std::collections::HashMap<i64, String>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let mut f = Filter::new();
+        f.any_of("id", chunk);
+        let rows: Vec<(i64, String)> = db
+            .fetch_all(&format!("SELECT id, name FROM persons{}", f.sql()), f.args)
+            .await?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// Source identifiers of a cluster with the assigning institution.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct IdentifierView {
     pub person_id: i64,
     pub org_id: i64,
+    /// The institution's name (from the base data).
+    #[sqlx(default)]
     pub org_name: String,
     pub id_type: String,
     pub value: String,
@@ -228,12 +268,22 @@ pub struct IdentifierView {
 
 pub async fn identifiers(db: &Db, ids: &[i64]) -> AppResult<Vec<IdentifierView>> {
     let mut f = Filter::new();
-    f.any_of("i.person_id", ids);
-    db.fetch_all(
-        &format!("SELECT i.person_id, i.org_id, o.name AS org_name, i.id_type, i.value, i.created_at FROM person_identifiers i JOIN orgs o ON o.id = i.org_id{} ORDER BY i.id", f.sql()),
-        f.args,
-    )
-    .await
+    f.any_of("person_id", ids);
+    let mut rows: Vec<IdentifierView> = db
+        .fetch_all(
+            &format!(
+                "SELECT person_id, org_id, id_type, value, created_at FROM person_identifiers{} ORDER BY id",
+                f.sql()
+            ),
+            f.args,
+        )
+        .await?;
+    let orgs: Vec<i64> = rows.iter().map(|r| r.org_id).collect();
+    let names = yiyang_basedata::service::org_names(db, &orgs).await?;
+    for r in &mut rows {
+        r.org_name = names.get(&r.org_id).cloned().unwrap_or_default();
+    }
+    Ok(rows)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
@@ -288,12 +338,9 @@ pub async fn add_contact(
     let phone = norm_phone("phone", &c.phone)?;
     let account_id = match account_login.map(str::trim).filter(|s| !s.is_empty()) {
         Some(l) => Some(
-            st.db
-                .fetch_optional::<(i64,)>(
-                    "SELECT id FROM accounts WHERE login = $1 AND kind = 'resident'",
-                    args![l],
-                )
+            yiyang_platform::identity::account_by_login(&st.db, l)
                 .await?
+                .filter(|(_, kind)| kind == "resident")
                 .ok_or_else(|| {
                     AppError::field("contact.account_missing", "account_login", "居民账号不存在")
                 })?

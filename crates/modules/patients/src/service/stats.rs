@@ -63,10 +63,23 @@ pub async fn stats(st: &AppState, ctx: &RequestContext) -> AppResult<Stats> {
     } else {
         None
     };
-    let per_org: Vec<(String, i64)> = st
+    let counts: Vec<(i64, i64)> = st
         .db
-        .fetch_all(&format!("SELECT o.name, COUNT(*) FROM person_orgs po JOIN orgs o ON o.id = po.org_id{w} GROUP BY o.name ORDER BY COUNT(*) DESC"), f.args.clone())
+        .fetch_all(
+            &format!("SELECT po.org_id, COUNT(*) FROM person_orgs po{w} GROUP BY po.org_id"),
+            f.args.clone(),
+        )
         .await?;
+    let ids: Vec<i64> = counts.iter().map(|c| c.0).collect();
+    let names = yiyang_basedata::service::org_names(&st.db, &ids).await?;
+    let mut by_name: std::collections::BTreeMap<String, i64> = Default::default();
+    for (org, n) in counts {
+        if let Some(name) = names.get(&org) {
+            *by_name.entry(name.clone()).or_default() += n;
+        }
+    }
+    let mut per_org: Vec<(String, i64)> = by_name.into_iter().collect();
+    per_org.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     let rows: Vec<(i64,)> = st
         .db
         .fetch_all(
