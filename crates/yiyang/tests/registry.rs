@@ -190,7 +190,7 @@ const FOREIGN_TABLE_READS: &[(&str, &str, &str)] = &[
     (
         "crates/modules/patients/src/pages.rs",
         "orgs",
-        "pages reworked on another branch; `yiyang_basedata::service::org_names` replaces the query",
+        "pages reworked on another branch; `yiyang_basedata::service::org_choices` replaces the query",
     ),
     (
         "crates/modules/integration/src/pages.rs",

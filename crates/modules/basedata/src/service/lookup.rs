@@ -41,6 +41,27 @@ pub async fn org_id_by_code(mut db: impl Conn, code: &str) -> AppResult<Option<i
     Ok(row.map(|r| r.0))
 }
 
+/// Institutions to choose from in a form, as (id, name) in code order: only approved ones
+/// when `approved_only`, only those of `within` when given (a caller's scope).
+pub async fn org_choices(
+    mut db: impl Conn,
+    approved_only: bool,
+    within: Option<&[i64]>,
+) -> AppResult<Vec<(i64, String)>> {
+    let mut f = Filter::new();
+    if approved_only {
+        f.raw("status = 'approved'");
+    }
+    if let Some(ids) = within {
+        f.any_of("id", ids);
+    }
+    db.fetch_all(
+        &format!("SELECT id, name FROM orgs{} ORDER BY code, id", f.sql()),
+        f.args,
+    )
+    .await
+}
+
 /// Staff of institution `org_id` named `name` (not deleted) who have an account: their
 /// account ids and names, in record order.
 pub async fn staff_accounts_named(
