@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::routing::get;
 use maud::{Markup, html};
 use yiyang_core::perm;
+use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{shell, with_code};
 use yiyang_platform::web::{AppState, Page, PageResult};
 
@@ -15,26 +16,73 @@ pub fn routes() -> Router<AppState> {
         .route("/api/docs/errors", get(error_docs))
 }
 
+/// The home dashboard of the caller's roles: work queues (待办事项) first, then figures of
+/// the caller's area (概况) and charts — every card opens the filtered list it counts, and
+/// a module shows only what the caller may open. Residents (elders and families) get a
+/// phone-first page with large tiles instead.
 async fn home(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
     let ctx = &a.ctx;
     let cards = st.registry.home_cards(&st, ctx).await?;
-    let resident = ctx
-        .actor
-        .roles
-        .iter()
-        .all(|r| r == "elder" || r == "family");
+    let charts = st.registry.home_charts(&st, ctx).await?;
+    let resident = !ctx.actor.roles.is_empty()
+        && ctx
+            .actor
+            .roles
+            .iter()
+            .all(|r| r == "elder" || r == "family");
+    let roles = labels::role(&ctx.actor.roles.join(","));
+    if resident {
+        return Ok(shell(
+            &st.nav,
+            &a,
+            "首页",
+            "/",
+            html! {
+                div.resident-home {
+                    p.big { "您好，" (ctx.actor.display_name) "。" }
+                    div.tiles {
+                        a.tile href="/my" { span.tile-t { "我的健康档案" } span.tile-s { "测量、用药、过敏、就诊" } }
+                        @for c in &cards {
+                            a.tile href=(c.href) data-card=(c.value) { span.tile-n { (c.value) } span.tile-t { (c.label) } }
+                        }
+                    }
+                    @if !charts.is_empty() {
+                        div.charts.resident-charts { @for c in &charts { (c.render()) } }
+                    }
+                    p.muted { "提示：点击页面右上角的“大字模式”可放大文字。" }
+                }
+            },
+        ));
+    }
+    let (queues, stats): (Vec<_>, Vec<_>) = cards.iter().partition(|c| c.queue);
+    let waiting: i64 = queues.iter().map(|c| c.value).sum();
     Ok(shell(
         &st.nav,
         &a,
         "首页",
         "/",
         html! {
-            p { "您好，" (ctx.actor.display_name) "。" }
-            div.cards { @for c in &cards { a.stat href=(c.href) { div.n { (c.value) } div.l { (c.label) } } } }
-            @if resident {
-                div.card.big {
-                    p { a href="/my" { "查看我的健康档案" } "：最近的测量、正在使用的药、过敏和就诊记录。" }
-                    p { "提示：点击页面右上角的“大字模式”可放大文字。" }
+            p { "您好，" (ctx.actor.display_name) "。" @if !roles.is_empty() { span.muted { "（" (roles) "）" } } }
+            @if !queues.is_empty() {
+                section aria-labelledby="home-queues" {
+                    h2 #home-queues { "待办事项" @if waiting > 0 { " " span.badge.b-warn { (waiting) } } }
+                    div.cards { @for c in &queues {
+                        a.stat.queue.todo[c.value > 0] href=(c.href) data-card=(c.value) { div.n { (c.value) } div.l { (c.label) } }
+                    } }
+                }
+            }
+            @if !stats.is_empty() {
+                section aria-labelledby="home-stats" {
+                    h2 #home-stats { "概况" }
+                    div.cards { @for c in &stats {
+                        a.stat href=(c.href) data-card=(c.value) { div.n { (c.value) } div.l { (c.label) } }
+                    } }
+                }
+            }
+            @if !charts.is_empty() {
+                section aria-labelledby="home-charts" {
+                    h2 #home-charts { "统计图表" }
+                    div.charts { @for c in &charts { (c.render()) } }
                 }
             }
         },
