@@ -93,6 +93,20 @@ async fn staff_count(st: &AppState, ctx: &RequestContext, sf: &StaffFilter) -> A
         .await
 }
 
+/// Whoever keeps or reviews the register (administrators, reviewers): their home shows
+/// the register's figures. Clinicians see their clinical work instead.
+fn keeps_register(ctx: &RequestContext) -> bool {
+    ctx.has(perm::STAFF_WRITE) || ctx.has(perm::STAFF_REVIEW)
+}
+
+/// Whoever keeps, reviews or oversees institutions city-wide.
+fn oversees_orgs(ctx: &RequestContext) -> bool {
+    ctx.has(perm::ORG_READ)
+        && (ctx.has(perm::ORG_WRITE)
+            || ctx.has(perm::ORG_REVIEW)
+            || ctx.scope_of(perm::ORG_READ) == Some(yiyang_core::Scope::City))
+}
+
 fn today(st: &AppState) -> chrono::NaiveDate {
     yiyang_core::clock::today_cst(st.clock.as_ref())
 }
@@ -103,7 +117,7 @@ fn today(st: &AppState) -> chrono::NaiveDate {
 pub async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Card>> {
     let mut cards = Vec::new();
     // Licences are the work of who keeps or reviews the register (not of every reader).
-    if ctx.has(perm::STAFF_READ) && (ctx.has(perm::STAFF_WRITE) || ctx.has(perm::STAFF_REVIEW)) {
+    if ctx.has(perm::STAFF_READ) && keeps_register(ctx) {
         let until = (today(st) + chrono::Duration::days(LICENCE_CARD_DAYS))
             .format("%Y-%m-%d")
             .to_string();
@@ -146,7 +160,7 @@ pub async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Ca
             "/review?tab=staff",
         ));
     }
-    if ctx.has(perm::ORG_READ) {
+    if oversees_orgs(ctx) {
         for (k, l) in ORG_KINDS.iter().filter(|(k, _)| *k != "platform") {
             let n = org_count(st, ctx, Some("approved"), Some(k)).await?;
             if n > 0 {
@@ -154,7 +168,7 @@ pub async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Ca
             }
         }
     }
-    if ctx.has(perm::STAFF_READ) {
+    if ctx.has(perm::STAFF_READ) && keeps_register(ctx) {
         let n = staff_count(st, ctx, &StaffFilter::default()).await?;
         cards.push(Card::new("在册人员", n, "/staff"));
     }
@@ -164,7 +178,7 @@ pub async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Ca
 /// Institutions by kind, staff by profession, and licences expiring per month (next six).
 pub async fn home_charts(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Chart>> {
     let mut charts = Vec::new();
-    if ctx.has(perm::ORG_READ) {
+    if oversees_orgs(ctx) {
         let orgs = service::list_orgs(
             st,
             ctx,
@@ -189,7 +203,7 @@ pub async fn home_charts(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<C
             charts.push(chart::pie("已审核机构类型分布", &parts).small());
         }
     }
-    if ctx.has(perm::STAFF_READ) {
+    if ctx.has(perm::STAFF_READ) && keeps_register(ctx) {
         let f = staff_where(ctx, &StaffFilter::default())?;
         let rows: Vec<(String, i64)> = st
             .db

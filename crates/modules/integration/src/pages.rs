@@ -785,20 +785,25 @@ async fn message_page(
             }
             @if can_replay {
                 h2 { "重放" }
-                div.card {
+                div.toolbar {
+                    form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
+                        (csrf(&a)) button type="submit" { "按原文重放" }
+                    }
                     @if v.unmasked {
+                        (dialog_button("replay", "修改原文并重放", &yiyang_platform::web::kit::list_href(&format!("/integration/messages/{id}"), &q, &[])))
+                    } @else {
+                        span.muted { "如需修改原文，请先以明文查看。" }
+                    }
+                }
+                @if v.unmasked {
+                    (dialog(&FormError::from_params(&q, "replay"), "修改原文并重放", &format!("/integration/messages/{id}"), html! {
                         form method="post" action=(format!("/integration/messages/{id}/replay")) {
                             (csrf(&a))
-                            label for="raw" { "修改消息原文（每行一个段）" }
-                            textarea.er7-edit #raw name="raw" { (er7) }
+                            label for="replay-raw" { "消息原文（每行一个段）" }
+                            textarea.er7-edit #replay-raw name="raw" { (er7) }
                             div { button type="submit" { "保存修改并重放" } }
                         }
-                    } @else {
-                        form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
-                            (csrf(&a)) button type="submit" { "按原文重放" }
-                        }
-                        p.muted { "如需修改原文，请先以明文查看。" }
-                    }
+                    }))
                 }
             }
             h2 { "处理历史" }

@@ -525,6 +525,20 @@ async fn person_view(
         html! {
             @if failed.is_none() && q.get("new").is_none() { (msgs(q)) }
             @if pid != id { div.notice.ok { "记录 " (id) " 已合并到居民 " (pid) "，以下为合并后的完整档案。" } }
+            @if !mine.is_empty() || can_merge {
+                div.page-actions {
+                    @if !mine.is_empty() {
+                        (dialog_button("encounter", "新增就诊/住院", &here))
+                        (dialog_button("observation", "录入体征/检验", &here))
+                        (dialog_button("condition", "新增诊断", &here))
+                        (dialog_button("allergy", "新增过敏", &here))
+                        (dialog_button("medication", "新增用药", &here))
+                        (dialog_button("document", "上传报告/影像", &here))
+                        (dialog_button("contact", "添加家属/紧急联系人", &here))
+                    }
+                    @if can_merge { (dialog_button("merge", "合并记录到本居民", &here)) }
+                }
+            }
             div.grid2 {
                 div.card {
                     h2 { "基本信息" }
@@ -599,21 +613,6 @@ async fn person_view(
                 } }
                 @for c in &rec.conditions { li { "诊断 " (c.display) " " code { (c.code) } " · " (c.org_name) " · " (ts(c.recorded_at)) } }
                 @for d in &rec.documents { li { "文档 " a href=(format!("/documents/{}", d.id)) { (d.title) } " · " (d.org_name) " · " (ts(d.created_at)) } }
-            }
-            @if !mine.is_empty() || can_merge {
-                h2 { "记录与维护" }
-                div.page-actions {
-                    @if !mine.is_empty() {
-                        (dialog_button("encounter", "新增就诊/住院", &here))
-                        (dialog_button("observation", "录入体征/检验", &here))
-                        (dialog_button("condition", "新增诊断", &here))
-                        (dialog_button("allergy", "新增过敏", &here))
-                        (dialog_button("medication", "新增用药", &here))
-                        (dialog_button("document", "上传报告/影像", &here))
-                        (dialog_button("contact", "添加家属/紧急联系人", &here))
-                    }
-                    @if can_merge { (dialog_button("merge", "合并记录到本居民", &here)) }
-                }
             }
             @if !mine.is_empty() {
                 (dialog(&f_enc, "新增就诊/住院", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/encounter")) {
@@ -1230,32 +1229,87 @@ async fn config_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     a.ctx.require(perm::MPI_MANAGE)?;
     let list = crate::matching::configs(&st.db).await?;
     let active = list.iter().find(|c| c.active);
     let parsed = active.and_then(|c| yiyang_mpi::MappingConfig::from_toml(&c.config).ok());
+    let lq = ListQuery::from_params(&q);
+    let versions = yiyang_platform::web::kit::page_in_memory(list.clone(), &lq);
+    let token = a.csrf().to_string();
+    let table = Table::new("mpi-configs", "/mpi/config", &q, &lq)
+        .col(
+            Col::new("version", "版本", |c: &crate::matching::ConfigRow| {
+                c.version.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("active", "状态", |c: &crate::matching::ConfigRow| {
+                (if c.active { "启用中" } else { "" }).to_string()
+            })
+            .cell(|c| html! { @if c.active { (badge("ok", "启用中")) } }),
+        )
+        .col(Col::new(
+            "note",
+            "说明",
+            |c: &crate::matching::ConfigRow| c.note.clone(),
+        ))
+        .col(Col::new(
+            "model",
+            "模型",
+            |c: &crate::matching::ConfigRow| {
+                c.trained_at
+                    .map(|t| format!("已训练 {}", ts(t)))
+                    .unwrap_or_else(|| "先验参数".into())
+            },
+        ))
+        .col(Col::new(
+            "created",
+            "创建",
+            |c: &crate::matching::ConfigRow| format!("{} {}", c.created_by, ts(c.created_at)),
+        ))
+        .col(Col::action(
+            "actions",
+            "操作",
+            move |c: &crate::matching::ConfigRow| {
+                html! {
+                    @if !c.active {
+                        form.inline method="post" action="/mpi/config/activate" {
+                            input type="hidden" name="_csrf" value=(token);
+                            input type="hidden" name="version" value=(c.version);
+                            button.link type="submit" { "启用" }
+                        }
+                    }
+                }
+            },
+        ))
+        .empty("尚无配置版本");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "匹配规则版本", "mpi_config", &versions)
+            .await;
+    }
+    let config_err = FormError::from_params(&q, "config");
+    let toml_err = FormError::from_params(&q, "toml");
     Ok(shell(
         &st.nav,
         &a,
         "匹配规则与模型",
         "/mpi/config",
         html! {
-            (msgs(&q))
+            @if !config_err.is_some() && !toml_err.is_some() { (msgs(&q)) }
             p.muted { "匹配规则（确定性规则、分块、阈值）是带版本的配置；模型（m/u 概率）由 EM 在本平台登记数据上无监督估计。每个匹配决定都可逐字段解释。保存为新版本，旧版本保留，可随时切换回去。" }
-            div.table-wrap { table {
-                thead { tr { th { "版本" } th { "状态" } th { "说明" } th { "模型" } th { "创建" } th { "操作" } } }
-                tbody { @for c in &list { tr {
-                    td.mono { (c.version) } td { @if c.active { (badge("ok", "启用中")) } }
-                    td { (c.note) } td { @if let Some(t) = c.trained_at { "已训练 " (ts(t)) } @else { "先验参数" } }
-                    td { (c.created_by) " " (ts(c.created_at)) }
-                    td { @if !c.active { form.inline method="post" action="/mpi/config/activate" { (csrf(&a)) input type="hidden" name="version" value=(c.version); button.link type="submit" { "启用" } } } }
-                } } }
-            } }
-            form.toolbar method="post" action="/mpi/config/train" { (csrf(&a)) button type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
+            div.page-actions {
+                @if active.is_some() && parsed.is_some() {
+                    (dialog_button("config", "调整规则（保存为新版本）", "/mpi/config"))
+                    (dialog_button("toml", "高级：编辑配置文本", "/mpi/config"))
+                }
+                form.inline method="post" action="/mpi/config/train" { (csrf(&a)) button.secondary type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
+            }
+            (table.render(&versions, &a))
             @if let (Some(c), Some(cfg)) = (active, &parsed) {
-                h2 { "调整规则并保存为新版本" }
-                form.card method="post" action="/mpi/config" {
+                (dialog(&config_err, "调整规则并保存为新版本", "/mpi/config", html! { form method="post" action="/mpi/config" {
                     (csrf(&a))
                     input type="hidden" name="mode" value="form";
                     input type="hidden" name="base" value=(c.version);
@@ -1294,9 +1348,8 @@ async fn config_page(
                     }
                     div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
                     button type="submit" { "保存新版本" }
-                }
-                details {
-                    summary { "高级：直接编辑配置文本（TOML）" }
+                } }))
+                (dialog(&toml_err, "直接编辑配置文本（TOML）", "/mpi/config", html! {
                     form method="post" action="/mpi/config" {
                         (csrf(&a))
                         textarea.mono name="config" rows="24" aria-label="配置文本" { (c.config) }
@@ -1306,7 +1359,7 @@ async fn config_page(
                         }
                         button type="submit" { "保存新版本" }
                     }
-                }
+                }))
                 @if !c.model.is_empty() {
                     details {
                         summary { "当前模型参数（m/u 概率）" }
@@ -1315,20 +1368,28 @@ async fn config_page(
                 }
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn config_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
-    let toml = if p(&f, "mode") == "form" {
+    let form = if p(&f, "mode") == "form" {
+        "config"
+    } else {
+        "toml"
+    };
+    let toml = if form == "config" {
         match config_from_form(&st, &f).await {
             Ok(t) => t,
-            Err(e) => return back("/mpi/config", Err(e)),
+            Err(e) => return back_to_form("/mpi/config", form, &e),
         }
     } else {
         p(&f, "config").to_string()
     };
-    let r = service::save_config(&st, &a.ctx, &toml, p(&f, "note"), p(&f, "activate") == "1").await;
-    back("/mpi/config", r.map(|v| format!("已保存版本 {v}")))
+    match service::save_config(&st, &a.ctx, &toml, p(&f, "note"), p(&f, "activate") == "1").await {
+        Ok(v) => back("/mpi/config", Ok(format!("已保存版本 {v}"))),
+        Err(e) => back_to_form("/mpi/config", form, &e),
+    }
 }
 
 /// The base version's configuration with the form's thresholds, rules and passes applied.

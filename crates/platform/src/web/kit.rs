@@ -1054,6 +1054,7 @@ pub fn xlsx_response(title: &str, bytes: Vec<u8>, ctx: &RequestContext) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use maud::Render;
 
     fn params(kv: &[(&str, &str)]) -> Params {
         kv.iter()
@@ -1138,6 +1139,70 @@ mod tests {
         let mut s = String::new();
         z.by_name(name).unwrap().read_to_string(&mut s).unwrap();
         s
+    }
+
+    #[test]
+    fn a_failed_form_keeps_what_was_typed_and_every_problem_but_no_password() {
+        let mut c = yiyang_core::text::Checks::new();
+        c.add("name", "请填写姓名");
+        c.add("phone", "手机号格式不正确");
+        let e = c.finish().unwrap_err();
+        let typed = vec![
+            ("name".to_string(), String::new()),
+            ("phone".to_string(), "12".to_string()),
+            ("password".to_string(), "Secret#2026x".to_string()),
+            ("_csrf".to_string(), "tok".to_string()),
+            ("scopes".to_string(), "patient.read".to_string()),
+        ];
+        let f = FormError::from_error("staff", &e, typed);
+        assert!(f.open() && f.kept());
+        assert_eq!(f.fields.len(), 2);
+        assert_eq!(f.problem("phone"), Some("手机号格式不正确"));
+        assert_eq!(f.value("phone", "默认"), "12");
+        assert_eq!(
+            f.value("missing", "默认"),
+            "",
+            "a field not sent stays empty"
+        );
+        assert_eq!(f.value("password", "x"), "");
+        assert_eq!(f.value("_csrf", "x"), "");
+        assert!(f.checked("scopes", "patient.read", false));
+        assert!(
+            !f.checked("scopes", "staff.read", true),
+            "unticked when sent without it"
+        );
+        let html = f.input("phone", "手机号", "").render().into_string();
+        assert!(html.contains("id=\"staff-phone\"") && html.contains("value=\"12\""));
+        assert!(html.contains("aria-invalid=\"true\"") && html.contains("id=\"err-staff-phone\""));
+        let pw = f
+            .input("password", "密码", "")
+            .kind("password")
+            .render()
+            .into_string();
+        assert!(!pw.contains("Secret"), "{pw}");
+        // Another form of the page stays as the query asks.
+        let q = params(&[("new", "dept")]);
+        assert!(!FormError::pick("dept", &q, Some(&f)).is_some());
+        assert!(FormError::pick("dept", &q, Some(&f)).open());
+        assert!(FormError::pick("staff", &q, Some(&f)).is_some());
+        let blank = FormError::from_params(&params(&[]), "dept");
+        assert!(!blank.open() && blank.value("code", "NK") == "NK");
+        assert!(blank.checked("on", "1", true));
+    }
+
+    #[test]
+    fn dialogs_open_when_asked_and_close_to_the_page() {
+        let f = FormError::from_params(&params(&[("new", "org")]), "org");
+        let html = dialog(&f, "新增机构", "/orgs", html! { p { "x" } }).into_string();
+        assert!(html.contains("<dialog id=\"dlg-org\"") && html.contains(" open"));
+        assert!(html.contains("href=\"/orgs\" data-dialog-close"));
+        let b = dialog_button("org", "新增机构", "/orgs?kind=hospital").into_string();
+        assert!(
+            b.contains("href=\"/orgs?kind=hospital&amp;new=org\"")
+                && b.contains("data-dialog=\"dlg-org\"")
+        );
+        let closed = dialog(&FormError::blank("org"), "新增机构", "/orgs", html! {}).into_string();
+        assert!(!closed.contains(" open"));
     }
 
     #[test]

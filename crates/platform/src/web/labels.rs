@@ -108,6 +108,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("orders", "检查检验申请单"),
     ("appointments", "预约挂号"),
     ("critical_route", "危急值通知规则"),
+    ("api", "接口文档"),
 ];
 
 /// Built-in roles (`roles.code`).
