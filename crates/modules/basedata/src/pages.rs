@@ -713,11 +713,7 @@ async fn staff_detail(
                 dt { "录入时间" } dd { (ts(s.created_at)) }
             } }
             @if s.masked && can_unmask {
-                div.card { form.toolbar method="get" action=(format!("/staff/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途（将记入审计日志）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对执业注册信息"; }
-                    button type="submit" { "查看明文" }
-                } }
+                div.toolbar { (kit::unmask_button(&format!("/staff/{id}"), "如：核对执业注册信息", &q)) }
             }
             div.toolbar {
                 @if can_write && !s.deleted && (s.status == "draft" || s.status == "rejected") {

@@ -746,11 +746,7 @@ async fn delivery_page(
             h2 { "发送内容" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
             pre.er7 { (v.payload.replace('\r', "\n")) }
             @if can_unmask && !v.unmasked {
-                form.toolbar method="get" action=(format!("/integration/deliveries/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对接收方报错"; }
-                    button.secondary type="submit" { "查看明文（将记入审计）" }
-                }
+                div.toolbar { (kit::unmask_button(&format!("/integration/deliveries/{id}"), "如：核对接收方报错", &q)) }
             }
             @if !d.last_response.is_empty() {
                 h2 { "对方的最近应答" }

@@ -773,11 +773,7 @@ async fn message_page(
             h2 { "消息原文" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
             pre.er7 { (er7) }
             @if can_unmask && !v.unmasked {
-                form.toolbar method="get" action=(format!("/integration/messages/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对患者身份"; }
-                    button.secondary type="submit" { "查看明文（将记入审计）" }
-                }
+                div.toolbar { (yiyang_platform::web::kit::unmask_button(&format!("/integration/messages/{id}"), "如：核对患者身份", &q)) }
             }
             @if !v.ack_text.is_empty() {
                 h2 { "回执（ACK）" }

@@ -554,11 +554,7 @@ async fn person_view(
                         dt { "主索引号" } dd.mono { "EMPI-" (pid) }
                     }
                     @if person.masked && can_unmask {
-                        form.toolbar method="get" action=(format!("/persons/{id}")) {
-                            input type="hidden" name="unmask" value="true";
-                            div { label for="purpose" { "查看明文的用途（记入审计）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对身份办理住院"; }
-                            button type="submit" { "查看明文" }
-                        }
+                        div.toolbar { (yiyang_platform::web::kit::unmask_button(&format!("/persons/{id}"), "如：核对身份办理住院", q)) }
                     }
                 }
                 div.card {

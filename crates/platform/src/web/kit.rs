@@ -531,6 +531,24 @@ pub fn dialog_button(form: &str, label: &str, page: &str) -> Markup {
     html! { a.btn href=(format!("{page}{sep}new={form}")) data-dialog=(format!("dlg-{form}")) role="button" { (label) } }
 }
 
+/// 查看明文: a button opening a dialog that asks for the purpose (recorded with the read in
+/// the audit log) and loads `page` again with `unmask=true&purpose=…`.
+pub fn unmask_button(page: &str, example: &str, q: &Params) -> Markup {
+    let f = FormError::from_params(q, "unmask");
+    html! {
+        (dialog_button("unmask", "查看明文", page))
+        (dialog(&f, "查看明文", page, html! { form.grid method="get" action=(page) {
+            input type="hidden" name="unmask" value="true";
+            div {
+                label for="unmask-purpose" { "查看明文的用途" span.req { "*" } }
+                input #unmask-purpose type="text" name="purpose" required minlength="2" maxlength="100" placeholder=(example) aria-describedby="unmask-note";
+                div.muted.small #unmask-note { "用途与本次查看一并记入审计日志。" }
+            }
+            div { button type="submit" { "查看明文" } }
+        } }))
+    }
+}
+
 /// A link that opens the dialog of the form `form` on `page` filled for one record
 /// (`?new=<form>&edit=<key>`): the server draws it open with the record's values.
 pub fn edit_link(form: &str, label: &str, page: &str, key: &str) -> Markup {
