@@ -449,3 +449,84 @@ async fn api_clients_are_a_list_with_batch_revoke_export_and_a_dialog() {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn masking_rules_and_algorithms_are_lists_with_batch_switches_and_checked_dialogs() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let db = &app.state.db;
+        let (c, csrf) = app.login("admin").await;
+        let rules: Vec<(i64, i64)> = db
+            .fetch_all(
+                "SELECT id, version FROM mask_rules ORDER BY id LIMIT 2",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(rules.len(), 2, "{b}: the demo has rules");
+        let mut fields: Vec<(&str, String)> =
+            rules.iter().map(|(i, _)| ("ids", i.to_string())).collect();
+        fields.push(("_csrf", csrf.clone()));
+        let r = c
+            .post(app.url("/admin/masking/rules/batch/off"))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let loc = decode(r.headers()["location"].to_str().unwrap());
+        assert!(loc.contains("已处理 2 条"), "{b}: {loc}");
+        for (id, version) in &rules {
+            let (enabled, v): (bool, i64) = db
+                .fetch_one(
+                    "SELECT enabled, version FROM mask_rules WHERE id = $1",
+                    args![*id],
+                )
+                .await
+                .unwrap();
+            assert!(
+                !enabled && v == version + 1,
+                "{b}: rule {id} is off in a new version"
+            );
+        }
+        let off = db
+            .scalar(
+                "SELECT COUNT(*) FROM mask_rules WHERE enabled = FALSE",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (_, page) = get_text(&c, app.url("/admin/masking?enabled=0")).await;
+        assert!(
+            page.contains(&format!("共 <strong>{off}</strong> 条")),
+            "{b}"
+        );
+        // An algorithm with a bad code and too many kept characters: both at once.
+        let (s, _, page) = form(
+            &c,
+            &csrf,
+            app.url("/admin/masking/algorithms"),
+            &[
+                ("code", "坏 编码"),
+                ("name", "测试算法"),
+                ("kind", "partial"),
+                ("keep_head", "99"),
+                ("keep_tail", "1"),
+                ("replacement", "*"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        assert!(page.contains("<dialog id=\"dlg-algorithm\""), "{b}");
+        assert!(
+            page.contains("id=\"err-algorithm-code\"")
+                && page.contains("id=\"err-algorithm-keep_head\""),
+            "{b}"
+        );
+        assert!(page.contains("value=\"测试算法\""), "{b}");
+        assert!(
+            page.contains("aria-current=\"page\">脱敏算法"),
+            "{b}: the algorithms tab is shown"
+        );
+        app.stop().await;
+    }
+}

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/masking", get(masking_page))
         .route("/admin/masking/algorithms", post(algorithm_save))
         .route("/admin/masking/rules", post(rule_save))
+        .route("/admin/masking/rules/batch/{action}", post(rules_batch))
         .route("/audit", get(audit_page))
         .route("/audit/verify", post(audit_verify))
         .route("/jobs", get(jobs_page))
@@ -1193,6 +1194,14 @@ async fn masking_view(
             .col(Col::action("actions", "操作", |r: &masking::Rule| {
                 kit::edit_link("rule", "编辑", "/admin/masking", &r.id.to_string())
             }))
+            .batch(
+                |r| r.id,
+                vec![
+                    kit::BatchAction::new("批量启用", "/admin/masking/rules/batch/on"),
+                    kit::BatchAction::new("批量停用", "/admin/masking/rules/batch/off")
+                        .danger("停用后这些字段按默认规则（角色 *）脱敏，确定停用？"),
+                ],
+            )
             .empty("没有符合条件的脱敏规则");
         if lq.export {
             return table
@@ -1296,6 +1305,43 @@ async fn rule_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Para
             kit::form_failed(&e, page)
         }
     }
+}
+
+/// 批量启用/停用 of the ticked masking rules (each saved as a new version); every failure
+/// named.
+async fn rules_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(action): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let enabled = match action.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return back("/admin/masking", Err(AppError::not_found("batch_action"))),
+    };
+    let rules = match st.masking.rules().await {
+        Ok(r) => r,
+        Err(e) => return back("/admin/masking", Err(e)),
+    };
+    let (mut done, mut failures) = (0, Vec::new());
+    for id in kit::ids(&f) {
+        let Some(r) = rules.iter().find(|r| r.id == id) else {
+            failures.push((id, AppError::not_found("mask_rule")));
+            continue;
+        };
+        let input = masking::RuleInput {
+            field_kind: r.field_kind.clone(),
+            role_code: r.role_code.clone(),
+            algorithm_id: r.algorithm_id,
+            enabled,
+        };
+        match st.masking.save_rule(&a.ctx, &input).await {
+            Ok(_) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back("/admin/masking", kit::batch_summary(done, &failures))
 }
 
 async fn audit_page(
