@@ -49,6 +49,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("auth.password_reused", 400, "新密码不能与原密码相同"),
     e("auth.password_weak", 400, "密码至少10位"),
     e("auth.unauthenticated", 401, "请先登录"),
+    e("client.already_revoked", 409, "该客户端已吊销"),
     e("client.name_required", 400, "请填写客户端名称"),
     e("client.scope_invalid", 400, "不允许的授权范围：…"),
     e("client.scope_required", 400, "请至少选择一个授权范围"),

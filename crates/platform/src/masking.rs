@@ -345,40 +345,58 @@ pub struct AlgorithmInput {
 }
 
 impl AlgorithmInput {
+    /// Every problem of the algorithm at once (a single one keeps its own code).
     fn validate(&self) -> AppResult<()> {
+        let mut c = yiyang_core::text::Checks::new();
         let code = self.code.trim();
         if code.is_empty()
             || code.len() > 40
             || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "masking.code_invalid",
                 "code",
                 "算法编码须为1-40位字母、数字或下划线",
-            ));
+            )));
         }
+        c.text(
+            "name",
+            "算法名称",
+            &self.name,
+            40,
+            yiyang_core::text::Kind::Name,
+        );
         if self.name.trim().is_empty() {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "masking.name_required",
                 "name",
                 "请填写算法名称",
-            ));
+            )));
         }
         if !ALGORITHM_KINDS.iter().any(|(k, _)| *k == self.kind) {
-            return Err(AppError::field(
+            c.result::<()>(Err(AppError::field(
                 "masking.kind_invalid",
                 "kind",
                 "算法类型不存在",
-            ));
+            )));
         }
-        if !(0..=32).contains(&self.keep_head) || !(0..=32).contains(&self.keep_tail) {
-            return Err(AppError::field(
-                "masking.keep_invalid",
-                "keep_head",
-                "保留位数须在0到32之间",
-            ));
+        for (field, v) in [("keep_head", self.keep_head), ("keep_tail", self.keep_tail)] {
+            if !(0..=32).contains(&v) {
+                c.result::<()>(Err(AppError::field(
+                    "masking.keep_invalid",
+                    field,
+                    "保留位数须在0到32之间",
+                )));
+            }
         }
-        Ok(())
+        c.text(
+            "replacement",
+            "替换文本",
+            &self.replacement,
+            20,
+            yiyang_core::text::Kind::Line,
+        );
+        c.finish()
     }
 }
 

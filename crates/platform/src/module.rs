@@ -54,20 +54,34 @@ pub struct Schedule {
     pub cron: &'static str,
 }
 
-/// One figure on the home page, linking to the list it counts.
+/// One figure on the home page, linking to the list it counts: the list at `href` shows
+/// exactly `value` rows (tested for every demo role), so a card never promises more than
+/// its list holds. A module shows a card only to a caller who may open its list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Card {
     pub label: String,
     pub value: i64,
     pub href: String,
+    /// A work queue (待办): something waits for the caller while the number is above 0.
+    pub queue: bool,
 }
 
 impl Card {
+    /// A figure of the caller's area (概况).
     pub fn new(label: impl Into<String>, value: i64, href: impl Into<String>) -> Card {
         Card {
             label: label.into(),
             value,
             href: href.into(),
+            queue: false,
+        }
+    }
+
+    /// A work queue (待办事项): records waiting for the caller to act.
+    pub fn queue(label: impl Into<String>, value: i64, href: impl Into<String>) -> Card {
+        Card {
+            queue: true,
+            ..Card::new(label, value, href)
         }
     }
 }
@@ -242,6 +256,14 @@ pub trait Module: Send + Sync {
     ) -> BoxFut<'a, AppResult<Vec<Card>>> {
         Box::pin(async { Ok(Vec::new()) })
     }
+    /// Charts for the caller's home page (only over data the caller may read).
+    fn home_charts<'a>(
+        &'a self,
+        _st: &'a AppState,
+        _ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<crate::web::chart::Chart>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Demo data, after the modules before it seeded theirs (runs once per database).
     fn seed_demo<'a>(&'a self, _st: &'a AppState) -> BoxFut<'a, AppResult<()>> {
         Box::pin(async { Ok(()) })
@@ -378,6 +400,19 @@ impl Registry {
             cards.extend(m.home_cards(st, ctx).await?);
         }
         Ok(cards)
+    }
+
+    /// Every module's home-page charts for `ctx`, in module order.
+    pub async fn home_charts(
+        &self,
+        st: &AppState,
+        ctx: &RequestContext,
+    ) -> AppResult<Vec<crate::web::chart::Chart>> {
+        let mut charts = Vec::new();
+        for m in &self.modules {
+            charts.extend(m.home_charts(st, ctx).await?);
+        }
+        Ok(charts)
     }
 
     /// Every module's demo data, in module order.

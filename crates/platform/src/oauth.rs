@@ -48,31 +48,40 @@ pub struct NewClient {
 /// Registers a client; returns it with its secret, shown once.
 pub async fn register(db: &Db, ctx: &RequestContext, c: &NewClient) -> AppResult<(Client, String)> {
     let scope = ctx.require(perm::CLIENT_MANAGE)?;
+    // Every problem of the form at once (a single one keeps its own code).
+    let mut checks = yiyang_core::text::Checks::new();
+    checks.text(
+        "name",
+        "客户端名称",
+        &c.name,
+        80,
+        yiyang_core::text::Kind::Name,
+    );
     if c.name.trim().is_empty() {
-        return Err(AppError::field(
+        checks.result::<()>(Err(AppError::field(
             "client.name_required",
             "name",
             "请填写客户端名称",
-        ));
+        )));
     }
     if c.scopes.is_empty() {
-        return Err(AppError::field(
+        checks.result::<()>(Err(AppError::field(
             "client.scope_required",
             "scopes",
             "请至少选择一个授权范围",
-        ));
-    }
-    if let Some(s) = c
+        )));
+    } else if let Some(s) = c
         .scopes
         .iter()
         .find(|s| !CLIENT_SCOPES.contains(&s.as_str()))
     {
-        return Err(AppError::field(
+        checks.result::<()>(Err(AppError::field(
             "client.scope_invalid",
             "scopes",
             format!("不允许的授权范围：{s}"),
-        ));
+        )));
     }
+    checks.finish()?;
     match c.org_id {
         Some(o) if !scope.allows(o) => return Err(AppError::forbidden(perm::CLIENT_MANAGE)),
         None if scope != Scope::City => return Err(AppError::forbidden(perm::CLIENT_MANAGE)),
@@ -123,12 +132,88 @@ pub async fn list(db: &Db, ctx: &RequestContext) -> AppResult<Vec<Client>> {
     .await
 }
 
+/// Filters of the client list.
+#[derive(Debug, Clone, Default)]
+pub struct ClientQuery {
+    /// A fragment of the name or the client id.
+    pub q: Option<String>,
+    /// `active` or `revoked`.
+    pub status: Option<String>,
+}
+
+/// Columns the client list sorts by.
+pub const CLIENT_SORTS: &[yiyang_store::Sort] = &[
+    yiyang_store::Sort {
+        key: "name",
+        sql: "name",
+    },
+    yiyang_store::Sort {
+        key: "status",
+        sql: "status",
+    },
+    yiyang_store::Sort {
+        key: "created_at",
+        sql: "created_at",
+    },
+    yiyang_store::Sort {
+        key: "last_token_at",
+        sql: "last_token_at",
+    },
+];
+
+/// One window of the clients in the caller's `client.manage` scope and their number.
+pub async fn list_page(
+    db: &Db,
+    ctx: &RequestContext,
+    q: &ClientQuery,
+    win: &yiyang_store::Window,
+) -> AppResult<yiyang_store::Paged<Client>> {
+    let scope = ctx.require(perm::CLIENT_MANAGE)?;
+    let mut f = yiyang_store::Filter::new();
+    if let Some(orgs) = scope.org_ids() {
+        f.any_of("org_id", &orgs);
+    }
+    if let Some(s) = q.status.as_deref().filter(|s| !s.is_empty()) {
+        yiyang_core::text::one_of("status", "状态", s, &["active", "revoked"])?;
+        f.add("status = ?", s);
+    }
+    if let Some(t) = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let a = f.next();
+        f.args.push(yiyang_store::like_pattern(t).into());
+        f.raw(&format!(
+            "(LOWER(name) LIKE {a} ESCAPE '\\' OR LOWER(client_id) LIKE {a} ESCAPE '\\')"
+        ));
+    }
+    let total = db
+        .scalar(
+            &format!("SELECT COUNT(*) FROM oauth_clients{}", f.sql()),
+            f.args.clone(),
+        )
+        .await?;
+    let w = f.sql();
+    let tail = win.tail(&mut f, "id DESC");
+    let rows = db
+        .fetch_all(
+            &format!("SELECT id, client_id, name, scopes, org_id, status, created_at, revoked_at, last_token_at FROM oauth_clients{w}{tail}"),
+            f.args,
+        )
+        .await?;
+    Ok(yiyang_store::Paged::exact(rows, total))
+}
+
 /// Revokes a client: its tokens stop working immediately.
 pub async fn revoke(db: &Db, ctx: &RequestContext, id: i64) -> AppResult<()> {
     let scope = ctx.require(perm::CLIENT_MANAGE)?;
     let c = get(db, id).await?;
     if !c.org_id.map_or(scope == Scope::City, |o| scope.allows(o)) {
         return Err(AppError::not_found("oauth_client"));
+    }
+    if c.status == "revoked" {
+        return Err(AppError::new(
+            "client.already_revoked",
+            409,
+            "该客户端已吊销",
+        ));
     }
     let mut tx = db.begin().await?;
     tx.execute(

@@ -243,7 +243,7 @@ impl Module for PlatformModule {
     ) -> BoxFut<'a, AppResult<Vec<Card>>> {
         Box::pin(async move {
             let unread = notify::unread_count(&st.db, ctx.actor.id).await?;
-            let mut cards = vec![Card::new("未读消息", unread, "/inbox?unread=1")];
+            let mut cards = vec![Card::queue("未读消息", unread, "/inbox?unread=1")];
             if ctx.has(perm::JOBS_READ) {
                 let counts = crate::jobs::counts(&st.db).await?;
                 let dead = counts
@@ -251,7 +251,27 @@ impl Module for PlatformModule {
                     .find(|(s, _)| s == "dead")
                     .map(|(_, n)| *n)
                     .unwrap_or(0);
-                cards.push(Card::new("失败任务", dead, "/jobs?status=dead"));
+                cards.push(Card::queue("失败任务", dead, "/jobs?status=dead"));
+            }
+            if ctx.has(perm::AUDIT_READ) {
+                // Refused operations today: what a security auditor looks at first.
+                let today = yiyang_core::clock::today_cst(st.clock.as_ref())
+                    .format("%Y-%m-%d")
+                    .to_string();
+                let q = crate::audit::AuditQuery {
+                    outcome: Some("denied".into()),
+                    from: Some(today.clone()),
+                    to: Some(today.clone()),
+                    ..Default::default()
+                };
+                let n = crate::audit::search_page(&st.db, ctx, &q, &yiyang_store::Window::first(1))
+                    .await?
+                    .total;
+                cards.push(Card::queue(
+                    "今日被拒绝的操作",
+                    n,
+                    format!("/audit?outcome=denied&from={today}&to={today}"),
+                ));
             }
             Ok(cards)
         })

@@ -601,7 +601,14 @@ async fn masking_rules_per_role_change_what_a_role_sees() {
             .send()
             .await
             .unwrap();
-        assert!(r.headers()["location"].to_str().unwrap().contains("err="));
+        // The rule dialog comes back open with the field's problem beside it.
+        assert_eq!(r.status().as_u16(), 400, "{b}");
+        let page = r.text().await.unwrap();
+        assert!(page.contains("字段类型不存在"), "{b}: {page}");
+        assert!(
+            page.contains("id=\"dlg-rule\"") && page.contains("aria-invalid=\"true\""),
+            "{b}"
+        );
         app.stop().await;
     }
 }

@@ -347,6 +347,17 @@ async fn error_codes_are_a_page_of_the_api_documentation_and_part_of_openapi() {
     let r = admin.get(app.url("/api/docs/errors")).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
+    let all = yiyang::api::error_codes(&registry()).len();
+    assert!(
+        html.contains(&format!("共 <strong>{all}</strong> 条")),
+        "every code is listed"
+    );
+    let r = admin
+        .get(app.url("/api/docs/errors?q=common.not_found"))
+        .send()
+        .await
+        .unwrap();
+    let html = r.text().await.unwrap();
     assert!(html.contains("common.not_found") && html.contains("记录不存在或无权访问"));
     let (doctor, _) = app.login("doctor").await;
     let r = doctor

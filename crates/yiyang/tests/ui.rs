@@ -369,64 +369,6 @@ async fn statistics_pages_carry_charts_as_data_not_script() {
     app.stop().await;
 }
 
-/// The home page's cards: (link, number, label).
-fn cards(html: &str) -> Vec<(String, i64, String)> {
-    html.split("<a class=\"stat\" href=\"")
-        .skip(1)
-        .filter_map(|part| {
-            let (href, rest) = part.split_once('"')?;
-            let n = rest.split_once("<div class=\"n\">")?.1.split_once('<')?.0;
-            let l = rest.split_once("<div class=\"l\">")?.1.split_once('<')?.0;
-            Some((
-                href.replace("&amp;", "&"),
-                n.trim().parse().ok()?,
-                l.to_string(),
-            ))
-        })
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn home_cards_open_the_filtered_list_they_count() {
-    let app = TestApp::start("sqlite").await;
-    // Two licences expiring soon, one far away: the card counts what the list shows.
-    let db = &app.state.db;
-    db.execute(
-        "UPDATE staff SET licence_expiry = '2026-12-20' WHERE id IN (SELECT id FROM staff ORDER BY id LIMIT 2)",
-        vec![],
-    )
-    .await
-    .unwrap();
-    let (c, _) = app.login("admin").await;
-    let (_, home) = get_text(&c, app.url("/")).await;
-    let found = cards(&home);
-    let checked: Vec<&str> = ["60天内证照到期", "医院", "养老机构"]
-        .into_iter()
-        .filter(|want| found.iter().any(|(_, _, l)| l == want))
-        .collect();
-    assert!(checked.contains(&"60天内证照到期"), "{found:?}");
-    for (href, n, label) in &found {
-        if !checked.contains(&label.as_str()) {
-            continue;
-        }
-        let (s, list) = get_text(&c, app.url(href)).await;
-        assert_eq!(s, 200, "{label} → {href}");
-        assert!(
-            list.contains(&format!("共 <strong>{n}</strong> 条")),
-            "{label} → {href}: the list shows the {n} the card counts"
-        );
-    }
-    let soon = found
-        .iter()
-        .find(|(_, _, l)| l == "60天内证照到期")
-        .unwrap();
-    assert!(
-        soon.1 >= 2 && soon.0.contains("expiring_within_days=60"),
-        "{soon:?}"
-    );
-    app.stop().await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_queue_counts_every_pending_pair_and_exports_them() {
     let app = TestApp::start("sqlite").await;

@@ -3,6 +3,8 @@
 //! warns before a practising licence expires.
 
 pub mod api;
+pub mod dashboard;
+pub mod departments;
 pub mod errors;
 pub mod import;
 pub mod pages;

@@ -162,59 +162,13 @@ impl Module for BasedataModule {
         st: &'a AppState,
         ctx: &'a RequestContext,
     ) -> BoxFut<'a, AppResult<Vec<Card>>> {
-        Box::pin(home_cards(st, ctx))
+        Box::pin(crate::dashboard::home_cards(st, ctx))
     }
-}
-
-/// Approved institutions per kind, staff on the register, licences expiring within 60
-/// days, and submissions waiting for review — each only for a caller who may read them.
-async fn home_cards(st: &AppState, ctx: &RequestContext) -> AppResult<Vec<Card>> {
-    let mut cards = Vec::new();
-    if ctx.has(perm::ORG_READ) {
-        let orgs = service::list_orgs(st, ctx, &Default::default()).await?;
-        for (k, l) in service::ORG_KINDS.iter().filter(|(k, _)| *k != "platform") {
-            let n = orgs
-                .iter()
-                .filter(|o| o.kind == *k && o.status == "approved")
-                .count() as i64;
-            if n > 0 {
-                cards.push(Card::new(*l, n, format!("/orgs?kind={k}&status=approved")));
-            }
-        }
+    fn home_charts<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<yiyang_platform::web::chart::Chart>>> {
+        Box::pin(crate::dashboard::home_charts(st, ctx))
     }
-    if let Some(scope) = ctx.scope_of(perm::STAFF_READ) {
-        let mut f = yiyang_store::Filter::new();
-        if let Some(orgs) = scope.org_ids() {
-            f.any_of("org_id", &orgs);
-        }
-        f.raw("deleted_at IS NULL");
-        let n = st
-            .db
-            .scalar(
-                &format!("SELECT COUNT(*) FROM staff{}", f.sql()),
-                f.args.clone(),
-            )
-            .await?;
-        cards.push(Card::new("在册人员", n, "/staff"));
-        let soon = (yiyang_core::clock::today_cst(st.clock.as_ref()) + chrono::Duration::days(60))
-            .format("%Y-%m-%d")
-            .to_string();
-        let ph = f.next();
-        f.args.push(soon.into());
-        f.raw(&format!("licence_expiry <= {ph}"));
-        let n = st
-            .db
-            .scalar(&format!("SELECT COUNT(*) FROM staff{}", f.sql()), f.args)
-            .await?;
-        cards.push(Card::new(
-            "60天内证照到期",
-            n,
-            "/staff?expiring_within_days=60",
-        ));
-    }
-    if ctx.has(perm::ORG_REVIEW) || ctx.has(perm::STAFF_REVIEW) {
-        let (o, s) = service::pending(st, ctx).await?;
-        cards.push(Card::new("待审核", (o.len() + s.len()) as i64, "/review"));
-    }
-    Ok(cards)
 }

@@ -13,12 +13,12 @@ use maud::{Markup, html};
 use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
 use yiyang_platform::web::kit::{
-    BatchAction, Col, FormError, ListQuery, Table, back_to_form, batch_summary, dialog,
-    dialog_button, filter_bar,
+    self, BatchAction, Col, FormError, ListQuery, Table, back_to_form, batch_summary, dialog,
+    dialog_button, filter_bar, form_failed,
 };
 use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
 use yiyang_platform::web::pages::back;
-use yiyang_platform::web::{AppState, Page, PageResult};
+use yiyang_platform::web::{AppState, Authed, Page, PageResult};
 
 type Params = HashMap<String, String>;
 
@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/staff/{id}/delete", post(staff_delete))
         .route("/staff/{id}/restore", post(staff_restore))
         .route("/review", get(review_page))
+        .route("/review/{kind}/approve", post(review_batch))
         .route("/import", get(import_page).post(import_submit))
         .route("/import/template/{kind}", get(import_template))
 }
@@ -75,22 +76,22 @@ fn select(
     } }
 }
 
-fn org_form(a: &yiyang_platform::web::Authed, action: &str, o: Option<&service::Org>) -> Markup {
+fn org_form(a: &Authed, action: &str, o: Option<&service::Org>, e: &FormError) -> Markup {
     let v = |f: fn(&service::Org) -> String| o.map(f).unwrap_or_default();
     let districts: Vec<(&str, &str)> = DISTRICTS.iter().map(|d| (*d, *d)).collect();
     html! { form.grid method="post" action=(action) {
         (csrf(a))
-        div { label for="code" { "机构编码" span.req { "*" } } input #code type="text" name="code" value=(v(|o| o.code.clone())) required readonly[o.is_some()]; }
-        div { label for="name" { "机构名称" span.req { "*" } } input #name type="text" name="name" value=(v(|o| o.name.clone())) required; }
-        div { label for="kind" { "机构类型" span.req { "*" } } (select("kind", "kind", ORG_KINDS, &v(|o| o.kind.clone()), None)) }
-        div { label for="level" { "等级" } input #level type="text" name="level" value=(v(|o| o.level.clone())) placeholder="如 三级甲等"; }
-        div { label for="district" { "所属区县" } (select("district", "district", &districts, &v(|o| o.district.clone()), Some("（请选择）"))) }
-        div { label for="address" { "地址" } input #address type="text" name="address" value=(v(|o| o.address.clone())); }
-        div { label for="phone" { "联系电话" } input #phone type="text" name="phone" value=(v(|o| o.phone.clone())); }
-        div { label for="beds" { "床位数" } input #beds type="number" min="0" name="beds" value=(o.map(|o| o.beds).unwrap_or(0)); }
-        div { label for="scope" { "服务范围" } input #scope type="text" name="service_scope" value=(v(|o| o.service_scope.clone())); }
-        div { label for="lic" { "执业/设立许可证号" } input #lic type="text" name="licence_no" value=(v(|o| o.licence_no.clone())); }
-        div { label for="exp" { "许可证有效期" } input #exp type="date" name="licence_expiry" value=(v(|o| o.licence_expiry.clone().unwrap_or_default())); }
+        (e.input("code", "机构编码", &v(|o| o.code.clone())).required().readonly(o.is_some()))
+        (e.input("name", "机构名称", &v(|o| o.name.clone())).required())
+        (e.select("kind", "机构类型", ORG_KINDS.iter().copied(), &v(|o| o.kind.clone()), None).required())
+        (e.input("level", "等级", &v(|o| o.level.clone())).placeholder("如 三级甲等"))
+        (e.select("district", "所属区县", districts, &v(|o| o.district.clone()), Some("（请选择）")))
+        (e.input("address", "地址", &v(|o| o.address.clone())))
+        (e.input("phone", "联系电话", &v(|o| o.phone.clone())))
+        (e.input("beds", "床位数", &o.map(|o| o.beds).unwrap_or(0).to_string()).kind("number").range("0", "100000"))
+        (e.input("service_scope", "服务范围", &v(|o| o.service_scope.clone())))
+        (e.input("licence_no", "执业/设立许可证号", &v(|o| o.licence_no.clone())))
+        (e.input("licence_expiry", "许可证有效期", &v(|o| o.licence_expiry.clone().unwrap_or_default())).kind("date"))
         div { button type="submit" { (if o.is_some() { "保存修改" } else { "录入机构" }) } }
     } }
 }
@@ -123,15 +124,24 @@ async fn orgs_page(
     Page(a): Page,
     Query(q): Query<Params>,
 ) -> PageResult {
+    orgs_view(&st, &a, &q, None).await
+}
+
+async fn orgs_view(
+    st: &AppState,
+    a: &Authed,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult {
     let oq = OrgQuery {
         q: q.get("q").cloned(),
         kind: q.get("kind").cloned(),
         status: q.get("status").cloned(),
         district: q.get("district").cloned(),
     };
-    let lq = ListQuery::from_params(&q);
-    let orgs = service::list_orgs_page(&st, &a.ctx, &oq, &lq.window(service::ORG_SORTS)).await?;
-    let table = Table::new("orgs", "/orgs", &q, &lq)
+    let lq = ListQuery::from_params(q);
+    let orgs = service::list_orgs_page(st, &a.ctx, &oq, &lq.window(service::ORG_SORTS)).await?;
+    let table = Table::new("orgs", "/orgs", q, &lq)
         .col(
             Col::new("code", "编码", |o: &service::Org| o.code.clone())
                 .sort()
@@ -185,32 +195,32 @@ async fn orgs_page(
         )
         .empty("没有符合条件的机构");
     if lq.export {
-        return table.export(&st, &a.ctx, "机构信息", "orgs", &orgs).await;
+        return table.export(st, &a.ctx, "机构信息", "orgs", &orgs).await;
     }
     let districts: Vec<(&str, &str)> = DISTRICTS.iter().map(|d| (*d, *d)).collect();
     let can_create = a.ctx.scope_of(perm::ORG_WRITE) == Some(yiyang_core::Scope::City);
-    let err = FormError::from_params(&q, "org");
+    let err = FormError::pick("org", q, failed);
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "机构信息",
         "/orgs",
         html! {
-            @if !err.is_some() { (msgs(&q)) }
+            @if !err.is_some() { (msgs(q)) }
             (filter_bar("/orgs", &lq, html! {
-                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(&q, "q")); }
-                div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(&q, "kind"), Some("全部"))) }
-                div { label for="district" { "区县" } (select("district", "district", &districts, p(&q, "district"), Some("全部"))) }
-                div { label for="status" { "状态" } (select("status", "status", STATUSES, p(&q, "status"), Some("全部"))) }
+                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(q, "kind"), Some("全部"))) }
+                div { label for="district" { "区县" } (select("district", "district", &districts, p(q, "district"), Some("全部"))) }
+                div { label for="status" { "状态" } (select("status", "status", STATUSES, p(q, "status"), Some("全部"))) }
             }))
             @if can_create {
-                div.page-actions { (dialog_button("dlg-org", "新增机构", "/orgs?new=org")) }
-                (dialog("dlg-org", "新增机构", p(&q, "new") == "org", &err, html! {
+                div.page-actions { (dialog_button("org", "新增机构", "/orgs")) }
+                (dialog(&err, "新增机构", "/orgs", html! {
                     p.muted { "录入后为“待提交”，提交审核、审核通过后对全平台展示。" }
-                    (org_form(&a, "/orgs", None))
+                    (org_form(a, "/orgs", None, &err))
                 }))
             }
-            (table.render(&orgs, &a))
+            (table.render(&orgs, a))
         },
     )
     .into_response())
@@ -222,7 +232,10 @@ async fn org_create(State(st): State<AppState>, Page(a): Page, Form(f): Form<Par
             &format!("/orgs/{id}"),
             Ok("机构已录入，请核对后提交审核".into()),
         ),
-        Err(e) => back_to_form("/orgs", "org", &e),
+        Err(e) => {
+            let failed = FormError::from_error("org", &e, f);
+            form_failed(&e, orgs_view(&st, &a, &Params::new(), Some(&failed)).await)
+        }
     }
 }
 
@@ -231,23 +244,90 @@ async fn org_page(
     Page(a): Page,
     Path(id): Path<i64>,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let o = service::get_org(&st, &a.ctx, id).await?;
-    let depts = if a.ctx.has(perm::DEPT_READ) {
-        service::list_departments(&st, &a.ctx, id).await?
-    } else {
-        vec![]
+) -> PageResult {
+    org_view(&st, &a, id, &q, None).await
+}
+
+/// One institution: its details, review actions, its departments (a list of the kit:
+/// filter, sort, page, export) and the 编辑/新增科室/退回 forms in dialogs.
+async fn org_view(
+    st: &AppState,
+    a: &Authed,
+    id: i64,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult {
+    let o = service::get_org(st, &a.ctx, id).await?;
+    let path = format!("/orgs/{id}");
+    let lq = ListQuery::from_params(q);
+    let dq = crate::departments::DeptQuery {
+        q: q.get("q").cloned(),
+        kind: q.get("kind").cloned(),
     };
+    let depts = if a.ctx.has(perm::DEPT_READ) {
+        Some(
+            crate::departments::list_page(
+                st,
+                &a.ctx,
+                id,
+                &dq,
+                &lq.window(crate::departments::DEPT_SORTS),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    let table = Table::new("departments", &path, q, &lq)
+        .col(
+            Col::new("code", "编码", |d: &service::Department| d.code.clone())
+                .sort()
+                .class("mono"),
+        )
+        .col(Col::new("name", "名称", |d: &service::Department| d.name.clone()).sort())
+        .col(
+            Col::new("kind", "类型", |d: &service::Department| {
+                label(DEPT_KINDS, &d.kind).to_string()
+            })
+            .sort(),
+        )
+        .col(Col::new("phone", "电话", |d: &service::Department| {
+            d.phone.clone()
+        }))
+        .col(
+            Col::new("status", "状态", |d: &service::Department| {
+                (if d.status == "active" {
+                    "启用"
+                } else {
+                    "停用"
+                })
+                .to_string()
+            })
+            .hidden(),
+        )
+        .empty("没有符合条件的科室");
+    if lq.export
+        && let Some(d) = &depts
+    {
+        return table
+            .export(st, &a.ctx, &format!("{}科室", o.name), "department", d)
+            .await;
+    }
     let can_edit = a.ctx.has_for(perm::ORG_WRITE, id);
     let can_review = a.ctx.has_for(perm::ORG_REVIEW, id);
     let can_dept = a.ctx.has_for(perm::DEPT_WRITE, id);
+    let edit = FormError::pick("org-edit", q, failed);
+    let dept = FormError::pick("dept", q, failed);
+    let reject = FormError::pick("reject", q, failed);
+    let any = edit.is_some() || dept.is_some() || reject.is_some();
+    let kind = p(q, "kind");
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         &o.name,
         "/orgs",
         html! {
-            (msgs(&q))
+            @if !any { (msgs(q)) }
             div.card { dl.kv {
                 dt { "状态" } dd { (status_badge(&o.status)) @if !o.review_note.is_empty() { " 审核意见：" (o.review_note) } }
                 dt { "编码" } dd.mono { (o.code) }
@@ -260,41 +340,52 @@ async fn org_page(
                 dt { "更新时间" } dd { (ts(o.updated_at)) }
             } }
             div.toolbar {
+                @if can_edit { (dialog_button("org-edit", "编辑机构信息", &path)) }
                 @if can_edit && (o.status == "draft" || o.status == "rejected") {
-                    form.inline method="post" action=(format!("/orgs/{id}/submit")) { (csrf(&a)) button type="submit" { "提交审核" } }
+                    form.inline method="post" action=(format!("/orgs/{id}/submit")) { (csrf(a)) button type="submit" { "提交审核" } }
                 }
                 @if can_review && o.status == "pending" {
-                    form.inline method="post" action=(format!("/orgs/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
-                    form.inline method="post" action=(format!("/orgs/{id}/review")) {
-                        (csrf(&a)) input type="hidden" name="approve" value="0";
-                        label.muted.chk for="note" { "退回意见 " } input #note type="text" name="note" required;
-                        " " button.danger type="submit" { "退回" }
-                    }
+                    form.inline method="post" action=(format!("/orgs/{id}/review")) { (csrf(a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
+                    (dialog_button("reject", "退回", &path))
                 }
                 a.btn.secondary href=(format!("/staff?org_id={id}")) { "查看本机构人员" }
             }
-            h2 { "科室" }
-            div.table-wrap { table {
-                thead { tr { th { "编码" } th { "名称" } th { "类型" } th { "电话" } } }
-                tbody { @for d in &depts { tr { td.mono { (d.code) } td { (d.name) } td { (label(DEPT_KINDS, &d.kind)) } td { (d.phone) } } } }
-            } }
+            @if let Some(depts) = &depts {
+                h2 { "科室" }
+                (filter_bar(&path, &lq, html! {
+                    div { label for="dq" { "编码/名称" } input #dq type="search" name="q" value=(p(q, "q")); }
+                    div { label for="dk" { "类型" } (select("kind", "dk", DEPT_KINDS, kind, Some("全部"))) }
+                }))
+                @if can_dept { div.page-actions { (dialog_button("dept", "新增科室", &path)) } }
+                (table.render(depts, a))
+            }
             @if can_dept {
-                div.card { form.grid method="post" action=(format!("/orgs/{id}/departments")) {
-                    (csrf(&a))
-                    div { label for="dc" { "科室编码" } input #dc type="text" name="code" required; }
-                    div { label for="dn" { "科室名称" } input #dn type="text" name="name" required; }
-                    div { label for="dk" { "类型" } (select("kind", "dk", DEPT_KINDS, "clinical", None)) }
-                    div { label for="dp" { "电话" } input #dp type="text" name="phone"; }
+                (dialog(&dept, "新增科室", &path, html! { form.grid method="post" action=(format!("/orgs/{id}/departments")) {
+                    (csrf(a))
+                    (dept.input("code", "科室编码", "").required().placeholder("字母、数字或 -"))
+                    (dept.input("name", "科室名称", "").required())
+                    (dept.select("kind", "类型", DEPT_KINDS.iter().copied(), "clinical", None))
+                    (dept.input("phone", "电话", ""))
                     div { button type="submit" { "添加科室" } }
-                } }
+                } }))
             }
             @if can_edit {
-                h2 { "修改机构信息" }
-                p.muted { "已审核的机构修改后将重新进入审核。" }
-                div.card { (org_form(&a, &format!("/orgs/{id}"), Some(&o))) }
+                (dialog(&edit, "编辑机构信息", &path, html! {
+                    p.muted { "已审核的机构修改后将重新进入审核。" }
+                    (org_form(a, &path, Some(&o), &edit))
+                }))
+            }
+            @if can_review && o.status == "pending" {
+                (dialog(&reject, "退回机构信息", &path, html! { form.grid method="post" action=(format!("/orgs/{id}/review")) {
+                    (csrf(a))
+                    input type="hidden" name="approve" value="0";
+                    (reject.input("note", "退回意见", "").required().placeholder("请写明需要修改的内容"))
+                    div { button.danger type="submit" { "退回" } }
+                } }))
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn org_update(
@@ -303,8 +394,16 @@ async fn org_update(
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let r = service::update_org(&st, &a.ctx, id, org_input(&f)).await;
-    back(&format!("/orgs/{id}"), r.map(|_| "已保存".into()))
+    match service::update_org(&st, &a.ctx, id, org_input(&f)).await {
+        Ok(_) => back(&format!("/orgs/{id}"), Ok("已保存".into())),
+        Err(e) => {
+            let failed = FormError::from_error("org-edit", &e, f);
+            form_failed(
+                &e,
+                org_view(&st, &a, id, &Params::new(), Some(&failed)).await,
+            )
+        }
+    }
 }
 
 async fn org_submit(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
@@ -320,6 +419,13 @@ async fn org_review(
 ) -> Response {
     let approve = p(&f, "approve") == "1";
     let r = service::review_org(&st, &a.ctx, id, approve, p(&f, "note")).await;
+    if let (false, Err(e)) = (approve, &r) {
+        let failed = FormError::from_error("reject", e, f);
+        return form_failed(
+            e,
+            org_view(&st, &a, id, &Params::new(), Some(&failed)).await,
+        );
+    }
     back(
         &format!("/orgs/{id}"),
         r.map(|_| {
@@ -344,8 +450,16 @@ async fn dept_create(
         kind: p(&f, "kind").into(),
         phone: p(&f, "phone").into(),
     };
-    let r = service::create_department(&st, &a.ctx, id, &d).await;
-    back(&format!("/orgs/{id}"), r.map(|_| "科室已添加".into()))
+    match service::create_department(&st, &a.ctx, id, &d).await {
+        Ok(_) => back(&format!("/orgs/{id}"), Ok("科室已添加".into())),
+        Err(e) => {
+            let failed = FormError::from_error("dept", &e, f);
+            form_failed(
+                &e,
+                org_view(&st, &a, id, &Params::new(), Some(&failed)).await,
+            )
+        }
+    }
 }
 
 async fn staff_page(
@@ -353,7 +467,16 @@ async fn staff_page(
     Page(a): Page,
     Query(q): Query<Params>,
 ) -> PageResult {
-    let deleted = p(&q, "deleted") == "1";
+    staff_view(&st, &a, &q, None).await
+}
+
+async fn staff_view(
+    st: &AppState,
+    a: &Authed,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult {
+    let deleted = p(q, "deleted") == "1";
     let sq = StaffQuery {
         q: q.get("q").cloned(),
         org_id: q.get("org_id").and_then(|v| v.parse().ok()),
@@ -362,9 +485,9 @@ async fn staff_page(
         deleted: Some(deleted),
         expiring_within_days: q.get("expiring_within_days").and_then(|v| v.parse().ok()),
     };
-    let lq = ListQuery::from_params(&q);
+    let lq = ListQuery::from_params(q);
     let list = service::list_staff_page(
-        &st,
+        st,
         &a.ctx,
         &sq,
         &Unmask::default(),
@@ -384,7 +507,7 @@ async fn staff_page(
             );
         }
     }
-    let table = Table::new("staff", "/staff", &q, &lq)
+    let table = Table::new("staff", "/staff", q, &lq)
         .col(
             Col::new("name", "姓名", |s: &service::Staff| s.name.clone())
                 .sort()
@@ -447,7 +570,7 @@ async fn staff_page(
             "没有符合条件的人员"
         });
     if lq.export {
-        return table.export(&st, &a.ctx, "人员信息", "staff", &list).await;
+        return table.export(st, &a.ctx, "人员信息", "staff", &list).await;
     }
     let orgs: Vec<(i64, String)> = st
         .db
@@ -475,22 +598,22 @@ async fn staff_page(
             )
         })
         .collect();
-    let err = FormError::from_params(&q, "staff");
+    let err = FormError::pick("staff", q, failed);
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "人员信息",
         "/staff",
         html! {
-            @if !err.is_some() { (msgs(&q)) }
+            @if !err.is_some() { (msgs(q)) }
             (filter_bar("/staff", &lq, html! {
-                div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(&q, "q")); }
-                div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(&q, "profession"), Some("全部"))) }
-                div { label for="stt" { "状态" } (select("status", "stt", STATUSES, p(&q, "status"), Some("全部"))) }
+                div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(q, "profession"), Some("全部"))) }
+                div { label for="stt" { "状态" } (select("status", "stt", STATUSES, p(q, "status"), Some("全部"))) }
                 div { label for="exp" { "证照到期" } select #exp name="expiring_within_days" {
                     option value="" { "不限" }
                     @for (d, l) in [("30", "30天内到期或已过期"), ("60", "60天内到期或已过期"), ("90", "90天内到期或已过期")] {
-                        option value=(d) selected[p(&q, "expiring_within_days") == d] { (l) }
+                        option value=(d) selected[p(q, "expiring_within_days") == d] { (l) }
                     }
                 } }
                 @if let Some(o) = q.get("org_id") { input type="hidden" name="org_id" value=(o); }
@@ -498,24 +621,24 @@ async fn staff_page(
             }))
             p.muted.small { "身份证号按完整号码精确查找（加密存储，盲索引检索）。个人信息按脱敏规则显示，导出的表格同样脱敏。" }
             @if !my_orgs.is_empty() {
-                div.page-actions { (dialog_button("dlg-staff", "新增人员", "/staff?new=staff")) }
-                (dialog("dlg-staff", "新增人员", p(&q, "new") == "staff", &err, html! { form.grid method="post" action="/staff" {
-                    (csrf(&a))
-                    div { label for="org" { "所属机构" span.req { "*" } } select #org name="org_id" { @for (id, n) in &my_orgs { option value=(id) { (n) } } } }
-                    div { label for="dept" { "科室（须属于所选机构）" } select #dept name="dept_id" { option value="" { "（不指定）" } @for (id, n) in &depts { option value=(id) { (n) } } } }
-                    div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
-                    div { label for="sx" { "性别" span.req { "*" } } select #sx name="sex" { option value="M" { "男" } option value="F" { "女" } } }
-                    div { label for="idn" { "身份证号" span.req { "*" } } input #idn type="text" name="id_number" required maxlength="18" autocomplete="off"; }
-                    div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
-                    div { label for="pf" { "职业类别" span.req { "*" } } (select("profession", "pf", PROFESSIONS, "", None)) }
-                    div { label for="tt" { "职称" } input #tt type="text" name="title"; }
-                    div { label for="qn" { "资格证书编号" } input #qn type="text" name="qualification_no"; }
-                    div { label for="ln" { "执业证书编号" } input #ln type="text" name="licence_no"; }
-                    div { label for="le" { "执业证书有效期" } input #le type="date" name="licence_expiry"; }
+                div.page-actions { (dialog_button("staff", "新增人员", "/staff")) }
+                (dialog(&err, "新增人员", "/staff", html! { form.grid method="post" action="/staff" {
+                    (csrf(a))
+                    (err.select("org_id", "所属机构", my_orgs.iter().map(|(id, n)| (*id, n.clone())), "", None).required())
+                    (err.select("dept_id", "科室（须属于所选机构）", depts.iter().cloned(), "", Some("（不指定）")))
+                    (err.input("name", "姓名", "").required())
+                    (err.select("sex", "性别", [("M", "男"), ("F", "女")], "M", None).required())
+                    (err.input("id_number", "身份证号", "").required().maxlength(18).autocomplete("off"))
+                    (err.input("phone", "手机号", ""))
+                    (err.select("profession", "职业类别", PROFESSIONS.iter().copied(), "", None).required())
+                    (err.input("title", "职称", ""))
+                    (err.input("qualification_no", "资格证书编号", ""))
+                    (err.input("licence_no", "执业证书编号", ""))
+                    (err.input("licence_expiry", "执业证书有效期", "").kind("date"))
                     div { button type="submit" { "录入" } }
                 } }))
             }
-            (table.render(&list, &a))
+            (table.render(&list, a))
         },
     )
     .into_response())
@@ -545,7 +668,10 @@ async fn staff_create(
             &format!("/staff/{id}"),
             Ok(format!("人员已录入。请注意：{}", w.join("；"))),
         ),
-        Err(e) => back_to_form("/staff", "staff", &e),
+        Err(e) => {
+            let failed = FormError::from_error("staff", &e, f);
+            form_failed(&e, staff_view(&st, &a, &Params::new(), Some(&failed)).await)
+        }
     }
 }
 
@@ -565,13 +691,14 @@ async fn staff_detail(
     let can_unmask = a.ctx.has_for(perm::STAFF_READ_UNMASKED, s.org_id);
     let can_write = a.ctx.has_for(perm::STAFF_WRITE, s.org_id);
     let can_review = a.ctx.has_for(perm::STAFF_REVIEW, s.org_id);
+    let reject = FormError::from_params(&q, "reject");
     Ok(shell(
         &st.nav,
         &a,
         &format!("人员：{}", s.name),
         "/staff",
         html! {
-            (msgs(&q))
+            @if !reject.is_some() { (msgs(&q)) }
             div.card { dl.kv {
                 dt { "状态" } dd { (status_badge(&s.status)) @if s.deleted { " " (badge("err", "已删除（回收站）")) } @if !s.review_note.is_empty() { " 审核意见：" (s.review_note) } }
                 dt { "姓名" } dd { (s.name) }
@@ -586,11 +713,7 @@ async fn staff_detail(
                 dt { "录入时间" } dd { (ts(s.created_at)) }
             } }
             @if s.masked && can_unmask {
-                div.card { form.toolbar method="get" action=(format!("/staff/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途（将记入审计日志）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对执业注册信息"; }
-                    button type="submit" { "查看明文" }
-                } }
+                div.toolbar { (kit::unmask_button(&format!("/staff/{id}"), "如：核对执业注册信息", &q)) }
             }
             div.toolbar {
                 @if can_write && !s.deleted && (s.status == "draft" || s.status == "rejected") {
@@ -598,10 +721,7 @@ async fn staff_detail(
                 }
                 @if can_review && s.status == "pending" {
                     form.inline method="post" action=(format!("/staff/{id}/review")) { (csrf(&a)) input type="hidden" name="approve" value="1"; button type="submit" { "审核通过" } }
-                    form.inline method="post" action=(format!("/staff/{id}/review")) {
-                        (csrf(&a)) input type="hidden" name="approve" value="0";
-                        input type="text" name="note" placeholder="退回意见" required; " " button.danger type="submit" { "退回" }
-                    }
+                    (dialog_button("reject", "退回", &format!("/staff/{id}")))
                 }
                 @if can_write {
                     @if s.deleted {
@@ -610,6 +730,14 @@ async fn staff_detail(
                         form.inline method="post" action=(format!("/staff/{id}/delete")) { (csrf(&a)) button.secondary type="submit" { "移入回收站" } }
                     }
                 }
+            }
+            @if can_review && s.status == "pending" {
+                (dialog(&reject, "退回人员信息", &format!("/staff/{id}"), html! { form.grid method="post" action=(format!("/staff/{id}/review")) {
+                    (csrf(&a))
+                    input type="hidden" name="approve" value="0";
+                    (reject.input("note", "退回意见", "").required().placeholder("请写明需要修改的内容"))
+                    div { button.danger type="submit" { "退回" } }
+                } }))
             }
         },
     ))
@@ -631,17 +759,19 @@ async fn staff_review(
     Form(f): Form<Params>,
 ) -> Response {
     let approve = p(&f, "approve") == "1";
+    let r = service::review_staff(&st, &a.ctx, id, approve, p(&f, "note")).await;
+    if let (false, Err(e)) = (approve, &r) {
+        return back_to_form(&format!("/staff/{id}"), "reject", e);
+    }
     back(
         &format!("/staff/{id}"),
-        service::review_staff(&st, &a.ctx, id, approve, p(&f, "note"))
-            .await
-            .map(|_| {
-                if approve {
-                    "已审核通过".into()
-                } else {
-                    "已退回".into()
-                }
-            }),
+        r.map(|_| {
+            if approve {
+                "已审核通过".into()
+            } else {
+                "已退回".into()
+            }
+        }),
     )
 }
 
@@ -694,8 +824,182 @@ async fn review_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let (orgs, staff) = service::pending(&st, &a.ctx).await?;
+) -> PageResult {
+    let can_orgs = a.ctx.has(perm::ORG_REVIEW);
+    let can_staff = a.ctx.has(perm::STAFF_REVIEW);
+    if !can_orgs && !can_staff {
+        return Err(AppError::forbidden(perm::ORG_REVIEW).into());
+    }
+    let tab = match p(&q, "tab") {
+        "" if can_orgs => "orgs",
+        "" => "staff",
+        t => t,
+    };
+    yiyang_core::text::one_of("tab", "分类", tab, &["orgs", "staff"])?;
+    let lq = ListQuery::from_params(&q);
+    let counts = crate::dashboard::pending_counts(&st, &a.ctx).await?;
+    let mut tabs = Vec::new();
+    if can_orgs {
+        tabs.push((
+            "/review?tab=orgs".to_string(),
+            "机构",
+            Some(counts.orgs),
+            tab == "orgs",
+        ));
+    }
+    if can_staff {
+        tabs.push((
+            "/review?tab=staff".to_string(),
+            "人员",
+            Some(counts.staff),
+            tab == "staff",
+        ));
+    }
+    let batch_note = "批量审核通过：逐条处理，不能审核自己提交的记录，未通过的逐条说明原因。";
+    let body = if tab == "orgs" {
+        a.ctx.require(perm::ORG_REVIEW)?;
+        let oq = OrgQuery {
+            q: q.get("q").cloned(),
+            kind: q.get("kind").cloned(),
+            status: Some("pending".into()),
+            district: q.get("district").cloned(),
+        };
+        let list =
+            service::list_orgs_page(&st, &a.ctx, &oq, &lq.window(service::ORG_SORTS)).await?;
+        let table = Table::new("review-orgs", "/review", &q, &lq)
+            .col(
+                Col::new("code", "编码", |o: &service::Org| o.code.clone())
+                    .sort()
+                    .class("mono"),
+            )
+            .col(
+                Col::new("name", "名称", |o: &service::Org| o.name.clone())
+                    .sort()
+                    .cell(|o| html! { a href=(format!("/orgs/{}", o.id)) { (o.name) } }),
+            )
+            .col(
+                Col::new("kind", "类型", |o: &service::Org| {
+                    label(ORG_KINDS, &o.kind).to_string()
+                })
+                .sort(),
+            )
+            .col(Col::new("district", "区县", |o: &service::Org| o.district.clone()).sort())
+            .col(
+                Col::new("licence_no", "许可证号", |o: &service::Org| {
+                    o.licence_no.clone()
+                })
+                .hidden(),
+            )
+            .col(
+                Col::new("updated_at", "提交时间", |o: &service::Org| {
+                    ts(o.updated_at)
+                })
+                .class("nowrap"),
+            )
+            .col(Col::action(
+                "actions",
+                "操作",
+                |o: &service::Org| html! { a href=(format!("/orgs/{}", o.id)) { "审核" } },
+            ))
+            .batch(
+                |o| o.id,
+                vec![
+                    BatchAction::new("批量审核通过", "/review/orgs/approve")
+                        .danger("确定审核通过所选机构？通过后对全平台展示。"),
+                ],
+            )
+            .empty("没有待审核的机构");
+        if lq.export {
+            return table.export(&st, &a.ctx, "待审核机构", "orgs", &list).await;
+        }
+        let districts: Vec<(&str, &str)> = DISTRICTS.iter().map(|d| (*d, *d)).collect();
+        html! {
+            (filter_bar("/review", &lq, html! {
+                input type="hidden" name="tab" value="orgs";
+                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(&q, "q")); }
+                div { label for="kind" { "类型" } (select("kind", "kind", ORG_KINDS, p(&q, "kind"), Some("全部"))) }
+                div { label for="district" { "区县" } (select("district", "district", &districts, p(&q, "district"), Some("全部"))) }
+            }))
+            p.muted.small { (batch_note) }
+            (table.render(&list, &a))
+        }
+    } else {
+        a.ctx.require(perm::STAFF_REVIEW)?;
+        let sq = StaffQuery {
+            q: q.get("q").cloned(),
+            org_id: q.get("org_id").and_then(|v| v.parse().ok()),
+            profession: q.get("profession").cloned(),
+            status: Some("pending".into()),
+            deleted: Some(false),
+            expiring_within_days: None,
+        };
+        let list = service::list_staff_page(
+            &st,
+            &a.ctx,
+            &sq,
+            &Unmask::default(),
+            &lq.window(service::STAFF_SORTS),
+        )
+        .await?;
+        let table = Table::new("review-staff", "/review", &q, &lq)
+            .col(
+                Col::new("name", "姓名", |s: &service::Staff| s.name.clone())
+                    .sort()
+                    .cell(|s| html! { a href=(format!("/staff/{}", s.id)) { (s.name) } }),
+            )
+            .col(Col::new("org", "机构", |s: &service::Staff| s.org_name.clone()).sort())
+            .col(Col::new("dept", "科室", |s: &service::Staff| {
+                s.dept_name.clone().unwrap_or_default()
+            }))
+            .col(
+                Col::new("profession", "职业", |s: &service::Staff| {
+                    label(PROFESSIONS, &s.profession).to_string()
+                })
+                .sort(),
+            )
+            .col(Col::new("title", "职称", |s: &service::Staff| s.title.clone()).hidden())
+            .col(
+                Col::new("licence_no", "执业证书编号", |s: &service::Staff| {
+                    s.licence_no.clone()
+                })
+                .hidden(),
+            )
+            .col(
+                Col::new(
+                    "licence_expiry",
+                    "执业证有效期",
+                    |s: &service::Staff| s.licence_expiry.clone().unwrap_or_default(),
+                )
+                .sort(),
+            )
+            .col(Col::action(
+                "actions",
+                "操作",
+                |s: &service::Staff| html! { a href=(format!("/staff/{}", s.id)) { "审核" } },
+            ))
+            .batch(
+                |s| s.id,
+                vec![
+                    BatchAction::new("批量审核通过", "/review/staff/approve")
+                        .danger("确定审核通过所选人员？"),
+                ],
+            )
+            .empty("没有待审核的人员");
+        if lq.export {
+            return table
+                .export(&st, &a.ctx, "待审核人员", "staff", &list)
+                .await;
+        }
+        html! {
+            (filter_bar("/review", &lq, html! {
+                input type="hidden" name="tab" value="staff";
+                div { label for="q" { "姓名/身份证号/手机号" } input #q type="search" name="q" value=(p(&q, "q")); }
+                div { label for="pr" { "职业类别" } (select("profession", "pr", PROFESSIONS, p(&q, "profession"), Some("全部"))) }
+            }))
+            p.muted.small { (batch_note) }
+            (table.render(&list, &a))
+        }
+    };
     Ok(shell(
         &st.nav,
         &a,
@@ -703,14 +1007,39 @@ async fn review_page(
         "/review",
         html! {
             (msgs(&q))
-            h2 { "机构（" (orgs.len()) "）" }
-            @if orgs.is_empty() { p.muted { "没有待审核的机构。" } }
-            ul { @for o in &orgs { li { a href=(format!("/orgs/{}", o.id)) { (o.name) } " · " (label(ORG_KINDS, &o.kind)) " · 更新于 " (ts(o.updated_at)) } } }
-            h2 { "人员（" (staff.len()) "）" }
-            @if staff.is_empty() { p.muted { "没有待审核的人员。" } }
-            ul { @for s in &staff { li { a href=(format!("/staff/{}", s.id)) { (s.name) } " · " (s.org_name) " · " (label(PROFESSIONS, &s.profession)) } } }
+            (kit::tabs(&tabs))
+            (body)
         },
-    ))
+    )
+    .into_response())
+}
+
+/// 批量审核通过 on the review page: each record on its own (separation of duties and
+/// scope are checked per record), every failure named.
+async fn review_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(kind): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let to = match kind.as_str() {
+        "orgs" => "/review?tab=orgs",
+        "staff" => "/review?tab=staff",
+        _ => return back("/review", Err(AppError::not_found("batch_action"))),
+    };
+    let (mut done, mut failures) = (0, Vec::new());
+    for id in kit::ids(&f) {
+        let r = if kind == "orgs" {
+            service::review_org(&st, &a.ctx, id, true, "").await
+        } else {
+            service::review_staff(&st, &a.ctx, id, true, "").await
+        };
+        match r {
+            Ok(()) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back(to, batch_summary(done, &failures))
 }
 
 async fn import_page(

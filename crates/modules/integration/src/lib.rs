@@ -11,6 +11,7 @@ pub mod api;
 pub mod channels;
 pub mod critical;
 pub mod critical_pages;
+pub mod dashboard;
 pub mod engine;
 pub mod errors;
 pub mod listener;

@@ -444,9 +444,26 @@ pub struct ClinicalQuery {
     pub status: Option<String>,
     /// Placer order number or appointment number.
     pub no: Option<String>,
+    /// Ordered (申请单) or visit (预约) on this day, YYYY-MM-DD (China Standard Time).
+    pub date: Option<String>,
 }
 
-fn clinical_filter(ctx: &RequestContext, q: &ClinicalQuery, no_col: &str) -> AppResult<Filter> {
+/// The order list's filter (its date is when the order was placed).
+pub(crate) fn order_filter(ctx: &RequestContext, q: &ClinicalQuery) -> AppResult<Filter> {
+    clinical_filter(ctx, q, "placer_no", "ordered_at")
+}
+
+/// The appointment list's filter (its date is the visit's).
+pub(crate) fn appointment_filter(ctx: &RequestContext, q: &ClinicalQuery) -> AppResult<Filter> {
+    clinical_filter(ctx, q, "appt_no", "start_at")
+}
+
+fn clinical_filter(
+    ctx: &RequestContext,
+    q: &ClinicalQuery,
+    no_col: &str,
+    date_col: &str,
+) -> AppResult<Filter> {
     let scope = ctx.require(perm::PATIENT_READ)?;
     let mut f = Filter::new();
     if let Some(orgs) = scope.org_ids() {
@@ -461,6 +478,18 @@ fn clinical_filter(ctx: &RequestContext, q: &ClinicalQuery, no_col: &str) -> App
     if let Some(n) = q.no.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         f.add(&format!("{no_col} = ?"), n);
     }
+    if let Some(d) = q.date.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let day = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+            AppError::field(
+                "filter.invalid",
+                "date",
+                format!("日期格式不正确：{d}（应为 YYYY-MM-DD）"),
+            )
+        })?;
+        let from = day_start(day);
+        f.add(&format!("{date_col} >= ?"), from);
+        f.add(&format!("{date_col} < ?"), from + 86_400_000_000);
+    }
     Ok(f)
 }
 
@@ -471,7 +500,7 @@ pub async fn orders_page(
     q: &ClinicalQuery,
     w: &Window,
 ) -> AppResult<Paged<Order>> {
-    let mut f = clinical_filter(ctx, q, "placer_no")?;
+    let mut f = order_filter(ctx, q)?;
     let where_sql = f.sql();
     let total = st
         .db
@@ -509,7 +538,7 @@ pub async fn appointments_page(
     q: &ClinicalQuery,
     w: &Window,
 ) -> AppResult<Paged<Appointment>> {
-    let mut f = clinical_filter(ctx, q, "appt_no")?;
+    let mut f = appointment_filter(ctx, q)?;
     let where_sql = f.sql();
     let total = st
         .db

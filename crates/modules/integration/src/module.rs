@@ -6,9 +6,11 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use utoipa::OpenApi;
-use yiyang_core::{AppError, AppResult, perm};
+use yiyang_core::{AppError, AppResult, RequestContext, perm};
 use yiyang_platform::jobs::Handler;
-use yiyang_platform::module::{EncryptedColumn, ErrorCode, Module, Permission, Section, Setting};
+use yiyang_platform::module::{
+    BoxFut, Card, EncryptedColumn, ErrorCode, Module, Permission, Section, Setting,
+};
 use yiyang_platform::web::{AppState, NavItem};
 use yiyang_store::Migration;
 
@@ -135,6 +137,20 @@ impl Module for IntegrationModule {
     }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
+    }
+    fn home_cards<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<Card>>> {
+        Box::pin(crate::dashboard::home_cards(st, ctx))
+    }
+    fn home_charts<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<yiyang_platform::web::chart::Chart>>> {
+        Box::pin(crate::dashboard::home_charts(st, ctx))
     }
     fn routes(&self) -> Router<AppState> {
         crate::pages::routes().merge(crate::api::routes())

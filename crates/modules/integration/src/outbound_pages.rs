@@ -315,6 +315,16 @@ fn events_text(s: &Subscription) -> String {
         .join("、")
 }
 
+/// The dialog of `form`, drawn open when asked for or when the form came back (the form's
+/// own markup shows its errors beside the fields).
+fn dialog_state(form: &str, open: bool) -> kit::FormError {
+    if open {
+        kit::FormError::opened(form)
+    } else {
+        kit::FormError::blank(form)
+    }
+}
+
 /// Whether an error belongs beside a form field (then the form is shown again).
 fn is_field_error(e: &AppError) -> bool {
     e.status == 400
@@ -379,12 +389,12 @@ async fn render_list(st: &AppState, a: &Authed, q: &Params, form: FormState<'_>)
             (msgs(q))
             p.muted { "登记的接收方按所选事件收到消息：HL7 v2 经 MLLP，或签名的 JSON Webhook。每个订阅一条有序队列，失败按 5 秒、30 秒、2 分钟、10 分钟、30 分钟、此后每小时的间隔重试，达到最大尝试次数后进入死信队列，可查看内容并重新投递。" }
             div.page-actions {
-                @if !orgs.is_empty() { (kit::dialog_button("dlg-subscription", "新建订阅", "/integration/subscriptions?new=subscription")) }
+                @if !orgs.is_empty() { (kit::dialog_button("subscription", "新建订阅", "/integration/subscriptions")) }
                 a.btn.secondary href="/integration/deliveries" { "全部投递记录" }
                 a.btn.secondary href="/integration/deliveries?status=dead" { "死信队列" }
             }
             @if !orgs.is_empty() {
-                (kit::dialog("dlg-subscription", "新建订阅", open, &kit::FormError::default(), subscription_form(a, "/integration/subscriptions", &orgs, &form)))
+                (kit::dialog(&dialog_state("subscription", open), "新建订阅", "/integration/subscriptions", subscription_form(a, "/integration/subscriptions", &orgs, &form)))
             }
             (table.render(&list, a))
         },
@@ -451,13 +461,15 @@ async fn render_detail(
         raw,
         err,
     };
+    let here = format!("/integration/subscriptions/{id}");
+    let editing = err.is_some() || p(q, "new") == "subscription-edit";
     Ok(shell(
         &st.nav,
         a,
         &s.name,
         "/integration/subscriptions",
         html! {
-            (msgs(q))
+            @if err.is_none() { (msgs(q)) }
             div.card { dl.kv {
                 dt { "状态" } dd { (health_badge(&s)) }
                 dt { "所属机构" } dd { (org_name) }
@@ -475,6 +487,7 @@ async fn render_detail(
                 dt { "最近错误" } dd { @if !s.last_error.is_empty() { (opt_ts(s.last_error_at)) " " (s.last_error) } }
             } }
             div.toolbar {
+                @if can_manage { (kit::dialog_button("subscription-edit", "修改订阅", &here)) }
                 a.btn.secondary href=(format!("/integration/deliveries?subscription_id={id}")) { "查看投递记录" }
                 @if can_manage {
                     @if s.enabled {
@@ -496,8 +509,7 @@ async fn render_detail(
             }
             @if !s.enabled { p.muted { "订阅已停用：不再接收新事件，待投递的消息暂停，启用后继续按顺序投递。" } }
             @if can_manage {
-                h2 { "修改订阅" }
-                div.card { (subscription_form(a, &format!("/integration/subscriptions/{id}"), &orgs, &form)) }
+                (kit::dialog(&dialog_state("subscription-edit", editing), "修改订阅", &here, subscription_form(a, &here, &orgs, &form)))
             }
         },
     ))
@@ -734,11 +746,7 @@ async fn delivery_page(
             h2 { "发送内容" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
             pre.er7 { (v.payload.replace('\r', "\n")) }
             @if can_unmask && !v.unmasked {
-                form.toolbar method="get" action=(format!("/integration/deliveries/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对接收方报错"; }
-                    button.secondary type="submit" { "查看明文（将记入审计）" }
-                }
+                div.toolbar { (kit::unmask_button(&format!("/integration/deliveries/{id}"), "如：核对接收方报错", &q)) }
             }
             @if !d.last_response.is_empty() {
                 h2 { "对方的最近应答" }

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{
-    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
+    Col, FormError, ListQuery, Table, dialog, dialog_button, filter_bar, form_failed,
     page_in_memory,
 };
 use yiyang_platform::web::labels;
@@ -94,30 +94,33 @@ pub(crate) fn listen_badge(c: &Channel) -> Markup {
     badge(k, l)
 }
 
-fn channel_form(a: &Authed, action: &str, orgs: &[(i64, String)], c: Option<&Channel>) -> Markup {
+fn channel_form(
+    a: &Authed,
+    action: &str,
+    orgs: &[(i64, String)],
+    c: Option<&Channel>,
+    e: &FormError,
+) -> Markup {
     let v = |f: fn(&Channel) -> String| c.map(f).unwrap_or_default();
+    let types = c
+        .map(|c| c.message_types.clone())
+        .unwrap_or_else(|| "ADT^A01,ADT^A02,ADT^A03,ADT^A04,ADT^A08,ADT^A40,ORU^R01".into());
     html! { form.grid method="post" action=(action) {
         (csrf(a))
-        div { label for="name" { "通道名称" span.req { "*" } } input #name type="text" name="name" value=(v(|c| c.name.clone())) required placeholder="如 人民医院HIS-ADT"; }
-        div { label for="org_id" { "所属机构" span.req { "*" } } select #org_id name="org_id" {
-            @for (id, n) in orgs { option value=(id) selected[c.is_some_and(|c| c.org_id == *id)] { (n) } }
-        } }
-        div { label for="port" { "监听端口" span.req { "*" } } input #port type="number" min="1024" max="65535" name="port" value=(v(|c| c.port.to_string())) required; }
-        div { label for="types" { "接收的消息类型" span.req { "*" } } input #types type="text" name="message_types" value=(c.map(|c| c.message_types.clone()).unwrap_or_else(|| "ADT^A01,ADT^A02,ADT^A03,ADT^A04,ADT^A08,ADT^A40,ORU^R01".into())) required; }
-        div { label for="apps" { "允许的发送系统（MSH-3）" } input #apps type="text" name="allowed_apps" value=(v(|c| c.allowed_apps.clone())) placeholder="逗号分隔，留空为不限"; }
-        div { label for="facs" { "允许的发送机构（MSH-4）" } input #facs type="text" name="allowed_facilities" value=(v(|c| c.allowed_facilities.clone())) placeholder="逗号分隔，留空为不限"; }
-        div { label for="maxc" { "最大连接数" } input #maxc type="number" min="1" max="256" name="max_connections" value=(c.map(|c| c.max_connections).unwrap_or(8)); }
-        div { label for="rto" { "读超时（秒）" } input #rto type="number" min="5" max="3600" name="read_timeout_secs" value=(c.map(|c| c.read_timeout_secs).unwrap_or(30)); }
-        div { label for="ack_mode" { "应答方式" } select #ack_mode name="ack_mode" {
-            @for (m, l) in ACK_MODES { option value=(m) selected[c.map_or(*m == "commit", |c| c.ack_mode == *m)] { (l) } }
-        } }
-        div { label for="tls_mode" { "传输加密" } select #tls_mode name="tls_mode" {
-            @for (m, l) in TLS_MODES { option value=(m) selected[c.map_or(*m == "off", |c| c.tls_mode == *m)] { (l) } }
-        } }
-        div { label for="tls_cert" { "服务器证书（PEM 文件路径）" } input #tls_cert type="text" name="tls_cert" value=(v(|c| c.tls_cert.clone())) placeholder="如 /etc/yiyang/mllp/server.crt"; }
-        div { label for="tls_key" { "服务器私钥（PEM 文件路径）" } input #tls_key type="text" name="tls_key" value=(v(|c| c.tls_key.clone())) placeholder="如 /etc/yiyang/mllp/server.key"; }
-        div { label for="tls_client_ca" { "客户端 CA 证书（双向 TLS，PEM 文件路径）" } input #tls_client_ca type="text" name="tls_client_ca" value=(v(|c| c.tls_client_ca.clone())); }
-        div { label.chk for="enabled" { input #enabled type="checkbox" name="enabled" value="1" checked[c.is_none_or(|c| c.enabled)]; " 启用" } }
+        (e.input("name", "通道名称", &v(|c| c.name.clone())).required().placeholder("如 人民医院HIS-ADT"))
+        (e.select("org_id", "所属机构", orgs.iter().cloned(), &v(|c| c.org_id.to_string()), None).required())
+        (e.input("port", "监听端口", &v(|c| c.port.to_string())).kind("number").range("1024", "65535").required())
+        (e.input("message_types", "接收的消息类型", &types).required())
+        (e.input("allowed_apps", "允许的发送系统（MSH-3）", &v(|c| c.allowed_apps.clone())).placeholder("逗号分隔，留空为不限"))
+        (e.input("allowed_facilities", "允许的发送机构（MSH-4）", &v(|c| c.allowed_facilities.clone())).placeholder("逗号分隔，留空为不限"))
+        (e.input("max_connections", "最大连接数", &c.map(|c| c.max_connections).unwrap_or(8).to_string()).kind("number").range("1", "256"))
+        (e.input("read_timeout_secs", "读超时（秒）", &c.map(|c| c.read_timeout_secs).unwrap_or(30).to_string()).kind("number").range("5", "3600"))
+        (e.select("ack_mode", "应答方式", ACK_MODES.iter().copied(), c.map_or("commit", |c| c.ack_mode.as_str()), None))
+        (e.select("tls_mode", "传输加密", TLS_MODES.iter().copied(), c.map_or("off", |c| c.tls_mode.as_str()), None))
+        (e.input("tls_cert", "服务器证书（PEM 文件路径）", &v(|c| c.tls_cert.clone())).placeholder("如 /etc/yiyang/mllp/server.crt"))
+        (e.input("tls_key", "服务器私钥（PEM 文件路径）", &v(|c| c.tls_key.clone())).placeholder("如 /etc/yiyang/mllp/server.key"))
+        (e.input("tls_client_ca", "客户端 CA 证书（双向 TLS，PEM 文件路径）", &v(|c| c.tls_client_ca.clone())))
+        div { (e.check("enabled", "1", "启用", c.is_none_or(|c| c.enabled))) }
         div { button type="submit" { (if c.is_some() { "保存修改" } else { "新建通道" }) } }
     } }
 }
@@ -162,14 +165,44 @@ async fn channels_page(
     Page(a): Page,
     Query(q): Query<Params>,
 ) -> PageResult {
-    let lq = ListQuery::from_params(&q);
-    let list = page_in_memory(channels::list(&st, &a.ctx).await?, &lq);
-    let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
-    let names: HashMap<i64, String> = orgs_for(&st, &a.ctx, perm::INTEGRATION_READ)
+    channels_view(&st, &a, &q, None).await
+}
+
+async fn channels_view(
+    st: &AppState,
+    a: &Authed,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult {
+    let lq = ListQuery::from_params(q);
+    let text = p(q, "q").trim().to_lowercase();
+    let org_filter = p(q, "org_id");
+    let state = p(q, "state");
+    yiyang_core::text::one_of(
+        "state",
+        "状态",
+        state,
+        &["", "enabled", "disabled", "error"],
+    )?;
+    let all: Vec<Channel> = channels::list(st, &a.ctx)
         .await?
         .into_iter()
+        .filter(|c| {
+            text.is_empty() || c.name.to_lowercase().contains(&text) || c.port.to_string() == text
+        })
+        .filter(|c| org_filter.is_empty() || c.org_id.to_string() == org_filter)
+        .filter(|c| match state {
+            "enabled" => c.enabled,
+            "disabled" => !c.enabled,
+            "error" => !c.listen_error.is_empty(),
+            _ => true,
+        })
         .collect();
-    let table = Table::new("channels", "/integration/channels", &q, &lq)
+    let list = page_in_memory(all, &lq);
+    let orgs = orgs_for(st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
+    let readable = orgs_for(st, &a.ctx, perm::INTEGRATION_READ).await?;
+    let names: HashMap<i64, String> = readable.iter().cloned().collect();
+    let table = Table::new("channels", "/integration/channels", q, &lq)
         .col(
             Col::new("name", "名称", |c: &Channel| c.name.clone())
                 .cell(|c| html! { a href=(format!("/integration/channels/{}", c.id)) { (c.name) } }),
@@ -192,24 +225,33 @@ async fn channels_page(
         .col(Col::new("checked", "最近检查", |c: &Channel| opt_ts(c.listen_checked_at)).class("nowrap"))
         .empty("尚未配置接入通道");
     if lq.export {
-        return table
-            .export(&st, &a.ctx, "接入通道", "channel", &list)
-            .await;
+        return table.export(st, &a.ctx, "接入通道", "channel", &list).await;
     }
-    let err = FormError::from_params(&q, "channel");
+    let err = FormError::pick("channel", q, failed);
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "系统接入管理",
         "/integration/channels",
         html! {
-            @if !err.is_some() { (msgs(&q)) }
+            @if !err.is_some() { (msgs(q)) }
             p.muted { "每个通道在一个端口上以 MLLP 协议接收 HL7 v2 消息；消息先落库再回执（ACK）。启用、停用或修改后，各节点数秒内自动重启监听。" }
+            (filter_bar("/integration/channels", &lq, html! {
+                div { label for="q" { "名称/端口" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="org" { "所属机构" } select #org name="org_id" {
+                    option value="" { "全部" }
+                    @for (id, n) in &readable { option value=(id) selected[org_filter == id.to_string()] { (n) } }
+                } }
+                div { label for="state" { "状态" } select #state name="state" {
+                    option value="" { "全部" }
+                    @for (v, l) in [("enabled", "已启用"), ("disabled", "已停用"), ("error", "监听异常")] { option value=(v) selected[state == v] { (l) } }
+                } }
+            }))
             @if !orgs.is_empty() {
-                div.page-actions { (dialog_button("dlg-channel", "新建通道", "/integration/channels?new=channel")) }
-                (dialog("dlg-channel", "新建通道", p(&q, "new") == "channel", &err, channel_form(&a, "/integration/channels", &orgs, None)))
+                div.page-actions { (dialog_button("channel", "新建通道", "/integration/channels")) }
+                (dialog(&err, "新建通道", "/integration/channels", channel_form(a, "/integration/channels", &orgs, None, &err)))
             }
-            (table.render(&list, &a))
+            (table.render(&list, a))
         },
     )
     .into_response())
@@ -225,7 +267,13 @@ async fn channel_create(
             &format!("/integration/channels/{id}"),
             Ok("通道已创建，数秒内开始监听".into()),
         ),
-        Err(e) => back_to_form("/integration/channels", "channel", &e),
+        Err(e) => {
+            let failed = FormError::from_error("channel", &e, f);
+            form_failed(
+                &e,
+                channels_view(&st, &a, &Params::new(), Some(&failed)).await,
+            )
+        }
     }
 }
 
@@ -235,20 +283,32 @@ async fn channel_page(
     Path(id): Path<i64>,
     Query(q): Query<Params>,
 ) -> PageResult<Markup> {
-    let c = channels::get(&st, &a.ctx, id).await?;
+    channel_view(&st, &a, id, &q, None).await
+}
+
+async fn channel_view(
+    st: &AppState,
+    a: &Authed,
+    id: i64,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult<Markup> {
+    let c = channels::get(st, &a.ctx, id).await?;
     let can_manage = a.ctx.has_for(perm::INTEGRATION_MANAGE, c.org_id);
-    let orgs = orgs_for(&st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
+    let orgs = orgs_for(st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
+    let edit = FormError::pick("channel-edit", q, failed);
+    let here = format!("/integration/channels/{id}");
     let org_name: Option<(String,)> = st
         .db
         .fetch_optional("SELECT name FROM orgs WHERE id = $1", args![c.org_id])
         .await?;
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         &c.name,
         "/integration/channels",
         html! {
-            (msgs(&q))
+            @if !edit.is_some() { (msgs(q)) }
             div.card { dl.kv {
                 dt { "状态" } dd { (listen_badge(&c)) @if !c.listen_error.is_empty() { " " (c.listen_error) } }
                 dt { "所属机构" } dd { (org_name.map(|o| o.0).unwrap_or_default()) }
@@ -262,16 +322,16 @@ async fn channel_page(
                 dt { "最近检查" } dd { (opt_ts(c.listen_checked_at)) }
             } }
             div.toolbar {
+                @if can_manage { (dialog_button("channel-edit", "修改通道", &here)) }
                 a.btn.secondary href=(format!("/integration/messages?channel_id={id}")) { "查看本通道消息" }
                 @if can_manage {
                     form.inline method="post" action=(format!("/integration/channels/{id}/delete")) {
-                        (csrf(&a)) button.danger type="submit" { "删除通道" }
+                        (csrf(a)) button.danger type="submit" data-confirm="删除后该端口停止接收消息，已收到的消息保留。确定删除？" { "删除通道" }
                     }
                 }
             }
             @if can_manage {
-                h2 { "修改通道" }
-                div.card { (channel_form(&a, &format!("/integration/channels/{id}"), &orgs, Some(&c))) }
+                (dialog(&edit, "修改通道", &here, channel_form(a, &here, &orgs, Some(&c), &edit)))
             }
         },
     ))
@@ -283,11 +343,19 @@ async fn channel_update(
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let r = channels::update(&st, &a.ctx, id, channel_input(&f)).await;
-    back(
-        &format!("/integration/channels/{id}"),
-        r.map(|_| "已保存，监听将在数秒内按新配置重启".into()),
-    )
+    match channels::update(&st, &a.ctx, id, channel_input(&f)).await {
+        Ok(_) => back(
+            &format!("/integration/channels/{id}"),
+            Ok("已保存，监听将在数秒内按新配置重启".into()),
+        ),
+        Err(e) => {
+            let failed = FormError::from_error("channel-edit", &e, f);
+            form_failed(
+                &e,
+                channel_view(&st, &a, id, &Params::new(), Some(&failed)).await,
+            )
+        }
+    }
 }
 
 async fn channel_delete(
@@ -389,7 +457,11 @@ fn ack_text(r: &yiyang_platform::web::metrics::Recent) -> String {
     }
 }
 
-async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
+async fn monitor_page(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Query(q): Query<Params>,
+) -> PageResult {
     let stats = messages::monitor(&st, &a.ctx).await?;
     let today: i64 = stats.iter().map(|s| s.today).sum();
     let queue: i64 = stats.iter().map(|s| s.queue).sum();
@@ -450,6 +522,39 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
             error_rate,
         )),
     );
+    let lq = ListQuery::from_params(&q);
+    let rows = page_in_memory(stats.clone(), &lq);
+    let table = Table::new("monitor", "/integration/monitor", &q, &lq)
+        .col(
+            Col::new("channel", "通道", |s: &messages::ChannelStats| s.channel.name.clone())
+                .cell(|s| html! { a href=(format!("/integration/messages?channel_id={}", s.channel.id)) { (s.channel.name) } }),
+        )
+        .col(Col::new("port", "端口", |s: &messages::ChannelStats| s.channel.port.to_string()).class("mono"))
+        .col(
+            Col::new("state", "监听状态", |s: &messages::ChannelStats| listen_state(&s.channel).1.to_string())
+                .cell(|s| html! { (listen_badge(&s.channel)) @if !s.channel.listen_error.is_empty() { " " span.muted { (s.channel.listen_error) } } }),
+        )
+        .col(Col::new("today", "今日", |s: &messages::ChannelStats| s.today.to_string()).numeric())
+        .col(Col::new("total", "累计", |s: &messages::ChannelStats| s.total.to_string()).numeric())
+        .col(Col::new("rate", "速率（条/分）", |s: &messages::ChannelStats| format!("{:.1}", s.per_minute)).numeric())
+        .col(Col::new("errors", "今日异常（错误率）", |s: &messages::ChannelStats| format!("{}（{:.1}%）", s.errors_today, s.error_rate)))
+        .col(
+            Col::new("queue", "异常队列", |s: &messages::ChannelStats| s.queue.to_string())
+                .numeric()
+                .cell(|s| html! { @if s.queue > 0 { a href=(format!("/integration/messages?channel_id={}&status=queue", s.channel.id)) { (s.queue) } } @else { "0" } }),
+        )
+        .col(Col::new("pending", "待处理", |s: &messages::ChannelStats| s.pending.to_string()).numeric())
+        .col(Col::new("ack", "ACK 延迟 p50 / p99", |s: &messages::ChannelStats| ack_text(&s.ack)))
+        .col(Col::new("processing", "处理耗时（均值）", |s: &messages::ChannelStats| {
+            s.processing_ms.map(|m| format!("{m:.0} 毫秒")).unwrap_or_else(|| "—".into())
+        }))
+        .col(Col::new("last", "最近消息", |s: &messages::ChannelStats| opt_ts(s.last_received_at)).class("nowrap"))
+        .empty("尚未配置接入通道");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "服务监控", "channel", &rows)
+            .await;
+    }
     Ok(shell(
         &st.nav,
         &a,
@@ -471,26 +576,10 @@ async fn monitor_page(State(st): State<AppState>, Page(a): Page) -> PageResult<M
                 (quadrant.render())
             }
             p.muted { "ACK 延迟为本节点近5分钟的统计（从收到完整消息到回执就绪）；处理耗时为近5分钟从接收到处理完成的平均时间。" }
-            div.table-wrap { table {
-                thead { tr { th { "通道" } th { "端口" } th { "监听状态" } th { "今日" } th { "累计" } th { "速率（条/分）" } th { "今日异常（错误率）" } th { "异常队列" } th { "待处理" } th { "ACK 延迟 p50 / p99" } th { "处理耗时（均值）" } th { "最近消息" } } }
-                tbody {
-                    @for s in &stats { tr {
-                        td { a href=(format!("/integration/messages?channel_id={}", s.channel.id)) { (s.channel.name) } }
-                        td.mono { (s.channel.port) }
-                        td { (listen_badge(&s.channel)) @if !s.channel.listen_error.is_empty() { " " span.muted { (s.channel.listen_error) } } }
-                        td { (s.today) } td { (s.total) } td { (format!("{:.1}", s.per_minute)) }
-                        td { (s.errors_today) " （" (format!("{:.1}%", s.error_rate)) "）" }
-                        td { @if s.queue > 0 { a href=(format!("/integration/messages?channel_id={}&status=queue", s.channel.id)) { (s.queue) } } @else { "0" } }
-                        td { (s.pending) }
-                        td { (ack_text(&s.ack)) }
-                        td { (s.processing_ms.map(|m| format!("{m:.0} 毫秒")).unwrap_or_else(|| "—".into())) }
-                        td { (opt_ts(s.last_received_at)) }
-                    } }
-                    @if stats.is_empty() { tr { td colspan="12" { span.muted { "尚未配置接入通道" } } } }
-                }
-            } }
+            (table.render(&rows, &a))
         },
-    ))
+    )
+    .into_response())
 }
 
 /// The big-screen view of the monitoring figures for a wall display: large, high contrast,
@@ -684,11 +773,7 @@ async fn message_page(
             h2 { "消息原文" @if !v.unmasked { " " span.muted { "（个人信息已脱敏）" } } }
             pre.er7 { (er7) }
             @if can_unmask && !v.unmasked {
-                form.toolbar method="get" action=(format!("/integration/messages/{id}")) {
-                    input type="hidden" name="unmask" value="true";
-                    div { label for="purpose" { "查看明文的用途" } input #purpose type="text" name="purpose" required placeholder="如 核对患者身份"; }
-                    button.secondary type="submit" { "查看明文（将记入审计）" }
-                }
+                div.toolbar { (yiyang_platform::web::kit::unmask_button(&format!("/integration/messages/{id}"), "如：核对患者身份", &q)) }
             }
             @if !v.ack_text.is_empty() {
                 h2 { "回执（ACK）" }
@@ -696,20 +781,25 @@ async fn message_page(
             }
             @if can_replay {
                 h2 { "重放" }
-                div.card {
+                div.toolbar {
+                    form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
+                        (csrf(&a)) button type="submit" { "按原文重放" }
+                    }
                     @if v.unmasked {
+                        (dialog_button("replay", "修改原文并重放", &yiyang_platform::web::kit::list_href(&format!("/integration/messages/{id}"), &q, &[])))
+                    } @else {
+                        span.muted { "如需修改原文，请先以明文查看。" }
+                    }
+                }
+                @if v.unmasked {
+                    (dialog(&FormError::from_params(&q, "replay"), "修改原文并重放", &format!("/integration/messages/{id}"), html! {
                         form method="post" action=(format!("/integration/messages/{id}/replay")) {
                             (csrf(&a))
-                            label for="raw" { "修改消息原文（每行一个段）" }
-                            textarea.er7-edit #raw name="raw" { (er7) }
+                            label for="replay-raw" { "消息原文（每行一个段）" }
+                            textarea.er7-edit #replay-raw name="raw" { (er7) }
                             div { button type="submit" { "保存修改并重放" } }
                         }
-                    } @else {
-                        form.inline method="post" action=(format!("/integration/messages/{id}/replay")) {
-                            (csrf(&a)) button type="submit" { "按原文重放" }
-                        }
-                        p.muted { "如需修改原文，请先以明文查看。" }
-                    }
+                    }))
                 }
             }
             h2 { "处理历史" }
@@ -897,12 +987,14 @@ fn clinical_query(q: &Params) -> messages::ClinicalQuery {
         person_id: p(q, "person_id").parse().ok(),
         status: Some(p(q, "status").to_string()).filter(|s| !s.is_empty()),
         no: Some(p(q, "no").trim().to_string()).filter(|s| !s.is_empty()),
+        date: Some(p(q, "date").trim().to_string()).filter(|s| !s.is_empty()),
     }
 }
 
-fn clinical_filters(q: &Params, statuses: &[(&str, &str, &str)]) -> Markup {
+fn clinical_filters(q: &Params, statuses: &[(&str, &str, &str)], date_label: &str) -> Markup {
     html! {
         div { label for="no" { "单号" } input #no type="text" name="no" value=(p(q, "no")); }
+        div { label for="date" { (date_label) } input #date type="date" name="date" value=(p(q, "date")); }
         div { label for="status" { "状态" } select #status name="status" {
             option value="" { "全部" }
             @for (c, l, _) in statuses { option value=(c) selected[p(q, "status") == *c] { (l) } }
@@ -986,7 +1078,7 @@ async fn orders_page(
         "/integration/orders",
         html! {
             p.muted { "由 HL7 ORM/OML 消息接收的申请单，按申请单号（ORC-2）保持最新状态。" }
-            (filter_bar("/integration/orders", &lq, clinical_filters(&q, ORDER_STATUSES)))
+            (filter_bar("/integration/orders", &lq, clinical_filters(&q, ORDER_STATUSES, "开单日期")))
             (table.render(&rows, &a))
         },
     )
@@ -1063,7 +1155,7 @@ async fn appointments_page(
         "/integration/appointments",
         html! {
             p.muted { "由 HL7 SIU 消息接收的预约，按预约号（SCH-2，缺省用 SCH-1）保持最新状态。" }
-            (filter_bar("/integration/appointments", &lq, clinical_filters(&q, APPT_STATUSES)))
+            (filter_bar("/integration/appointments", &lq, clinical_filters(&q, APPT_STATUSES, "就诊日期")))
             (table.render(&rows, &a))
         },
     )

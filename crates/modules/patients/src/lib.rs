@@ -6,7 +6,10 @@
 //! versioned configurations and trained models, and the health record.
 
 pub mod api;
+pub mod dashboard;
 pub mod demo;
+pub mod encounter_pages;
+pub mod encounters;
 pub mod errors;
 pub mod import;
 pub mod matching;

@@ -3,9 +3,9 @@
 use axum::Router;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
-use yiyang_core::{AppResult, perm};
+use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::module::{
-    BoxFut, EncryptedColumn, ErrorCode, Module, Permission, Section, Setting,
+    BoxFut, Card, EncryptedColumn, ErrorCode, Module, Permission, Section, Setting,
 };
 use yiyang_platform::web::layout::nav_item;
 use yiyang_platform::web::{AppState, NavItem};
@@ -109,7 +109,9 @@ impl Module for PatientsModule {
         crate::schema::MIGRATIONS
     }
     fn routes(&self) -> Router<AppState> {
-        crate::pages::routes().merge(crate::api::routes())
+        crate::pages::routes()
+            .merge(crate::encounter_pages::routes())
+            .merge(crate::api::routes())
     }
     fn nav(&self) -> Vec<NavItem> {
         vec![
@@ -126,6 +128,13 @@ impl Module for PatientsModule {
                 "患者主索引",
                 Some(perm::PATIENT_READ),
                 "users",
+            ),
+            nav_item(
+                "/encounters",
+                "就诊与住院",
+                "患者主索引",
+                Some(perm::PATIENT_READ),
+                "bed",
             ),
             nav_item(
                 "/mpi/reviews",
@@ -164,6 +173,20 @@ impl Module for PatientsModule {
     }
     fn encrypted_columns(&self) -> &'static [EncryptedColumn] {
         ENCRYPTED
+    }
+    fn home_cards<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<Card>>> {
+        Box::pin(crate::dashboard::home_cards(st, ctx))
+    }
+    fn home_charts<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+    ) -> BoxFut<'a, AppResult<Vec<yiyang_platform::web::chart::Chart>>> {
+        Box::pin(crate::dashboard::home_charts(st, ctx))
     }
     fn settings(&self) -> &'static [Setting] {
         SETTINGS

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use yiyang_core::{AppError, perm};
 use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{
-    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar,
+    Col, FormError, ListQuery, Table, back_to_form, dialog, dialog_button, filter_bar, form_failed,
 };
 use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, shell, ts};
@@ -150,10 +150,6 @@ async fn orgs(st: &AppState) -> Result<Vec<(i64, String)>, AppError> {
         .await
 }
 
-fn org_select(name: &str, id: &str, list: &[(i64, String)]) -> Markup {
-    html! { select id=(id) name=(name) { @for (i, n) in list { option value=(i) { (n) } } } }
-}
-
 fn living_label(code: &str) -> String {
     LIVING
         .iter()
@@ -167,14 +163,23 @@ async fn persons_page(
     Page(a): Page,
     Query(q): Query<Params>,
 ) -> PageResult {
+    persons_view(&st, &a, &q, None).await
+}
+
+async fn persons_view(
+    st: &AppState,
+    a: &Authed,
+    q: &Params,
+    failed: Option<&FormError>,
+) -> PageResult {
     let pq = PersonQuery {
         q: q.get("q").cloned(),
         district: q.get("district").cloned(),
         ..Default::default()
     };
-    let lq = ListQuery::from_params(&q);
-    let list = service::search_page(&st, &a.ctx, &pq, &lq.window(service::PERSON_SORTS)).await?;
-    let table = Table::new("persons", "/persons", &q, &lq)
+    let lq = ListQuery::from_params(q);
+    let list = service::search_page(st, &a.ctx, &pq, &lq.window(service::PERSON_SORTS)).await?;
+    let table = Table::new("persons", "/persons", q, &lq)
         .col(Col::new("id", "ID", |x: &service::PersonView| x.id.to_string()).numeric())
         .col(
             Col::new("name", "姓名", |x: &service::PersonView| x.name.clone())
@@ -227,57 +232,58 @@ async fn persons_page(
         ))
         .empty("没有符合条件的居民（仅显示您有权访问的机构登记过的居民）");
     if lq.export {
-        return table.export(&st, &a.ctx, "居民档案", "person", &list).await;
+        return table.export(st, &a.ctx, "居民档案", "person", &list).await;
     }
-    let mine = write_orgs(&orgs(&st).await?, &a);
-    let err = FormError::from_params(&q, "person");
+    let mine = write_orgs(&orgs(st).await?, a);
+    let err = FormError::pick("person", q, failed);
+    let import = FormError::from_params(q, "import");
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "居民档案",
         "/persons",
         html! {
-            @if !err.is_some() { (msgs(&q)) }
+            @if !err.is_some() { (msgs(q)) }
             (filter_bar("/persons", &lq, html! {
-                div { label for="q" { "姓名/拼音/身份证号/手机号/院内标识" } input #q type="search" name="q" value=(p(&q, "q")); }
-                div { label for="d" { "区县" } select #d name="district" { option value="" { "全部" } @for d in ["梅江区", "梅县区", "兴宁市", "大埔县", "丰顺县", "五华县", "平远县", "蕉岭县"] { option value=(d) selected[p(&q, "district") == d] { (d) } } } }
+                div { label for="q" { "姓名/拼音/身份证号/手机号/院内标识" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="d" { "区县" } select #d name="district" { option value="" { "全部" } @for d in ["梅江区", "梅县区", "兴宁市", "大埔县", "丰顺县", "五华县", "平远县", "蕉岭县"] { option value=(d) selected[p(q, "district") == d] { (d) } } } }
             }))
             p.muted.small { "仅显示您有权访问的机构登记过的居民；个人信息按脱敏规则显示，导出的表格同样脱敏。" }
             @if !mine.is_empty() {
                 div.page-actions {
-                    (dialog_button("dlg-person", "登记居民", "/persons?new=person"))
-                    (dialog_button("dlg-import", "批量登记（CSV/XLSX）", "/persons?new=import"))
+                    (dialog_button("person", "登记居民", "/persons"))
+                    (dialog_button("import", "批量登记（CSV/XLSX）", "/persons"))
                 }
-                (dialog("dlg-person", "登记居民", p(&q, "new") == "person", &err, html! {
+                (dialog(&err, "登记居民", "/persons", html! {
                     p.muted { "登记时自动经过患者主索引：与已有居民高度匹配的自动关联，疑似重复的进入待审核队列。" }
                     form.grid method="post" action="/persons" {
-                        (csrf(&a))
-                        div { label for="org" { "登记机构" span.req { "*" } } (org_select("org_id", "org", &mine)) }
-                        div { label for="nm" { "姓名" span.req { "*" } } input #nm type="text" name="name" required; }
-                        div { label for="sx" { "性别" } select #sx name="sex" { option value="" { "（按身份证）" } option value="M" { "男" } option value="F" { "女" } } }
-                        div { label for="bd" { "出生日期" } input #bd type="date" name="birth_date"; }
-                        div { label for="idn" { "身份证号" } input #idn type="text" name="id_number" maxlength="18" autocomplete="off"; }
-                        div { label for="ins" { "医保号" } input #ins type="text" name="insurance_no"; }
-                        div { label for="ph" { "手机号" } input #ph type="text" name="phone"; }
-                        div { label for="dist" { "区县" } input #dist type="text" name="district" placeholder="如 梅江区"; }
-                        div { label for="town" { "镇/街道" } input #town type="text" name="town"; }
-                        div { label for="vil" { "村/社区" } input #vil type="text" name="village"; }
-                        div { label for="addr" { "详细地址" } input #addr type="text" name="address_detail"; }
-                        div { label for="liv" { "居住状况" } select #liv name="living_situation" { option value="" { "（未知）" } @for (c, l) in LIVING { option value=(c) { (l) } } } }
-                        div { label for="it" { "院内标识类型" } select #it name="id_type" { @for (c, l) in ID_TYPES { option value=(c) { (l) } } } }
-                        div { label for="iv" { "院内标识（门诊号/住院号等）" } input #iv type="text" name="id_value"; }
+                        (csrf(a))
+                        (err.select("org_id", "登记机构", mine.iter().cloned(), "", None).required())
+                        (err.input("name", "姓名", "").required())
+                        (err.select("sex", "性别", [("M", "男"), ("F", "女")], "", Some("（按身份证）")))
+                        (err.input("birth_date", "出生日期", "").kind("date"))
+                        (err.input("id_number", "身份证号", "").maxlength(18).autocomplete("off"))
+                        (err.input("insurance_no", "医保号", ""))
+                        (err.input("phone", "手机号", ""))
+                        (err.input("district", "区县", "").placeholder("如 梅江区"))
+                        (err.input("town", "镇/街道", ""))
+                        (err.input("village", "村/社区", ""))
+                        (err.input("address_detail", "详细地址", ""))
+                        (err.select("living_situation", "居住状况", LIVING.iter().copied(), "", Some("（未知）")))
+                        (err.select("id_type", "院内标识类型", ID_TYPES.iter().copied(), "", None))
+                        (err.input("id_value", "院内标识（门诊号/住院号等）", ""))
                         div { button type="submit" { "登记" } }
                     }
                 }))
-                (dialog("dlg-import", "批量登记（CSV/XLSX）", p(&q, "new") == "import", &FormError::from_params(&q, "import"), html! {
-                    form.grid method="post" action="/persons/import" enctype="multipart/form-data" { (csrf(&a))
-                        div { label for="org2" { "登记机构" } (org_select("org_id", "org2", &mine)) }
-                        div { label for="f" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #f type="file" name="file" accept=".csv,.xlsx" required; }
+                (dialog(&import, "批量登记（CSV/XLSX）", "/persons", html! {
+                    form.grid method="post" action="/persons/import" enctype="multipart/form-data" { (csrf(a))
+                        (import.select("org_id", "登记机构", mine.iter().cloned(), "", None))
+                        div { label for="import-file" { "文件（列：姓名、性别、出生日期、身份证号、医保号、手机号、区县、镇街、村社区、详细地址、居住状况、标识类型、院内标识）" } input #import-file type="file" name="file" accept=".csv,.xlsx" required aria-invalid=[import.invalid("file")]; (import.beside("file")) }
                         div { button type="submit" { "上传并登记" } }
                     }
                 }))
             }
-            (table.render(&list, &a))
+            (table.render(&list, a))
         },
     )
     .into_response())
@@ -336,7 +342,13 @@ async fn person_register(
             };
             back(&format!("/persons/{}", o.person_id), Ok(msg + &warn))
         }
-        Err(e) => back_to_form("/persons", "person", &e),
+        Err(e) => {
+            let failed = FormError::from_error("person", &e, f);
+            form_failed(
+                &e,
+                persons_view(&st, &a, &Params::new(), Some(&failed)).await,
+            )
+        }
     }
 }
 
@@ -459,30 +471,74 @@ async fn person_page(
     Query(q): Query<Params>,
     Query(um): Query<Unmask>,
 ) -> PageResult<Markup> {
-    let person = match service::get_person(&st, &a.ctx, id, &um).await {
+    person_view(&st, &a, id, &q, &um, None).await
+}
+
+/// The health 360 view of one person. Every form (record entries, contacts, merge,
+/// unmerge, transfer) sits behind a button in a dialog; a failed one comes back open with
+/// what was typed.
+async fn person_view(
+    st: &AppState,
+    a: &Authed,
+    id: i64,
+    q: &Params,
+    um: &Unmask,
+    failed: Option<&FormError>,
+) -> PageResult<Markup> {
+    let person = match service::get_person(st, &a.ctx, id, um).await {
         Err(e) if um.unmask == Some(true) && e.status != 404 => {
             return Ok(yiyang_platform::web::layout::error_page(&e));
         }
         r => r?,
     };
-    let (pid, ids, rec) = record::read(&st, &a.ctx, id).await?;
+    let (pid, ids, rec) = record::read(st, &a.ctx, id).await?;
     let idents = service::identifiers(&st.db, &ids).await?;
     let contacts = service::contacts(&st.db, &ids).await?;
     let events = service::history(&st.db, &ids).await?;
-    let mine = write_orgs(&orgs(&st).await?, &a);
+    let mine = write_orgs(&orgs(st).await?, a);
     let can_merge = service::can_see(&st.db, &a.ctx, &ids, perm::PATIENT_MERGE).await?;
     let can_unmask = service::can_see(&st.db, &a.ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
     let m = st.masking.masker(&a.ctx, !person.masked).await?;
     let merged_members: Vec<i64> = ids.iter().copied().filter(|x| *x != pid).collect();
     let title = format!("健康360视图：{}", person.name);
+    let here = format!("/persons/{id}");
+    let form = |name: &str| FormError::pick(name, q, failed);
+    let (f_enc, f_obs, f_cond, f_all, f_med, f_doc, f_con, f_merge) = (
+        form("encounter"),
+        form("observation"),
+        form("condition"),
+        form("allergy"),
+        form("medication"),
+        form("document"),
+        form("contact"),
+        form("merge"),
+    );
+    let vitals: Vec<(String, String)> = VITALS
+        .iter()
+        .map(|(c, n, u, ..)| (c.to_string(), format!("{n}（{}）", labels::unit(u))))
+        .collect();
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         &title,
         "/persons",
         html! {
-            (msgs(&q))
+            @if failed.is_none() && q.get("new").is_none() { (msgs(q)) }
             @if pid != id { div.notice.ok { "记录 " (id) " 已合并到居民 " (pid) "，以下为合并后的完整档案。" } }
+            @if !mine.is_empty() || can_merge {
+                div.page-actions {
+                    @if !mine.is_empty() {
+                        (dialog_button("encounter", "新增就诊/住院", &here))
+                        (dialog_button("observation", "录入体征/检验", &here))
+                        (dialog_button("condition", "新增诊断", &here))
+                        (dialog_button("allergy", "新增过敏", &here))
+                        (dialog_button("medication", "新增用药", &here))
+                        (dialog_button("document", "上传报告/影像", &here))
+                        (dialog_button("contact", "添加家属/紧急联系人", &here))
+                    }
+                    @if can_merge { (dialog_button("merge", "合并记录到本居民", &here)) }
+                }
+            }
             div.grid2 {
                 div.card {
                     h2 { "基本信息" }
@@ -498,11 +554,7 @@ async fn person_page(
                         dt { "主索引号" } dd.mono { "EMPI-" (pid) }
                     }
                     @if person.masked && can_unmask {
-                        form.toolbar method="get" action=(format!("/persons/{id}")) {
-                            input type="hidden" name="unmask" value="true";
-                            div { label for="purpose" { "查看明文的用途（记入审计）" } input #purpose type="text" name="purpose" required minlength="2" placeholder="如：核对身份办理住院"; }
-                            button type="submit" { "查看明文" }
-                        }
+                        div.toolbar { (yiyang_platform::web::kit::unmask_button(&format!("/persons/{id}"), "如：核对身份办理住院", q)) }
                     }
                 }
                 div.card {
@@ -542,93 +594,102 @@ async fn person_page(
                     @if e.status == "in-progress" { " " (badge("warn", "在院")) }
                     @if !e.reason.is_empty() { div.muted { (m.mask("free_text", &e.reason)) } }
                     @if e.status == "in-progress" && a.ctx.has_for(perm::PATIENT_WRITE, e.org_id) {
-                        form.inline method="post" action=(format!("/encounters/{}/transfer", e.id)) { (csrf(&a)) input type="text" name="to_location" placeholder="转入病区/床位" required; " " button.secondary type="submit" { "转科/转床" } }
-                        " " form.inline method="post" action=(format!("/encounters/{}/discharge", e.id)) { (csrf(&a)) button.secondary type="submit" { "出院" } }
+                        @let tf = form(&format!("transfer-{}", e.id));
+                        div.toolbar {
+                            (dialog_button(&tf.form, "转科/转床", &here))
+                            form.inline method="post" action=(format!("/encounters/{}/discharge", e.id)) { (csrf(a)) button.secondary type="submit" data-confirm="确认办理出院？" { "出院" } }
+                        }
+                        (dialog(&tf, "转科/转床", &here, html! { form.grid method="post" action=(format!("/encounters/{}/transfer", e.id)) {
+                            (csrf(a))
+                            p.muted { "当前：" (e.dept) " " (e.location) }
+                            (tf.input("to_location", "转入病区/床位", "").required().placeholder("如 5病区 12床"))
+                            div { button type="submit" { "转科/转床" } }
+                        } }))
                     }
                 } }
                 @for c in &rec.conditions { li { "诊断 " (c.display) " " code { (c.code) } " · " (c.org_name) " · " (ts(c.recorded_at)) } }
                 @for d in &rec.documents { li { "文档 " a href=(format!("/documents/{}", d.id)) { (d.title) } " · " (d.org_name) " · " (ts(d.created_at)) } }
             }
             @if !mine.is_empty() {
-                h2 { "记录健康信息" }
-                div.grid2 {
-                    div.card { h2 { "就诊/住院" } form method="post" action=(format!("/persons/{pid}/records/encounter")) {
-                        (csrf(&a)) div.fields {
-                            div { label for="eo" { "机构" } (org_select("org_id", "eo", &mine)) }
-                            div { label for="ek" { "类型" } select #ek name="kind" { @for (k, l) in ENCOUNTER_KINDS { option value=(k) { (l) } } } }
-                            div { label for="ed" { "科室" } input #ed type="text" name="dept"; }
-                            div { label for="el" { "病区/床位" } input #el type="text" name="location"; }
-                            div { label for="er" { "就诊原因" } input #er type="text" name="reason"; }
-                            div { label for="es" { "时间" } input #es type="datetime-local" name="start"; }
-                        } button type="submit" { "保存" }
-                    } }
-                    div.card { h2 { "体征/检验" } form method="post" action=(format!("/persons/{pid}/records/observation")) {
-                        (csrf(&a)) div.fields {
-                            div { label for="oo" { "机构" } (org_select("org_id", "oo", &mine)) }
-                            div { label for="oc" { "项目" } select #oc name="code" { @for (c, n, u, ..) in VITALS { option value=(c) { (n) "（" (labels::unit(u)) "）" } } } }
-                            div { label for="ov" { "数值" } input #ov type="number" step="any" name="value" required; }
-                            div { label for="ot" { "时间" } input #ot type="datetime-local" name="effective"; }
-                        } button type="submit" { "保存" }
-                    } }
-                    div.card { h2 { "诊断（ICD-10）" } form method="post" action=(format!("/persons/{pid}/records/condition")) {
-                        (csrf(&a)) div.fields {
-                            div { label for="co" { "机构" } (org_select("org_id", "co", &mine)) }
-                            div { label for="cc" { "ICD-10 编码" } input #cc type="text" name="code" placeholder="如 I10" required; }
-                            div { label for="cd" { "诊断名称" } input #cd type="text" name="display" placeholder="如 原发性高血压" required; }
-                        } button type="submit" { "保存" }
-                    } }
-                    div.card { h2 { "过敏与用药" }
-                        form method="post" action=(format!("/persons/{pid}/records/allergy")) {
-                            (csrf(&a)) div.fields {
-                                div { label for="ao" { "机构" } (org_select("org_id", "ao", &mine)) }
-                                div { label for="as" { "过敏物质" } input #as type="text" name="substance" required; }
-                                div { label for="ar" { "反应" } input #ar type="text" name="reaction"; }
-                            } button type="submit" { "保存过敏" }
-                        }
-                        form method="post" action=(format!("/persons/{pid}/records/medication")) {
-                            (csrf(&a)) div.fields {
-                                div { label for="mo" { "机构" } (org_select("org_id", "mo", &mine)) }
-                                div { label for="mk" { "类型" } select #mk name="kind" { option value="prescribed" { "处方" } option value="taken" { "服用记录" } } }
-                                div { label for="mn" { "药品" } input #mn type="text" name="name" required; }
-                                div { label for="md" { "剂量" } input #md type="text" name="dose"; }
-                                div { label for="mf" { "频次" } input #mf type="text" name="frequency" placeholder="如 每日一次"; }
-                            } button type="submit" { "保存用药" }
-                        }
-                    }
-                    div.card { h2 { "上传报告/影像" } form method="post" action=(format!("/persons/{pid}/documents")) enctype="multipart/form-data" { (csrf(&a))
-                    div.fields {
-                        div { label for="do" { "机构" } (org_select("org_id", "do", &mine)) }
-                        div { label for="dk" { "类型" } select #dk name="kind" { option value="report" { "检查/检验报告" } option value="image" { "影像" } option value="discharge" { "出院小结" } option value="other" { "其他" } } }
-                        div { label for="dt" { "标题" } input #dt type="text" name="title" required; }
-                        div { label for="df" { "文件（≤10MB）" } input #df type="file" name="file" required; }
-                    } button type="submit" { "上传" }
-                } }
-                div.card { h2 { "添加家属/紧急联系人" } form method="post" action=(format!("/persons/{pid}/contacts")) {
-                        (csrf(&a)) div.fields {
-                            div { label for="kn" { "姓名" } input #kn type="text" name="name" required; }
-                            div { label for="kr" { "关系" } input #kr type="text" name="relation" placeholder="如 女儿" required; }
-                            div { label for="kp" { "电话" } input #kp type="text" name="phone"; }
-                            div { label for="ka" { "家属账号（可选）" } input #ka type="text" name="account_login"; }
-                            div { label.chk { input type="checkbox" name="is_emergency" value="1"; " 紧急联系人" } label.chk { input type="checkbox" name="can_view" value="1"; " 允许查看档案" } }
-                        } button type="submit" { "保存" }
-                    } }
-                }
+                (dialog(&f_enc, "新增就诊/住院", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/encounter")) {
+                    (csrf(a))
+                    (f_enc.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_enc.select("kind", "类型", ENCOUNTER_KINDS.iter().copied(), "", None))
+                    (f_enc.input("dept", "科室", ""))
+                    (f_enc.input("location", "病区/床位", ""))
+                    (f_enc.input("reason", "就诊原因", ""))
+                    (f_enc.input("start", "时间", "").kind("datetime-local"))
+                    div { button type="submit" { "保存" } }
+                } }))
+                (dialog(&f_obs, "录入体征/检验", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/observation")) {
+                    (csrf(a))
+                    (f_obs.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_obs.select("code", "项目", vitals.iter().cloned(), "", None).required())
+                    (f_obs.input("value", "数值", "").kind("number").step("any").required())
+                    (f_obs.input("effective", "时间", "").kind("datetime-local"))
+                    div { button type="submit" { "保存" } }
+                } }))
+                (dialog(&f_cond, "新增诊断（ICD-10）", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/condition")) {
+                    (csrf(a))
+                    (f_cond.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_cond.input("code", "ICD-10 编码", "").required().placeholder("如 I10"))
+                    (f_cond.input("display", "诊断名称", "").required().placeholder("如 原发性高血压"))
+                    div { button type="submit" { "保存" } }
+                } }))
+                (dialog(&f_all, "新增过敏", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/allergy")) {
+                    (csrf(a))
+                    (f_all.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_all.input("substance", "过敏物质", "").required())
+                    (f_all.input("reaction", "反应", ""))
+                    div { button type="submit" { "保存" } }
+                } }))
+                (dialog(&f_med, "新增用药", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/records/medication")) {
+                    (csrf(a))
+                    (f_med.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_med.select("kind", "类型", [("prescribed", "处方"), ("taken", "服用记录")], "prescribed", None))
+                    (f_med.input("name", "药品", "").required())
+                    (f_med.input("dose", "剂量", ""))
+                    (f_med.input("frequency", "频次", "").placeholder("如 每日一次"))
+                    div { button type="submit" { "保存" } }
+                } }))
+                (dialog(&f_doc, "上传报告/影像", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/documents")) enctype="multipart/form-data" {
+                    (csrf(a))
+                    (f_doc.select("org_id", "机构", mine.iter().cloned(), "", None).required())
+                    (f_doc.select("kind", "类型", [("report", "检查/检验报告"), ("image", "影像"), ("discharge", "出院小结"), ("other", "其他")], "report", None))
+                    (f_doc.input("title", "标题", "").required())
+                    div { label for="document-file" { "文件（≤10MB）" span.req { "*" } } input #document-file type="file" name="file" required aria-invalid=[f_doc.invalid("file")]; (f_doc.beside("file")) }
+                    div { button type="submit" { "上传" } }
+                } }))
+                (dialog(&f_con, "添加家属/紧急联系人", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/contacts")) {
+                    (csrf(a))
+                    (f_con.input("name", "姓名", "").required())
+                    (f_con.input("relation", "关系", "").required().placeholder("如 女儿"))
+                    (f_con.input("phone", "电话", ""))
+                    (f_con.input("account_login", "家属账号（可选）", ""))
+                    div { (f_con.check("is_emergency", "1", "紧急联系人", false)) " " (f_con.check("can_view", "1", "允许查看档案", false)) }
+                    div { button type="submit" { "保存" } }
+                } }))
             }
             @if can_merge {
-                h2 { "主索引维护" }
-                div.card {
-                    form.toolbar method="post" action=(format!("/persons/{pid}/merge")) {
-                        (csrf(&a))
-                        div { label for="mid" { "将记录合并到本居民（记录ID）" } input #mid type="number" name="merged_id" required; }
-                        div { label for="mr" { "原因" } input #mr type="text" name="reason" required; }
-                        button type="submit" { "合并" }
-                    }
-                    @if !merged_members.is_empty() {
-                        p { "已合并的记录：" }
-                        ul { @for mid in &merged_members { li { "记录 " (mid) " "
-                            form.inline method="post" action=(format!("/persons/{mid}/unmerge")) { (csrf(&a)) input type="text" name="reason" placeholder="拆分原因" required; " " button.secondary type="submit" { "拆分（撤销合并）" } }
-                        } } }
-                    }
+                (dialog(&f_merge, "合并记录到本居民", &here, html! { form.grid method="post" action=(format!("/persons/{pid}/merge")) {
+                    (csrf(a))
+                    p.muted { "被合并的记录指向本居民，任何时候都可拆分恢复原状。" }
+                    (f_merge.input("merged_id", "要合并的记录ID", "").kind("number").required())
+                    (f_merge.input("reason", "原因", "").required())
+                    div { button type="submit" { "合并" } }
+                } }))
+                @if !merged_members.is_empty() {
+                    h2 { "已合并的记录" }
+                    ul { @for mid in &merged_members {
+                        @let uf = form(&format!("unmerge-{mid}"));
+                        li { "记录 " (mid) " " (dialog_button(&uf.form, "拆分（撤销合并）", &here))
+                            (dialog(&uf, &format!("拆分记录 {mid}"), &here, html! { form.grid method="post" action=(format!("/persons/{mid}/unmerge")) {
+                                (csrf(a))
+                                (uf.input("reason", "拆分原因", "").required())
+                                div { button.secondary type="submit" { "拆分（撤销合并）" } }
+                            } }))
+                        }
+                    } }
                 }
             }
             h2 { "主索引历史" }
@@ -642,6 +703,21 @@ async fn person_page(
             } }
         },
     ))
+}
+
+/// A form of the person page came back with `e`: the page again, that dialog open with
+/// what was typed.
+async fn person_form_failed(
+    st: &AppState,
+    a: &Authed,
+    id: i64,
+    form: &str,
+    e: AppError,
+    f: Params,
+) -> Response {
+    let failed = FormError::from_error(form, &e, f);
+    let page = person_view(st, a, id, &Params::new(), &Unmask::default(), Some(&failed)).await;
+    form_failed(&e, page)
 }
 
 async fn contact_add(
@@ -660,7 +736,10 @@ async fn contact_add(
         can_view: p(&f, "can_view") == "1",
     };
     let r = service::add_contact(&st, &a.ctx, id, &c, Some(p(&f, "account_login"))).await;
-    back(&format!("/persons/{id}"), r.map(|_| "联系人已添加".into()))
+    match r {
+        Ok(_) => back(&format!("/persons/{id}"), Ok("联系人已添加".into())),
+        Err(e) => person_form_failed(&st, &a, id, "contact", e, f).await,
+    }
 }
 
 async fn person_merge(
@@ -670,20 +749,16 @@ async fn person_merge(
     Form(f): Form<Params>,
 ) -> Response {
     let Ok(mid) = p(&f, "merged_id").trim().parse::<i64>() else {
-        return back(
-            &format!("/persons/{id}"),
-            Err(AppError::field(
-                "mpi.merge_id",
-                "merged_id",
-                "请填写要合并的记录ID",
-            )),
-        );
+        let e = AppError::field("mpi.merge_id", "merged_id", "请填写要合并的记录ID");
+        return person_form_failed(&st, &a, id, "merge", e, f).await;
     };
-    let r = service::merge(&st, &a.ctx, id, mid, p(&f, "reason")).await;
-    back(
-        &format!("/persons/{id}"),
-        r.map(|_| format!("记录 {mid} 已合并到本居民，可随时拆分恢复")),
-    )
+    match service::merge(&st, &a.ctx, id, mid, p(&f, "reason")).await {
+        Ok(_) => back(
+            &format!("/persons/{id}"),
+            Ok(format!("记录 {mid} 已合并到本居民，可随时拆分恢复")),
+        ),
+        Err(e) => person_form_failed(&st, &a, id, "merge", e, f).await,
+    }
 }
 
 async fn person_unmerge(
@@ -692,11 +767,14 @@ async fn person_unmerge(
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let r = service::unmerge(&st, &a.ctx, id, p(&f, "reason")).await;
-    back(
-        &format!("/persons/{id}"),
-        r.map(|_| "已拆分，记录恢复为独立居民".into()),
-    )
+    match service::unmerge(&st, &a.ctx, id, p(&f, "reason")).await {
+        Ok(_) => back(
+            &format!("/persons/{id}"),
+            Ok("已拆分，记录恢复为独立居民".into()),
+        ),
+        // The merged record's address shows the survivor's page, where its dialog lives.
+        Err(e) => back_to_form(&format!("/persons/{id}"), &format!("unmerge-{id}"), &e),
+    }
 }
 
 async fn record_add(
@@ -793,7 +871,11 @@ async fn record_add(
         }
         _ => Err(AppError::not_found("record_kind")),
     };
-    back(&format!("/persons/{id}"), r.map(|_| "已保存".into()))
+    match r {
+        Ok(_) => back(&format!("/persons/{id}"), Ok("已保存".into())),
+        Err(e) if e.status == 404 => back(&format!("/persons/{id}"), Err(e)),
+        Err(e) => person_form_failed(&st, &a, id, &kind, e, f).await,
+    }
 }
 
 async fn encounter_move(
@@ -815,6 +897,9 @@ async fn encounter_move(
         .map(|p| format!("/persons/{}", p.0))
         .unwrap_or_else(|| "/persons".into());
     let r = record::move_encounter(&st, &a.ctx, id, &action, p(&f, "to_location"), None).await;
+    if let (true, Err(e)) = (action == "transfer", &r) {
+        return back_to_form(&to, &format!("transfer-{id}"), e);
+    }
     back(
         &to,
         r.map(|_| {
@@ -860,10 +945,10 @@ async fn document_upload(
         }
     }
     let r = record::add_document(&st, &a.ctx, id, d).await;
-    Ok(back(
-        &format!("/persons/{id}"),
-        r.map(|_| "文档已上传".into()),
-    ))
+    Ok(match r {
+        Ok(_) => back(&format!("/persons/{id}"), Ok("文档已上传".into())),
+        Err(e) => back_to_form(&format!("/persons/{id}"), "document", &e),
+    })
 }
 
 async fn document_get(
@@ -1140,32 +1225,87 @@ async fn config_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
     a.ctx.require(perm::MPI_MANAGE)?;
     let list = crate::matching::configs(&st.db).await?;
     let active = list.iter().find(|c| c.active);
     let parsed = active.and_then(|c| yiyang_mpi::MappingConfig::from_toml(&c.config).ok());
+    let lq = ListQuery::from_params(&q);
+    let versions = yiyang_platform::web::kit::page_in_memory(list.clone(), &lq);
+    let token = a.csrf().to_string();
+    let table = Table::new("mpi-configs", "/mpi/config", &q, &lq)
+        .col(
+            Col::new("version", "版本", |c: &crate::matching::ConfigRow| {
+                c.version.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("active", "状态", |c: &crate::matching::ConfigRow| {
+                (if c.active { "启用中" } else { "" }).to_string()
+            })
+            .cell(|c| html! { @if c.active { (badge("ok", "启用中")) } }),
+        )
+        .col(Col::new(
+            "note",
+            "说明",
+            |c: &crate::matching::ConfigRow| c.note.clone(),
+        ))
+        .col(Col::new(
+            "model",
+            "模型",
+            |c: &crate::matching::ConfigRow| {
+                c.trained_at
+                    .map(|t| format!("已训练 {}", ts(t)))
+                    .unwrap_or_else(|| "先验参数".into())
+            },
+        ))
+        .col(Col::new(
+            "created",
+            "创建",
+            |c: &crate::matching::ConfigRow| format!("{} {}", c.created_by, ts(c.created_at)),
+        ))
+        .col(Col::action(
+            "actions",
+            "操作",
+            move |c: &crate::matching::ConfigRow| {
+                html! {
+                    @if !c.active {
+                        form.inline method="post" action="/mpi/config/activate" {
+                            input type="hidden" name="_csrf" value=(token);
+                            input type="hidden" name="version" value=(c.version);
+                            button.link type="submit" { "启用" }
+                        }
+                    }
+                }
+            },
+        ))
+        .empty("尚无配置版本");
+    if lq.export {
+        return table
+            .export(&st, &a.ctx, "匹配规则版本", "mpi_config", &versions)
+            .await;
+    }
+    let config_err = FormError::from_params(&q, "config");
+    let toml_err = FormError::from_params(&q, "toml");
     Ok(shell(
         &st.nav,
         &a,
         "匹配规则与模型",
         "/mpi/config",
         html! {
-            (msgs(&q))
+            @if !config_err.is_some() && !toml_err.is_some() { (msgs(&q)) }
             p.muted { "匹配规则（确定性规则、分块、阈值）是带版本的配置；模型（m/u 概率）由 EM 在本平台登记数据上无监督估计。每个匹配决定都可逐字段解释。保存为新版本，旧版本保留，可随时切换回去。" }
-            div.table-wrap { table {
-                thead { tr { th { "版本" } th { "状态" } th { "说明" } th { "模型" } th { "创建" } th { "操作" } } }
-                tbody { @for c in &list { tr {
-                    td.mono { (c.version) } td { @if c.active { (badge("ok", "启用中")) } }
-                    td { (c.note) } td { @if let Some(t) = c.trained_at { "已训练 " (ts(t)) } @else { "先验参数" } }
-                    td { (c.created_by) " " (ts(c.created_at)) }
-                    td { @if !c.active { form.inline method="post" action="/mpi/config/activate" { (csrf(&a)) input type="hidden" name="version" value=(c.version); button.link type="submit" { "启用" } } } }
-                } } }
-            } }
-            form.toolbar method="post" action="/mpi/config/train" { (csrf(&a)) button type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
+            div.page-actions {
+                @if active.is_some() && parsed.is_some() {
+                    (dialog_button("config", "调整规则（保存为新版本）", "/mpi/config"))
+                    (dialog_button("toml", "高级：编辑配置文本", "/mpi/config"))
+                }
+                form.inline method="post" action="/mpi/config/train" { (csrf(&a)) button.secondary type="submit" { "用当前登记数据训练启用中的模型（EM）" } }
+            }
+            (table.render(&versions, &a))
             @if let (Some(c), Some(cfg)) = (active, &parsed) {
-                h2 { "调整规则并保存为新版本" }
-                form.card method="post" action="/mpi/config" {
+                (dialog(&config_err, "调整规则并保存为新版本", "/mpi/config", html! { form method="post" action="/mpi/config" {
                     (csrf(&a))
                     input type="hidden" name="mode" value="form";
                     input type="hidden" name="base" value=(c.version);
@@ -1204,9 +1344,8 @@ async fn config_page(
                     }
                     div { label.chk { input type="checkbox" name="activate" value="1" checked; " 保存后立即启用（将重建分块索引）" } }
                     button type="submit" { "保存新版本" }
-                }
-                details {
-                    summary { "高级：直接编辑配置文本（TOML）" }
+                } }))
+                (dialog(&toml_err, "直接编辑配置文本（TOML）", "/mpi/config", html! {
                     form method="post" action="/mpi/config" {
                         (csrf(&a))
                         textarea.mono name="config" rows="24" aria-label="配置文本" { (c.config) }
@@ -1216,7 +1355,7 @@ async fn config_page(
                         }
                         button type="submit" { "保存新版本" }
                     }
-                }
+                }))
                 @if !c.model.is_empty() {
                     details {
                         summary { "当前模型参数（m/u 概率）" }
@@ -1225,20 +1364,28 @@ async fn config_page(
                 }
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn config_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
-    let toml = if p(&f, "mode") == "form" {
+    let form = if p(&f, "mode") == "form" {
+        "config"
+    } else {
+        "toml"
+    };
+    let toml = if form == "config" {
         match config_from_form(&st, &f).await {
             Ok(t) => t,
-            Err(e) => return back("/mpi/config", Err(e)),
+            Err(e) => return back_to_form("/mpi/config", form, &e),
         }
     } else {
         p(&f, "config").to_string()
     };
-    let r = service::save_config(&st, &a.ctx, &toml, p(&f, "note"), p(&f, "activate") == "1").await;
-    back("/mpi/config", r.map(|v| format!("已保存版本 {v}")))
+    match service::save_config(&st, &a.ctx, &toml, p(&f, "note"), p(&f, "activate") == "1").await {
+        Ok(v) => back("/mpi/config", Ok(format!("已保存版本 {v}"))),
+        Err(e) => back_to_form("/mpi/config", form, &e),
+    }
 }
 
 /// The base version's configuration with the form's thresholds, rules and passes applied.

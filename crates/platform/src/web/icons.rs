@@ -35,6 +35,9 @@ fn paths(name: &str) -> &'static str {
         "heart" => "M12 20s-8-5-8-11a4 4 0 0 1 8-1 4 4 0 0 1 8 1c0 6-8 11-8 11z",
         "send" => "M3 11l18-8-8 18-2-8z",
         "list" => "M9 6h12M9 12h12M9 18h12M4 6h.5M4 12h.5M4 18h.5",
+        "bed" => {
+            "M3 6v13M3 15h18v4M21 15v-3a3 3 0 0 0-3-3h-7v6M7 12.5a1.5 1.5 0 1 0 0-3 1.5 1.5 0 0 0 0 3"
+        }
         _ => "",
     }
 }
@@ -62,7 +65,7 @@ mod tests {
         for n in [
             "home", "inbox", "user", "users", "building", "idcard", "merge", "chart", "settings",
             "plug", "message", "alert", "monitor", "shield", "log", "key", "clock", "book",
-            "upload", "check", "heart", "send", "list",
+            "upload", "check", "heart", "send", "list", "bed",
         ] {
             assert!(!paths(n).is_empty(), "{n}");
             assert!(icon(n).into_string().contains("<path"));

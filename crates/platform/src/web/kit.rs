@@ -233,7 +233,9 @@ pub struct Table<'a, T> {
 }
 
 /// Query keys that never travel in the list's own links.
-const TRANSIENT: [&str; 7] = ["ok", "err", "export", "_csrf", "page", "new", "field"];
+const TRANSIENT: [&str; 8] = [
+    "ok", "err", "export", "_csrf", "page", "new", "field", "edit",
+];
 
 impl<'a, T> Table<'a, T> {
     /// `id` names the list (the column chooser's memory, element ids); `path` is the
@@ -508,22 +510,67 @@ pub fn filter_bar(path: &str, q: &ListQuery, fields: Markup) -> Markup {
     }
 }
 
-/// A button that opens the dialog `id`; without script it links to `fallback` (the page
-/// with `?new=1`, which renders the dialog open).
-pub fn dialog_button(id: &str, label: &str, fallback: &str) -> Markup {
-    html! { a.btn href=(fallback) data-dialog=(id) role="button" { (label) } }
+/// Tabs over lists that share a page (each tab its own address, e.g. `?tab=staff`):
+/// `(href, label, count, current)`.
+pub fn tabs(items: &[(String, &str, Option<i64>, bool)]) -> Markup {
+    html! {
+        nav.kit-tabs aria-label="分类" {
+            @for (href, label, n, on) in items {
+                a href=(href) aria-current=[on.then_some("page")] {
+                    (label) @if let Some(n) = n { " " span.kit-tab-n { (n) } }
+                }
+            }
+        }
+    }
 }
 
-/// A form dialog (新增/编辑): closed until its button is pressed, open when `open` (the
-/// `?new=1` link, or the form came back with an error). A field error names its field:
-/// the message is shown at the top and beside that field (`data-error-field`).
-pub fn dialog(id: &str, title: &str, open: bool, err: &FormError, content: Markup) -> Markup {
+/// A button that opens the dialog of the form `form`; without script it links to `page`
+/// with `?new=<form>`, which renders the dialog open.
+pub fn dialog_button(form: &str, label: &str, page: &str) -> Markup {
+    let sep = if page.contains('?') { '&' } else { '?' };
+    html! { a.btn href=(format!("{page}{sep}new={form}")) data-dialog=(format!("dlg-{form}")) role="button" { (label) } }
+}
+
+/// 查看明文: a button opening a dialog that asks for the purpose (recorded with the read in
+/// the audit log) and loads `page` again with `unmask=true&purpose=…`.
+pub fn unmask_button(page: &str, example: &str, q: &Params) -> Markup {
+    let f = FormError::from_params(q, "unmask");
     html! {
-        dialog id=(id) aria-labelledby=(format!("{id}-title")) open[open || err.is_some()]
-            data-error-field=[err.field.as_deref()] data-error=[err.message.as_deref()] {
+        (dialog_button("unmask", "查看明文", page))
+        (dialog(&f, "查看明文", page, html! { form.grid method="get" action=(page) {
+            input type="hidden" name="unmask" value="true";
+            div {
+                label for="unmask-purpose" { "查看明文的用途" span.req { "*" } }
+                input #unmask-purpose type="text" name="purpose" required minlength="2" maxlength="100" placeholder=(example) aria-describedby="unmask-note";
+                div.muted.small #unmask-note { "用途与本次查看一并记入审计日志。" }
+            }
+            div { button type="submit" { "查看明文" } }
+        } }))
+    }
+}
+
+/// A link that opens the dialog of the form `form` on `page` filled for one record
+/// (`?new=<form>&edit=<key>`): the server draws it open with the record's values.
+pub fn edit_link(form: &str, label: &str, page: &str, key: &str) -> Markup {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("new", form);
+    s.append_pair("edit", key);
+    let sep = if page.contains('?') { '&' } else { '?' };
+    html! { a href=(format!("{page}{sep}{}", s.finish())) { (label) } }
+}
+
+/// The dialog of a form (新增/编辑): closed until its button is pressed, open when asked
+/// for (`?new=<form>`) or when the form came back with an error. `page` is where 关闭
+/// leads without script (the page's own path: after a failed post the address is the
+/// form's action). The message is shown at the top; each field's own problem beside it.
+pub fn dialog(err: &FormError, title: &str, page: &str, content: Markup) -> Markup {
+    let id = format!("dlg-{}", err.form);
+    html! {
+        dialog id=(id) aria-labelledby=(format!("{id}-title")) open[err.open()]
+            data-error-field=[err.field.as_deref()] data-error=[err.first_message()] {
             div.dlg-head {
                 h2 id=(format!("{id}-title")) { (title) }
-                a.btn.secondary.small-btn href="?" data-dialog-close { "关闭" }
+                a.btn.secondary.small-btn href=(page) data-dialog-close { "关闭" }
             }
             div.dlg-body {
                 @if let Some(m) = &err.message { div.notice.err role="alert" { (m) } }
@@ -533,22 +580,93 @@ pub fn dialog(id: &str, title: &str, open: bool, err: &FormError, content: Marku
     }
 }
 
-/// The error a form came back with (`?err=…&field=…&new=1` after a redirect).
+/// The state of one form of a page: blank, asked for (`?new=<form>`), or back with an
+/// error — its message, every field's own problem (all of a `Checks` error's
+/// `details.fields`, or the one `details.field`) and what was typed, so nothing is lost.
 #[derive(Debug, Clone, Default)]
 pub struct FormError {
+    /// The form's name (`new=<form>`, the dialog `dlg-<form>`, input ids `<form>-<field>`).
+    pub form: String,
     pub message: Option<String>,
+    /// The first field named by the error.
     pub field: Option<String>,
+    /// Every field's problem, in the order found.
+    pub fields: Vec<(String, String)>,
+    requested: bool,
+    /// What was typed (never passwords or the CSRF token), when the form came back.
+    values: Option<Vec<(String, String)>>,
 }
 
 impl FormError {
-    /// The error in the query string when it belongs to the form `form` (`new=form`).
-    pub fn from_params(q: &Params, form: &str) -> Self {
-        if q.get("new").map(String::as_str) != Some(form) {
-            return Self::default();
-        }
+    /// A form nobody asked for yet.
+    pub fn blank(form: &str) -> Self {
         Self {
-            message: q.get("err").filter(|m| !m.is_empty()).cloned(),
-            field: q.get("field").filter(|m| !m.is_empty()).cloned(),
+            form: form.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// A form drawn open (its own markup shows what went wrong).
+    pub fn opened(form: &str) -> Self {
+        Self {
+            requested: true,
+            ..Self::blank(form)
+        }
+    }
+
+    /// The form as the query string asks: open when `new=<form>`, with the error of a
+    /// redirect (`err`, `field`) when it belongs to this form.
+    pub fn from_params(q: &Params, form: &str) -> Self {
+        let mut f = Self::blank(form);
+        if q.get("new").map(String::as_str) != Some(form) {
+            return f;
+        }
+        f.requested = true;
+        f.message = q.get("err").filter(|m| !m.is_empty()).cloned();
+        f.field = q.get("field").filter(|m| !m.is_empty()).cloned();
+        if let (Some(field), Some(m)) = (&f.field, &f.message) {
+            f.fields.push((field.clone(), m.clone()));
+        }
+        f
+    }
+
+    /// The form `form` came back with `e`: every field the error names, and `values` as
+    /// typed (passwords and the CSRF token are dropped, never sent back).
+    pub fn from_error(
+        form: &str,
+        e: &AppError,
+        values: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let mut fields = Vec::new();
+        if let Some(list) = e.details.get("fields").and_then(|f| f.as_array()) {
+            for x in list {
+                if let (Some(f), Some(m)) = (x["field"].as_str(), x["message"].as_str()) {
+                    fields.push((f.to_string(), m.to_string()));
+                }
+            }
+        } else if let Some(f) = e.details.get("field").and_then(|f| f.as_str()) {
+            fields.push((f.to_string(), e.message.clone()));
+        }
+        let values = values
+            .into_iter()
+            .filter(|(k, _)| k != "_csrf" && !k.contains("password"))
+            .collect();
+        Self {
+            form: form.to_string(),
+            message: Some(e.message.clone()),
+            field: fields.first().map(|f| f.0.clone()),
+            fields,
+            requested: true,
+            values: Some(values),
+        }
+    }
+
+    /// This form's state on a page that may have come back with `failed` (another form's
+    /// failure leaves this one as the query string asks).
+    pub fn pick(form: &str, q: &Params, failed: Option<&FormError>) -> Self {
+        match failed {
+            Some(f) if f.form == form => f.clone(),
+            _ => Self::from_params(q, form),
         }
     }
 
@@ -556,23 +674,256 @@ impl FormError {
         self.message.is_some()
     }
 
-    /// `aria-invalid` for the input named `name`.
-    pub fn invalid(&self, name: &str) -> Option<&'static str> {
-        (self.field.as_deref() == Some(name)).then_some("true")
+    /// Whether the dialog is drawn open.
+    pub fn open(&self) -> bool {
+        self.requested || self.is_some()
     }
 
-    /// The message beside the input named `name`.
+    /// Whether the form came back with what was typed.
+    pub fn kept(&self) -> bool {
+        self.values.is_some()
+    }
+
+    fn first_message(&self) -> Option<&str> {
+        self.fields.first().map(|f| f.1.as_str())
+    }
+
+    /// The input id of `name` in this form (unique on a page with several forms).
+    pub fn id(&self, name: &str) -> String {
+        format!("{}-{name}", self.form)
+    }
+
+    /// The typed value of `name` when the form came back, else `default`.
+    pub fn value(&self, name: &str, default: &str) -> String {
+        match &self.values {
+            Some(v) => v
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, x)| x.clone())
+                .unwrap_or_default(),
+            None => default.to_string(),
+        }
+    }
+
+    /// Whether the checkbox `name` = `value` is ticked: as sent when the form came back,
+    /// else `default`.
+    pub fn checked(&self, name: &str, value: &str, default: bool) -> bool {
+        match &self.values {
+            Some(v) => v.iter().any(|(k, x)| k == name && x == value),
+            None => default,
+        }
+    }
+
+    /// The problem of the field `name`, if the error names it.
+    pub fn problem(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(f, _)| f == name)
+            .map(|(_, m)| m.as_str())
+    }
+
+    /// `aria-invalid` for the input named `name`.
+    pub fn invalid(&self, name: &str) -> Option<&'static str> {
+        self.problem(name).map(|_| "true")
+    }
+
+    /// `aria-describedby` for the input named `name` (its error beside it).
+    pub fn described(&self, name: &str) -> Option<String> {
+        self.problem(name).map(|_| format!("err-{}", self.id(name)))
+    }
+
+    /// The problem beside the input named `name`.
     pub fn beside(&self, name: &str) -> Markup {
         html! {
-            @if self.field.as_deref() == Some(name) {
-                div.field-error id=(format!("err-{name}")) { (self.message.as_deref().unwrap_or("")) }
+            @if let Some(m) = self.problem(name) {
+                div.field-error id=(format!("err-{}", self.id(name))) { (m) }
+            }
+        }
+    }
+
+    /// A labelled input of this form (`type=text` unless [`Input::kind`] says otherwise):
+    /// the typed value kept after an error, the problem beside it.
+    pub fn input<'a>(&'a self, name: &'a str, label: &'a str, default: &str) -> Input<'a> {
+        Input {
+            err: self,
+            name,
+            label,
+            value: self.value(name, default),
+            kind: "text",
+            required: false,
+            readonly: false,
+            placeholder: None,
+            min: None,
+            max: None,
+            step: None,
+            maxlength: None,
+            autocomplete: None,
+        }
+    }
+
+    /// A labelled select of this form; `blank` adds a first empty option.
+    pub fn select<'a, K: ToString, L: ToString>(
+        &'a self,
+        name: &'a str,
+        label: &'a str,
+        options: impl IntoIterator<Item = (K, L)>,
+        default: &str,
+        blank: Option<&'a str>,
+    ) -> Select<'a> {
+        Select {
+            err: self,
+            name,
+            label,
+            value: self.value(name, default),
+            options: options
+                .into_iter()
+                .map(|(k, l)| (k.to_string(), l.to_string()))
+                .collect(),
+            blank,
+            required: false,
+        }
+    }
+
+    /// A labelled checkbox (`name=value`), ticked by `default` until the form came back.
+    pub fn check(&self, name: &str, value: &str, label: &str, default: bool) -> Markup {
+        let id = format!("{}-{value}", self.id(name));
+        html! {
+            label.chk for=(id) { input id=(id) type="checkbox" name=(name) value=(value) checked[self.checked(name, value, default)]; " " (label) }
+        }
+    }
+}
+
+/// A labelled `<input>` of a form (see [`FormError::input`]).
+pub struct Input<'a> {
+    err: &'a FormError,
+    name: &'a str,
+    label: &'a str,
+    value: String,
+    kind: &'static str,
+    required: bool,
+    readonly: bool,
+    placeholder: Option<&'a str>,
+    min: Option<&'a str>,
+    max: Option<&'a str>,
+    step: Option<&'a str>,
+    maxlength: Option<u32>,
+    autocomplete: Option<&'static str>,
+}
+
+impl<'a> Input<'a> {
+    /// `number`, `date`, `datetime-local`, `password` (never filled in), `search`.
+    pub fn kind(mut self, kind: &'static str) -> Self {
+        self.kind = kind;
+        if kind == "password" {
+            self.value.clear();
+            self.autocomplete = Some("new-password");
+        }
+        self
+    }
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+    pub fn readonly(mut self, on: bool) -> Self {
+        self.readonly = on;
+        self
+    }
+    pub fn placeholder(mut self, p: &'a str) -> Self {
+        self.placeholder = Some(p);
+        self
+    }
+    pub fn range(mut self, min: &'a str, max: &'a str) -> Self {
+        self.min = Some(min);
+        self.max = Some(max);
+        self
+    }
+    pub fn step(mut self, s: &'a str) -> Self {
+        self.step = Some(s);
+        self
+    }
+    pub fn maxlength(mut self, n: u32) -> Self {
+        self.maxlength = Some(n);
+        self
+    }
+    pub fn autocomplete(mut self, a: &'static str) -> Self {
+        self.autocomplete = Some(a);
+        self
+    }
+}
+
+impl maud::Render for Input<'_> {
+    fn render(&self) -> Markup {
+        let e = self.err;
+        let id = e.id(self.name);
+        html! {
+            div {
+                label for=(id) { (self.label) @if self.required { span.req { "*" } } }
+                input id=(id) type=(self.kind) name=(self.name) value=(self.value)
+                    required[self.required] readonly[self.readonly] placeholder=[self.placeholder]
+                    min=[self.min] max=[self.max] step=[self.step] maxlength=[self.maxlength]
+                    autocomplete=[self.autocomplete]
+                    aria-invalid=[e.invalid(self.name)] aria-describedby=[e.described(self.name)];
+                (e.beside(self.name))
             }
         }
     }
 }
 
-/// After a failed form post: back to `to` with the message, the field it names (from
-/// `AppError::field` details) and the dialog `form` open again.
+/// A labelled `<select>` of a form (see [`FormError::select`]).
+pub struct Select<'a> {
+    err: &'a FormError,
+    name: &'a str,
+    label: &'a str,
+    value: String,
+    options: Vec<(String, String)>,
+    blank: Option<&'a str>,
+    required: bool,
+}
+
+impl Select<'_> {
+    pub fn required(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
+impl maud::Render for Select<'_> {
+    fn render(&self) -> Markup {
+        let e = self.err;
+        let id = e.id(self.name);
+        html! {
+            div {
+                label for=(id) { (self.label) @if self.required { span.req { "*" } } }
+                select id=(id) name=(self.name) aria-invalid=[e.invalid(self.name)] aria-describedby=[e.described(self.name)] {
+                    @if let Some(b) = self.blank { option value="" { (b) } }
+                    @for (k, l) in &self.options { option value=(k) selected[*k == self.value] { (l) } }
+                }
+                (e.beside(self.name))
+            }
+        }
+    }
+}
+
+/// The page of a form that came back with `e`, drawn again with the dialog open and what
+/// was typed (status 4xx, so nothing is cached as success); a server fault stays an error.
+pub fn form_failed(e: &AppError, page: Result<impl IntoResponse, PageError>) -> Response {
+    if e.status >= 500 {
+        return PageError(e.clone()).into_response();
+    }
+    match page {
+        Ok(m) => {
+            let mut r = m.into_response();
+            *r.status_mut() = axum::http::StatusCode::from_u16(e.status)
+                .unwrap_or(axum::http::StatusCode::BAD_REQUEST);
+            r
+        }
+        Err(pe) => pe.into_response(),
+    }
+}
+
+/// After a failed form post that cannot be drawn again (an upload): back to `to` with the
+/// message, the field it names (from `AppError::field` details) and the dialog `form`
+/// open again.
 pub fn back_to_form(to: &str, form: &str, e: &AppError) -> Response {
     let field = e
         .details
@@ -721,6 +1072,7 @@ pub fn xlsx_response(title: &str, bytes: Vec<u8>, ctx: &RequestContext) -> Respo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use maud::Render;
 
     fn params(kv: &[(&str, &str)]) -> Params {
         kv.iter()
@@ -805,6 +1157,70 @@ mod tests {
         let mut s = String::new();
         z.by_name(name).unwrap().read_to_string(&mut s).unwrap();
         s
+    }
+
+    #[test]
+    fn a_failed_form_keeps_what_was_typed_and_every_problem_but_no_password() {
+        let mut c = yiyang_core::text::Checks::new();
+        c.add("name", "请填写姓名");
+        c.add("phone", "手机号格式不正确");
+        let e = c.finish().unwrap_err();
+        let typed = vec![
+            ("name".to_string(), String::new()),
+            ("phone".to_string(), "12".to_string()),
+            ("password".to_string(), "Secret#2026x".to_string()),
+            ("_csrf".to_string(), "tok".to_string()),
+            ("scopes".to_string(), "patient.read".to_string()),
+        ];
+        let f = FormError::from_error("staff", &e, typed);
+        assert!(f.open() && f.kept());
+        assert_eq!(f.fields.len(), 2);
+        assert_eq!(f.problem("phone"), Some("手机号格式不正确"));
+        assert_eq!(f.value("phone", "默认"), "12");
+        assert_eq!(
+            f.value("missing", "默认"),
+            "",
+            "a field not sent stays empty"
+        );
+        assert_eq!(f.value("password", "x"), "");
+        assert_eq!(f.value("_csrf", "x"), "");
+        assert!(f.checked("scopes", "patient.read", false));
+        assert!(
+            !f.checked("scopes", "staff.read", true),
+            "unticked when sent without it"
+        );
+        let html = f.input("phone", "手机号", "").render().into_string();
+        assert!(html.contains("id=\"staff-phone\"") && html.contains("value=\"12\""));
+        assert!(html.contains("aria-invalid=\"true\"") && html.contains("id=\"err-staff-phone\""));
+        let pw = f
+            .input("password", "密码", "")
+            .kind("password")
+            .render()
+            .into_string();
+        assert!(!pw.contains("Secret"), "{pw}");
+        // Another form of the page stays as the query asks.
+        let q = params(&[("new", "dept")]);
+        assert!(!FormError::pick("dept", &q, Some(&f)).is_some());
+        assert!(FormError::pick("dept", &q, Some(&f)).open());
+        assert!(FormError::pick("staff", &q, Some(&f)).is_some());
+        let blank = FormError::from_params(&params(&[]), "dept");
+        assert!(!blank.open() && blank.value("code", "NK") == "NK");
+        assert!(blank.checked("on", "1", true));
+    }
+
+    #[test]
+    fn dialogs_open_when_asked_and_close_to_the_page() {
+        let f = FormError::from_params(&params(&[("new", "org")]), "org");
+        let html = dialog(&f, "新增机构", "/orgs", html! { p { "x" } }).into_string();
+        assert!(html.contains("<dialog id=\"dlg-org\"") && html.contains(" open"));
+        assert!(html.contains("href=\"/orgs\" data-dialog-close"));
+        let b = dialog_button("org", "新增机构", "/orgs?kind=hospital").into_string();
+        assert!(
+            b.contains("href=\"/orgs?kind=hospital&amp;new=org\"")
+                && b.contains("data-dialog=\"dlg-org\"")
+        );
+        let closed = dialog(&FormError::blank("org"), "新增机构", "/orgs", html! {}).into_string();
+        assert!(!closed.contains(" open"));
     }
 
     #[test]

@@ -52,6 +52,7 @@ const ACTIONS: &[(&str, &str)] = &[
     ("person.read_unmasked", "查看居民明文"),
     ("person.review_distinct", "判定非同一人"),
     ("person.search", "查询居民"),
+    ("encounter.list", "查看就诊与住院列表"),
     ("person.unmerge", "撤销合并"),
     ("person.update", "修改居民信息"),
     ("record.allergy_add", "添加过敏史"),
@@ -107,6 +108,7 @@ const RESOURCES: &[(&str, &str)] = &[
     ("orders", "检查检验申请单"),
     ("appointments", "预约挂号"),
     ("critical_route", "危急值通知规则"),
+    ("api", "接口文档"),
 ];
 
 /// Built-in roles (`roles.code`).
@@ -161,6 +163,7 @@ pub fn outcome(code: &str) -> String {
         "success" => "成功".into(),
         "failure" => "失败".into(),
         "denied" => "拒绝".into(),
+        "not_found" => "未找到".into(),
         other => other.into(),
     }
 }

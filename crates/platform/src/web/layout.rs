@@ -19,7 +19,7 @@ pub struct NavItem {
 pub const ICONS: &[&str] = &[
     "home", "inbox", "user", "users", "building", "idcard", "merge", "chart", "settings", "plug",
     "message", "alert", "monitor", "shield", "log", "key", "clock", "book", "upload", "check",
-    "heart", "send", "list",
+    "heart", "send", "list", "bed",
 ];
 
 fn head(title: &str) -> Markup {

@@ -39,10 +39,12 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/accounts/{id}/status", post(account_status))
         .route("/admin/roles", get(roles_page).post(role_save))
         .route("/admin/clients", get(clients_page).post(client_create))
+        .route("/admin/clients/revoke", post(clients_revoke_batch))
         .route("/admin/clients/{id}/revoke", post(client_revoke))
         .route("/admin/masking", get(masking_page))
         .route("/admin/masking/algorithms", post(algorithm_save))
         .route("/admin/masking/rules", post(rule_save))
+        .route("/admin/masking/rules/batch/{action}", post(rules_batch))
         .route("/audit", get(audit_page))
         .route("/audit/verify", post(audit_verify))
         .route("/jobs", get(jobs_page))
@@ -309,7 +311,16 @@ async fn accounts_page(
     Page(a): Page,
     Query(q): Query<Params>,
 ) -> PageResult {
-    let lq = ListQuery::from_params(&q);
+    accounts_view(&st, &a, &q, None).await
+}
+
+async fn accounts_view(
+    st: &AppState,
+    a: &super::Authed,
+    q: &Params,
+    failed: Option<&kit::FormError>,
+) -> PageResult {
+    let lq = ListQuery::from_params(q);
     let accounts = identity::list_accounts_page(
         &st.db,
         &a.ctx,
@@ -332,7 +343,7 @@ async fn accounts_page(
             })
             .collect()
     };
-    let table = Table::new("accounts", "/admin/accounts", &q, &lq)
+    let table = Table::new("accounts", "/admin/accounts", q, &lq)
         .col(
             Col::new("login", "登录名", |x: &identity::Account| {
                 x.login.clone()
@@ -375,42 +386,42 @@ async fn accounts_page(
             .sort(),
         );
     if lq.export {
-        return table
-            .export(&st, &a.ctx, "账号", "account", &accounts)
-            .await;
+        return table.export(st, &a.ctx, "账号", "account", &accounts).await;
     }
     let roles = identity::list_roles(&st.db).await?;
-    let orgs = org_options(&st).await?;
+    let orgs = org_options(st).await?;
     let scope = a.ctx.scope_of(perm::ACCOUNT_WRITE);
-    let err = kit::FormError::from_params(&q, "account");
+    let err = kit::FormError::pick("account", q, failed);
+    let my_orgs: Vec<(i64, String)> = orgs
+        .iter()
+        .filter(|(id, _)| scope.as_ref().is_some_and(|s| s.allows(*id)))
+        .cloned()
+        .collect();
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "账号与角色",
         "/admin/accounts",
         html! {
             @if !err.is_some() { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
             (kit::filter_bar("/admin/accounts", &lq, html! {
-                div { label for="q" { "搜索" } input #q type="search" name="q" value=(p(&q, "q")) placeholder="登录名或姓名"; }
+                div { label for="q" { "搜索" } input #q type="search" name="q" value=(p(q, "q")) placeholder="登录名或姓名"; }
             }))
             div.page-actions {
-                @if scope.is_some() { (kit::dialog_button("dlg-account", "新建账号", "/admin/accounts?new=account")) }
+                @if scope.is_some() { (kit::dialog_button("account", "新建账号", "/admin/accounts")) }
                 a.btn.secondary href="/admin/roles" { "角色与权限" }
             }
-            (table.render(&accounts, &a))
+            (table.render(&accounts, a))
             @if scope.is_some() {
-                (kit::dialog("dlg-account", "新建账号", p(&q, "new") == "account", &err, html! { form.grid method="post" action="/admin/accounts" {
-                    (csrf(&a))
-                    div { label for="login" { "登录名" span.req { "*" } } input #login type="text" name="login" required; }
-                    div { label for="display_name" { "姓名" span.req { "*" } } input #display_name type="text" name="display_name" required; }
-                    div { label for="kind" { "账号类型" } select #kind name="kind" { @for (k, l) in identity::ACCOUNT_KINDS { option value=(k) { (l) } } } }
-                    div { label for="org_id" { "所属机构" } select #org_id name="org_id" {
-                        option value="" { "（无，全市）" }
-                        @for (id, name) in orgs.iter().filter(|(id, _)| scope.as_ref().is_some_and(|s| s.allows(*id))) { option value=(id) { (name) } }
-                    } }
-                    div { label for="role" { "角色" span.req { "*" } } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) } } } }
-                    div { label for="phone" { "手机号" } input #phone type="text" name="phone"; }
-                    div { label for="password" { "初始密码" span.req { "*" } } input #password type="password" name="password" autocomplete="new-password" required; }
+                (kit::dialog(&err, "新建账号", "/admin/accounts", html! { form.grid method="post" action="/admin/accounts" {
+                    (csrf(a))
+                    (err.input("login", "登录名", "").required().autocomplete("off"))
+                    (err.input("display_name", "姓名", "").required())
+                    (err.select("kind", "账号类型", identity::ACCOUNT_KINDS.iter().copied(), "staff", None))
+                    (err.select("org_id", "所属机构", my_orgs.iter().cloned(), "", Some("（无，全市）")))
+                    (err.select("role", "角色", roles.iter().map(|r| (r.code.clone(), r.name.clone())), "", None).required())
+                    (err.input("phone", "手机号", ""))
+                    (err.input("password", "初始密码", "").kind("password").required())
                     div { button type="submit" { "创建（首次登录须改密码）" } }
                 } }))
             }
@@ -452,7 +463,11 @@ async fn account_create(
     };
     match identity::create_account(&st.db, &a.ctx, &input).await {
         Ok(id) => back(&format!("/admin/accounts/{id}"), Ok("账号已创建".into())),
-        Err(e) => kit::back_to_form("/admin/accounts", "account", &e),
+        Err(e) => {
+            let failed = kit::FormError::from_error("account", &e, f);
+            let page = accounts_view(&st, &a, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
     }
 }
 
@@ -461,21 +476,68 @@ async fn account_page(
     Page(a): Page,
     Path(id): Path<i64>,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
+    account_view(&st, &a, id, &q, None).await
+}
+
+async fn account_view(
+    st: &AppState,
+    a: &super::Authed,
+    id: i64,
+    q: &Params,
+    failed: Option<&kit::FormError>,
+) -> PageResult {
     let x = identity::get_account(&st.db, &a.ctx, id).await?;
     let asg = identity::assignments(&st.db, &[id]).await?;
     let roles = identity::list_roles(&st.db).await?;
-    let orgs = org_options(&st).await?;
+    let orgs = org_options(st).await?;
     let can_write = a.ctx.has(perm::ACCOUNT_WRITE);
     let now = st.clock.now_micros();
     let base = format!("/admin/accounts/{id}");
+    let lq = ListQuery::from_params(q);
+    let rows = kit::page_in_memory(asg, &lq);
+    let token = a.csrf().to_string();
+    let revoke_base = base.clone();
+    let table = Table::new("account-roles", &base, q, &lq)
+        .col(Col::new("role", "角色", |g: &identity::Assignment| {
+            g.role_name.clone()
+        }))
+        .col(Col::new("scope", "数据范围", |g: &identity::Assignment| {
+            g.org_name.clone().unwrap_or_else(|| "全市".into())
+        }))
+        .col(Col::action("actions", "操作", move |g: &identity::Assignment| html! {
+            @if can_write {
+                form.inline method="post" action=(format!("{revoke_base}/roles/{}/revoke", g.id)) {
+                    input type="hidden" name="_csrf" value=(token);
+                    button.link type="submit" data-confirm="撤销这个角色？" { "撤销" }
+                }
+            }
+        }))
+        .empty("尚未授予任何角色");
+    if lq.export {
+        return table
+            .export(st, &a.ctx, &format!("{}的角色", x.login), "account", &rows)
+            .await;
+    }
+    let grant = kit::FormError::pick("grant", q, failed);
+    let reset = kit::FormError::pick("password", q, failed);
+    let any_failed = grant.is_some() || reset.is_some();
+    let role_options: Vec<(String, String)> = roles
+        .iter()
+        .map(|r| {
+            (
+                r.code.clone(),
+                format!("{}{}", r.name, if r.city_wide { "（全市）" } else { "" }),
+            )
+        })
+        .collect();
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         &format!("账号：{}", x.display_name),
         "/admin/accounts",
         html! {
-            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            @if !any_failed { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
             div.card { dl.kv {
                 dt { "登录名" } dd { (x.login) }
                 dt { "姓名" } dd { (x.display_name) }
@@ -484,38 +546,34 @@ async fn account_page(
                 dt { "须修改密码" } dd { (if x.must_change_password { "是" } else { "否" }) }
                 dt { "创建时间" } dd { (ts(x.created_at)) }
             } }
-            h2 { "角色" }
-            div.table-wrap { table {
-                thead { tr { th { "角色" } th { "数据范围" } th {} } }
-                tbody { @for g in &asg { tr {
-                    td { (g.role_name) } td { (g.org_name.clone().unwrap_or_else(|| "全市".into())) }
-                    td { @if can_write { form.inline method="post" action=(format!("{base}/roles/{}/revoke", g.id)) { (csrf(&a)) button.link type="submit" { "撤销" } } } }
-                } } }
-            } }
             @if can_write {
-                h2 { "授予角色" }
-                div.card { form.grid method="post" action=(format!("{base}/roles")) {
-                    (csrf(&a))
-                    div { label for="role" { "角色" } select #role name="role" { @for r in &roles { option value=(r.code) { (r.name) (if r.city_wide { "（全市）" } else { "" }) } } } }
-                    div { label for="org_id" { "机构（按机构授权的角色）" } select #org_id name="org_id" { option value="" { "（账号所属机构）" } @for (oid, n) in &orgs { option value=(oid) { (n) } } } }
-                    div { button type="submit" { "授予" } }
-                } }
-                h2 { "账号操作" }
-                div.card {
-                    form.grid method="post" action=(format!("{base}/password")) {
-                        (csrf(&a))
-                        div { label for="np" { "重置密码为" } input #np type="password" name="password" autocomplete="new-password" required; }
-                        div { button type="submit" { "重置密码" } }
-                    }
-                    div.toolbar {
-                        @for (s, l) in [("unlock", "解除锁定"), ("disabled", "停用账号"), ("active", "启用账号")] {
-                            form.inline method="post" action=(format!("{base}/status")) { (csrf(&a)) input type="hidden" name="status" value=(s); button.secondary type="submit" { (l) } }
-                        }
+                div.page-actions {
+                    (kit::dialog_button("grant", "授予角色", &base))
+                    (kit::dialog_button("password", "重置密码", &base))
+                    @for (s, l) in [("unlock", "解除锁定"), ("disabled", "停用账号"), ("active", "启用账号")] {
+                        form.inline method="post" action=(format!("{base}/status")) { (csrf(a)) input type="hidden" name="status" value=(s); button.secondary type="submit" { (l) } }
                     }
                 }
             }
+            h2 { "角色" }
+            (table.render(&rows, a))
+            @if can_write {
+                (kit::dialog(&grant, "授予角色", &base, html! { form.grid method="post" action=(format!("{base}/roles")) {
+                    (csrf(a))
+                    (grant.select("role", "角色", role_options.iter().cloned(), "", None).required())
+                    (grant.select("org_id", "机构（按机构授权的角色）", orgs.iter().cloned(), "", Some("（账号所属机构）")))
+                    div { button type="submit" { "授予" } }
+                } }))
+                (kit::dialog(&reset, "重置密码", &base, html! { form.grid method="post" action=(format!("{base}/password")) {
+                    (csrf(a))
+                    p.muted { "重置后该用户下次登录须修改密码，其他设备上的登录立即失效。" }
+                    (reset.input("password", "新密码", "").kind("password").required())
+                    div { button type="submit" { "重置密码" } }
+                } }))
+            }
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn account_grant(
@@ -524,11 +582,14 @@ async fn account_grant(
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let r = identity::grant_role(&st.db, &a.ctx, id, p(&f, "role"), opt_i64(&f, "org_id")).await;
-    back(
-        &format!("/admin/accounts/{id}"),
-        r.map(|_| "角色已授予".into()),
-    )
+    match identity::grant_role(&st.db, &a.ctx, id, p(&f, "role"), opt_i64(&f, "org_id")).await {
+        Ok(_) => back(&format!("/admin/accounts/{id}"), Ok("角色已授予".into())),
+        Err(e) => {
+            let failed = kit::FormError::from_error("grant", &e, f);
+            let page = account_view(&st, &a, id, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
+    }
 }
 
 async fn account_revoke(
@@ -549,11 +610,17 @@ async fn account_reset(
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let r = identity::reset_password(&st.db, &a.ctx, id, p(&f, "password")).await;
-    back(
-        &format!("/admin/accounts/{id}"),
-        r.map(|_| "密码已重置，用户下次登录须修改密码".into()),
-    )
+    match identity::reset_password(&st.db, &a.ctx, id, p(&f, "password")).await {
+        Ok(_) => back(
+            &format!("/admin/accounts/{id}"),
+            Ok("密码已重置，用户下次登录须修改密码".into()),
+        ),
+        Err(e) => {
+            let failed = kit::FormError::from_error("password", &e, f);
+            let page = account_view(&st, &a, id, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
+    }
 }
 
 async fn account_status(
@@ -570,51 +637,133 @@ async fn roles_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
+    roles_view(&st, &a, &q, None).await
+}
+
+/// The roles with their permissions (filter by name/code and scope), 新建/编辑 in a dialog.
+async fn roles_view(
+    st: &AppState,
+    a: &super::Authed,
+    q: &Params,
+    failed: Option<&kit::FormError>,
+) -> PageResult {
     a.ctx.require(perm::ACCOUNT_READ)?;
     let roles = identity::list_roles(&st.db).await?;
     let rp = identity::role_permissions(&st.db).await?;
-    let editing = q
-        .get("edit")
-        .and_then(|c| roles.iter().find(|r| &r.code == c));
+    let text = p(q, "q").trim().to_lowercase();
+    let range = p(q, "range");
+    yiyang_core::text::one_of("range", "范围", range, &["", "city", "org"])?;
+    let builtin = p(q, "builtin");
+    yiyang_core::text::one_of("builtin", "来源", builtin, &["", "1", "0"])?;
+    let shown: Vec<identity::Role> = roles
+        .iter()
+        .filter(|r| {
+            text.is_empty()
+                || r.name.to_lowercase().contains(&text)
+                || r.code.to_lowercase().contains(&text)
+        })
+        .filter(|r| match range {
+            "city" => r.city_wide,
+            "org" => !r.city_wide,
+            _ => true,
+        })
+        .filter(|r| match builtin {
+            "1" => r.builtin,
+            "0" => !r.builtin,
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    let lq = ListQuery::from_params(q);
+    let rows = kit::page_in_memory(shown, &lq);
     let can = a.ctx.has(perm::ROLE_MANAGE);
+    let perms_of = |r: &identity::Role| -> Vec<String> {
+        rp.iter()
+            .filter(|(rid, _)| *rid == r.id)
+            .map(|(_, pm)| perm::label(pm).to_string())
+            .collect()
+    };
+    let table = Table::new("roles", "/admin/roles", q, &lq)
+        .col(
+            Col::new("name", "角色", |r: &identity::Role| r.name.clone())
+                .cell(|r| html! { (r.name) @if r.builtin { " " (badge("mute", "内置")) } }),
+        )
+        .col(Col::new("code", "编码", |r: &identity::Role| r.code.clone()).class("mono"))
+        .col(Col::new("range", "范围", |r: &identity::Role| {
+            (if r.city_wide { "全市" } else { "按机构" }).to_string()
+        }))
+        .col(
+            Col::new("permissions", "权限", move |r: &identity::Role| {
+                perms_of(r).join("、")
+            })
+            .cell(move |r| html! { @for l in perms_of(r) { span.badge.b-info { (l) } " " } }),
+        )
+        .col(Col::action(
+            "actions",
+            "操作",
+            move |r: &identity::Role| {
+                html! {
+                    @if can { (kit::edit_link("role", "编辑", "/admin/roles", &r.code)) }
+                }
+            },
+        ))
+        .empty("没有符合条件的角色");
+    if lq.export {
+        return table.export(st, &a.ctx, "角色与权限", "role", &rows).await;
+    }
+    let err = kit::FormError::pick("role", q, failed);
+    let editing = if err.kept() {
+        roles.iter().find(|r| r.code == err.value("code", ""))
+    } else {
+        q.get("edit")
+            .and_then(|c| roles.iter().find(|r| &r.code == c))
+    };
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "角色与权限",
         "/admin/accounts",
         html! {
-            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            div.table-wrap { table {
-                thead { tr { th { "角色" } th { "编码" } th { "范围" } th { "权限" } th {} } }
-                tbody { @for r in &roles { tr {
-                    td { (r.name) @if r.builtin { " " (badge("mute", "内置")) } }
-                    td.mono { (r.code) }
-                    td { (if r.city_wide { "全市" } else { "按机构" }) }
-                    td { @for (_, pm) in rp.iter().filter(|(rid, _)| *rid == r.id) { span.badge.b-info { (perm::label(pm)) } " " } }
-                    td { @if can { a href=(format!("/admin/roles?edit={}", r.code)) { "编辑" } } }
-                } } }
-            } }
-            @if can {
-                h2 { (if editing.is_some() { "编辑角色" } else { "新建角色" }) }
-                div.card { form method="post" action="/admin/roles" {
-                    (csrf(&a))
-                    div.fields {
-                        div { label for="code" { "编码" } input #code type="text" name="code" value=[editing.map(|r| r.code.as_str())] required; }
-                        div { label for="name" { "名称" } input #name type="text" name="name" value=[editing.map(|r| r.name.as_str())] required; }
-                        div { label { input type="checkbox" name="city_wide" value="1" checked[editing.is_some_and(|r| r.city_wide)]; " 全市范围" } }
-                    }
-                    fieldset { legend { "权限" }
-                        @for (pm, label) in perm::all() {
-                            @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
-                            label.chk { input type="checkbox" name="permissions" value=(pm) checked[on]; " " (label) }
-                        }
-                    }
-                    p { button type="submit" { "保存角色" } }
+            @if !err.is_some() { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
+            (kit::filter_bar("/admin/roles", &lq, html! {
+                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="range" { "范围" } select #range name="range" {
+                    option value="" { "全部" }
+                    option value="city" selected[range == "city"] { "全市" }
+                    option value="org" selected[range == "org"] { "按机构" }
                 } }
+                div { label for="builtin" { "来源" } select #builtin name="builtin" {
+                    option value="" { "全部" }
+                    option value="1" selected[builtin == "1"] { "内置" }
+                    option value="0" selected[builtin == "0"] { "自定义" }
+                } }
+            }))
+            @if can { div.page-actions { (kit::dialog_button("role", "新建角色", "/admin/roles")) } }
+            (table.render(&rows, a))
+            @if can {
+                (kit::dialog(&err, if editing.is_some() { "编辑角色" } else { "新建角色" }, "/admin/roles", html! {
+                    form method="post" action="/admin/roles" {
+                        (csrf(a))
+                        div.fields {
+                            (err.input("code", "编码", editing.map(|r| r.code.as_str()).unwrap_or("")).required().readonly(editing.is_some()).placeholder("小写字母、数字、下划线"))
+                            (err.input("name", "名称", editing.map(|r| r.name.as_str()).unwrap_or("")).required())
+                            div { (err.check("city_wide", "1", "全市范围", editing.is_some_and(|r| r.city_wide))) }
+                        }
+                        fieldset aria-describedby=[err.described("permissions")] { legend { "权限" }
+                            @for (pm, label) in perm::all() {
+                                @let on = editing.is_some_and(|r| rp.iter().any(|(rid, x)| *rid == r.id && x == pm));
+                                (err.check("permissions", pm, label, on))
+                            }
+                            (err.beside("permissions"))
+                        }
+                        p { button type="submit" { "保存角色" } }
+                    }
+                }))
             }
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn role_save(State(st): State<AppState>, Page(a): Page, body: axum::body::Bytes) -> Response {
@@ -637,49 +786,127 @@ async fn role_save(State(st): State<AppState>, Page(a): Page, body: axum::body::
             .map(|(_, v)| v.clone())
             .collect(),
     };
-    let r = identity::save_role(&st.db, &a.ctx, &input).await;
-    back("/admin/roles", r.map(|_| "角色已保存".into()))
+    match identity::save_role(&st.db, &a.ctx, &input).await {
+        Ok(_) => back("/admin/roles", Ok("角色已保存".into())),
+        Err(e) => {
+            let failed = kit::FormError::from_error("role", &e, pairs);
+            let page = roles_view(&st, &a, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
+    }
 }
 
 async fn clients_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
-    let clients = oauth::list(&st.db, &a.ctx).await?;
-    let orgs = org_options(&st).await?;
+) -> PageResult {
+    clients_view(&st, &a, &q, None).await
+}
+
+/// 接入客户端: the clients in scope (filter, sort, page, export), 批量吊销, and 登记 in a dialog.
+async fn clients_view(
+    st: &AppState,
+    a: &super::Authed,
+    q: &Params,
+    failed: Option<&kit::FormError>,
+) -> PageResult {
+    let lq = ListQuery::from_params(q);
+    let cq = oauth::ClientQuery {
+        q: q.get("q").cloned(),
+        status: q.get("status").cloned(),
+    };
+    let clients = oauth::list_page(&st.db, &a.ctx, &cq, &lq.window(oauth::CLIENT_SORTS)).await?;
+    let orgs = org_options(st).await?;
+    let org_name = |o: Option<i64>| -> String {
+        o.and_then(|o| orgs.iter().find(|(i, _)| *i == o))
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| "全市".into())
+    };
+    let scope_labels = |c: &oauth::Client| -> String {
+        c.scopes
+            .split_whitespace()
+            .map(perm::label)
+            .collect::<Vec<_>>()
+            .join("、")
+    };
+    let token = a.csrf().to_string();
+    let table = Table::new("clients", "/admin/clients", q, &lq)
+        .col(Col::new("name", "名称", |c: &oauth::Client| c.name.clone()).sort())
+        .col(Col::new("client_id", "客户端 ID", |c: &oauth::Client| c.client_id.clone()).class("mono"))
+        .col(Col::new("scopes", "授权范围", scope_labels))
+        .col(Col::new("org", "机构", move |c: &oauth::Client| org_name(c.org_id)))
+        .col(
+            Col::new("status", "状态", |c: &oauth::Client| {
+                (if c.status == "active" { "有效" } else { "已吊销" }).to_string()
+            })
+            .sort()
+            .cell(|c| html! { @if c.status == "active" { (badge("ok", "有效")) } @else { (badge("mute", "已吊销")) } }),
+        )
+        .col(Col::new("created_at", "登记时间", |c: &oauth::Client| ts(c.created_at)).sort().class("nowrap").hidden())
+        .col(Col::new("last_token_at", "最近取令牌", |c: &oauth::Client| opt_ts(c.last_token_at)).sort().class("nowrap"))
+        .col(Col::action("actions", "操作", move |c: &oauth::Client| html! {
+            @if c.status == "active" {
+                form.inline method="post" action=(format!("/admin/clients/{}/revoke", c.id)) {
+                    input type="hidden" name="_csrf" value=(token);
+                    button.link type="submit" data-confirm="吊销后该客户端的令牌立即失效，确定吊销？" { "吊销" }
+                }
+            }
+        }))
+        .batch(|c| c.id, vec![kit::BatchAction::new("批量吊销", "/admin/clients/revoke").danger("吊销所选客户端？其令牌立即失效。")])
+        .empty("没有符合条件的客户端");
+    if lq.export {
+        return table
+            .export(st, &a.ctx, "接入客户端", "oauth_client", &clients)
+            .await;
+    }
+    let scope = a.ctx.scope_of(perm::CLIENT_MANAGE);
+    let mut choices: Vec<(String, String)> = Vec::new();
+    if scope == Some(yiyang_core::Scope::City) {
+        choices.push((String::new(), "全市".into()));
+    }
+    choices.extend(
+        orgs.iter()
+            .filter(|(id, _)| scope.as_ref().is_some_and(|s| s.allows(*id)))
+            .map(|(id, n)| (id.to_string(), n.clone())),
+    );
+    let err = kit::FormError::pick("client", q, failed);
+    let status = p(q, "status");
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "接入客户端",
         "/admin/clients",
         html! {
-            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            @if !err.is_some() { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
             p.muted { "HIS、LIS、网关等系统使用 OAuth 2.0 客户端凭证模式（POST /oauth/token）获取有效期" (oauth::TOKEN_TTL_SECS / 60) "分钟的访问令牌。吊销后令牌立即失效。" }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "客户端 ID" } th { "授权范围" } th { "机构" } th { "状态" } th { "最近取令牌" } th {} } }
-                tbody { @for c in &clients { tr {
-                    td { (c.name) } td.mono { (c.client_id) } td { (c.scopes) }
-                    td { (c.org_id.and_then(|o| orgs.iter().find(|(i, _)| *i == o)).map(|(_, n)| n.as_str()).unwrap_or("全市")) }
-                    td { @if c.status == "active" { (badge("ok", "有效")) } @else { (badge("mute", "已吊销")) } }
-                    td { (opt_ts(c.last_token_at)) }
-                    td { @if c.status == "active" { form.inline method="post" action=(format!("/admin/clients/{}/revoke", c.id)) { (csrf(&a)) button.link type="submit" { "吊销" } } } }
-                } } }
-            } }
-            h2 { "登记客户端" }
-            div.card { form method="post" action="/admin/clients" {
-                (csrf(&a))
-                div.fields {
-                    div { label for="name" { "名称" } input #name type="text" name="name" placeholder="如：梅州市人民医院 HIS" required; }
-                    div { label for="org_id" { "所属机构（数据范围）" } select #org_id name="org_id" { option value="" { "全市" } @for (id, n) in &orgs { option value=(id) { (n) } } } }
-                }
-                fieldset { legend { "授权范围" } @for s in oauth::CLIENT_SCOPES {
-                    label.chk { input type="checkbox" name="scopes" value=(s); " " (perm::label(s)) " (" code { (s) } ")" }
+            (kit::filter_bar("/admin/clients", &lq, html! {
+                div { label for="q" { "名称/客户端 ID" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="status" { "状态" } select #status name="status" {
+                    option value="" { "全部" }
+                    option value="active" selected[status == "active"] { "有效" }
+                    option value="revoked" selected[status == "revoked"] { "已吊销" }
                 } }
+            }))
+            div.page-actions { (kit::dialog_button("client", "登记客户端", "/admin/clients")) }
+            (table.render(&clients, a))
+            (kit::dialog(&err, "登记客户端", "/admin/clients", html! { form method="post" action="/admin/clients" {
+                (csrf(a))
+                div.fields {
+                    (err.input("name", "名称", "").required().placeholder("如：梅州市人民医院 HIS"))
+                    (err.select("org_id", "所属机构（数据范围）", choices.iter().cloned(), "", None))
+                }
+                fieldset aria-describedby=[err.described("scopes")] { legend { "授权范围" span.req { "*" } }
+                    @for s in oauth::CLIENT_SCOPES {
+                        label.chk { input type="checkbox" name="scopes" value=(s) checked[err.checked("scopes", s, false)]; " " (perm::label(s)) " (" code { (s) } ")" }
+                    }
+                    (err.beside("scopes"))
+                }
                 p { button type="submit" { "登记并生成密钥" } }
-            } }
+            } }))
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn client_create(
@@ -713,8 +940,31 @@ async fn client_create(
             }
         })
         .into_response()),
-        Err(e) => Ok(back("/admin/clients", Err(e))),
+        Err(e) => {
+            let failed = kit::FormError::from_error("client", &e, pairs);
+            Ok(kit::form_failed(
+                &e,
+                clients_view(&st, &a, &Params::new(), Some(&failed)).await,
+            ))
+        }
     }
+}
+
+/// 批量吊销 of the ticked clients; every failure named.
+async fn clients_revoke_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for id in kit::ids(&f) {
+        match oauth::revoke(&st.db, &a.ctx, id).await {
+            Ok(()) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back("/admin/clients", kit::batch_summary(done, &failures))
 }
 
 async fn client_revoke(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
@@ -726,72 +976,289 @@ async fn masking_page(
     State(st): State<AppState>,
     Page(a): Page,
     Query(q): Query<Params>,
-) -> PageResult<Markup> {
+) -> PageResult {
+    masking_view(&st, &a, &q, None).await
+}
+
+/// Sample values shown masked beside each rule and algorithm.
+const MASK_SAMPLES: [(&str, &str); 5] = [
+    ("name", "欧阳秀兰"),
+    ("id_number", "44140219490101123X"),
+    ("phone", "13812345678"),
+    ("address", "梅州市梅江区江南街道彬芳大道98号3栋"),
+    ("free_text", "患者自述夜间胸闷"),
+];
+
+/// 脱敏规则 and 脱敏算法 as two tabs of lists (filter, page, export); 新增/编辑 in dialogs.
+async fn masking_view(
+    st: &AppState,
+    a: &super::Authed,
+    q: &Params,
+    failed: Option<&kit::FormError>,
+) -> PageResult {
     a.ctx.require(perm::MASKING_MANAGE)?;
     let algs = st.masking.algorithms().await?;
     let rules = st.masking.rules().await?;
     let roles = identity::list_roles(&st.db).await?;
-    let samples = [
-        ("name", "欧阳秀兰"),
-        ("id_number", "44140219490101123X"),
-        ("phone", "13812345678"),
-        ("address", "梅州市梅江区江南街道彬芳大道98号3栋"),
-        ("free_text", "患者自述夜间胸闷"),
-    ];
+    let tab = match failed.map(|f| f.form.as_str()) {
+        Some("algorithm") => "algorithms",
+        Some(_) => "rules",
+        None => p(q, "tab"),
+    };
+    yiyang_core::text::one_of("tab", "分类", tab, &["", "rules", "algorithms"])?;
+    let lq = ListQuery::from_params(q);
+    let kind_label = |k: &str| -> String {
+        masking::field_kinds()
+            .iter()
+            .find(|(c, _)| *c == k)
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_else(|| k.to_string())
+    };
+    let role_label = |c: &str| -> String {
+        if c == "*" {
+            "*（默认）".to_string()
+        } else {
+            roles
+                .iter()
+                .find(|x| x.code == c)
+                .map(|x| x.name.clone())
+                .unwrap_or_else(|| labels::role(c))
+        }
+    };
+    let alg_of = |id: i64| algs.iter().find(|x| x.id == id);
+    let keys = st.keys.clone();
+    let sample = move |alg: Option<&masking::Algorithm>, kind: &str| -> String {
+        let v = MASK_SAMPLES
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| *v)
+            .unwrap_or("梅州市示例文本");
+        alg.map(|x| masking::apply(x, v, &keys)).unwrap_or_default()
+    };
+    let rule_err = kit::FormError::pick("rule", q, failed);
+    let alg_err = kit::FormError::pick("algorithm", q, failed);
+    let any_failed = rule_err.is_some() || alg_err.is_some();
+    let counts = [rules.len() as i64, algs.len() as i64];
+    let tabs = kit::tabs(&[
+        (
+            "/admin/masking".into(),
+            "脱敏规则",
+            Some(counts[0]),
+            tab != "algorithms",
+        ),
+        (
+            "/admin/masking?tab=algorithms".into(),
+            "脱敏算法",
+            Some(counts[1]),
+            tab == "algorithms",
+        ),
+    ]);
+    let body = if tab == "algorithms" {
+        let text = p(q, "q").trim().to_lowercase();
+        let kind = p(q, "kind");
+        let shown: Vec<masking::Algorithm> = algs
+            .iter()
+            .filter(|x| {
+                text.is_empty()
+                    || x.name.to_lowercase().contains(&text)
+                    || x.code.to_lowercase().contains(&text)
+            })
+            .filter(|x| kind.is_empty() || x.kind == kind)
+            .cloned()
+            .collect();
+        let rows = kit::page_in_memory(shown, &lq);
+        let table = Table::new("mask-algorithms", "/admin/masking", q, &lq)
+            .col(
+                Col::new("name", "名称", |x: &masking::Algorithm| x.name.clone())
+                    .cell(|x| html! { (x.name) @if x.builtin { " " (badge("mute", "内置")) } }),
+            )
+            .col(Col::new("code", "编码", |x: &masking::Algorithm| x.code.clone()).class("mono"))
+            .col(Col::new("kind", "类型", |x: &masking::Algorithm| {
+                masking::ALGORITHM_KINDS
+                    .iter()
+                    .find(|(k, _)| *k == x.kind)
+                    .map(|(_, l)| l.to_string())
+                    .unwrap_or_else(|| x.kind.clone())
+            }))
+            .col(
+                Col::new("keep_head", "保留前", |x: &masking::Algorithm| {
+                    x.keep_head.to_string()
+                })
+                .numeric(),
+            )
+            .col(
+                Col::new("keep_tail", "保留后", |x: &masking::Algorithm| {
+                    x.keep_tail.to_string()
+                })
+                .numeric(),
+            )
+            .col(
+                Col::new(
+                    "replacement",
+                    "替换/遮盖字符",
+                    |x: &masking::Algorithm| x.replacement.clone(),
+                )
+                .class("mono"),
+            )
+            .col(
+                Col::new("sample", "示例（手机号）", {
+                    let sample = sample.clone();
+                    move |x: &masking::Algorithm| sample(Some(x), "phone")
+                })
+                .class("mono"),
+            )
+            .col(Col::action(
+                "actions",
+                "操作",
+                |x: &masking::Algorithm| {
+                    kit::edit_link(
+                        "algorithm",
+                        "编辑",
+                        "/admin/masking?tab=algorithms",
+                        &x.code,
+                    )
+                },
+            ))
+            .empty("没有符合条件的脱敏算法");
+        if lq.export {
+            return table
+                .export(st, &a.ctx, "脱敏算法", "mask_algorithm", &rows)
+                .await;
+        }
+        let editing = if alg_err.kept() {
+            algs.iter().find(|x| x.code == alg_err.value("code", ""))
+        } else {
+            q.get("edit")
+                .and_then(|c| algs.iter().find(|x| &x.code == c))
+        };
+        let e = &alg_err;
+        let num = |f: fn(&masking::Algorithm) -> i64| {
+            editing
+                .map(|x| f(x).to_string())
+                .unwrap_or_else(|| "0".into())
+        };
+        html! {
+            (kit::filter_bar("/admin/masking", &lq, html! {
+                input type="hidden" name="tab" value="algorithms";
+                div { label for="q" { "名称/编码" } input #q type="search" name="q" value=(p(q, "q")); }
+                div { label for="kind" { "类型" } select #kind name="kind" {
+                    option value="" { "全部" }
+                    @for (k, l) in masking::ALGORITHM_KINDS { option value=(k) selected[kind == *k] { (l) } }
+                } }
+            }))
+            div.page-actions { (kit::dialog_button("algorithm", "新增算法", "/admin/masking?tab=algorithms")) }
+            (table.render(&rows, a))
+            (kit::dialog(e, if editing.is_some() { "编辑脱敏算法" } else { "新增脱敏算法" }, "/admin/masking?tab=algorithms", html! {
+                form.grid method="post" action="/admin/masking/algorithms" {
+                    (csrf(a))
+                    (e.input("code", "编码", editing.map(|x| x.code.as_str()).unwrap_or("")).required().readonly(editing.is_some()).placeholder("字母、数字或下划线"))
+                    (e.input("name", "名称", editing.map(|x| x.name.as_str()).unwrap_or("")).required())
+                    (e.select("kind", "类型", masking::ALGORITHM_KINDS.iter().copied(), editing.map(|x| x.kind.as_str()).unwrap_or(""), None))
+                    (e.input("keep_head", "保留前几位", &num(|x| x.keep_head)).kind("number").range("0", "32"))
+                    (e.input("keep_tail", "保留后几位", &num(|x| x.keep_tail)).kind("number").range("0", "32"))
+                    (e.input("replacement", "替换文本/遮盖字符", editing.map(|x| x.replacement.as_str()).unwrap_or("*")))
+                    div { button type="submit" { "保存算法" } }
+                }
+            }))
+        }
+    } else {
+        let fk = p(q, "field_kind");
+        let role = p(q, "role_code");
+        let status = p(q, "enabled");
+        yiyang_core::text::one_of("enabled", "状态", status, &["", "1", "0"])?;
+        let shown: Vec<masking::Rule> = rules
+            .iter()
+            .filter(|r| fk.is_empty() || r.field_kind == fk)
+            .filter(|r| role.is_empty() || r.role_code == role)
+            .filter(|r| match status {
+                "1" => r.enabled,
+                "0" => !r.enabled,
+                _ => true,
+            })
+            .cloned()
+            .collect();
+        let rows = kit::page_in_memory(shown, &lq);
+        let table = Table::new("mask-rules", "/admin/masking", q, &lq)
+            .col(Col::new("field_kind", "字段类型", move |r: &masking::Rule| kind_label(&r.field_kind)))
+            .col(Col::new("role", "角色", move |r: &masking::Rule| role_label(&r.role_code)))
+            .col(Col::new("algorithm", "算法", move |r: &masking::Rule| alg_of(r.algorithm_id).map(|x| x.name.clone()).unwrap_or_default()))
+            .col(Col::new("sample", "示例", {
+                let sample = sample.clone();
+                move |r: &masking::Rule| sample(alg_of(r.algorithm_id), &r.field_kind)
+            }).class("mono"))
+            .col(Col::new("version", "版本", |r: &masking::Rule| format!("v{}", r.version)))
+            .col(
+                Col::new("enabled", "状态", |r: &masking::Rule| (if r.enabled { "启用" } else { "停用" }).to_string())
+                    .cell(|r| html! { @if r.enabled { (badge("ok", "启用")) } @else { (badge("mute", "停用")) } }),
+            )
+            .col(Col::action("actions", "操作", |r: &masking::Rule| {
+                kit::edit_link("rule", "编辑", "/admin/masking", &r.id.to_string())
+            }))
+            .batch(
+                |r| r.id,
+                vec![
+                    kit::BatchAction::new("批量启用", "/admin/masking/rules/batch/on"),
+                    kit::BatchAction::new("批量停用", "/admin/masking/rules/batch/off")
+                        .danger("停用后这些字段按默认规则（角色 *）脱敏，确定停用？"),
+                ],
+            )
+            .empty("没有符合条件的脱敏规则");
+        if lq.export {
+            return table
+                .export(st, &a.ctx, "脱敏规则", "mask_rule", &rows)
+                .await;
+        }
+        let editing = q
+            .get("edit")
+            .and_then(|i| i.parse::<i64>().ok())
+            .and_then(|i| rules.iter().find(|r| r.id == i));
+        let e = &rule_err;
+        let mut role_choices: Vec<(String, String)> = vec![("*".into(), "*（默认）".into())];
+        role_choices.extend(roles.iter().map(|r| (r.code.clone(), r.name.clone())));
+        html! {
+            (kit::filter_bar("/admin/masking", &lq, html! {
+                div { label for="fk" { "字段类型" } select #fk name="field_kind" {
+                    option value="" { "全部" }
+                    @for (k, l) in masking::field_kinds() { option value=(k) selected[fk == k] { (l) } }
+                } }
+                div { label for="rc" { "角色" } select #rc name="role_code" {
+                    option value="" { "全部" }
+                    @for (c, l) in &role_choices { option value=(c) selected[role == c] { (l) } }
+                } }
+                div { label for="en" { "状态" } select #en name="enabled" {
+                    option value="" { "全部" }
+                    option value="1" selected[status == "1"] { "启用" }
+                    option value="0" selected[status == "0"] { "停用" }
+                } }
+            }))
+            div.page-actions { (kit::dialog_button("rule", "新增规则", "/admin/masking")) }
+            (table.render(&rows, a))
+            (kit::dialog(e, if editing.is_some() { "编辑脱敏规则" } else { "新增脱敏规则" }, "/admin/masking", html! {
+                p.muted { "同一字段类型与角色只有一条规则：保存已存在的组合即修改它（版本加一），各节点5秒内生效。" }
+                form.grid method="post" action="/admin/masking/rules" {
+                    (csrf(a))
+                    (e.select("field_kind", "字段类型", masking::field_kinds().iter().map(|(k, l)| (k.to_string(), l.to_string())), editing.map(|r| r.field_kind.as_str()).unwrap_or(""), None))
+                    (e.select("role_code", "角色", role_choices.iter().cloned(), editing.map(|r| r.role_code.as_str()).unwrap_or("*"), None))
+                    (e.select("algorithm_id", "算法", algs.iter().map(|x| (x.id, x.name.clone())), &editing.map(|r| r.algorithm_id.to_string()).unwrap_or_default(), None))
+                    (e.select("enabled", "状态", [("1", "启用"), ("0", "停用")], if editing.is_some_and(|r| !r.enabled) { "0" } else { "1" }, None))
+                    div { button type="submit" { "保存规则" } }
+                }
+            }))
+        }
+    };
     Ok(shell(
         &st.nav,
-        &a,
+        a,
         "脱敏算法与规则",
         "/admin/masking",
         html! {
-            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
-            h2 { "脱敏规则管理" }
+            @if !any_failed { (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str))) }
             p.muted { "规则按“字段类型 × 角色”指定算法；角色为 * 的规则是默认规则。拥有明文权限的用户须填写用途才能查看明文，每次查看都记入审计日志。" }
-            div.table-wrap { table {
-                thead { tr { th { "字段类型" } th { "角色" } th { "算法" } th { "示例" } th { "版本" } th { "状态" } } }
-                tbody { @for r in &rules {
-                    @let alg = algs.iter().find(|x| x.id == r.algorithm_id);
-                    @let sample = samples.iter().find(|(k, _)| *k == r.field_kind).map(|(_, v)| *v).unwrap_or("");
-                    tr {
-                        td { (masking::field_kinds().iter().find(|(k, _)| *k == r.field_kind).map(|(_, l)| *l).unwrap_or(&r.field_kind)) }
-                        td { (if r.role_code == "*" { "*（默认）".to_string() } else { roles.iter().find(|x| x.code == r.role_code).map(|x| x.name.clone()).unwrap_or(r.role_code.clone()) }) }
-                        td { (alg.map(|x| x.name.as_str()).unwrap_or("?")) }
-                        td.mono { @if let Some(x) = alg { (masking::apply(x, sample, &st.keys)) } }
-                        td { "v" (r.version) }
-                        td { @if r.enabled { (badge("ok", "启用")) } @else { (badge("mute", "停用")) } }
-                    }
-                } }
-            } }
-            div.card { form.grid method="post" action="/admin/masking/rules" {
-                (csrf(&a))
-                div { label for="fk" { "字段类型" } select #fk name="field_kind" { @for (k, l) in masking::field_kinds() { option value=(k) { (l) } } } }
-                div { label for="rc" { "角色" } select #rc name="role_code" { option value="*" { "*（默认）" } @for r in &roles { option value=(r.code) { (r.name) } } } }
-                div { label for="al" { "算法" } select #al name="algorithm_id" { @for x in &algs { option value=(x.id) { (x.name) } } } }
-                div { label for="en" { "状态" } select #en name="enabled" { option value="1" { "启用" } option value="0" { "停用" } } }
-                div { button type="submit" { "保存规则" } }
-            } }
-            h2 { "脱敏算法管理" }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "编码" } th { "类型" } th { "保留前" } th { "保留后" } th { "替换/遮盖字符" } } }
-                tbody { @for x in &algs { tr {
-                    td { (x.name) @if x.builtin { " " (badge("mute", "内置")) } }
-                    td.mono { (x.code) }
-                    td { (masking::ALGORITHM_KINDS.iter().find(|(k, _)| *k == x.kind).map(|(_, l)| *l).unwrap_or(&x.kind)) }
-                    td { (x.keep_head) } td { (x.keep_tail) } td.mono { (x.replacement) }
-                } } }
-            } }
-            div.card { form.grid method="post" action="/admin/masking/algorithms" {
-                (csrf(&a))
-                div { label for="c" { "编码（已存在则修改）" } input #c type="text" name="code" required; }
-                div { label for="n" { "名称" } input #n type="text" name="name" required; }
-                div { label for="k" { "类型" } select #k name="kind" { @for (k, l) in masking::ALGORITHM_KINDS { option value=(k) { (l) } } } }
-                div { label for="h" { "保留前几位" } input #h type="number" name="keep_head" value="0" min="0" max="32"; }
-                div { label for="t" { "保留后几位" } input #t type="number" name="keep_tail" value="0" min="0" max="32"; }
-                div { label for="r" { "替换文本/遮盖字符" } input #r type="text" name="replacement" value="*"; }
-                div { button type="submit" { "保存算法" } }
-            } }
+            (tabs)
+            (body)
         },
-    ))
+    )
+    .into_response())
 }
 
 async fn algorithm_save(
@@ -807,20 +1274,22 @@ async fn algorithm_save(
         keep_tail: opt_i64(&f, "keep_tail").unwrap_or(0),
         replacement: p(&f, "replacement").into(),
     };
-    let r = st.masking.save_algorithm(&a.ctx, &input).await;
-    back("/admin/masking", r.map(|_| "算法已保存".into()))
+    match st.masking.save_algorithm(&a.ctx, &input).await {
+        Ok(_) => back("/admin/masking?tab=algorithms", Ok("算法已保存".into())),
+        Err(e) => {
+            let failed = kit::FormError::from_error("algorithm", &e, f);
+            let page = masking_view(&st, &a, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
+    }
 }
 
 async fn rule_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Params>) -> Response {
     let Some(algorithm_id) = opt_i64(&f, "algorithm_id") else {
-        return back(
-            "/admin/masking",
-            Err(AppError::field(
-                "masking.algorithm_missing",
-                "algorithm_id",
-                "请选择算法",
-            )),
-        );
+        let e = AppError::field("masking.algorithm_missing", "algorithm_id", "请选择算法");
+        let failed = kit::FormError::from_error("rule", &e, f);
+        let page = masking_view(&st, &a, &Params::new(), Some(&failed)).await;
+        return kit::form_failed(&e, page);
     };
     let input = masking::RuleInput {
         field_kind: p(&f, "field_kind").into(),
@@ -828,11 +1297,51 @@ async fn rule_save(State(st): State<AppState>, Page(a): Page, Form(f): Form<Para
         algorithm_id,
         enabled: p(&f, "enabled") != "0",
     };
-    let r = st.masking.save_rule(&a.ctx, &input).await;
-    back(
-        "/admin/masking",
-        r.map(|_| "规则已保存，各节点5秒内生效".into()),
-    )
+    match st.masking.save_rule(&a.ctx, &input).await {
+        Ok(_) => back("/admin/masking", Ok("规则已保存，各节点5秒内生效".into())),
+        Err(e) => {
+            let failed = kit::FormError::from_error("rule", &e, f);
+            let page = masking_view(&st, &a, &Params::new(), Some(&failed)).await;
+            kit::form_failed(&e, page)
+        }
+    }
+}
+
+/// 批量启用/停用 of the ticked masking rules (each saved as a new version); every failure
+/// named.
+async fn rules_batch(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(action): Path<String>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let enabled = match action.as_str() {
+        "on" => true,
+        "off" => false,
+        _ => return back("/admin/masking", Err(AppError::not_found("batch_action"))),
+    };
+    let rules = match st.masking.rules().await {
+        Ok(r) => r,
+        Err(e) => return back("/admin/masking", Err(e)),
+    };
+    let (mut done, mut failures) = (0, Vec::new());
+    for id in kit::ids(&f) {
+        let Some(r) = rules.iter().find(|r| r.id == id) else {
+            failures.push((id, AppError::not_found("mask_rule")));
+            continue;
+        };
+        let input = masking::RuleInput {
+            field_kind: r.field_kind.clone(),
+            role_code: r.role_code.clone(),
+            algorithm_id: r.algorithm_id,
+            enabled,
+        };
+        match st.masking.save_rule(&a.ctx, &input).await {
+            Ok(_) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back("/admin/masking", kit::batch_summary(done, &failures))
 }
 
 async fn audit_page(
@@ -889,7 +1398,7 @@ async fn audit_page(
                 } }
                 div { label for="rt" { "资源类型" } input #rt type="text" name="resource_type" value=(v(&q.resource_type)); }
                 div { label for="rid" { "资源ID" } input #rid type="text" name="resource_id" value=(v(&q.resource_id)); }
-                div { label for="oc" { "结果" } select #oc name="outcome" { option value="" { "全部" } option value="success" selected[q.outcome.as_deref() == Some("success")] { "成功" } option value="failure" selected[q.outcome.as_deref() == Some("failure")] { "失败" } } }
+                div { label for="oc" { "结果" } select #oc name="outcome" { option value="" { "全部" } @for o in ["success", "failure", "denied", "not_found"] { option value=(o) selected[q.outcome.as_deref() == Some(o)] { (labels::outcome(o)) } } } }
                 div { label for="from" { "开始日期" } input #from type="date" name="from" value=(v(&q.from)); }
                 div { label for="to" { "结束日期" } input #to type="date" name="to" value=(v(&q.to)); }
             }))
@@ -921,6 +1430,11 @@ async fn jobs_page(
     Query(q): Query<Params>,
 ) -> PageResult {
     let lq = ListQuery::from_params(&q);
+    let tab = p(&q, "tab");
+    yiyang_core::text::one_of("tab", "分类", tab, &["", "schedules"])?;
+    if tab == "schedules" {
+        return schedules_view(&st, &a, &q, &lq).await;
+    }
     let list = jobs::list_page(
         &st.db,
         &a.ctx,
@@ -957,7 +1471,6 @@ async fn jobs_page(
         return table.export(&st, &a.ctx, "后台任务", "job", &list).await;
     }
     let counts = jobs::counts(&st.db).await?;
-    let schedules = jobs::schedules(&st.db).await?;
     Ok(shell(
         &st.nav,
         &a,
@@ -977,15 +1490,7 @@ async fn jobs_page(
                     ).small().render())
                 }
             }
-            h2 { "定时任务" }
-            div.table-wrap { table {
-                thead { tr { th { "名称" } th { "任务类型" } th { "Cron（北京时间）" } th { "下次执行" } th { "操作" } } }
-                tbody { @for s in &schedules { tr {
-                    td { (s.name) } td.mono { (s.kind) } td.mono { (s.cron) } td { (ts(s.next_run_at)) }
-                    td { @if can { form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) { (csrf(&a)) button.link type="submit" { "立即执行" } } } }
-                } } }
-            } }
-            h2 { "任务记录" }
+            (jobs_tabs(false))
             (kit::filter_bar("/jobs", &lq, html! {
                 div { label for="st" { "状态" } select #st name="status" {
                     option value="" { "全部" }
@@ -994,6 +1499,76 @@ async fn jobs_page(
             }))
             @if can && p(&q, "status") != "dead" { p.muted.small { "筛选“已失败”的任务后可批量重试。" } }
             (table.render(&list, &a))
+        },
+    )
+    .into_response())
+}
+
+fn jobs_tabs(schedules: bool) -> Markup {
+    kit::tabs(&[
+        ("/jobs".into(), "任务记录", None, !schedules),
+        ("/jobs?tab=schedules".into(), "定时任务", None, schedules),
+    ])
+}
+
+/// 定时任务: every schedule with its next run, 立即执行 for managers.
+async fn schedules_view(
+    st: &AppState,
+    a: &super::Authed,
+    q: &Params,
+    lq: &ListQuery,
+) -> PageResult {
+    a.ctx.require(perm::JOBS_READ)?;
+    let can = a.ctx.has(perm::JOBS_MANAGE);
+    let rows = kit::page_in_memory(jobs::schedules(&st.db).await?, lq);
+    let token = a.csrf().to_string();
+    let table = Table::new("schedules", "/jobs", q, lq)
+        .col(Col::new("name", "名称", |s: &jobs::Schedule| {
+            s.name.clone()
+        }))
+        .col(Col::new("kind", "任务类型", |s: &jobs::Schedule| s.kind.clone()).class("mono"))
+        .col(
+            Col::new("cron", "Cron（北京时间）", |s: &jobs::Schedule| {
+                s.cron.clone()
+            })
+            .class("mono"),
+        )
+        .col(
+            Col::new("next_run_at", "下次执行", |s: &jobs::Schedule| {
+                ts(s.next_run_at)
+            })
+            .class("nowrap"),
+        )
+        .col(Col::new("enabled", "状态", |s: &jobs::Schedule| {
+            (if s.enabled { "启用" } else { "停用" }).to_string()
+        }))
+        .col(Col::action(
+            "actions",
+            "操作",
+            move |s: &jobs::Schedule| {
+                html! {
+                    @if can {
+                        form.inline method="post" action=(format!("/jobs/schedules/{}/run", s.id)) {
+                            input type="hidden" name="_csrf" value=(token);
+                            button.link type="submit" { "立即执行" }
+                        }
+                    }
+                }
+            },
+        ))
+        .empty("没有定时任务");
+    if lq.export {
+        return table.export(st, &a.ctx, "定时任务", "job", &rows).await;
+    }
+    Ok(shell(
+        &st.nav,
+        a,
+        "后台任务",
+        "/jobs",
+        html! {
+            (flash(q.get("ok").map(String::as_str), q.get("err").map(String::as_str)))
+            (jobs_tabs(true))
+            (table.render(&rows, a))
         },
     )
     .into_response())
@@ -1023,7 +1598,10 @@ async fn job_retry(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64
 
 async fn schedule_run(State(st): State<AppState>, Page(a): Page, Path(id): Path<i64>) -> Response {
     let r = jobs::trigger_schedule(&st.db, &a.ctx, id).await;
-    back("/jobs", r.map(|j| format!("已加入队列（任务 {j}）")))
+    back(
+        "/jobs?tab=schedules",
+        r.map(|j| format!("已加入队列（任务 {j}）")),
+    )
 }
 
 #[cfg(test)]
