@@ -187,16 +187,6 @@ const FOREIGN_TABLE_READS: &[(&str, &str, &str)] = &[
         "orgs",
         "the same: the institutions an account may belong to, on the account form",
     ),
-    (
-        "crates/modules/patients/src/pages.rs",
-        "orgs",
-        "pages reworked on another branch; `yiyang_basedata::service::org_choices` replaces the query",
-    ),
-    (
-        "crates/modules/integration/src/pages.rs",
-        "orgs",
-        "the same",
-    ),
 ];
 
 /// The tables named after `FROM`, `JOIN`, `INTO` or `UPDATE` on each line of `text`.

@@ -19,7 +19,7 @@ use yiyang_platform::web::labels;
 use yiyang_platform::web::layout::{badge, csrf, flash, opt_ts, shell, ts};
 use yiyang_platform::web::pages::back;
 use yiyang_platform::web::{AppState, Authed, Page, PageResult};
-use yiyang_store::{Filter, args};
+use yiyang_store::Filter;
 
 type Params = HashMap<String, String>;
 
@@ -68,16 +68,7 @@ pub(crate) async fn orgs_for(
     let Some(scope) = ctx.scope_of(permission) else {
         return Ok(vec![]);
     };
-    let mut f = Filter::new();
-    if let Some(ids) = scope.org_ids() {
-        f.any_of("id", &ids);
-    }
-    st.db
-        .fetch_all(
-            &format!("SELECT id, name FROM orgs{} ORDER BY code", f.sql()),
-            f.args,
-        )
-        .await
+    yiyang_basedata::service::org_choices(&st.db, false, scope.org_ids().as_deref()).await
 }
 
 fn listen_state(c: &Channel) -> (&'static str, &'static str) {
@@ -298,10 +289,9 @@ async fn channel_view(
     let orgs = orgs_for(st, &a.ctx, perm::INTEGRATION_MANAGE).await?;
     let edit = FormError::pick("channel-edit", q, failed);
     let here = format!("/integration/channels/{id}");
-    let org_name: Option<(String,)> = st
-        .db
-        .fetch_optional("SELECT name FROM orgs WHERE id = $1", args![c.org_id])
-        .await?;
+    let org_name = yiyang_basedata::service::org_names(&st.db, &[c.org_id])
+        .await?
+        .remove(&c.org_id);
     Ok(shell(
         &st.nav,
         a,
@@ -311,7 +301,7 @@ async fn channel_view(
             @if !edit.is_some() { (msgs(q)) }
             div.card { dl.kv {
                 dt { "状态" } dd { (listen_badge(&c)) @if !c.listen_error.is_empty() { " " (c.listen_error) } }
-                dt { "所属机构" } dd { (org_name.map(|o| o.0).unwrap_or_default()) }
+                dt { "所属机构" } dd { (org_name.unwrap_or_default()) }
                 dt { "监听端口" } dd.mono { (c.port) }
                 dt { "消息类型" } dd.mono { (c.message_types) }
                 dt { "发送系统" } dd { @if c.allowed_apps.is_empty() { "不限" } @else { (c.allowed_apps) } }

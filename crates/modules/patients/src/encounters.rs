@@ -161,15 +161,18 @@ pub async fn list_page(
         .db
         .fetch_all(
             &format!(
-                "SELECT e.id, e.person_id, e.org_id, o.name AS org_name, e.kind, e.status, e.dept, e.location, \
+                "SELECT e.id, e.person_id, e.org_id, '' AS org_name, e.kind, e.status, e.dept, e.location, \
                  e.attending, e.reason, e.start_at, e.end_at, p.name AS person_name, p.sex, p.birth_date \
-                 FROM encounters e JOIN persons p ON p.id = e.person_id JOIN orgs o ON o.id = e.org_id{where_sql}{tail}"
+                 FROM encounters e JOIN persons p ON p.id = e.person_id{where_sql}{tail}"
             ),
             f.args,
         )
         .await?;
+    let org_ids: Vec<i64> = rows.iter().map(|r| r.org_id).collect();
+    let names = yiyang_basedata::service::org_names(&st.db, &org_ids).await?;
     let m = st.masking.masker(ctx, false).await?;
     for r in &mut rows {
+        r.org_name = names.get(&r.org_id).cloned().unwrap_or_default();
         r.person_name = m.mask("name", &r.person_name);
         r.reason = m.mask("free_text", &r.reason);
     }

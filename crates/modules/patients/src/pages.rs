@@ -142,12 +142,7 @@ fn write_orgs(st_orgs: &[(i64, String)], a: &Authed) -> Vec<(i64, String)> {
 }
 
 async fn orgs(st: &AppState) -> Result<Vec<(i64, String)>, AppError> {
-    st.db
-        .fetch_all(
-            "SELECT id, name FROM orgs WHERE status = 'approved' ORDER BY id",
-            vec![],
-        )
-        .await
+    yiyang_basedata::service::org_choices(&st.db, true, None).await
 }
 
 fn living_label(code: &str) -> String {
