@@ -1,0 +1,22 @@
+//! # yiyang-vitals — computing core of IoT monitoring (物联网监测)
+//!
+//! Pure functions and small state machines, no I/O, no clock, no async: the IoT module
+//! feeds them what arrived (with its own timestamps, microseconds since the Unix epoch,
+//! UTC, as the store keeps them) and stores what they answer.
+//!
+//! - [`vitals`]: [`Vitals`] (one set of measurements), [`Metric`], [`Avpu`], plausibility
+//!   ([`Vitals::check`]).
+//! - [`scores`]: NEWS2 (SpO2 scale 1 and 2), MEWS and qSOFA with partial scores.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod problem;
+pub mod scores;
+pub mod vitals;
+
+pub use problem::Problem;
+pub use scores::{
+    Level, Param, Score, ScoreKind, Spo2Scale, Tally, mews, news2, qsofa, score, tally,
+};
+pub use vitals::{Avpu, Metric, Vitals};
