@@ -7,15 +7,23 @@
 //! - [`vitals`]: [`Vitals`] (one set of measurements), [`Metric`], [`Avpu`], plausibility
 //!   ([`Vitals::check`]).
 //! - [`scores`]: NEWS2 (SpO2 scale 1 and 2), MEWS and qSOFA with partial scores.
+//! - [`rules`]: alarm rules as versioned JSON ([`RuleSet`]), evaluated per subject
+//!   ([`SubjectState`]) into raise/clear [`Event`]s.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod problem;
+pub mod rules;
 pub mod scores;
 pub mod vitals;
 
 pub use problem::Problem;
+pub use rules::{
+    Condition, DEFAULT_RULES_JSON, Direction, Event, History, MissingCondition, Op, Overrides,
+    Priority, Profile, ReadingCondition, Rule, RuleKind, RuleOverride, RuleSet, RuleSetSpec,
+    RuleState, ScoreCondition, Settings, SubjectState, Transition, TrendCondition,
+};
 pub use scores::{
     Level, Param, Score, ScoreKind, Spo2Scale, Tally, mews, news2, qsofa, score, tally,
 };

@@ -369,18 +369,23 @@ pub(crate) fn range_problem(m: Metric, v: f64) -> Option<String> {
     if m.plausible(v) {
         return None;
     }
+    Some(format!(
+        "{} {} 超出可能范围（{}）",
+        m.label(),
+        m.format(v),
+        range_text(m)
+    ))
+}
+
+/// The plausible range of `m` as text: `50–100%`, `40–300 mmHg`.
+pub(crate) fn range_text(m: Metric) -> String {
     let (lo, hi) = m.range();
-    let range = match m {
+    match m {
         Metric::Systolic | Metric::Diastolic | Metric::Glucose => {
             format!("{}–{} {}", fmt_num(lo), fmt_num(hi), m.unit())
         }
         _ => format!("{}–{}{}", fmt_num(lo), fmt_num(hi), m.unit()),
-    };
-    Some(format!(
-        "{} {} 超出可能范围（{range}）",
-        m.label(),
-        m.format(v)
-    ))
+    }
 }
 
 #[cfg(test)]
