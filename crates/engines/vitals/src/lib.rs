@@ -9,15 +9,20 @@
 //! - [`scores`]: NEWS2 (SpO2 scale 1 and 2), MEWS and qSOFA with partial scores.
 //! - [`rules`]: alarm rules as versioned JSON ([`RuleSet`]), evaluated per subject
 //!   ([`SubjectState`]) into raise/clear [`Event`]s.
+//! - [`presence`]: BLE zone presence from gateway scans ([`Presence`]) with restricted zones.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod presence;
 pub mod problem;
 pub mod rules;
 pub mod scores;
 pub mod vitals;
 
+pub use presence::{
+    Presence, PresenceConfig, PresenceEvent, PresenceKind, TagState, Zone, ZoneMap,
+};
 pub use problem::Problem;
 pub use rules::{
     Condition, DEFAULT_RULES_JSON, Direction, Event, History, MissingCondition, Op, Overrides,

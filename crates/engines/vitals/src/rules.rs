@@ -1063,8 +1063,12 @@ impl RuleSet {
     }
 
     /// Whether a rule's condition holds for a subject at `at_micros` (three-valued:
-    /// `None` is unknown). For previews and tests; does not change the subject.
+    /// `None` is unknown, also for a subject bound to another rule set). For previews and
+    /// tests; does not change the subject.
     pub fn holds(&self, s: &SubjectState, index: usize, at_micros: i64) -> Option<bool> {
+        if s.set_id != self.id {
+            return None;
+        }
         let rules = s.effective.as_deref().unwrap_or(&self.spec.rules);
         let rule = rules.get(index)?;
         let current = s.history.current(at_micros, &self.spec.settings);
