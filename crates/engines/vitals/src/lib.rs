@@ -10,16 +10,22 @@
 //! - [`rules`]: alarm rules as versioned JSON ([`RuleSet`]), evaluated per subject
 //!   ([`SubjectState`]) into raise/clear [`Event`]s.
 //! - [`presence`]: BLE zone presence from gateway scans ([`Presence`]) with restricted zones.
+//! - [`geofence`]: GPS safe areas ([`Geofence`]) with accuracy buffers, and GCJ-02 → WGS-84.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod geofence;
 pub mod presence;
 pub mod problem;
 pub mod rules;
 pub mod scores;
 pub mod vitals;
 
+pub use geofence::{
+    Crs, FenceConfig, FenceEvent, FenceState, FenceStatus, Fix, Geofence, LonLat, Placement,
+    Polygon, gcj02_to_wgs84, wgs84_to_gcj02,
+};
 pub use presence::{
     Presence, PresenceConfig, PresenceEvent, PresenceKind, TagState, Zone, ZoneMap,
 };
