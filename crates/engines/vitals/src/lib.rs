@@ -11,11 +11,14 @@
 //!   ([`SubjectState`]) into raise/clear [`Event`]s.
 //! - [`presence`]: BLE zone presence from gateway scans ([`Presence`]) with restricted zones.
 //! - [`geofence`]: GPS safe areas ([`Geofence`]) with accuracy buffers, and GCJ-02 → WGS-84.
+//! - [`payload`]: the MQTT/HTTP uplink contract v1 (`docs/iot-mqtt.md`): [`Topic`],
+//!   [`parse`] into typed [`Message`]s with per-item problems, downlink [`Command`]s.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod geofence;
+pub mod payload;
 pub mod presence;
 pub mod problem;
 pub mod rules;
@@ -25,6 +28,11 @@ pub mod vitals;
 pub use geofence::{
     Crs, FenceConfig, FenceEvent, FenceState, FenceStatus, Fix, Geofence, LonLat, Placement,
     Polygon, gcj02_to_wgs84, wgs84_to_gcj02,
+};
+pub use payload::{
+    Ack, AckResult, Action, Channel, Command, DeviceEvent, DeviceEventKind, DeviceStatus,
+    EventBatch, GpsBatch, GpsFix, ItemProblem, Message, NfcBatch, NfcScan, ParseOptions, Parsed,
+    Reading, Scan, StatusReport, Topic, Uplink, Via, parse, parse_body,
 };
 pub use presence::{
     Presence, PresenceConfig, PresenceEvent, PresenceKind, TagState, Zone, ZoneMap,

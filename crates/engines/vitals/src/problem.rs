@@ -69,6 +69,27 @@ pub fn fmt_num(v: f64) -> String {
     s
 }
 
+/// A span of seconds as people say it: `45秒`, `10分钟`, `10分12秒`, `2小时`, `1小时5分`,
+/// `7天`, `2天3小时`.
+pub fn fmt_duration(secs: i64) -> String {
+    let secs = secs.max(0);
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m, s) {
+        (0, 0, 0, s) => format!("{s}秒"),
+        (0, 0, m, 0) => format!("{m}分钟"),
+        (0, 0, m, s) => format!("{m}分{s}秒"),
+        (0, h, 0, 0) => format!("{h}小时"),
+        (0, h, m, _) => format!("{h}小时{m}分"),
+        (d, 0, _, _) => format!("{d}天"),
+        (d, h, _, _) => format!("{d}天{h}小时"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +115,22 @@ mod tests {
         let p = Problem::new("spo2", "140", "超出范围");
         assert_eq!(p.to_string(), "spo2：超出范围");
         assert_eq!(Problem::new("", "", "格式错误").to_string(), "格式错误");
+    }
+
+    #[test]
+    fn durations_are_written_as_people_say_them() {
+        for (secs, want) in [
+            (0, "0秒"),
+            (45, "45秒"),
+            (60, "1分钟"),
+            (612, "10分12秒"),
+            (3600, "1小时"),
+            (3900, "1小时5分"),
+            (604_800, "7天"),
+            (183_600, "2天3小时"),
+            (-5, "0秒"),
+        ] {
+            assert_eq!(fmt_duration(secs), want);
+        }
     }
 }

@@ -58,7 +58,7 @@
 //!
 //! Evaluation does not allocate unless an event is produced.
 
-use crate::problem::{Problem, fmt_num};
+use crate::problem::{Problem, fmt_duration, fmt_num};
 use crate::scores::{self, ScoreKind, Spo2Scale, Tally};
 use crate::vitals::{Avpu, Metric, Vitals, range_text};
 use serde::{Deserialize, Serialize};
@@ -1267,19 +1267,6 @@ fn describe(c: &Condition, ctx: &Ctx<'_>) -> String {
         }
     });
     parts.join("，")
-}
-
-/// `45秒`, `10分钟`, `10分12秒`, `2小时`, `1小时5分`.
-pub(crate) fn fmt_duration(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (h, m, s) = (secs / 3600, secs % 3600 / 60, secs % 60);
-    match (h, m, s) {
-        (0, 0, s) => format!("{s}秒"),
-        (0, m, 0) => format!("{m}分钟"),
-        (0, m, s) => format!("{m}分{s}秒"),
-        (h, 0, 0) => format!("{h}小时"),
-        (h, m, _) => format!("{h}小时{m}分"),
-    }
 }
 
 /// Ring capacity per metric: the buckets its longest trend window can overlap.
