@@ -642,6 +642,7 @@ pub fn parse_body(
         problems: Vec::new(),
         envelope_ts: None,
         sn,
+        via: topic.via(),
     };
     cx.envelope_ts = cx.envelope_time(&obj);
     let seq = cx.envelope_seq(&obj);
@@ -750,6 +751,7 @@ struct Cx<'a> {
     problems: Vec<ItemProblem>,
     envelope_ts: Option<i64>,
     sn: &'a str,
+    via: Via,
 }
 
 /// Where a problem is: the section, index and device of an item.
@@ -891,7 +893,8 @@ impl Cx<'_> {
     }
 
     fn reading(&mut self, index: usize, v: &Value) -> Option<Reading> {
-        let (o, at, dev, ts) = self.head("readings", false, index, v, "dev", false)?;
+        let own = self.via == Via::Device;
+        let (o, at, dev, ts) = self.head("readings", false, index, v, "dev", own)?;
         let mut vitals = Vitals::default();
         for m in Metric::ALL {
             let key = m.wire();

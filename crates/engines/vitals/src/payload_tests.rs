@@ -674,3 +674,74 @@ fn parsed_messages_serialise_with_their_channel() {
     let back: Parsed = serde_json::from_value(v).unwrap();
     assert_eq!(back, p);
 }
+
+/// The examples of `docs/iot-mqtt.md` parse without a problem (uplinks by their section's
+/// channel, downlink commands one per line and pass their checks).
+#[test]
+fn the_contract_examples_parse_cleanly() {
+    let doc = include_str!("../../../../docs/iot-mqtt.md");
+    let mut channel: Option<&str> = None;
+    let mut in_json = false;
+    let mut block = String::new();
+    let mut uplinks = 0;
+    let mut commands = 0;
+    for line in doc.lines() {
+        if let Some(h) = line.strip_prefix("### 3.") {
+            channel = h.split('`').nth(1);
+        } else if line.starts_with("## 4.") {
+            channel = Some("cmd");
+        } else if line.starts_with("## 5.") {
+            channel = None;
+        }
+        if line == "```json" {
+            in_json = true;
+            block.clear();
+        } else if line == "```" && in_json {
+            in_json = false;
+            match channel {
+                Some("cmd") => {
+                    let mut doc = String::new();
+                    for l in block.lines() {
+                        doc.push_str(l);
+                        if serde_json::from_str::<Value>(&doc).is_ok() {
+                            let c: Command = serde_json::from_str(&doc).unwrap();
+                            assert!(c.check().is_ok(), "{doc}");
+                            commands += 1;
+                            doc.clear();
+                        }
+                    }
+                    assert!(doc.is_empty(), "unfinished command: {doc}");
+                }
+                Some(ch) => {
+                    let topic = format!("yiyang/v1/MZ001/gw/GW-01/{ch}");
+                    let p = parse(&topic, block.as_bytes(), &opts()).unwrap();
+                    assert!(p.problems.is_empty(), "{ch}: {:?}", p.problems);
+                    uplinks += 1;
+                }
+                None => {}
+            }
+        } else if in_json {
+            block.push_str(line);
+            block.push('\n');
+        }
+    }
+    assert_eq!((uplinks, commands), (6, 3));
+}
+
+#[test]
+fn a_device_publishing_its_own_readings_may_omit_dev() {
+    let p = parse(
+        "yiyang/v1/MZ001/dev/BAND-4G-01/up",
+        br#"{"ts":1796428800000,"readings":[{"hr":72},{"dev":"BAND-4G-01","spo2":98}]}"#,
+        &opts(),
+    )
+    .unwrap();
+    let Message::Up(u) = p.message else { panic!() };
+    let devs: Vec<&str> = u.readings.iter().map(|r| r.dev.as_str()).collect();
+    assert_eq!(devs, vec!["BAND-4G-01", "BAND-4G-01"]);
+    assert!(p.problems.is_empty());
+    // through a gateway it is required
+    let (u, problems) = up(r#"{"ts":1796428800000,"readings":[{"hr":72}]}"#);
+    assert!(u.readings.is_empty());
+    assert_eq!(problems[0].message, "第1条读数：缺少设备编号 dev");
+}

@@ -616,7 +616,7 @@ impl History {
         self.created_at
     }
 
-    /// When the last reading arrived (its own time).
+    /// The time of the newest device reading (staff assessments do not count).
     pub fn last_seen(&self) -> Option<i64> {
         self.last_seen
     }
@@ -673,8 +673,10 @@ impl History {
         std::mem::size_of_val(&*self.buckets)
     }
 
-    fn record(&mut self, at: i64, v: &Vitals) {
-        if self.last_seen.is_none_or(|t| at > t) {
+    /// Records values; `from_device` readings (not staff assessments) count as data for
+    /// `missing` conditions.
+    fn record(&mut self, at: i64, v: &Vitals, from_device: bool) {
+        if from_device && self.last_seen.is_none_or(|t| at > t) {
             self.last_seen = Some(at);
         }
         for (m, x) in v.measured() {
@@ -1012,8 +1014,9 @@ impl RuleSet {
             .collect()
     }
 
-    /// Records a reading taken at `at_micros` and steps every rule; returns the rules
-    /// raised or cleared. Allocates nothing unless an event is produced.
+    /// Records a device reading taken at `at_micros` (a reading without measurements, a
+    /// heartbeat, still counts as data for `missing`) and steps every rule; returns the
+    /// rules raised or cleared. Allocates nothing unless an event is produced.
     ///
     /// ```
     /// use yiyang_vitals::{Profile, RuleSet, Transition, Vitals};
@@ -1040,13 +1043,45 @@ impl RuleSet {
         reading: &Vitals,
         out: &mut Vec<Event>,
     ) {
+        self.record_and_step(s, at_micros, reading, true, out);
+    }
+
+    /// Records a staff assessment — oxygen use (NEWS2 "air or oxygen") and level of
+    /// consciousness, either may be absent — and steps every rule. Unlike a device
+    /// reading it does not count as data for `missing` conditions (a nurse's entry does
+    /// not bring a silent band back online).
+    pub fn assess(
+        &self,
+        s: &mut SubjectState,
+        at_micros: i64,
+        on_oxygen: Option<bool>,
+        consciousness: Option<Avpu>,
+    ) -> Vec<Event> {
+        let mut out = Vec::new();
+        let v = Vitals {
+            on_oxygen,
+            consciousness,
+            ..Vitals::default()
+        };
+        self.record_and_step(s, at_micros, &v, false, &mut out);
+        out
+    }
+
+    fn record_and_step(
+        &self,
+        s: &mut SubjectState,
+        at: i64,
+        v: &Vitals,
+        from_device: bool,
+        out: &mut Vec<Event>,
+    ) {
         self.rebind(s);
-        s.history.record(at_micros, &reading.plausible());
-        if s.clock.is_some_and(|c| at_micros < c) {
+        s.history.record(at, &v.plausible(), from_device);
+        if s.clock.is_some_and(|c| at < c) {
             return;
         }
-        s.clock = Some(at_micros);
-        self.step(s, at_micros, out);
+        s.clock = Some(at);
+        self.step(s, at, out);
     }
 
     /// Steps every rule at `now_micros` without a reading (device silence, `for_seconds`

@@ -1056,3 +1056,34 @@ fn codes_and_labels() {
         ("不高于", "下降")
     );
 }
+
+#[test]
+fn staff_assessments_score_but_do_not_count_as_device_data() {
+    let set = RuleSet::default_set();
+    let mut s = subject(&set);
+    set.evaluate(&mut s, 0, &hr(72.0));
+    // a heartbeat without measurements keeps the device online
+    assert!(set.evaluate(&mut s, 500 * S, &v()).is_empty());
+    assert_eq!(s.history().last_seen(), Some(500 * S));
+    assert!(set.tick(&mut s, 1099 * S).is_empty());
+    // a nurse's assessment does not
+    let e = set.assess(&mut s, 1100 * S, Some(true), Some(Avpu::Alert));
+    assert_eq!(codes(&e), vec![("device_offline", Transition::Raise)]);
+    assert_eq!(s.history().last_seen(), Some(500 * S));
+    let cur = s.history().current(1100 * S, &set.spec().settings);
+    assert_eq!(
+        (cur.on_oxygen, cur.consciousness),
+        (Some(true), Some(Avpu::Alert))
+    );
+    // and it feeds NEWS2: oxygen (2) + SpO2 91 (3) = 5 with a fresh reading
+    let e = set.evaluate(&mut s, 1110 * S, &spo2(91.0));
+    let mut got = codes(&e);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("device_offline", Transition::Clear),
+            ("news2_medium", Transition::Raise)
+        ]
+    );
+}
