@@ -392,6 +392,42 @@ pub struct Rule {
     pub enabled: bool,
 }
 
+impl Rule {
+    /// Whether the rule holds at `at_micros` for a subject whose current values are
+    /// `current` (see [`History::current`]) and whose history is `history`; `None` is
+    /// unknown. A disabled rule never holds. With [`RuleState::observe`] this is the
+    /// evaluator of one (rule, subject):
+    ///
+    /// ```
+    /// use yiyang_vitals::{Profile, RuleSet, RuleState, Spo2Scale, Transition, Vitals};
+    /// let set = RuleSet::default_set();
+    /// let rule = &set.rules()[set.index_of("heart_rate_abnormal").unwrap()];
+    /// let s = set.subject(Profile::default(), 0).unwrap();
+    /// let v = Vitals { heart_rate: Some(135.0), ..Vitals::default() };
+    /// let mut st = RuleState::default();
+    /// let holds = rule.holds(0, &v, s.history(), Spo2Scale::Scale1);
+    /// assert_eq!(st.observe(0, holds, rule.for_seconds), Transition::Raise);
+    /// ```
+    pub fn holds(
+        &self,
+        at_micros: i64,
+        current: &Vitals,
+        history: &History,
+        scale: Spo2Scale,
+    ) -> Option<bool> {
+        if !self.enabled {
+            return Some(false);
+        }
+        let ctx = Ctx {
+            at: at_micros,
+            current,
+            history,
+            scale,
+        };
+        eval(&self.condition, &ctx, &mut [None; 3])
+    }
+}
+
 /// Evaluation settings of a rule set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -1105,18 +1141,10 @@ impl RuleSet {
             return None;
         }
         let rules = s.effective.as_deref().unwrap_or(&self.spec.rules);
-        let rule = rules.get(index)?;
         let current = s.history.current(at_micros, &self.spec.settings);
-        let ctx = Ctx {
-            at: at_micros,
-            current: &current,
-            history: &s.history,
-            scale: s.profile.scale,
-        };
-        if !rule.enabled {
-            return Some(false);
-        }
-        eval(&rule.condition, &ctx, &mut [None; 3])
+        rules
+            .get(index)?
+            .holds(at_micros, &current, &s.history, s.profile.scale)
     }
 
     fn step(&self, s: &mut SubjectState, at: i64, out: &mut Vec<Event>) {
