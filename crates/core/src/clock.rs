@@ -62,6 +62,13 @@ pub fn today_cst(clock: &dyn Clock) -> chrono::NaiveDate {
     clock.now().with_timezone(&cst).date_naive()
 }
 
+/// Microseconds (UTC) of 00:00 China Standard Time on `d`.
+pub fn day_start_cst(d: chrono::NaiveDate) -> i64 {
+    (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
+        .and_utc()
+        .timestamp_micros()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@ pub mod password;
 pub mod platform_module;
 pub mod privacy;
 pub mod schema;
+pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod web;

@@ -25,6 +25,7 @@ pub fn modules() -> Vec<Arc<dyn Module>> {
         Arc::new(yiyang_basedata::BasedataModule),
         Arc::new(yiyang_patients::PatientsModule),
         Arc::new(yiyang_integration::IntegrationModule),
+        Arc::new(yiyang_iot::IotModule),
     ]
 }
 

@@ -44,10 +44,53 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// IoT tools: register load-test devices, and a gateway load generator.
+    Iot {
+        #[command(subcommand)]
+        cmd: IotCmd,
+    },
     /// Patient master index batch tools (no database needed).
     Mpi {
         #[command(subcommand)]
         cmd: MpiCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum IotCmd {
+    /// Register `gateways` gateways with `tags` bands each (serials LG{g}, LG{g}-{t}) at an
+    /// institution, for the load generator.
+    Provision {
+        #[arg(long, default_value = "MZ-HOSP-01")]
+        org: String,
+        #[arg(long, default_value_t = 100)]
+        gateways: usize,
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+    },
+    /// Publish like real gateways to an MQTT broker (no database needed): each uplink carries
+    /// one reading of every tag of the gateway; `--storm` first sends the backlog a gateway
+    /// buffered during an outage; SOS events measure the alarm latency.
+    Simulate {
+        #[arg(long, default_value = "mqtt://127.0.0.1:1883")]
+        url: String,
+        #[arg(long, default_value = "MZ-HOSP-01")]
+        org: String,
+        #[arg(long, default_value_t = 100)]
+        gateways: usize,
+        #[arg(long, default_value_t = 50)]
+        tags: usize,
+        /// Readings per second in all (0: as fast as the broker takes them).
+        #[arg(long, default_value_t = 20000)]
+        rate: u64,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Minutes of buffered readings each gateway flushes at start (a reconnect storm).
+        #[arg(long, default_value_t = 0)]
+        storm_minutes: u64,
+        /// SOS presses per second across the city (for the alarm latency).
+        #[arg(long, default_value_t = 2.0)]
+        sos_per_second: f64,
     },
 }
 
@@ -202,6 +245,40 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
+    if let Some(Cmd::Iot {
+        cmd: IotCmd::Simulate { .. },
+    }) = &cli.cmd
+    {
+        let Some(Cmd::Iot {
+            cmd:
+                IotCmd::Simulate {
+                    url,
+                    org,
+                    gateways,
+                    tags,
+                    rate,
+                    seconds,
+                    storm_minutes,
+                    sos_per_second,
+                },
+        }) = cli.cmd
+        else {
+            unreachable!("matched above")
+        };
+        let report = yiyang_iot::loadgen::run(yiyang_iot::loadgen::Plan {
+            url,
+            org,
+            gateways,
+            tags,
+            rate,
+            seconds,
+            storm_minutes,
+            sos_per_second,
+        })
+        .await?;
+        println!("{report}");
+        return Ok(std::process::ExitCode::SUCCESS);
+    }
     if let Some(Cmd::Mpi { .. }) = &cli.cmd {
         let Some(Cmd::Mpi { cmd }) = cli.cmd else {
             unreachable!("matched above")
@@ -352,10 +429,25 @@ async fn run(cli: Cli) -> AppResult<std::process::ExitCode> {
             );
             std::process::ExitCode::SUCCESS
         }
+        Cmd::Iot {
+            cmd:
+                IotCmd::Provision {
+                    org,
+                    gateways,
+                    tags,
+                },
+        } => {
+            let n = yiyang_iot::simulate::provision(&st, &org, gateways, tags).await?;
+            println!("已登记 {n} 台压测设备（{gateways} 个网关，每个 {tags} 个手环）");
+            std::process::ExitCode::SUCCESS
+        }
         Cmd::Keys {
             cmd: KeysCmd::Generate,
         }
         | Cmd::Config { .. }
+        | Cmd::Iot {
+            cmd: IotCmd::Simulate { .. },
+        }
         | Cmd::Mpi { .. } => unreachable!("handled before the database opens"),
     };
     platform.shutdown().await;

@@ -292,13 +292,8 @@ pub async fn seed_demo(st: &AppState) -> AppResult<bool> {
 }
 
 async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
-    let done: Option<(String,)> = st
-        .db
-        .fetch_optional(
-            "SELECT value FROM settings WHERE key = 'demo_seeded'",
-            vec![],
-        )
-        .await?;
+    let done =
+        yiyang_platform::settings::get(&st.db, yiyang_platform::settings::DEMO_SEEDED).await?;
     if done.is_some() {
         return Ok(false);
     }
@@ -431,12 +426,12 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
     }
     // Each module's own demo data (residents and their health record, the demo HL7 channel…).
     st.registry.seed_demo(st).await?;
-    st.db
-        .execute(
-            "INSERT INTO settings (key, value) VALUES ('demo_seeded', $1)",
-            args![st.clock.now_micros().to_string()],
-        )
-        .await?;
+    yiyang_platform::settings::set_once(
+        &st.db,
+        yiyang_platform::settings::DEMO_SEEDED,
+        &st.clock.now_micros().to_string(),
+    )
+    .await?;
     Ok(true)
 }
 

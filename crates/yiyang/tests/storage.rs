@@ -36,6 +36,7 @@ async fn migrations_apply_once_and_a_second_run_changes_nothing() {
                 "0010_integration_lanes".to_string(),
                 "0012_integration_channel_hours".to_string(),
                 "0015_integration_critical_routing".to_string(),
+                "0016_iot".to_string(),
             ],
             "{b}"
         );

@@ -28,6 +28,10 @@ const NOT_TENANT_DATA: &[&str] = &[
     "GET /api/v1/masking/rules",
     // Creating a draft institution names no existing one.
     "POST /api/v1/orgs",
+    // Devices authenticate with their own credentials, not accounts (a device of one
+    // institution speaking for another's is tested in tests/iot.rs).
+    "POST /device-api/v1/{kind}",
+    "POST /device-api/v1/mqtt/auth",
 ];
 
 /// One institution's sample data, made through the API by the platform administrator.
@@ -47,6 +51,8 @@ struct Tenant {
     alert: i64,
     review: i64,
     route: i64,
+    device: i64,
+    alarm: i64,
 }
 
 async fn ok(r: (u16, Value)) -> Value {
@@ -166,6 +172,50 @@ async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u3
     let delivery = id("SELECT MAX(d.id) FROM integration_deliveries d JOIN integration_subscriptions s ON s.id = d.subscription_id WHERE s.org_id = $1").await;
     let route = ok(post(&admin, &csrf, app.url("/api/v1/integration/critical-routes"),
         json!({"org_id": org, "department": format!("{tag}科"), "step": 1, "delay_minutes": 5, "targets": ["role:org_admin"]})).await).await["id"].as_i64().unwrap();
+    // A band bound to the first person on the tenant's ward, and an SOS from it through the
+    // device API (a gateway with its own credentials): a device, a binding and an alarm.
+    let device = ok(post(&admin, &csrf, app.url("/api/v1/iot/devices"),
+        json!({"org_id": org, "model": "YB-Y3", "serial": format!("SWB-{n}"), "name": format!("{tag}手环")})).await).await["id"].as_i64().unwrap();
+    ok(post(
+        &admin,
+        &csrf,
+        app.url(&format!("/api/v1/iot/devices/{device}/bindings")),
+        json!({"person_id": pid, "ward": format!("{tag}病区"), "bed": "01床"}),
+    )
+    .await)
+    .await;
+    let gw = ok(post(
+        &admin,
+        &csrf,
+        app.url("/api/v1/iot/devices"),
+        json!({"org_id": org, "model": "GW-B10", "serial": format!("SWG-{n}")}),
+    )
+    .await)
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    let secret = ok(post(
+        &admin,
+        &csrf,
+        app.url(&format!("/api/v1/iot/devices/{gw}/secret")),
+        json!({}),
+    )
+    .await)
+    .await;
+    let r = app
+        .client()
+        .post(app.url("/device-api/v1/event"))
+        .header("x-device-serial", format!("SWG-{n}"))
+        .bearer_auth(secret["secret"].as_str().unwrap())
+        .json(
+            &json!({"ts": test_now().timestamp_millis(), "events": [{"dev": format!("SWB-{n}"), "type": "sos"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let out: Value = r.json().await.unwrap();
+    assert_eq!(out["other"], 1, "the SOS is stored: {out}");
+    let alarm = id("SELECT MAX(id) FROM iot_alarms WHERE org_id = $1 AND kind = 'sos'").await;
     let review = db
         .scalar(
             "INSERT INTO mpi_reviews (person_id, candidate_id, probability, weight, explanation, status, created_at) VALUES ($1, $2, 0.5, 1.0, '{}', 'pending', 0) RETURNING id",
@@ -188,6 +238,8 @@ async fn make_tenant(app: &TestApp, code: &'static str, tag: &'static str, n: u3
         alert,
         review,
         route,
+        device,
+        alarm,
     }
 }
 
@@ -205,6 +257,9 @@ fn victim_ids(path: &str, v: &Tenant) -> Option<i64> {
         ("/api/v1/integration/alerts/{id}", v.alert),
         ("/api/v1/mpi/reviews/{id}", v.review),
         ("/api/v1/integration/critical-routes/{id}", v.route),
+        ("/api/v1/iot/devices/{id}", v.device),
+        ("/api/v1/iot/alarms/{id}", v.alarm),
+        ("/api/v1/iot/persons/{id}", v.person),
     ];
     rules
         .iter()
@@ -292,6 +347,23 @@ fn body_for(op: &str, v: &Tenant, a: &Tenant) -> Option<Vec<Value>> {
             vec![json!({"org_id": org, "step": 0, "targets": ["role:org_admin"]})]
         }
         "DELETE /api/v1/integration/critical-routes/{id}" => vec![json!({})],
+        "POST /api/v1/iot/models" => {
+            vec![json!({"code": "HACK-M", "name": "越权型号", "kind": "band"})]
+        }
+        "POST /api/v1/iot/devices" => {
+            vec![json!({"org_id": org, "model": "YB-Y3", "serial": "HACK-1"})]
+        }
+        "PUT /api/v1/iot/devices/{id}" => {
+            vec![json!({"org_id": org, "model": "YB-Y3", "serial": "HACKED", "name": "越权改名"})]
+        }
+        "POST /api/v1/iot/devices/{id}/bindings" => vec![
+            json!({"person_id": a.person, "ward": "越权病区", "bed": "9"}),
+            json!({"person_id": v.person2, "ward": "越权病区", "bed": "9"}),
+        ],
+        "POST /api/v1/iot/devices/{id}/unbind" | "POST /api/v1/iot/devices/{id}/secret" => {
+            vec![json!({})]
+        }
+        "POST /api/v1/iot/alarms/{id}/{action}" => vec![json!({"note": "越权处理"})],
         // Sent as a multipart upload naming the victim's institution (see `import_attempt`).
         "POST /api/v1/import/{kind}" => vec![json!({"multipart": true})],
         _ => return None,
@@ -347,6 +419,10 @@ async fn snapshot(app: &TestApp, v: &Tenant) -> Vec<String> {
         "SELECT 'al' || CAST(id AS TEXT) || status || COALESCE(acknowledged_by, '-') FROM critical_alerts ORDER BY id",
         "SELECT 'rv' || CAST(id AS TEXT) || status FROM mpi_reviews ORDER BY id",
         "SELECT 'cr' || CAST(id AS TEXT) || targets FROM critical_routes ORDER BY id",
+        "SELECT 'dev' || CAST(id AS TEXT) || serial || name || status || COALESCE(secret_hash, '-') FROM iot_devices ORDER BY id",
+        "SELECT 'bind' || CAST(id AS TEXT) || COALESCE(CAST(unbound_at AS TEXT), '-') FROM iot_bindings ORDER BY id",
+        "SELECT 'iotal' || CAST(id AS TEXT) || status FROM iot_alarms ORDER BY id",
+        "SELECT 'mod' || code FROM iot_models ORDER BY id",
     ];
     let mut out = vec![format!("victim {}", v.code)];
     for q in queries {
@@ -427,9 +503,16 @@ async fn no_account_reads_or_changes_another_institutions_data_through_any_route
                     if let Some(id) = victim_ids(p, victim) {
                         path = path.replacen("{id}", &id.to_string(), 1);
                     }
+                    let action = if p.starts_with("/api/v1/iot/alarms/") {
+                        "resolve"
+                    } else {
+                        "transfer"
+                    };
                     path = path
-                        .replace("{action}", "transfer")
-                        .replace("{kind}", "staff");
+                        .replace("{action}", action)
+                        .replace("{kind}", "staff")
+                        .replace("{org}", &victim.org.to_string())
+                        .replace("{ward}", &format!("{}病区", victim.tag));
                     let bodies = if m == "GET" {
                         vec![Value::Null]
                     } else {

@@ -79,6 +79,11 @@ async fn other_modules_read_institutions_and_staff_through_the_lookups() {
         assert!(!service::org_exists(db, 999_999).await.unwrap());
         assert_eq!(service::org_id_by_code(db, "T-C").await.unwrap(), Some(c));
         assert_eq!(service::org_id_by_code(db, "NONE").await.unwrap(), None);
+        assert_eq!(
+            service::org_code(db, c).await.unwrap().as_deref(),
+            Some("T-C")
+        );
+        assert_eq!(service::org_code(db, 999_999).await.unwrap(), None);
         let all = service::org_choices(db, false, Some(&[c, a]))
             .await
             .unwrap();

@@ -46,11 +46,7 @@ pub fn status_label(s: &str) -> &str {
 }
 
 /// Start of a CST day in UTC micros.
-pub fn day_start(d: chrono::NaiveDate) -> i64 {
-    (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
-        .and_utc()
-        .timestamp_micros()
-}
+pub use yiyang_core::clock::day_start_cst as day_start;
 
 /// Counting a message list stops here: the store may hold millions of messages, and a
 /// page needs only to say "more than 10,000".

@@ -18,12 +18,7 @@ fn today(st: &AppState) -> chrono::NaiveDate {
     yiyang_core::clock::today_cst(st.clock.as_ref())
 }
 
-/// Microseconds of 00:00 China Standard Time on `d`.
-fn day_start(d: chrono::NaiveDate) -> i64 {
-    (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
-        .and_utc()
-        .timestamp_micros()
-}
+use yiyang_core::clock::day_start_cst as day_start;
 
 /// Active persons the caller sees on 居民档案 without filters (the list's own count).
 async fn person_count(st: &AppState, ctx: &RequestContext) -> AppResult<i64> {

@@ -69,12 +69,7 @@ pub struct EncounterRow {
     pub birth_date: Option<String>,
 }
 
-/// Microseconds of 00:00 China Standard Time on `d`.
-fn day_start(d: chrono::NaiveDate) -> i64 {
-    (d.and_hms_opt(0, 0, 0).expect("midnight") - chrono::Duration::hours(8))
-        .and_utc()
-        .timestamp_micros()
-}
+use yiyang_core::clock::day_start_cst as day_start;
 
 /// The list's WHERE clause in the caller's `patient.read` scope (the encounter's
 /// institution), with the filters checked (an unknown value answers 400).

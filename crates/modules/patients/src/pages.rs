@@ -1486,10 +1486,7 @@ async fn config_train(State(st): State<AppState>, Page(a): Page) -> Response {
 
 /// The resident's own view: the persons linked to this account, in large text.
 async fn my_page(State(st): State<AppState>, Page(a): Page) -> PageResult<Markup> {
-    let linked: Vec<(i64, String)> = st
-        .db
-        .fetch_all("SELECT person_id, relation FROM person_contacts WHERE account_id = $1 AND can_view = TRUE ORDER BY id", yiyang_store::args![a.ctx.actor.id])
-        .await?;
+    let linked = service::viewable_by(&st.db, a.ctx.actor.id).await?;
     let mut blocks = Vec::new();
     for (pid, relation) in &linked {
         let mut person = service::get_person(&st, &a.ctx, *pid, &Unmask::default()).await?;

@@ -19,7 +19,7 @@ pub struct NavItem {
 pub const ICONS: &[&str] = &[
     "home", "inbox", "user", "users", "building", "idcard", "merge", "chart", "settings", "plug",
     "message", "alert", "monitor", "shield", "log", "key", "clock", "book", "upload", "check",
-    "heart", "send", "list", "bed",
+    "heart", "send", "list", "bed", "watch", "tool", "map", "tv",
 ];
 
 fn head(title: &str) -> Markup {

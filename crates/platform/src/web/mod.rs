@@ -126,7 +126,8 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
         client_addr: client_addr.clone(),
     };
     req.extensions_mut().insert(meta);
-    // `/metrics` has its own token (a scraper is no OAuth client): see `metrics::render`.
+    // `/metrics` has its own token (a scraper is no OAuth client): see `metrics::render`;
+    // `/device-api/` carries device credentials (a gateway is no OAuth client either).
     let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -136,7 +137,9 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::to_string)
-        .filter(|_| req.uri().path() != "/metrics");
+        .filter(|_| {
+            req.uri().path() != "/metrics" && !req.uri().path().starts_with("/device-api/")
+        });
     let authed = if let Some(token) = bearer {
         match crate::oauth::authenticate(
             &st.db,
@@ -220,7 +223,13 @@ pub async fn auth_middleware(State(st): State<AppState>, mut req: Request, next:
 /// Paths whose errors people read as pages (not the JSON API, assets or probes).
 fn is_page_path(path: &str) -> bool {
     ![
-        "/api/", "/assets/", "/oauth/", "/metrics", "/healthz", "/readyz",
+        "/api/",
+        "/assets/",
+        "/oauth/",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/device-api/",
     ]
     .iter()
     .any(|p| path.starts_with(p))

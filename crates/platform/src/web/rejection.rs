@@ -83,7 +83,7 @@ impl WithStatus for AppError {
 }
 
 fn is_api(path: &str) -> bool {
-    path.starts_with("/api/") || path.starts_with("/oauth/")
+    path.starts_with("/api/") || path.starts_with("/oauth/") || path.starts_with("/device-api/")
 }
 
 /// Rewrites rejections; a handler's own response is never touched (it is not `text/plain`).

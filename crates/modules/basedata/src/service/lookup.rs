@@ -108,3 +108,11 @@ pub async fn nurse_accounts_of(
     )
     .await
 }
+
+/// The code of institution `id`, if it exists (devices name their institution by code).
+pub async fn org_code(mut db: impl Conn, id: i64) -> AppResult<Option<String>> {
+    let row: Option<(String,)> = db
+        .fetch_optional("SELECT code FROM orgs WHERE id = $1", args![id])
+        .await?;
+    Ok(row.map(|r| r.0))
+}

@@ -45,8 +45,8 @@ pub async fn cluster(mut db: impl Conn, id: i64) -> AppResult<Vec<i64>> {
     Ok(all)
 }
 
-/// Institutions that know any record of the cluster.
-async fn cluster_orgs(mut db: impl Conn, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
+/// The institutions that know any record of the cluster (registered or recorded there).
+pub async fn cluster_orgs(mut db: impl Conn, ids: &[i64]) -> AppResult<BTreeSet<i64>> {
     let mut f = Filter::new();
     f.any_of("person_id", ids);
     let rows: Vec<(i64,)> = db
@@ -251,6 +251,16 @@ pub async fn names_of(
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// The persons account `account_id` may view as a resident (itself or an authorised family
+/// member), as (person id, relation), in the order they were linked.
+pub async fn viewable_by(mut db: impl Conn, account_id: i64) -> AppResult<Vec<(i64, String)>> {
+    db.fetch_all(
+        "SELECT person_id, relation FROM person_contacts WHERE account_id = $1 AND can_view = TRUE ORDER BY id",
+        args![account_id],
+    )
+    .await
 }
 
 /// Source identifiers of a cluster with the assigning institution.
