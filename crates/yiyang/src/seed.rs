@@ -344,6 +344,7 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
                 name: name.to_string(),
                 kind: kind.to_string(),
                 phone: String::new(),
+                status: String::new(),
             },
         )
         .await?;
