@@ -58,6 +58,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
         400,
         "请求有误：地址中的编号或提交的内容格式不正确",
     ),
+    e("common.batch_empty", 400, "请先勾选要处理的记录"),
     e("common.batch_partial", 409, "已处理 … 条；… 条未处理：…"),
     e("common.body_too_large", 413, "提交的内容太大"),
     e("common.busy", 503, "系统繁忙，请稍后重试"),

@@ -86,7 +86,7 @@ pub const SETTINGS: &[Setting] = &[
         key: "demo_mllp_port",
         env: "YIYANG_DEMO_MLLP_PORT",
         default: "2575",
-        doc: "示例 HL7 通道的端口（0 = 不创建）",
+        doc: "示例 HL7 通道的监听端口（示例数据含该通道一天的消息；0 = 不监听）",
     },
     Setting {
         key: "metrics_allow",

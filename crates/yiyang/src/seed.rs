@@ -339,6 +339,7 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
                 name: name.to_string(),
                 kind: kind.to_string(),
                 phone: String::new(),
+                status: String::new(),
             },
         )
         .await?;
@@ -435,13 +436,18 @@ async fn seed_demo_locked(st: &AppState) -> AppResult<bool> {
     Ok(true)
 }
 
-/// Name of the demo HL7 channel.
-pub const DEMO_CHANNEL: &str = "人民医院HIS（演示通道）";
+/// Name of the demo HL7 channel (created with the integration module's demo data).
+pub use yiyang_integration::demo::DEMO_CHANNEL;
 
-/// Creates the demo HL7 channel of 梅州市人民医院 on `port` once (0 = none): every message
+/// Turns the demo HL7 channel of 梅州市人民医院 (made, with a day of traffic, by the
+/// integration module's demo data) on at `port` once (0 = leave its listener off). A
+/// database seeded before the channel came with the demo data gets it here: every message
 /// type the engine processes, storing-then-ACK, up to 128 connections.
 pub async fn seed_demo_channel(st: &AppState, port: u16) -> AppResult<()> {
     if port == 0 {
+        return Ok(());
+    }
+    if yiyang_integration::demo::listen_on(st, port).await? {
         return Ok(());
     }
     let taken = st

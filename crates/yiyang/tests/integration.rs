@@ -82,7 +82,14 @@ async fn channels_are_managed_with_validation_and_scope() {
             .json()
             .await
             .unwrap();
-        assert_eq!(list.as_array().unwrap().len(), 1, "{b}: {list}");
+        // The hospital's channels: the demo HIS channel and this one.
+        let list: Vec<&Value> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"] != yiyang::seed::DEMO_CHANNEL)
+            .collect();
+        assert_eq!(list.len(), 1, "{b}: {list:?}");
         assert_eq!(list[0]["enabled"], false, "{b}");
         let (s, _) = send(
             &hospadmin,
@@ -366,7 +373,7 @@ async fn adt_over_mllp_is_stored_before_the_ack_processed_once_and_rejections_ar
         // after the store committed): the processor picks it up by itself, and a resend is
         // answered with its outcome without processing it twice.
         let stuck = adt("A01", "MSG0008", "MR7004", "V7004", "W^1^1");
-        let ch: i64 = count(&app, "SELECT MIN(id) FROM hl7_channels", vec![]).await;
+        let ch: i64 = count(&app, "SELECT MAX(id) FROM hl7_channels", vec![]).await;
         let at = app.state.clock.now_micros() - 60_000_000;
         app.state
             .db
@@ -414,7 +421,7 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
     use yiyang_store::args;
     for b in backends() {
         let app = TestApp::start(b).await;
-        let (_, port) = channel(&app, "ADT^*,ORU^R01").await;
+        let (ch, port) = channel(&app, "ADT^*,ORU^R01").await;
         let (admin, csrf) = app.login("admin").await;
         // A critical potassium: stored observation, open alert, inbox message for the org admin.
         let ack = mllp(port, oru("LAB0001", "MR7101", "6.9", "HH").as_bytes())
@@ -424,7 +431,7 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
         let (v, flag, unit, low, high): (Option<f64>, String, String, Option<f64>, Option<f64>) = app
             .state
             .db
-            .fetch_one("SELECT value_num, flag, unit, ref_low, ref_high FROM observations WHERE code = '2823-3'", vec![])
+            .fetch_one("SELECT value_num, flag, unit, ref_low, ref_high FROM observations WHERE code = '2823-3' AND source IN (SELECT 'hl7:' || CAST(id AS TEXT) || ':1' FROM hl7_messages WHERE control_id = 'LAB0001')", vec![])
             .await
             .unwrap();
         assert_eq!(
@@ -448,6 +455,11 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
             app.url("/api/v1/integration/alerts?status=open"),
         )
         .await;
+        // This ward's (the demo hospital's day has critical values of its own).
+        let alerts: Vec<&Value> = alerts
+            .iter()
+            .filter(|a| a["ward"] == "内科一病区")
+            .collect();
         assert_eq!(alerts.len(), 1, "{b}: {alerts:?}");
         assert_eq!(alerts[0]["flag"], "HH", "{b}");
         let alert = alerts[0]["id"].as_i64().unwrap();
@@ -458,7 +470,7 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
             .unwrap();
         let inbox = count(
             &app,
-            "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = 'hospadmin' AND i.title LIKE $1",
+            "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = 'hospadmin' AND i.title LIKE $1 AND i.body LIKE '%内科一病区%'",
             args!["危急值提醒%"],
         )
         .await;
@@ -487,7 +499,13 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
         let ack = mllp(port, a03.as_bytes()).await.unwrap();
         assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
         assert!(msa(&ack)[3].contains("V9999"), "{b}: {ack}");
-        let queue = get_items(&admin, app.url("/api/v1/integration/messages?status=queue")).await;
+        let queue = get_items(
+            &admin,
+            app.url(&format!(
+                "/api/v1/integration/messages?status=queue&channel_id={ch}"
+            )),
+        )
+        .await;
         assert_eq!(queue.len(), 1, "{b}: {queue:?}");
         let mid = queue[0]["id"].as_i64().unwrap();
         // The operator fixes the visit number and replays; history keeps the edit.
@@ -598,9 +616,15 @@ async fn results_raise_critical_alerts_and_failed_messages_wait_for_replay() {
         );
         // Monitoring: counts, queue depth (now empty), listening state; pages render.
         let mon = get_json(&admin, app.url("/api/v1/integration/monitor")).await;
-        assert_eq!(mon[0]["channel"]["listen_state"], "listening", "{b}: {mon}");
-        assert_eq!(mon[0]["total"], 4, "{b}: {mon}");
-        assert_eq!(mon[0]["queue"], 0, "{b}: {mon}");
+        let mon = mon
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["channel"]["id"] == ch)
+            .unwrap_or_else(|| panic!("{b}: {mon}"));
+        assert_eq!(mon["channel"]["listen_state"], "listening", "{b}: {mon}");
+        assert_eq!(mon["total"], 4, "{b}: {mon}");
+        assert_eq!(mon["queue"], 0, "{b}: {mon}");
         for path in [
             "/integration/monitor",
             "/integration/messages?status=processed",
@@ -844,14 +868,21 @@ async fn a_failing_message_changes_nothing_and_its_replay_applies_it_whole() {
                       OBX|2|NM|2951-2^血钠^LN||abc|mmol/L|137-147||||F|||20261126100500";
         let ack = mllp(port, broken.as_bytes()).await.expect("an ACK");
         assert_eq!(msa(&ack)[1], "AE", "{b}: {ack}");
+        // This test's messages' (the demo hospital's day has results of its own).
         let obs = || {
             count(
                 &app,
-                "SELECT COUNT(*) FROM observations WHERE source LIKE 'hl7:%'",
+                "SELECT COUNT(*) FROM observations o JOIN hl7_messages m ON o.source LIKE 'hl7:' || CAST(m.id AS TEXT) || ':%' WHERE m.channel_id = (SELECT MAX(id) FROM hl7_channels)",
                 vec![],
             )
         };
-        let alerts = || count(&app, "SELECT COUNT(*) FROM critical_alerts", vec![]);
+        let alerts = || {
+            count(
+                &app,
+                "SELECT COUNT(*) FROM critical_alerts a JOIN hl7_messages m ON m.id = a.message_id WHERE m.channel_id = (SELECT MAX(id) FROM hl7_channels)",
+                vec![],
+            )
+        };
         assert_eq!(
             (obs().await, alerts().await),
             (0, 0),
@@ -1892,7 +1923,7 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         let told = |login: &'static str| {
             let app = &app;
             async move {
-                count(app, "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = $1 AND i.title LIKE '%危急值提醒%'", args![login]).await
+                count(app, "SELECT COUNT(*) FROM inbox i JOIN accounts a ON a.id = i.account_id WHERE a.login = $1 AND i.title LIKE '%危急值提醒：邱%'", args![login]).await
             }
         };
         assert_eq!(
@@ -1906,8 +1937,12 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         );
         // The list names the patient, ward, bed and the value against its range.
         let (nurse, n_csrf) = app.login("nurse").await;
+        // This patient's (the demo hospital's day has critical values of its own).
         let alerts = get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
-        let al = &alerts[0];
+        let al = alerts
+            .iter()
+            .find(|a| a["person_name"].as_str().unwrap().starts_with('邱'))
+            .unwrap_or_else(|| panic!("{b}: {alerts:?}"));
         app.state.audit.flush().await;
         let audited = count(
             &app,
@@ -1952,7 +1987,11 @@ async fn critical_values_reach_the_doctor_and_ward_nurses_and_escalate_unacknowl
         run().await;
         run().await;
         assert_eq!(told("hospadmin").await, 1, "{b}: escalated");
-        let al = &get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await[0];
+        let open = get_items(&nurse, app.url("/api/v1/integration/alerts?status=open")).await;
+        let al = open
+            .iter()
+            .find(|a| a["person_name"].as_str().unwrap().starts_with('邱'))
+            .unwrap_or_else(|| panic!("{b}: {open:?}"));
         assert_eq!(al["level"], 1, "{b}");
         // An acknowledged alert does not escalate.
         assert_eq!(

@@ -530,3 +530,410 @@ async fn masking_rules_and_algorithms_are_lists_with_batch_switches_and_checked_
         app.stop().await;
     }
 }
+
+/// The audit entries of `action` on `resource_id`: (actor, details as JSON).
+async fn audited(
+    app: &TestApp,
+    action: &str,
+    resource_id: i64,
+) -> Vec<(String, serde_json::Value)> {
+    app.state.audit.flush().await;
+    let rows: Vec<(String, String)> = app
+        .state
+        .db
+        .fetch_all(
+            "SELECT actor_login, details FROM audit_log WHERE action = $1 AND resource_id = $2 ORDER BY seq",
+            args![action, resource_id.to_string()],
+        )
+        .await
+        .unwrap();
+    rows.into_iter()
+        .map(|(a, d)| (a, serde_json::from_str(&d).unwrap_or_default()))
+        .collect()
+}
+
+async fn dept_row(app: &TestApp, id: i64) -> (String, String, String, String, String) {
+    app.state
+        .db
+        .fetch_one(
+            "SELECT code, name, kind, phone, status FROM departments WHERE id = $1",
+            args![id],
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_department_is_edited_in_its_dialog_stopped_and_started_audited_and_kept_in_scope() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let db = &app.state.db;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let nh = app.org_id("MZ-NH-01").await;
+        let er: i64 = db
+            .scalar(
+                "SELECT id FROM departments WHERE org_id = $1 AND code = 'ER'",
+                args![hosp],
+            )
+            .await
+            .unwrap();
+        let (c, csrf) = app.login("hospadmin").await;
+        // 编辑 on the row opens the dialog filled for that department.
+        let (s, page) = get_text(&c, app.url(&format!("/orgs/{hosp}"))).await;
+        assert_eq!(s, 200, "{b}");
+        assert!(
+            page.contains(&format!(
+                "href=\"/orgs/{hosp}?new=dept-edit&amp;edit={er}\""
+            )),
+            "{b}: an edit link on the row"
+        );
+        assert!(
+            !page.contains("<dialog id=\"dlg-dept-edit\""),
+            "{b}: no edit dialog until asked"
+        );
+        let (s, page) = get_text(
+            &c,
+            app.url(&format!("/orgs/{hosp}?new=dept-edit&edit={er}")),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        assert!(page.contains("<dialog id=\"dlg-dept-edit\""), "{b}");
+        assert!(
+            page.contains(&format!("action=\"/orgs/{hosp}/departments/{er}\"")),
+            "{b}"
+        );
+        assert!(
+            page.contains("value=\"急诊科\"") && page.contains("value=\"ER\""),
+            "{b}: filled with the department's values"
+        );
+        // Every problem at once: a code another department has, an empty name, an
+        // over-long phone, a bidi override in the code's place… each beside its field.
+        let before = dept_row(&app, er).await;
+        let long_phone = "1".repeat(40);
+        let (s, _, page) = form(
+            &c,
+            &csrf,
+            app.url(&format!("/orgs/{hosp}/departments/{er}")),
+            &[
+                ("code", "nei"),
+                ("name", ""),
+                ("kind", "clinical"),
+                ("phone", &long_phone),
+                ("status", "active"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        assert!(
+            page.contains("<dialog id=\"dlg-dept-edit\"") && page.contains(" open"),
+            "{b}: the dialog comes back open"
+        );
+        for field in ["code", "name", "phone"] {
+            assert!(
+                page.contains(&format!("id=\"err-dept-edit-{field}\"")),
+                "{b}: {field} has its problem beside it"
+            );
+        }
+        assert!(page.contains("共3处需要修改"), "{b}");
+        assert!(page.contains("本机构已有相同编码的科室"), "{b}");
+        assert!(
+            page.contains("value=\"nei\""),
+            "{b}: what was typed is kept"
+        );
+        let (s, _, page) = form(
+            &c,
+            &csrf,
+            app.url(&format!("/orgs/{hosp}/departments/{er}")),
+            &[
+                ("code", "ER"),
+                ("name", "急诊\u{202E}科"),
+                ("kind", "nonsense"),
+                ("phone", ""),
+                ("status", "closed"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        for field in ["name", "kind", "status"] {
+            assert!(
+                page.contains(&format!("id=\"err-dept-edit-{field}\"")),
+                "{b}: {field}"
+            );
+        }
+        assert!(page.contains("不可见字符或控制字符"), "{b}");
+        assert_eq!(dept_row(&app, er).await, before, "{b}: nothing written");
+        assert!(audited(&app, "dept.update", er).await.is_empty(), "{b}");
+        // A good edit: saved, normalised, audited with the record before and after.
+        let (s, loc, _) = form(
+            &c,
+            &csrf,
+            app.url(&format!("/orgs/{hosp}/departments/{er}")),
+            &[
+                ("code", "er-1"),
+                ("name", "急诊医学科"),
+                ("kind", "clinical"),
+                ("phone", "0753-2100001"),
+                ("status", "active"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 303, "{b}");
+        assert!(decode(&loc).contains("ok=科室已保存"), "{b}: {loc}");
+        assert_eq!(
+            dept_row(&app, er).await,
+            (
+                "ER-1".into(),
+                "急诊医学科".into(),
+                "clinical".into(),
+                "07532100001".into(),
+                "active".into()
+            ),
+            "{b}"
+        );
+        let log = audited(&app, "dept.update", er).await;
+        assert_eq!(log.len(), 1, "{b}");
+        assert_eq!(log[0].0, "hospadmin", "{b}");
+        assert_eq!(
+            (
+                log[0].1["before"]["code"].as_str(),
+                log[0].1["after"]["code"].as_str(),
+                log[0].1["after"]["name"].as_str()
+            ),
+            (Some("ER"), Some("ER-1"), Some("急诊医学科")),
+            "{b}: {:?}",
+            log[0].1
+        );
+        // 停用 from the row, then 启用: each audited; a stopped department is shown so and is
+        // no longer offered for new staff.
+        let (s, _, _) = form(
+            &c,
+            &csrf,
+            app.url(&format!("/orgs/{hosp}/departments/{er}/status")),
+            &[("status", "inactive")],
+        )
+        .await;
+        assert_eq!(s, 303, "{b}");
+        assert_eq!(dept_row(&app, er).await.4, "inactive", "{b}");
+        assert_eq!(audited(&app, "dept.disable", er).await.len(), 1, "{b}");
+        let (_, page) = get_text(&c, app.url(&format!("/orgs/{hosp}?q=ER-1"))).await;
+        assert!(
+            page.contains("停用") && page.contains("aria-label=\"启用急诊医学科\""),
+            "{b}: the row offers 启用"
+        );
+        let (_, staff) = get_text(&c, app.url("/staff?new=staff")).await;
+        let offered = staff
+            .split_once("name=\"dept_id\"")
+            .and_then(|(_, rest)| rest.split_once("</select>"))
+            .map(|(opts, _)| opts.to_string())
+            .unwrap_or_else(|| panic!("{b}: the staff form has a department choice"));
+        assert!(offered.contains("心血管内科"), "{b}: {offered}");
+        assert!(
+            !offered.contains("急诊医学科"),
+            "{b}: not offered for new staff"
+        );
+        let (s, _, _) = form(
+            &c,
+            &csrf,
+            app.url(&format!("/orgs/{hosp}/departments/{er}/status")),
+            &[("status", "active")],
+        )
+        .await;
+        assert_eq!(s, 303, "{b}");
+        assert_eq!(dept_row(&app, er).await.4, "active", "{b}");
+        assert_eq!(audited(&app, "dept.enable", er).await.len(), 1, "{b}");
+        // Another institution's administrator: the department is not there for them,
+        // whichever institution's address they use, and nothing changes.
+        let before = dept_row(&app, er).await;
+        let (n, ncsrf) = app.login("nhadmin").await;
+        for path in [
+            format!("/orgs/{hosp}/departments/{er}"),
+            format!("/orgs/{nh}/departments/{er}"),
+        ] {
+            let (s, _, body) = form(
+                &n,
+                &ncsrf,
+                app.url(&path),
+                &[
+                    ("code", "HACK"),
+                    ("name", "越权科室"),
+                    ("kind", "clinical"),
+                    ("status", "inactive"),
+                ],
+            )
+            .await;
+            assert_eq!(s, 404, "{b}: {path}");
+            assert!(!body.contains("急诊医学科"), "{b}");
+            let (s, _, _) = form(
+                &n,
+                &ncsrf,
+                app.url(&format!("{path}/status")),
+                &[("status", "inactive")],
+            )
+            .await;
+            assert_eq!(s, 404, "{b}: {path}/status");
+        }
+        let (s, _) = get_text(&n, app.url(&format!("/orgs/{nh}?new=dept-edit&edit={er}"))).await;
+        assert_eq!(
+            s, 404,
+            "{b}: no dialog for another institution's department"
+        );
+        assert_eq!(dept_row(&app, er).await, before, "{b}: unchanged");
+        // And a draft institution the nursing home cannot see at all.
+        let (admin, acsrf) = app.login("admin").await;
+        let (s, o) = post(
+            &admin,
+            &acsrf,
+            app.url("/api/v1/orgs"),
+            json!({"code": "MZ-DRAFT-7", "name": "草稿医院七", "kind": "hospital"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}: {o}");
+        let draft = o["id"].as_i64().unwrap();
+        let (s, d) = post(
+            &admin,
+            &acsrf,
+            app.url(&format!("/api/v1/orgs/{draft}/departments")),
+            json!({"code": "NK", "name": "内科"}),
+        )
+        .await;
+        assert_eq!(s, 200, "{b}");
+        let dd = d["id"].as_i64().unwrap();
+        let (s, _, _) = form(
+            &n,
+            &ncsrf,
+            app.url(&format!("/orgs/{draft}/departments/{dd}")),
+            &[("code", "NK"), ("name", "越权"), ("kind", "clinical")],
+        )
+        .await;
+        assert_eq!(s, 404, "{b}");
+        assert_eq!(dept_row(&app, dd).await.1, "内科", "{b}");
+        app.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_reports_every_problem_at_once_beside_its_fields() {
+    for b in backends() {
+        let app = TestApp::start(b).await;
+        let hosp = app.org_id("MZ-HOSP-01").await;
+        let (admin, csrf) = app.login("admin").await;
+        let count = || async {
+            app.state
+                .db
+                .scalar("SELECT COUNT(*) FROM accounts", vec![])
+                .await
+                .unwrap()
+        };
+        let before = count().await;
+        // A login already taken, a weak password, a name with a right-to-left override and a
+        // phone of 40 characters: four problems, one answer.
+        let long_phone = "1".repeat(40);
+        let (s, _, page) = form(
+            &admin,
+            &csrf,
+            app.url("/admin/accounts"),
+            &[
+                ("login", "doctor"),
+                ("display_name", "王\u{202E}五"),
+                ("kind", "staff"),
+                ("org_id", &hosp.to_string()),
+                ("role", "doctor"),
+                ("phone", &long_phone),
+                ("password", "short"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        assert!(
+            page.contains("<dialog id=\"dlg-account\"") && page.contains(" open"),
+            "{b}"
+        );
+        for field in ["login", "display_name", "phone", "password"] {
+            assert!(
+                page.contains(&format!("id=\"err-account-{field}\"")),
+                "{b}: {field} has its problem beside it"
+            );
+        }
+        assert!(page.contains("共4处需要修改"), "{b}");
+        assert!(page.contains("登录名已被使用"), "{b}");
+        assert!(page.contains("密码至少10位"), "{b}");
+        assert!(
+            !page.contains("value=\"short\""),
+            "{b}: a password is never sent back"
+        );
+        // A bad login, no name, an unknown role: three more, also at once.
+        let (s, _, page) = form(
+            &admin,
+            &csrf,
+            app.url("/admin/accounts"),
+            &[
+                ("login", "x"),
+                ("display_name", " "),
+                ("kind", "staff"),
+                ("org_id", &hosp.to_string()),
+                ("role", "no_such_role"),
+                ("password", "Meizhou#2026-ok"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 400, "{b}");
+        for field in ["login", "display_name", "role"] {
+            assert!(
+                page.contains(&format!("id=\"err-account-{field}\"")),
+                "{b}: {field}"
+            );
+        }
+        assert!(page.contains("共3处需要修改"), "{b}");
+        // The JSON API answers the same list of fields.
+        let (s, e) = post(
+            &admin,
+            &csrf,
+            app.url("/api/v1/accounts"),
+            json!({"login": "doctor", "display_name": "", "kind": "staff", "org_id": hosp, "role": "doctor", "password": "short"}),
+        )
+        .await;
+        assert_eq!(s, 400, "{b}: {e}");
+        assert_eq!(e["code"], "input.invalid", "{b}");
+        let fields: Vec<&str> = e["details"]["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["field"].as_str().unwrap())
+            .collect();
+        assert_eq!(fields, ["display_name", "password", "login"], "{b}: {e}");
+        assert_eq!(count().await, before, "{b}: nothing written");
+        // Only the taken login: its own code and status.
+        let (s, e) = post(
+            &admin,
+            &csrf,
+            app.url("/api/v1/accounts"),
+            json!({"login": "doctor", "display_name": "王五", "kind": "staff", "org_id": hosp, "role": "doctor", "password": "Meizhou#2026-ok"}),
+        )
+        .await;
+        assert_eq!(
+            (s, e["code"].as_str()),
+            (409, Some("account.login_taken")),
+            "{b}: {e}"
+        );
+        assert_eq!(e["details"]["field"], "login", "{b}");
+        // Everything right: created.
+        let (s, loc, _) = form(
+            &admin,
+            &csrf,
+            app.url("/admin/accounts"),
+            &[
+                ("login", "wang.wu"),
+                ("display_name", "王五"),
+                ("kind", "staff"),
+                ("org_id", &hosp.to_string()),
+                ("role", "doctor"),
+                ("password", "Meizhou#2026-ok"),
+            ],
+        )
+        .await;
+        assert_eq!(s, 303, "{b}");
+        assert!(decode(&loc).contains("账号已创建"), "{b}: {loc}");
+        assert_eq!(count().await, before + 1, "{b}");
+        app.stop().await;
+    }
+}

@@ -16,6 +16,7 @@ pub const ERROR_CODES: &[ErrorCode] = &[
     e("dept.code_taken", 400, "本机构已有相同编码的科室"),
     e("dept.kind_invalid", 400, "科室类型不正确"),
     e("dept.name_required", 400, "请填写科室名称"),
+    e("dept.status_invalid", 400, "科室状态须为启用或停用"),
     e("import.columns_missing", 400, "缺少必需的列：…"),
     e("import.csv_invalid", 400, "CSV 格式错误：…"),
     e("import.empty", 400, "文件为空"),

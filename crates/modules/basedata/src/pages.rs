@@ -1,8 +1,8 @@
 //! Pages of the base-data module.
 
 use crate::service::{
-    self, DEPT_KINDS, DISTRICTS, ORG_KINDS, OrgInput, OrgQuery, PROFESSIONS, STATUSES, StaffInput,
-    StaffQuery, Unmask, label,
+    self, DEPT_KINDS, DEPT_STATUSES, DISTRICTS, ORG_KINDS, OrgInput, OrgQuery, PROFESSIONS,
+    STATUSES, StaffInput, StaffQuery, Unmask, label,
 };
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
@@ -29,6 +29,8 @@ pub fn routes() -> Router<AppState> {
         .route("/orgs/{id}/submit", post(org_submit))
         .route("/orgs/{id}/review", post(org_review))
         .route("/orgs/{id}/departments", post(dept_create))
+        .route("/orgs/{id}/departments/{dept}", post(dept_update))
+        .route("/orgs/{id}/departments/{dept}/status", post(dept_status))
         .route("/staff", get(staff_page).post(staff_create))
         .route("/staff/{id}", get(staff_detail))
         .route("/staff/batch/{action}", post(staff_batch))
@@ -278,6 +280,9 @@ async fn org_view(
     } else {
         None
     };
+    let can_dept = a.ctx.has_for(perm::DEPT_WRITE, id);
+    let token = a.csrf().to_string();
+    let dept_path = path.clone();
     let table = Table::new("departments", &path, q, &lq)
         .col(
             Col::new("code", "编码", |d: &service::Department| d.code.clone())
@@ -296,15 +301,38 @@ async fn org_view(
         }))
         .col(
             Col::new("status", "状态", |d: &service::Department| {
-                (if d.status == "active" {
-                    "启用"
-                } else {
-                    "停用"
-                })
-                .to_string()
+                label(DEPT_STATUSES, &d.status).to_string()
             })
-            .hidden(),
+            .cell(|d| {
+                if d.status == "active" {
+                    badge("ok", "启用")
+                } else {
+                    badge("mute", "停用")
+                }
+            }),
         )
+        .col(Col::action(
+            "actions",
+            "操作",
+            move |d: &service::Department| {
+                let (to, verb) = if d.status == "active" {
+                    ("inactive", "停用")
+                } else {
+                    ("active", "启用")
+                };
+                html! {
+                    @if can_dept {
+                        (kit::edit_link("dept-edit", "编辑", &dept_path, &d.id.to_string()))
+                        " "
+                        form.inline method="post" action=(format!("{dept_path}/departments/{}/status", d.id)) {
+                            input type="hidden" name="_csrf" value=(token);
+                            input type="hidden" name="status" value=(to);
+                            button.secondary.small-btn type="submit" aria-label=(format!("{verb}{}", d.name)) { (verb) }
+                        }
+                    }
+                }
+            },
+        ))
         .empty("没有符合条件的科室");
     if lq.export
         && let Some(d) = &depts
@@ -315,11 +343,20 @@ async fn org_view(
     }
     let can_edit = a.ctx.has_for(perm::ORG_WRITE, id);
     let can_review = a.ctx.has_for(perm::ORG_REVIEW, id);
-    let can_dept = a.ctx.has_for(perm::DEPT_WRITE, id);
     let edit = FormError::pick("org-edit", q, failed);
     let dept = FormError::pick("dept", q, failed);
+    let dept_edit = FormError::pick("dept-edit", q, failed);
     let reject = FormError::pick("reject", q, failed);
-    let any = edit.is_some() || dept.is_some() || reject.is_some();
+    let any = edit.is_some() || dept.is_some() || dept_edit.is_some() || reject.is_some();
+    // 编辑科室: the department asked for (`?new=dept-edit&edit=<id>`), or the one whose
+    // form came back.
+    let editing = match q.get("edit").map(|e| e.trim().parse::<i64>()) {
+        Some(Ok(d)) if can_dept && dept_edit.open() => {
+            Some(service::department_for_edit(st, &a.ctx, id, d).await?)
+        }
+        Some(Err(_)) if dept_edit.open() => return Err(AppError::not_found("department").into()),
+        _ => None,
+    };
     let kind = p(q, "kind");
     Ok(shell(
         &st.nav,
@@ -367,6 +404,17 @@ async fn org_view(
                     (dept.select("kind", "类型", DEPT_KINDS.iter().copied(), "clinical", None))
                     (dept.input("phone", "电话", ""))
                     div { button type="submit" { "添加科室" } }
+                } }))
+            }
+            @if let Some(d) = &editing {
+                (dialog(&dept_edit, "编辑科室", &path, html! { form.grid method="post" action=(format!("/orgs/{id}/departments/{}", d.id)) {
+                    (csrf(a))
+                    (dept_edit.input("code", "科室编码", &d.code).required().placeholder("字母、数字或 -"))
+                    (dept_edit.input("name", "科室名称", &d.name).required())
+                    (dept_edit.select("kind", "类型", DEPT_KINDS.iter().copied(), &d.kind, None))
+                    (dept_edit.input("phone", "电话", &d.phone))
+                    (dept_edit.select("status", "状态", DEPT_STATUSES.iter().copied(), &d.status, None))
+                    div { button type="submit" { "保存修改" } }
                 } }))
             }
             @if can_edit {
@@ -438,18 +486,66 @@ async fn org_review(
     )
 }
 
+fn dept_input(f: &Params) -> service::DeptInput {
+    service::DeptInput {
+        code: p(f, "code").into(),
+        name: p(f, "name").into(),
+        kind: p(f, "kind").into(),
+        phone: p(f, "phone").into(),
+        status: p(f, "status").into(),
+    }
+}
+
+/// 编辑科室: saved, or the dialog again with every problem beside its field.
+async fn dept_update(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path((id, dept)): Path<(i64, i64)>,
+    Form(f): Form<Params>,
+) -> Response {
+    match service::update_department(&st, &a.ctx, id, dept, &dept_input(&f)).await {
+        Ok(()) => back(&format!("/orgs/{id}"), Ok("科室已保存".into())),
+        Err(e) => {
+            let failed = FormError::from_error("dept-edit", &e, f);
+            let q: Params = [("edit".to_string(), dept.to_string())].into();
+            form_failed(&e, org_view(&st, &a, id, &q, Some(&failed)).await)
+        }
+    }
+}
+
+/// 停用/启用 a department from its row.
+async fn dept_status(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path((id, dept)): Path<(i64, i64)>,
+    Form(f): Form<Params>,
+) -> Response {
+    let status = p(&f, "status");
+    let r = service::set_department_status(&st, &a.ctx, id, dept, status).await;
+    if let Err(e) = &r
+        && matches!(e.status, 403 | 404)
+    {
+        return yiyang_platform::web::PageError(e.clone()).into_response();
+    }
+    back(
+        &format!("/orgs/{id}"),
+        r.map(|_| {
+            if status == "active" {
+                "科室已启用".into()
+            } else {
+                "科室已停用".into()
+            }
+        }),
+    )
+}
+
 async fn dept_create(
     State(st): State<AppState>,
     Page(a): Page,
     Path(id): Path<i64>,
     Form(f): Form<Params>,
 ) -> Response {
-    let d = service::DeptInput {
-        code: p(&f, "code").into(),
-        name: p(&f, "name").into(),
-        kind: p(&f, "kind").into(),
-        phone: p(&f, "phone").into(),
-    };
+    let d = dept_input(&f);
     match service::create_department(&st, &a.ctx, id, &d).await {
         Ok(_) => back(&format!("/orgs/{id}"), Ok("科室已添加".into())),
         Err(e) => {

@@ -112,6 +112,7 @@ async fn other_modules_read_institutions_and_staff_through_the_lookups() {
                 name: "内科病区".into(),
                 kind: "nursing".into(),
                 phone: String::new(),
+                status: String::new(),
             },
         )
         .await

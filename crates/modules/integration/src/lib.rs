@@ -12,6 +12,7 @@ pub mod channels;
 pub mod critical;
 pub mod critical_pages;
 pub mod dashboard;
+pub mod demo;
 pub mod engine;
 pub mod errors;
 pub mod listener;

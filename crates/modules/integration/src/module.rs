@@ -210,6 +210,10 @@ impl Module for IntegrationModule {
         let _ = CONFIG.set(IntegrationConfig::from_section(s)?);
         Ok(())
     }
+    /// The demo hospital's HL7 channel and a day of its traffic, through the real path.
+    fn seed_demo<'a>(&'a self, st: &'a AppState) -> BoxFut<'a, AppResult<()>> {
+        Box::pin(crate::demo::seed(st))
+    }
     /// Escalation of an unacknowledged critical value (a delayed job).
     fn jobs(&self, st: &AppState) -> Vec<(&'static str, Handler)> {
         let s = st.clone();

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use yiyang_core::{AppResult, RequestContext, perm};
 use yiyang_platform::web::chart::{self, Series};
 use yiyang_platform::web::kit::{
-    Col, FormError, ListQuery, Table, dialog, dialog_button, filter_bar, form_failed,
+    BatchAction, Col, FormError, ListQuery, Table, dialog, dialog_button, filter_bar, form_failed,
     page_in_memory,
 };
 use yiyang_platform::web::labels;
@@ -42,6 +42,7 @@ pub fn routes() -> Router<AppState> {
         .route("/integration/errors", get(errors_page))
         .route("/integration/alerts", get(alerts_page))
         .route("/integration/alerts/{id}/ack", post(alert_ack))
+        .route("/integration/alerts/ack", post(alerts_ack))
         .route("/integration/orders", get(orders_page))
         .route("/integration/appointments", get(appointments_page))
         .merge(crate::outbound_pages::routes())
@@ -911,6 +912,14 @@ async fn alerts_page(
             }),
         )
         .row_class(move |al| (highlight == Some(al.id)).then_some("hl"))
+        .batch(
+            |al: &messages::CriticalAlert| al.id,
+            if a.ctx.has(perm::PATIENT_WRITE) && status != Some("acknowledged") {
+                vec![BatchAction::new("批量确认", "/integration/alerts/ack")]
+            } else {
+                vec![]
+            },
+        )
         .empty("没有危急值提醒");
     if lq.export {
         return table
@@ -933,6 +942,43 @@ async fn alerts_page(
         },
     )
     .into_response())
+}
+
+/// 批量确认: each ticked alert acknowledged on its own (its institution checked against the
+/// caller's scope, as for one); every one that could not be is named.
+async fn alerts_ack(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let ids = yiyang_platform::web::kit::ids(&f);
+    if ids.is_empty() {
+        return back(
+            "/integration/alerts",
+            Err(yiyang_core::AppError::validation(
+                "common.batch_empty",
+                "请先勾选要处理的记录",
+            )),
+        );
+    }
+    let note = f
+        .iter()
+        .find(|(k, _)| k == "note")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
+    let mut done = 0;
+    let mut failures = Vec::new();
+    for id in ids {
+        match messages::acknowledge(&st, &a.ctx, id, note).await {
+            Ok(()) => done += 1,
+            Err(e) => failures.push((id, e)),
+        }
+    }
+    back(
+        "/integration/alerts",
+        yiyang_platform::web::kit::batch_summary(done, &failures)
+            .map(|m| format!("{m}：危急值已确认")),
+    )
 }
 
 async fn alert_ack(

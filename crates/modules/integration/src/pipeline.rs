@@ -315,7 +315,7 @@ impl Lane {
 /// (setting `integration.hl7_lanes`, `YIYANG_HL7_LANES`, default 4: each lane holds a pooled connection for its
 /// transaction and briefly a second one; a divisor of 64 keeps them even). On two cores
 /// 4 lanes processed ~25% more than 2 and kept ACKs at 1,000 msg/s under 25 ms (p99).
-fn lanes(b: Backend) -> i64 {
+pub fn lanes(b: Backend) -> i64 {
     match b {
         Backend::Sqlite => 1,
         Backend::Postgres => crate::IntegrationConfig::get().hl7_lanes.clamp(1, BUCKETS),

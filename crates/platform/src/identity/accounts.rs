@@ -44,6 +44,11 @@ fn validate_login(login: &str) -> AppResult<()> {
     }
 }
 
+fn login_taken() -> AppError {
+    AppError::conflict("account.login_taken", "登录名已被使用")
+        .with_details(serde_json::json!({"field": "login"}))
+}
+
 /// Whether the caller may manage accounts of `org_id` (city-wide accounts need city scope).
 pub(super) fn require_account_admin(ctx: &RequestContext, org_id: Option<i64>) -> AppResult<()> {
     let scope = ctx.require(perm::ACCOUNT_WRITE)?;
@@ -58,56 +63,66 @@ pub(super) fn require_account_admin(ctx: &RequestContext, org_id: Option<i64>) -
     }
 }
 
-/// Creates an account with one role assignment. `ctx` must hold `account.write` for the institution.
+/// Creates an account with one role assignment. `ctx` must hold `account.write` for the
+/// institution. Every problem of the new account is reported at once (login format or taken,
+/// name, phone, kind, password policy, role, institution), each with its field; a single
+/// problem keeps its own code.
 pub async fn create_account(db: &Db, ctx: &RequestContext, a: &NewAccount) -> AppResult<i64> {
+    use yiyang_core::text::{Checks, Kind};
+    require_account_admin(ctx, a.org_id)?;
     let login = a.login.trim();
-    validate_login(login)?;
-    {
-        use yiyang_core::text::{Checks, Kind};
-        Checks::new()
-            .text("display_name", "姓名", &a.display_name, 40, Kind::Name)
-            .text("phone", "手机号", &a.phone, 32, Kind::Line)
-            .finish()?;
-    }
+    let mut c = Checks::new();
+    c.result(validate_login(login));
+    c.text("display_name", "姓名", &a.display_name, 40, Kind::Name)
+        .text("phone", "手机号", &a.phone, 32, Kind::Line);
     if a.display_name.trim().is_empty() {
-        return Err(AppError::field(
+        c.result::<()>(Err(AppError::field(
             "account.name_required",
             "display_name",
             "请填写姓名",
-        ));
+        )));
     }
     if !ACCOUNT_KINDS.iter().any(|(k, _)| *k == a.kind) {
-        return Err(AppError::field(
+        c.result::<()>(Err(AppError::field(
             "account.kind_invalid",
             "kind",
             "账号类型不存在",
-        ));
+        )));
     }
-    require_account_admin(ctx, a.org_id)?;
-    password::check_policy(&a.password, login)?;
+    c.result(password::check_policy(&a.password, login));
     let role: Option<(i64, bool)> = db
         .fetch_optional(
             "SELECT id, city_wide FROM roles WHERE code = $1",
             args![a.role.trim()],
         )
         .await?;
+    match role {
+        None => {
+            c.result::<()>(Err(AppError::field(
+                "account.role_missing",
+                "role",
+                "角色不存在",
+            )));
+        }
+        Some((_, true)) if ctx.scope_of(perm::ACCOUNT_WRITE) != Some(Scope::City) => {
+            return Err(AppError::forbidden(perm::ACCOUNT_WRITE));
+        }
+        Some((_, false)) if a.org_id.is_none() => {
+            c.result::<()>(Err(AppError::field(
+                "account.org_required",
+                "org_id",
+                "该角色须指定所属机构",
+            )));
+        }
+        Some(_) => {}
+    }
+    if !login.is_empty() && account_by_login(db, login).await?.is_some() {
+        c.result::<()>(Err(login_taken()));
+    }
+    c.finish()?;
     let Some((role_id, city_wide)) = role else {
-        return Err(AppError::field(
-            "account.role_missing",
-            "role",
-            "角色不存在",
-        ));
+        return Err(AppError::internal("account: role checked above"));
     };
-    if city_wide && ctx.scope_of(perm::ACCOUNT_WRITE) != Some(Scope::City) {
-        return Err(AppError::forbidden(perm::ACCOUNT_WRITE));
-    }
-    if !city_wide && a.org_id.is_none() {
-        return Err(AppError::field(
-            "account.org_required",
-            "org_id",
-            "该角色须指定所属机构",
-        ));
-    }
     let hash = password::hash(&a.password)?;
     let now = ctx.clock.now_micros();
     let mut tx = db.begin().await?;
@@ -115,7 +130,7 @@ pub async fn create_account(db: &Db, ctx: &RequestContext, a: &NewAccount) -> Ap
         .fetch_optional("SELECT id FROM accounts WHERE login = $1", args![login])
         .await?;
     if exists.is_some() {
-        return Err(AppError::conflict("account.login_taken", "登录名已被使用"));
+        return Err(login_taken());
     }
     let id = tx
         .scalar(

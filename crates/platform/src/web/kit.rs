@@ -905,9 +905,11 @@ impl maud::Render for Select<'_> {
 }
 
 /// The page of a form that came back with `e`, drawn again with the dialog open and what
-/// was typed (status 4xx, so nothing is cached as success); a server fault stays an error.
+/// was typed (status 4xx, so nothing is cached as success); a server fault stays an error,
+/// and so does a record that is missing or out of the caller's reach (401/403/404: the
+/// error page, never the form's page with its data).
 pub fn form_failed(e: &AppError, page: Result<impl IntoResponse, PageError>) -> Response {
-    if e.status >= 500 {
+    if e.status >= 500 || matches!(e.status, 401 | 403 | 404) {
         return PageError(e.clone()).into_response();
     }
     match page {

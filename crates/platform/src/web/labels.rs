@@ -16,6 +16,9 @@ const ACTIONS: &[(&str, &str)] = &[
     ("client.register", "注册接入客户端"),
     ("client.revoke", "吊销接入客户端"),
     ("dept.create", "新增科室"),
+    ("dept.update", "修改科室"),
+    ("dept.disable", "停用科室"),
+    ("dept.enable", "启用科室"),
     ("export.xlsx", "导出 Excel"),
     ("integration.alert_ack", "确认危急值"),
     ("integration.appointments_read", "查看预约挂号"),
@@ -186,25 +189,75 @@ pub fn flag(code: &str) -> String {
     }
 }
 
-/// UCUM units as people write them (mm[Hg] → mmHg, Cel → ℃, /min → 次/分).
+/// UCUM units as people write them (mm[Hg] → mmHg, Cel → ℃, /min and 1/min → 次/分,
+/// 10*9/L → ×10⁹/L). Curly-brace annotations (`{beats}/min`) carry no meaning of their own
+/// and are dropped; units people already write as UCUM does (`mmol/L`, `kg`, `cm`, `%`)
+/// stay as they are.
 pub fn unit(ucum: &str) -> String {
-    match ucum {
-        "mm[Hg]" => "mmHg".into(),
-        "Cel" => "℃".into(),
-        "[degF]" => "℉".into(),
-        "/min" => "次/分".into(),
-        "{beats}/min" => "次/分".into(),
-        "{breaths}/min" => "次/分".into(),
-        "10*9/L" => "×10⁹/L".into(),
-        "10*12/L" => "×10¹²/L".into(),
-        "umol/L" => "μmol/L".into(),
-        "ug" => "μg".into(),
-        "ug/L" => "μg/L".into(),
-        "[iU]/L" | "[IU]/L" => "IU/L".into(),
-        "kg/m2" => "kg/m²".into(),
-        "1" => String::new(),
-        other => other.into(),
+    let u = ucum.trim();
+    if let Some(l) = unit_label(u) {
+        return l.to_string();
     }
+    if u.contains('{') {
+        let mut plain = String::with_capacity(u.len());
+        let mut depth = 0u32;
+        for c in u.chars() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                c if depth == 0 => plain.push(c),
+                _ => {}
+            }
+        }
+        return match plain.as_str() {
+            // Only an annotation (`{score}`, `{copies}`): a count of something.
+            "" => match u {
+                "{score}" => "分".into(),
+                _ => String::new(),
+            },
+            p => unit_label(p).map(str::to_string).unwrap_or(plain),
+        };
+    }
+    u.to_string()
+}
+
+fn unit_label(u: &str) -> Option<&'static str> {
+    Some(match u {
+        "mm[Hg]" => "mmHg",
+        "cm[H2O]" => "cmH₂O",
+        "Cel" => "℃",
+        "[degF]" => "℉",
+        "/min" | "1/min" => "次/分",
+        "/h" | "1/h" => "次/时",
+        "/d" | "1/d" => "次/日",
+        "10*9/L" => "×10⁹/L",
+        "10*12/L" => "×10¹²/L",
+        "10*3/uL" => "×10³/μL",
+        "10*6/uL" => "×10⁶/μL",
+        "umol/L" => "μmol/L",
+        "ug" => "μg",
+        "ug/L" => "μg/L",
+        "ug/dL" => "μg/dL",
+        "uL" => "μL",
+        "/uL" => "/μL",
+        "uU/mL" | "u[IU]/mL" => "μIU/mL",
+        "[iU]/L" | "[IU]/L" => "IU/L",
+        "m[iU]/L" | "m[IU]/L" => "mIU/L",
+        "kg/m2" => "kg/m²",
+        "m2" => "m²",
+        "mL/min/{1.73_m2}" | "mL/min/1.73m2" => "mL/min/1.73m²",
+        "[in_i]" => "英寸",
+        "[lb_av]" => "磅",
+        "s" => "秒",
+        "min" => "分钟",
+        "h" => "小时",
+        "d" => "天",
+        "wk" => "周",
+        "mo" => "月",
+        "a" => "年",
+        "1" => "",
+        _ => return None,
+    })
 }
 
 /// Allergy severity.
@@ -238,5 +291,33 @@ mod tests {
         assert_eq!(flag("HH"), "危急偏高");
         assert_eq!(flag("L"), "偏低");
         assert_eq!(severity("severe"), "重度");
+    }
+
+    #[test]
+    fn units_read_as_people_write_them() {
+        for (ucum, shown) in [
+            ("/min", "次/分"),
+            ("1/min", "次/分"),
+            ("{beats}/min", "次/分"),
+            ("{beat}/min", "次/分"),
+            ("{breaths}/min", "次/分"),
+            ("mm[Hg]", "mmHg"),
+            ("Cel", "℃"),
+            ("10*9/L", "×10⁹/L"),
+            ("umol/L", "μmol/L"),
+            ("kg/m2", "kg/m²"),
+            ("mL/min/{1.73_m2}", "mL/min/1.73m²"),
+            ("{score}", "分"),
+            ("1", ""),
+            // Already as people write them.
+            ("%", "%"),
+            ("mmol/L", "mmol/L"),
+            ("kg", "kg"),
+            ("cm", "cm"),
+            ("g/L", "g/L"),
+            ("{cells}/uL", "/μL"),
+        ] {
+            assert_eq!(unit(ucum), shown, "{ucum}");
+        }
     }
 }
