@@ -436,6 +436,9 @@ impl Presence {
         let mut out = Vec::new();
         let mut touched: Vec<String> = Vec::with_capacity(seen.len());
         for &(tag, rssi) in seen {
+            if rssi < self.config.floor_dbm && !self.tags.contains_key(tag) {
+                continue; // a weak stranger is not tracked
+            }
             let state = self.tags.entry(tag.to_string()).or_default();
             if at_micros < state.last {
                 continue;
@@ -474,7 +477,8 @@ impl Presence {
     }
 
     /// Re-judges every tag at `now_micros` (gateways gone silent, dwell completed). Call it
-    /// every few seconds.
+    /// every few seconds. Tags no gateway hears any more, in no zone and without roles
+    /// are forgotten, so the state stays as large as the tags around.
     pub fn tick(&mut self, now_micros: i64) -> Vec<PresenceEvent> {
         let mut out = Vec::new();
         let mut tags: Vec<String> = self.tags.keys().cloned().collect();
@@ -482,7 +486,14 @@ impl Presence {
         for tag in tags {
             self.update(&tag, now_micros, &mut out);
         }
+        self.tags
+            .retain(|_, t| !t.heard.is_empty() || t.zone.is_some() || !t.roles.is_empty());
         out
+    }
+
+    /// How many tags are tracked.
+    pub fn tracked(&self) -> usize {
+        self.tags.len()
     }
 
     fn update(&mut self, tag: &str, at: i64, out: &mut Vec<PresenceEvent>) {
@@ -674,6 +685,10 @@ mod tests {
     fn the_floor_decides_what_is_heard() {
         let mut p = site();
         assert!(hear(&mut p, "A1", "T1", -86, 0, 10).is_empty());
+        assert!(p.tag("T1").is_none(), "never heard: not even tracked");
+        // a known tag heard below the floor is not assigned
+        p.set_roles("T1", vec!["patient".into()]);
+        assert!(hear(&mut p, "A1", "T1", -86, 11, 20).is_empty());
         assert_eq!(p.tag("T1").unwrap().gateway(), None);
         let mut p = site();
         assert_eq!(
@@ -831,6 +846,20 @@ mod tests {
         let t = p.tag("T1").unwrap();
         assert_eq!(t.heard().count(), 8);
         assert_eq!(t.heard().map(|h| h.1).min(), Some(-80 + 12));
+    }
+
+    #[test]
+    fn tags_that_are_gone_are_forgotten() {
+        let mut p = site();
+        p.set_roles("NURSE", vec!["nurse".into()]);
+        p.scan(0, "A1", &[("PHONE", -95)]);
+        assert_eq!(p.tracked(), 1, "a weak stranger is not tracked");
+        hear(&mut p, "A1", "T1", -60, 0, 5);
+        p.scan(6 * S, "B1", &[("T2", -70)]);
+        assert_eq!(p.tracked(), 3);
+        p.tick(100 * S); // T1 exits, T2 fades before entering
+        assert_eq!(p.tracked(), 1, "only the tag with roles stays");
+        assert!(p.tag("NURSE").is_some());
     }
 
     #[test]
