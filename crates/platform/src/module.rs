@@ -181,6 +181,15 @@ impl Section {
 pub trait Module: Send + Sync {
     /// Short English name; also the name of its configuration section.
     fn name(&self) -> &'static str;
+    /// The subsystem's Chinese name (filters and documentation show it, never `name`).
+    fn title(&self) -> &'static str {
+        self.name()
+    }
+    /// Chinese labels of this module's audit actions and resources (`iot.alarm.ack` →
+    /// 确认告警, `iot_device` → 物联网设备), registered for the audit log and exports.
+    fn audit_labels(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
     /// Its schema changes, in order (ids unique across modules).
     fn migrations(&self) -> &'static [Migration] {
         &[]
@@ -268,6 +277,25 @@ pub trait Module: Send + Sync {
     fn seed_demo<'a>(&'a self, _st: &'a AppState) -> BoxFut<'a, AppResult<()>> {
         Box::pin(async { Ok(()) })
     }
+    /// Sections this module adds to a person's 健康360视图 for `ctx` (the caller already may
+    /// see the person; a module shows only what the caller may read of its own data).
+    fn person_panels<'a>(
+        &'a self,
+        _st: &'a AppState,
+        _ctx: &'a RequestContext,
+        _person_id: i64,
+    ) -> BoxFut<'a, AppResult<Vec<PersonPanel>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+}
+
+/// A section of the 健康360视图 drawn by a later module (vitals from IoT, follow-ups from
+/// chronic disease…), with the page that shows all of it.
+#[derive(Debug, Clone)]
+pub struct PersonPanel {
+    pub title: String,
+    pub body: maud::Markup,
+    pub href: String,
 }
 
 /// Navigation groups shown after every module's own groups.
@@ -286,7 +314,21 @@ impl Registry {
         let perms: Vec<_> = r.permissions().iter().map(|p| (p.name, p.label)).collect();
         yiyang_core::perm::register(&perms);
         crate::masking::register_field_kinds(&r.field_kinds());
+        crate::web::labels::register(&r.each(|m| m.audit_labels()));
         r
+    }
+
+    /// The Chinese name of module `name` (the name itself when unknown).
+    pub fn title<'a>(&'a self, name: &'a str) -> &'a str {
+        self.modules
+            .iter()
+            .find(|m| m.name() == name)
+            .map(|m| m.title())
+            .unwrap_or(if name == "yiyang" {
+                "平台程序"
+            } else {
+                name
+            })
     }
 
     fn each<T: Copy + 'static>(&self, f: impl Fn(&dyn Module) -> &'static [T]) -> Vec<T> {
@@ -413,6 +455,20 @@ impl Registry {
             charts.extend(m.home_charts(st, ctx).await?);
         }
         Ok(charts)
+    }
+
+    /// Every module's sections of a person's 健康360视图 for `ctx`, in module order.
+    pub async fn person_panels(
+        &self,
+        st: &AppState,
+        ctx: &RequestContext,
+        person_id: i64,
+    ) -> AppResult<Vec<PersonPanel>> {
+        let mut out = Vec::new();
+        for m in &self.modules {
+            out.extend(m.person_panels(st, ctx, person_id).await?);
+        }
+        Ok(out)
     }
 
     /// Every module's demo data, in module order.

@@ -172,6 +172,9 @@ impl Module for PlatformModule {
     fn name(&self) -> &'static str {
         "platform"
     }
+    fn title(&self) -> &'static str {
+        "平台基础"
+    }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
     }

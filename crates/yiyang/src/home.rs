@@ -196,31 +196,6 @@ async fn api_docs(
 }
 
 /// The error codes of every module (zh-CN table), behind the same permission as /api/docs.
-/// The subsystem a module name stands for.
-fn module_label(name: &str) -> Markup {
-    let zh = match name {
-        "platform" => "平台基础",
-        "basedata" => "基础信息",
-        "patients" => "患者主索引与健康档案",
-        "integration" => "集成平台",
-        "yiyang" => "平台程序",
-        other => return html! { code { (other) } },
-    };
-    html! { (zh) }
-}
-
-fn module_text(name: &str) -> String {
-    match name {
-        "platform" => "平台基础",
-        "basedata" => "基础信息",
-        "patients" => "患者主索引与健康档案",
-        "integration" => "集成平台",
-        "yiyang" => "平台程序",
-        other => other,
-    }
-    .to_string()
-}
-
 async fn error_docs(
     State(st): State<AppState>,
     Page(a): Page,
@@ -258,9 +233,9 @@ async fn error_docs(
             Col::new("message", "说明", |r: &ErrorRow| r.1.message.to_string())
                 .cell(|r| with_code(r.1.message)),
         )
-        .col(
-            Col::new("module", "模块", |r: &ErrorRow| module_text(r.0)).cell(|r| module_label(r.0)),
-        )
+        .col(Col::new("module", "模块", |r: &ErrorRow| {
+            st.registry.title(r.0).to_string()
+        }))
         .empty("没有符合条件的错误码");
     if lq.export {
         return table.export(&st, &a.ctx, "错误码", "api", &page).await;
@@ -275,7 +250,7 @@ async fn error_docs(
             (kit::filter_bar("/api/docs/errors", &lq, html! {
                 div { label for="module" { "模块" } select #module name="module" {
                     option value="" { "全部" }
-                    @for m in &modules { option value=(m) selected[module == *m] { (module_text(m)) } }
+                    @for m in &modules { option value=(m) selected[module == *m] { (st.registry.title(m)) } }
                 } }
                 div { label for="q" { "错误码/说明" } input #q type="search" name="q" value=(p(&q, "q")); }
             }))

@@ -856,3 +856,107 @@ fn urlencoding_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// BLE presence through the real ingest: a patient enters the ward, walks into the
+/// pharmacy store (restricted: an alarm), and leaves it when the store's gateway stops
+/// hearing the band; a nurse's NFC reader identifies the band's wearer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zones_are_entered_and_left_a_restricted_one_raises_an_alarm_and_nfc_identifies() {
+    let app = TestApp::start("sqlite").await;
+    let db = &app.state.db;
+    let at = |s: i64| ms() + s * 1000;
+    let ward = |s: i64, rssi: i64| {
+        up(
+            "MZ-HOSP-01",
+            "GW-HOSP-3F",
+            "up",
+            json!({"ts": at(s), "scans": [{"dev": "BAND-H001", "rssi": rssi}]}),
+        )
+    };
+    let store = |s: i64, heard: bool| {
+        let scans = if heard {
+            json!([{"dev": "BAND-H001", "rssi": -45}])
+        } else {
+            json!([])
+        };
+        up(
+            "MZ-HOSP-01",
+            "GW-HOSP-PH",
+            "up",
+            json!({"ts": at(s), "scans": scans}),
+        )
+    };
+    // (Stays of the demo's simulated history are left out: only those from now count.)
+    for s in [0, 6, 12] {
+        ingest(&app, &[ward(s, -60)]).await;
+    }
+    let stays = |zone: &'static str| {
+        db.fetch_all::<(i64, Option<i64>)>(
+            "SELECT p.entered_at, p.left_at FROM iot_presence p JOIN iot_zones z ON z.id = p.zone_id \
+             JOIN iot_devices d ON d.id = p.device_id WHERE z.code = $1 AND d.serial = 'BAND-H001' AND p.entered_at >= $2 ORDER BY p.id",
+            args![zone, at(0) * 1000],
+        )
+    };
+    let w = stays("WARD-3F").await.unwrap();
+    assert_eq!(w.len(), 1, "entered the ward after the dwell: {w:?}");
+    assert!(w[0].1.is_none());
+    // Into the store: the store's gateway is 15 dB stronger.
+    for s in [18, 24, 30] {
+        ingest(&app, &[store(s, true), ward(s, -75)]).await;
+    }
+    let p = stays("PHARM-3F").await.unwrap();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(
+        stays("WARD-3F").await.unwrap()[0].1.is_some(),
+        "left the ward"
+    );
+    let zone_alarms = db
+        .scalar(
+            "SELECT COUNT(*) FROM iot_alarms WHERE kind = 'zone' AND status = 'raised'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(zone_alarms, 1, "a patient is not allowed in the store");
+    // The store stops hearing the band (three missed scans): it leaves, even though the
+    // band is in none of those batches.
+    for s in [36, 42, 48] {
+        ingest(&app, &[store(s, false)]).await;
+    }
+    // …and the ward's gateway, still hearing it, takes it back after the dwell.
+    for s in [54, 60] {
+        ingest(&app, &[ward(s, -70), store(s, false)]).await;
+    }
+    assert!(
+        stays("PHARM-3F").await.unwrap()[0].1.is_some(),
+        "left the store"
+    );
+    // NFC: the ward's reader scans the band's tag; the wearer is identified.
+    let uid: String = db
+        .fetch_one::<(String,)>(
+            "SELECT nfc_uid FROM iot_devices WHERE serial = 'BAND-H001'",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .0;
+    let mut scan = up(
+        "MZ-HOSP-01",
+        "NFC-HOSP-3F",
+        "nfc",
+        json!({"ts": at(66), "scans": [{"uid": uid}]}),
+    );
+    scan.topic = "yiyang/v1/MZ-HOSP-01/dev/NFC-HOSP-3F/nfc".into();
+    let out = ingest(&app, &[scan]).await;
+    assert_eq!(out.other, 1, "{out:?}");
+    let who = db
+        .scalar(
+            "SELECT COUNT(*) FROM iot_nfc_scans n JOIN iot_bindings b ON b.person_id = n.person_id AND b.unbound_at IS NULL \
+             JOIN iot_devices d ON d.id = b.device_id WHERE d.serial = 'BAND-H001'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(who, 1, "the scan names the wearer");
+    app.stop().await;
+}

@@ -111,6 +111,9 @@ impl Module for BasedataModule {
     fn name(&self) -> &'static str {
         "basedata"
     }
+    fn title(&self) -> &'static str {
+        "基础信息"
+    }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
     }

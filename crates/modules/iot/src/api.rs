@@ -188,7 +188,7 @@ pub async fn secret(
     Ok(Json(json!({"username": d.serial, "secret": s})))
 }
 
-/// 告警列表（最新在前），分页；status=active 为未解除的告警。
+/// 告警列表（最新在前），分页；可只看未解除的告警。
 #[utoipa::path(get, path = "/api/v1/iot/alarms", tag = "物联网监测", params(AlarmQuery, PageQuery), responses((status = 200, body = ApiPage<Alarm>)))]
 pub async fn list_alarms(
     State(st): State<AppState>,

@@ -119,6 +119,8 @@ pub struct Device {
     pub model_name: String,
     pub kind: String,
     pub serial: String,
+    /// The NFC tag UID the device carries (bands), normalised hex.
+    pub nfc_uid: Option<String>,
     pub name: String,
     pub firmware: String,
     pub acquisition: String,
@@ -143,7 +145,7 @@ pub struct Device {
     pub updated_at: i64,
 }
 
-const DEVICE_COLS: &str = "d.id, d.org_id, d.model_id, m.name AS model_name, m.kind, d.serial, d.name, d.firmware, \
+const DEVICE_COLS: &str = "d.id, d.org_id, d.model_id, m.name AS model_name, m.kind, d.serial, d.nfc_uid, d.name, d.firmware, \
     d.acquisition, d.purchased_on, d.rental_contract, d.rental_until, d.status, d.zone_id, d.battery, d.signal, \
     d.last_seen_at, d.calibrated_on, d.calibration_due, (d.secret_hash IS NOT NULL) AS has_secret, \
     b.person_id, b.ward, b.bed, d.updated_at";
@@ -343,6 +345,9 @@ pub struct DeviceInput {
     /// The model's code (型号编码).
     pub model: String,
     pub serial: String,
+    /// NFC tag UID (4, 7 or 10 bytes in hex; `:`/`-`/spaces allowed).
+    #[serde(default)]
+    pub nfc_uid: String,
     #[serde(default)]
     pub name: String,
     #[serde(default)]
@@ -368,6 +373,7 @@ pub struct CheckedDevice {
     pub org_id: i64,
     pub model_id: i64,
     pub serial: String,
+    pub nfc_uid: Option<String>,
     pub name: String,
     pub firmware: String,
     pub acquisition: &'static str,
@@ -455,6 +461,21 @@ pub async fn check_device(
     if status.is_none() {
         c.add("status", "状态不正确");
     }
+    let nfc_uid = match normalise_uid(&d.nfc_uid) {
+        Ok(u) => u,
+        Err(m) => {
+            c.add("nfc_uid", m);
+            None
+        }
+    };
+    if let Some(u) = &nfc_uid {
+        let taken: Option<(i64,)> = db
+            .fetch_optional("SELECT id FROM iot_devices WHERE nfc_uid = $1", args![u])
+            .await?;
+        if taken.is_some_and(|t| Some(t.0) != id) {
+            c.add("nfc_uid", format!("NFC 标签号 {u} 已被其他设备使用"));
+        }
+    }
     let purchased_on = date_field(&mut c, "purchased_on", "购置日期", &d.purchased_on);
     let rental_until = date_field(&mut c, "rental_until", "租赁到期日", &d.rental_until);
     let calibrated_on = date_field(&mut c, "calibrated_on", "上次校准日期", &d.calibrated_on);
@@ -493,6 +514,7 @@ pub async fn check_device(
         org_id: d.org_id,
         model_id,
         serial,
+        nfc_uid,
         name: d.name.trim().to_string(),
         firmware: d.firmware.trim().to_string(),
         acquisition: acquisition.unwrap_or("purchase"),
@@ -512,10 +534,10 @@ pub async fn insert_devices(tx: &mut Tx, now: i64, rows: &[CheckedDevice]) -> Ap
         ids.push(
             tx.scalar(
                 "INSERT INTO iot_devices (org_id, model_id, serial, name, firmware, acquisition, purchased_on, rental_contract, \
-                 rental_until, status, calibrated_on, calibration_due, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) RETURNING id",
+                 rental_until, status, calibrated_on, calibration_due, created_at, updated_at, nfc_uid) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) RETURNING id",
                 args![d.org_id, d.model_id, &d.serial, &d.name, &d.firmware, d.acquisition, &d.purchased_on, &d.rental_contract,
-                    &d.rental_until, d.status, &d.calibrated_on, &d.calibration_due, now],
+                    &d.rental_until, d.status, &d.calibrated_on, &d.calibration_due, now, &d.nfc_uid],
             )
             .await?,
         );
@@ -560,9 +582,9 @@ pub async fn update(
     let mut tx = st.db.begin().await?;
     tx.execute(
         "UPDATE iot_devices SET model_id = $1, serial = $2, name = $3, firmware = $4, acquisition = $5, purchased_on = $6, \
-         rental_contract = $7, rental_until = $8, status = $9, calibrated_on = $10, calibration_due = $11, updated_at = $12 WHERE id = $13",
+         rental_contract = $7, rental_until = $8, status = $9, calibrated_on = $10, calibration_due = $11, updated_at = $12, nfc_uid = $14 WHERE id = $13",
         args![c.model_id, &c.serial, &c.name, &c.firmware, c.acquisition, &c.purchased_on, &c.rental_contract, &c.rental_until,
-            c.status, &c.calibrated_on, &c.calibration_due, now, id],
+            c.status, &c.calibrated_on, &c.calibration_due, now, id, &c.nfc_uid],
     )
     .await?;
     audit::append(
@@ -759,4 +781,24 @@ pub async fn issue_secret(
 pub fn hash_secret(secret: &str) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(secret.as_bytes()))
+}
+
+/// An NFC UID as the contract writes it: 4, 7 or 10 bytes of hex, upper case, no
+/// separators (`04:a2:24:1b` → `04A2241B`); empty is none.
+pub fn normalise_uid(v: &str) -> Result<Option<String>, String> {
+    let u: String = v
+        .chars()
+        .filter(|c| !matches!(c, ':' | '-' | ' '))
+        .collect::<String>()
+        .to_uppercase();
+    if u.is_empty() {
+        return Ok(None);
+    }
+    if !u.chars().all(|c| c.is_ascii_hexdigit()) || ![8, 14, 20].contains(&u.len()) {
+        return Err(format!(
+            "NFC 标签号须为 4、7 或 10 字节的十六进制：{}",
+            v.trim()
+        ));
+    }
+    Ok(Some(u))
 }

@@ -42,7 +42,7 @@ pub async fn store(
             let wearer: Option<(i64, Option<i64>)> = tx
                 .fetch_optional(
                     "SELECT d.id, b.person_id FROM iot_devices d LEFT JOIN iot_bindings b ON b.device_id = d.id AND b.unbound_at IS NULL \
-                     WHERE d.serial = $1 AND d.org_id = $2",
+                     WHERE d.nfc_uid = $1 AND d.org_id = $2",
                     args![uid, gw.org_id],
                 )
                 .await?;

@@ -123,7 +123,20 @@ impl Location {
 }
 
 impl Evaluator {
-    /// One gateway's scan batch: zone entries and exits are recorded; entering a restricted
+    /// Loads the zone map of institution `org` once.
+    async fn site(&mut self, tx: &mut Tx, org: i64) -> AppResult<()> {
+        self.location.check_generation();
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.location.sites.entry(org) {
+            let (map, ids) = zone_map(&mut *tx, org).await?;
+            let p = Presence::new(PresenceConfig::default(), map)
+                .map_err(|e| yiyang_core::AppError::internal(format!("{e:?}")))?;
+            slot.insert((p, ids));
+        }
+        Ok(())
+    }
+
+    /// One gateway's scan batch: zone entries and exits are recorded (tags are device
+    /// serials; an exit may concern a tag this batch did not hear); entering a restricted
     /// zone without an allowed role raises an alarm.
     pub async fn scans(
         &mut self,
@@ -132,27 +145,15 @@ impl Evaluator {
         gw: &Dev,
         at: i64,
         seen: &[(Dev, i16)],
+        snap: &crate::ingest::Snapshot,
     ) -> AppResult<u64> {
-        self.location.check_generation();
-        if let std::collections::hash_map::Entry::Vacant(slot) =
-            self.location.sites.entry(gw.org_id)
-        {
-            let (map, ids) = zone_map(&mut *tx, gw.org_id).await?;
-            let p = Presence::new(PresenceConfig::default(), map)
-                .map_err(|e| yiyang_core::AppError::internal(format!("{e:?}")))?;
-            slot.insert((p, ids));
-        }
-        let gw_serial = gw.serial.clone();
-        let Some((presence, ids)) = self.location.sites.get_mut(&gw.org_id) else {
+        self.site(tx, gw.org_id).await?;
+        let Some((presence, _)) = self.location.sites.get_mut(&gw.org_id) else {
             return Ok(0);
         };
-        let names: Vec<(String, &Dev, i16)> = seen
-            .iter()
-            .map(|(d, r)| (d.id.to_string(), d, *r))
-            .collect();
-        for (tag, d, _) in &names {
+        for (d, _) in seen {
             presence.set_roles(
-                tag,
+                &d.serial,
                 if d.person_id.is_some() {
                     vec!["patient".into()]
                 } else {
@@ -160,12 +161,47 @@ impl Evaluator {
                 },
             );
         }
-        let batch: Vec<(&str, i16)> = names.iter().map(|(t, _, r)| (t.as_str(), *r)).collect();
-        let events = presence.scan(at, &gw_serial, &batch);
+        let batch: Vec<(&str, i16)> = seen.iter().map(|(d, r)| (d.serial.as_str(), *r)).collect();
+        let events = presence.scan(at, &gw.serial, &batch);
+        self.presence_events(tx, now, gw.org_id, events, snap).await
+    }
+
+    /// Passes time for every site (gateways gone silent, dwell completed); call it every few
+    /// seconds.
+    pub async fn presence_tick(
+        &mut self,
+        tx: &mut Tx,
+        now: i64,
+        snap: &crate::ingest::Snapshot,
+    ) -> AppResult<u64> {
+        self.location.check_generation();
+        let orgs: Vec<i64> = self.location.sites.keys().copied().collect();
+        let mut n = 0;
+        for org in orgs {
+            let events = match self.location.sites.get_mut(&org) {
+                Some((p, _)) => p.tick(now),
+                None => continue,
+            };
+            n += self.presence_events(tx, now, org, events, snap).await?;
+        }
+        Ok(n)
+    }
+
+    async fn presence_events(
+        &mut self,
+        tx: &mut Tx,
+        now: i64,
+        org: i64,
+        events: Vec<yiyang_vitals::presence::PresenceEvent>,
+        snap: &crate::ingest::Snapshot,
+    ) -> AppResult<u64> {
         let mut n = 0;
         let mut changed = Vec::new();
         for e in events {
-            let Some((_, dev, _)) = names.iter().find(|(t, _, _)| *t == e.tag) else {
+            let Some((presence, ids)) = self.location.sites.get(&org) else {
+                break;
+            };
+            let Some(dev) = snap.by_serial.get(&e.tag).filter(|d| d.org_id == org) else {
                 continue;
             };
             let Some(zone_id) = ids.get(&e.zone).copied() else {
@@ -664,4 +700,51 @@ pub async fn create_fence(
     tx.commit().await?;
     invalidate();
     Ok(id)
+}
+
+/// A person's zone stays (newest first) and NFC scans, within the institutions of
+/// `orgs` (None: all): the track history of the person page.
+pub async fn track(
+    st: &yiyang_platform::web::AppState,
+    person: i64,
+    orgs: Option<&[i64]>,
+    limit: i64,
+) -> AppResult<(Vec<(String, i64, Option<i64>)>, Vec<(String, String, i64)>)> {
+    let mut f = yiyang_store::Filter::new();
+    f.add("p.person_id = ?", person);
+    if let Some(o) = orgs {
+        f.any_of("p.org_id", o);
+    }
+    let w = f.sql();
+    let mut a = f.args;
+    a.push(limit.into());
+    let stays: Vec<(String, i64, Option<i64>)> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT z.name, p.entered_at, p.left_at FROM iot_presence p JOIN iot_zones z ON z.id = p.zone_id{w} ORDER BY p.entered_at DESC LIMIT ${}",
+                a.len()
+            ),
+            a,
+        )
+        .await?;
+    let mut f = yiyang_store::Filter::new();
+    f.add("n.person_id = ?", person);
+    if let Some(o) = orgs {
+        f.any_of("n.org_id", o);
+    }
+    let w = f.sql();
+    let mut a = f.args;
+    a.push(limit.into());
+    let scans: Vec<(String, String, i64)> = st
+        .db
+        .fetch_all(
+            &format!(
+                "SELECT COALESCE(d.name, d.serial), n.tag_uid, n.at FROM iot_nfc_scans n JOIN iot_devices d ON d.id = n.reader_id{w} ORDER BY n.at DESC LIMIT ${}",
+                a.len()
+            ),
+            a,
+        )
+        .await?;
+    Ok((stays, scans))
 }

@@ -13,6 +13,7 @@ pub const COLUMNS: &[(&str, &str, bool)] = &[
     ("org_code", "机构编码", true),
     ("model", "型号编码", true),
     ("serial", "序列号", true),
+    ("nfc_uid", "NFC标签号", false),
     ("name", "设备名称", false),
     ("firmware", "固件版本", false),
     ("acquisition", "来源", false),
@@ -27,7 +28,7 @@ pub const COLUMNS: &[(&str, &str, bool)] = &[
 pub fn template() -> String {
     let head: Vec<&str> = COLUMNS.iter().map(|c| c.1).collect();
     format!(
-        "\u{feff}{}\nMZ-HOSP-01,YB-Y3,BAND-H101,,3.2.1,采购,2026-01-15,,,2026-06-01,在用\n",
+        "\u{feff}{}\nMZ-HOSP-01,YB-Y3,BAND-H101,04A1B2C3D4E5F6,,3.2.1,采购,2026-01-15,,,2026-06-01,在用\n",
         head.join(",")
     )
 }
@@ -68,6 +69,7 @@ pub async fn import_devices(
             org_id,
             model: g(r, "model"),
             serial: g(r, "serial"),
+            nfc_uid: g(r, "nfc_uid"),
             name: g(r, "name"),
             firmware: g(r, "firmware"),
             acquisition: g(r, "acquisition"),

@@ -193,6 +193,7 @@ pub struct Ingestor {
     pub eval: Evaluator,
     /// Devices whose last-seen time was last written, and when (written at most once a minute).
     seen: HashMap<i64, (i64, Option<i64>)>,
+    presence_ticked: i64,
 }
 
 type SharedIngestor = Arc<tokio::sync::Mutex<Ingestor>>;
@@ -218,6 +219,7 @@ impl Ingestor {
             eval: Evaluator::new(),
             st,
             seen: HashMap::new(),
+            presence_ticked: 0,
         }
     }
 
@@ -430,7 +432,12 @@ impl Ingestor {
             }
         }
         for (gw, at, heard) in &scans {
-            out.other += self.eval.scans(&mut tx, now, gw, *at, heard).await?;
+            out.other += self.eval.scans(&mut tx, now, gw, *at, heard, &snap).await?;
+        }
+        // Time passes for presence (gateways gone silent, dwell completed) every 5 s.
+        if now - self.presence_ticked >= 5_000_000 {
+            self.presence_ticked = now;
+            out.other += self.eval.presence_tick(&mut tx, now, &snap).await?;
         }
         // Dead letters.
         if !dead.is_empty() {

@@ -193,6 +193,40 @@ const PERMISSIONS: &[Permission] = &[
     },
 ];
 
+/// Audit actions and resources of this module, in Chinese.
+const AUDIT_LABELS: &[(&str, &str)] = &[
+    ("iot.model.create", "新增设备型号"),
+    ("iot.device.create", "登记设备"),
+    ("iot.device.update", "修改设备"),
+    ("iot.device.import", "批量导入设备"),
+    ("iot.device.bind", "绑定设备"),
+    ("iot.device.unbind", "解除设备绑定"),
+    ("iot.device.secret", "签发设备接入凭据"),
+    ("iot.alarm.ack", "确认告警"),
+    ("iot.alarm.resolve", "解除告警"),
+    ("iot.rules.import", "导入预警规则"),
+    ("iot.observation.create", "录入护理观察"),
+    ("iot.scale.set", "设定 SpO2 量表"),
+    ("iot.plan.create", "新增维护计划"),
+    ("iot.work.done", "完成维护工单"),
+    ("iot.work.cancel", "取消维护工单"),
+    ("iot.campaign.create", "新建固件升级任务"),
+    ("iot.campaign.start", "开始固件升级"),
+    ("iot.campaign.cancel", "取消固件升级"),
+    ("iot.zone.create", "新增定位区域"),
+    ("iot.geofence.create", "新增安全围栏"),
+    ("iot.readings.read", "查看体征读数"),
+    ("iot_model", "设备型号"),
+    ("iot_device", "物联网设备"),
+    ("iot_alarm", "告警"),
+    ("iot_rule_set", "预警规则"),
+    ("iot_plan", "维护计划"),
+    ("iot_work_order", "维护工单"),
+    ("iot_campaign", "固件升级任务"),
+    ("iot_zone", "定位区域"),
+    ("iot_dead_letter", "物联网死信"),
+];
+
 const SCHEDULES: &[Schedule] = &[
     Schedule {
         name: "设备离线与电量检查",
@@ -218,6 +252,12 @@ fn nav_item(
 impl Module for IotModule {
     fn name(&self) -> &'static str {
         "iot"
+    }
+    fn title(&self) -> &'static str {
+        "物联网监测与设备管理"
+    }
+    fn audit_labels(&self) -> &'static [(&'static str, &'static str)] {
+        AUDIT_LABELS
     }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
@@ -310,6 +350,14 @@ impl Module for IotModule {
         ctx: &'a RequestContext,
     ) -> BoxFut<'a, AppResult<Vec<yiyang_platform::web::chart::Chart>>> {
         Box::pin(crate::dashboard::home_charts(st, ctx))
+    }
+    fn person_panels<'a>(
+        &'a self,
+        st: &'a AppState,
+        ctx: &'a RequestContext,
+        person_id: i64,
+    ) -> BoxFut<'a, AppResult<Vec<yiyang_platform::module::PersonPanel>>> {
+        Box::pin(crate::pages2::person_panel(st, ctx, person_id))
     }
     fn seed_demo<'a>(&'a self, st: &'a AppState) -> BoxFut<'a, AppResult<()>> {
         Box::pin(crate::simulate::seed(st))

@@ -696,6 +696,7 @@ fn device_form(
             }
             (err.select("model", "型号", models.iter().map(|m| (m.code.clone(), format!("{}（{}）", m.name, label(KINDS, &m.kind)))), &model_code, Some("请选择")).required())
             (err.input("serial", "序列号", &v(&|d| d.serial.clone())).required().maxlength(64))
+            (err.input("nfc_uid", "NFC 标签号（手环/卡片，十六进制）", &v(&|d| d.nfc_uid.clone().unwrap_or_default())).maxlength(32))
             (err.input("name", "设备名称", &v(&|d| d.name.clone())).maxlength(60))
             (err.input("firmware", "固件版本", &v(&|d| d.firmware.clone())).maxlength(32))
             (err.select("acquisition", "来源", ACQUISITIONS.iter().copied(), &d.map(|d| d.acquisition.clone()).unwrap_or_else(|| "purchase".into()), None))
@@ -714,6 +715,7 @@ fn device_input(f: &Params) -> DeviceInput {
         org_id: p(f, "org_id").parse().unwrap_or(0),
         model: p(f, "model").into(),
         serial: p(f, "serial").into(),
+        nfc_uid: p(f, "nfc_uid").into(),
         name: p(f, "name").into(),
         firmware: p(f, "firmware").into(),
         acquisition: p(f, "acquisition").into(),
@@ -885,6 +887,7 @@ async fn device_view(
                 dt { "类别 / 型号" } dd { (label(KINDS, &d.kind)) " · " (d.model_name) }
                 dt { "所属机构" } dd { (d.org_name) }
                 dt { "名称" } dd { (d.name) }
+                @if let Some(u) = &d.nfc_uid { dt { "NFC 标签号" } dd.mono { (u) } }
                 dt { "状态" } dd { (label(STATUSES, &d.status)) }
                 dt { "固件版本" } dd { (d.firmware) }
                 dt { "来源" } dd { (label(ACQUISITIONS, &d.acquisition))

@@ -677,7 +677,7 @@ async fn ingest_page(
             }
             p { "MQTT 代理：" (broker) }
             p.muted { "上行主题 " code { "yiyang/v1/机构编码/gw/网关序列号/up|status|nfc|event|gps|ack" } "，下行 " code { "yiyang/v1/机构编码/dev/设备序列号/cmd" }
-                "；不能用 MQTT 的设备可 POST 到 " code { "/device-api/v1/up" } " 等（请求头 X-Device-Serial 与 Bearer 密钥）。接口说明见仓库 docs/iot-mqtt.md。每批数据先写入数据库再向代理确认（QoS 1），崩溃不丢数据。" }
+                "；不能用 MQTT 的设备可 POST 到 " code { "/device-api/v1/up" } " 等（请求头 " code { "X-Device-Serial" } " 与 Bearer 密钥）。接口说明见仓库中的 " code { "docs/iot-mqtt.md" } "。每批数据先写入数据库再向代理确认（QoS 1），崩溃不丢数据。" }
             h2 { "死信列表" }
             (filter_bar("/iot/ingest", &lq, html! {
                 div { label for="reason" { "原因" } (sel("reason", &reasons, p(&q, "reason"), Some("全部"))) }
@@ -764,6 +764,36 @@ fn day_chart(rows: &[crate::readings::Reading]) -> Vec<chart::Chart> {
     ]
 }
 
+/// The vitals section of the 健康360视图: the latest reading and NEWS2, and the day's
+/// trend (shown to staff with `iot.read`; only readings of institutions in their scope).
+pub async fn person_panel(
+    st: &AppState,
+    ctx: &yiyang_core::RequestContext,
+    id: i64,
+) -> yiyang_core::AppResult<Vec<yiyang_platform::module::PersonPanel>> {
+    if ctx.scope_of(IOT_READ).is_none() {
+        return Ok(vec![]);
+    }
+    let now = st.clock.now_micros();
+    let rows = crate::readings::timeline(st, ctx, id, now - 86_400_000_000, now + 1, 5000).await?;
+    let Some(latest) = rows.last() else {
+        return Ok(vec![]);
+    };
+    let obs = crate::evaluate::observations_of(&st.db, &[id]).await?;
+    let s = crate::evaluate::news2_view(latest, obs.get(&id));
+    let body = html! {
+        p { "最近 " (ts(latest.measured_at)) "：心率 " (latest.hr.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into())) " 次/分 · 血氧 "
+            (latest.spo2.map(|v| format!("{v:.0}")).unwrap_or_else(|| "—".into())) "% · 体温 "
+            (latest.temp.map(|v| format!("{v:.1}")).unwrap_or_else(|| "—".into())) "℃ · " strong { (s.summary) } }
+        @for c in day_chart(&rows) { (c.render()) }
+    };
+    Ok(vec![yiyang_platform::module::PersonPanel {
+        title: "物联网体征监测（近24小时）".into(),
+        body,
+        href: format!("/iot/persons/{id}"),
+    }])
+}
+
 async fn person_page(
     State(st): State<AppState>,
     Page(a): Page,
@@ -802,6 +832,8 @@ async fn person_view(
         &yiyang_store::Window::first(20),
     )
     .await?;
+    let orgs = a.ctx.scope_of(IOT_READ).and_then(|s| s.org_ids());
+    let (stays, nfc) = crate::geo::track(st, id, orgs.as_deref(), 30).await?;
     let can_obs = a.ctx.scope_of(crate::IOT_ALARM).is_some();
     let can_scale =
         a.ctx.actor.roles.iter().any(|r| r == "doctor") || a.ctx.scope_of(IOT_MANAGE).is_some();
@@ -847,6 +879,26 @@ async fn person_view(
                     (csrf(a))
                     input type="hidden" name="scale2" value=(if o.is_some_and(|o| o.scale2) { "0" } else { "1" });
                     button.secondary type="submit" { (if o.is_some_and(|o| o.scale2) { "改回 SpO2 量表1" } else { "设为 SpO2 量表2（确诊高碳酸血症型呼吸衰竭）" }) }
+                }
+            }
+            div.grid2 {
+                div.card {
+                    h2 { "位置轨迹（区域进出）" }
+                    table { thead { tr { th { "区域" } th { "进入" } th { "离开" } } }
+                        tbody {
+                            @for (zone, from, to) in &stays { tr { td { (zone) } td { (ts(*from)) } td { @if let Some(t) = to { (ts(*t)) } @else { "仍在区域内" } } } }
+                            @if stays.is_empty() { tr { td colspan="3" { "暂无区域定位记录" } } }
+                        }
+                    }
+                }
+                div.card {
+                    h2 { "NFC 身份核验" }
+                    table { thead { tr { th { "读写器" } th { "标签" } th { "时间" } } }
+                        tbody {
+                            @for (reader, uid, at) in &nfc { tr { td { (reader) } td.mono { (uid) } td { (ts(*at)) } } }
+                            @if nfc.is_empty() { tr { td colspan="3" { "暂无刷卡记录" } } }
+                        }
+                    }
                 }
             }
             h2 { "近 24 小时读数" }

@@ -24,6 +24,7 @@ CREATE TABLE iot_devices (
     org_id BIGINT NOT NULL REFERENCES orgs(id),
     model_id BIGINT NOT NULL REFERENCES iot_models(id),
     serial TEXT NOT NULL UNIQUE,
+    nfc_uid TEXT UNIQUE,
     name TEXT NOT NULL DEFAULT '',
     firmware TEXT NOT NULL DEFAULT '',
     acquisition TEXT NOT NULL DEFAULT 'purchase',

@@ -278,6 +278,8 @@ pub async fn seed(st: &AppState) -> AppResult<()> {
                 if b % 3 == 0 { "3.1.0" } else { "3.2.1" },
                 "",
             );
+            // Each band carries an NFC tag (7-byte UID) for identity checks.
+            input.nfc_uid = format!("04{wi:02X}{b:010X}");
             if wi == 1 && b % 2 == 0 {
                 input.acquisition = "rental".into();
                 input.rental_contract = format!("ZL-2026-{:04}", 100 + b);
@@ -498,6 +500,7 @@ struct Band {
     battery: f64,
     unwell: bool,
     gps: bool,
+    nfc_uid: Option<String>,
 }
 
 /// The demo devices grouped by sender: (org code, gateway serial) → bands.
@@ -506,23 +509,25 @@ pub struct Sim {
     step: u64,
     /// A restricted zone's gateway that a patient wanders into now and then.
     store_gateway: Option<String>,
+    /// NFC readers by institution code (ward rounds scan the bands' tags).
+    readers: HashMap<String, String>,
 }
 
 impl Sim {
     async fn load(st: &AppState) -> AppResult<Sim> {
-        type R = (String, String, String, String);
+        type R = (String, String, String, String, Option<String>);
         let rows: Vec<R> = st
             .db
             .fetch_all(
-                "SELECT d.serial, m.kind, COALESCE(b.ward, ''), CAST(d.org_id AS TEXT) FROM iot_devices d JOIN iot_models m ON m.id = d.model_id \
+                "SELECT d.serial, m.kind, COALESCE(b.ward, ''), CAST(d.org_id AS TEXT), d.nfc_uid FROM iot_devices d JOIN iot_models m ON m.id = d.model_id \
                  LEFT JOIN iot_bindings b ON b.device_id = d.id AND b.unbound_at IS NULL \
-                 WHERE m.kind IN ('band', 'gps_band', 'gateway') AND d.status = 'active' ORDER BY d.serial",
+                 WHERE m.kind IN ('band', 'gps_band', 'gateway', 'nfc_reader') AND d.status = 'active' ORDER BY d.serial",
                 vec![],
             )
             .await?;
         let mut gws: HashMap<String, String> = HashMap::new();
         let mut gws_all = Vec::new();
-        for (serial, kind, _, org) in &rows {
+        for (serial, kind, _, org, _) in &rows {
             if kind == "gateway" {
                 gws.entry(org.clone()).or_insert_with(|| serial.clone());
                 gws_all.push(serial.clone());
@@ -530,7 +535,15 @@ impl Sim {
         }
         let mut senders: Vec<(String, String, Vec<Band>)> = Vec::new();
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::from_os_rng();
-        for (serial, kind, _ward, org) in rows.into_iter().filter(|r| r.1 != "gateway") {
+        let mut readers = HashMap::new();
+        for (serial, kind, _ward, org, nfc_uid) in rows.into_iter().filter(|r| r.1 != "gateway") {
+            if kind == "nfc_reader" {
+                let org_id: i64 = org.parse().unwrap_or(0);
+                if let Some(code) = yiyang_basedata::service::org_code(&st.db, org_id).await? {
+                    readers.insert(code, serial);
+                }
+                continue;
+            }
             let Some(gw) = gws.get(&org) else { continue };
             let org_id: i64 = org.parse().unwrap_or(0);
             let code = yiyang_basedata::service::org_code(&st.db, org_id)
@@ -553,6 +566,7 @@ impl Sim {
                 sbp: rng.random_range(112.0..138.0),
                 battery: rng.random_range(35.0..100.0),
                 gps: kind == "gps_band",
+                nfc_uid,
             });
         }
         let store_gateway = gws_all.into_iter().find(|g| g == "GW-HOSP-PH");
@@ -560,6 +574,7 @@ impl Sim {
             senders,
             step: 0,
             store_gateway,
+            readers,
         })
     }
 
@@ -631,6 +646,23 @@ impl Sim {
             out.push(uplink(org, gw, "up", body, t));
             if !gps.is_empty() {
                 out.push(uplink(org, gw, "gps", serde_json::json!({"fixes": gps}), t));
+            }
+            // Ward rounds: about once a minute a nurse checks a patient's identity by NFC.
+            if self.step.is_multiple_of(12)
+                && let Some(reader) = self.readers.get(org.as_str())
+                && let Some(uid) = bands
+                    .get((self.step / 12) as usize % bands.len().max(1))
+                    .and_then(|b| b.nfc_uid.clone())
+            {
+                let mut u = uplink(
+                    org,
+                    reader,
+                    "nfc",
+                    serde_json::json!({"ts": t / 1000, "scans": [{"uid": uid}]}),
+                    t,
+                );
+                u.topic = format!("yiyang/v1/{org}/dev/{reader}/nfc");
+                out.push(u);
             }
             // Now and then a resident presses SOS (about every 3 minutes somewhere in the city).
             if events && !bands.is_empty() && rng.random_bool(0.02) {

@@ -105,6 +105,9 @@ impl Module for PatientsModule {
     fn name(&self) -> &'static str {
         "patients"
     }
+    fn title(&self) -> &'static str {
+        "患者主索引与健康档案"
+    }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
     }

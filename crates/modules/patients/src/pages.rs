@@ -495,6 +495,7 @@ async fn person_view(
     let can_unmask = service::can_see(&st.db, &a.ctx, &ids, perm::PATIENT_READ_UNMASKED).await?;
     let m = st.masking.masker(&a.ctx, !person.masked).await?;
     let merged_members: Vec<i64> = ids.iter().copied().filter(|x| *x != pid).collect();
+    let panels = st.registry.person_panels(st, &a.ctx, pid).await?;
     let title = format!("健康360视图：{}", person.name);
     let here = format!("/persons/{id}");
     let form = |name: &str| FormError::pick(name, q, failed);
@@ -532,6 +533,12 @@ async fn person_view(
                         (dialog_button("contact", "添加家属/紧急联系人", &here))
                     }
                     @if can_merge { (dialog_button("merge", "合并记录到本居民", &here)) }
+                }
+            }
+            @for panel in &panels {
+                section.card {
+                    h2 { (panel.title) " " a.small href=(panel.href) { "查看全部" } }
+                    (panel.body)
                 }
             }
             div.grid2 {

@@ -6,7 +6,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-pub const CSS_PATH: &str = "/assets/app-4.css";
+pub const CSS_PATH: &str = "/assets/app-5.css";
 pub const CSS: &str = include_str!("app.css");
 pub const JS_PATH: &str = "/assets/kit-1.js";
 pub const JS: &str = include_str!("kit.js");

@@ -137,8 +137,33 @@ const JOB_STATES: &[(&str, &str)] = &[
     ("dead", "已失败"),
 ];
 
+/// Labels the modules register (their audit actions and resources).
+static REGISTERED: std::sync::RwLock<Vec<(&'static str, &'static str)>> =
+    std::sync::RwLock::new(Vec::new());
+
+/// Adds labels of audit actions and resources (a code already known keeps its label).
+pub fn register(labels: &[(&'static str, &'static str)]) {
+    let mut all = REGISTERED.write().unwrap_or_else(|e| e.into_inner());
+    for (c, l) in labels {
+        if !all.iter().any(|(x, _)| x == c) {
+            all.push((c, l));
+        }
+    }
+}
+
 fn find<'a>(table: &[(&str, &'a str)], code: &str) -> Option<&'a str> {
-    table.iter().find(|(c, _)| *c == code).map(|(_, l)| *l)
+    table
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map(|(_, l)| *l)
+        .or_else(|| {
+            REGISTERED
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .find(|(c, _)| *c == code)
+                .map(|(_, l)| *l)
+        })
 }
 
 fn or_code(table: &[(&str, &str)], code: &str) -> String {
