@@ -20,15 +20,20 @@ const ACTIONS: &[(&str, &str)] = &[
     ("dept.disable", "停用科室"),
     ("dept.enable", "启用科室"),
     ("export.xlsx", "导出 Excel"),
+    ("hl7_message.read", "查看 HL7 消息"),
+    ("hl7_message.read_unmasked", "查看 HL7 消息明文"),
     ("integration.alert_ack", "确认危急值"),
     ("integration.appointments_read", "查看预约挂号"),
     ("integration.channel_create", "新建接入通道"),
     ("integration.channel_delete", "删除接入通道"),
     ("integration.channel_update", "修改接入通道"),
     ("integration.critical_alert", "危急值提醒"),
+    ("integration.critical_route_add", "新增危急值通知规则"),
+    ("integration.critical_route_delete", "删除危急值通知规则"),
     ("integration.delivery_read", "查看投递内容"),
     ("integration.delivery_read_unmasked", "查看投递明文"),
     ("integration.delivery_retry", "重试投递"),
+    ("integration.delivery_retry_dead", "重试全部死信"),
     ("integration.orders_read", "查看申请单"),
     ("integration.replay", "重新处理消息"),
     ("integration.subscription_create", "新建订阅"),
@@ -307,6 +312,7 @@ mod tests {
     #[test]
     fn codes_read_as_chinese_and_unknown_ones_stay_visible() {
         assert_eq!(action("staff.read_unmasked"), "查看人员明文");
+        assert_eq!(action("hl7_message.read"), "查看 HL7 消息");
         assert_eq!(role("doctor,nurse"), "医生、护士");
         assert_eq!(outcome("success"), "成功");
         assert_eq!(action("new.thing"), "new.thing");
