@@ -960,3 +960,69 @@ async fn zones_are_entered_and_left_a_restricted_one_raises_an_alarm_and_nfc_ide
     assert_eq!(who, 1, "the scan names the wearer");
     app.stop().await;
 }
+
+/// A clinician sets a patient's own SpO2 threshold: the next reading is judged by it;
+/// a threshold that is not a number, or for a rule that does not exist, is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_patients_own_threshold_applies_to_the_next_reading() {
+    let app = TestApp::start("sqlite").await;
+    let db = &app.state.db;
+    let band: i64 = db
+        .scalar(
+            "SELECT id FROM iot_devices WHERE serial = 'BAND-H006'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let person: i64 = db
+        .scalar(
+            "SELECT person_id FROM iot_bindings WHERE device_id = $1 AND unbound_at IS NULL",
+            args![band],
+        )
+        .await
+        .unwrap();
+    db.execute(
+        "UPDATE iot_alarms SET status = 'resolved', active_key = NULL WHERE device_id = $1",
+        args![band],
+    )
+    .await
+    .unwrap();
+    let (c, csrf) = app.login("doctor").await;
+    let r = c
+        .post(app.url(&format!("/iot/persons/{person}/thresholds")))
+        .form(&[("t.spo2_low.spo2", "abc"), ("_csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("阈值须为数字"));
+    let r = c
+        .post(app.url(&format!("/iot/persons/{person}/thresholds")))
+        .form(&[
+            ("t.spo2_low.spo2", "94"),
+            ("off", "temperature_high"),
+            ("_csrf", csrf.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    // SpO2 93 held 40 s: over the hospital's 90 but under the patient's own 94.
+    for (dt, t) in [(0, 39.5), (40_000, 39.5)] {
+        let body = json!({"readings": [{"dev": "BAND-H006", "ts": ms() + dt, "hr": 80, "spo2": 93, "temp": t}]});
+        ingest(&app, &[up("MZ-HOSP-01", "GW-HOSP-3F", "up", body)]).await;
+    }
+    let spo2 = db.scalar("SELECT COUNT(*) FROM iot_alarms WHERE device_id = $1 AND rule_code = 'spo2_low' AND status = 'raised'", args![band]).await.unwrap();
+    assert_eq!(spo2, 1, "the patient's own threshold");
+    let fever = db.scalar("SELECT COUNT(*) FROM iot_alarms WHERE device_id = $1 AND rule_code = 'temperature_high'", args![band]).await.unwrap();
+    assert_eq!(fever, 0, "the rule switched off for this patient");
+    let audited = db
+        .scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'iot.thresholds.set'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(audited, 1);
+    app.stop().await;
+}

@@ -138,13 +138,6 @@ impl Module for IntegrationModule {
     fn title(&self) -> &'static str {
         "集成平台"
     }
-    fn audit_labels(&self) -> &'static [(&'static str, &'static str)] {
-        &[
-            ("hl7_message.read", "查看 HL7 消息"),
-            ("hl7_message.read_unmasked", "查看 HL7 消息原文"),
-            ("integration.critical_route_add", "新增危急值通知规则"),
-        ]
-    }
     fn migrations(&self) -> &'static [Migration] {
         crate::schema::MIGRATIONS
     }

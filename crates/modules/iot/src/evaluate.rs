@@ -16,13 +16,15 @@ use yiyang_store::{Conn, Filter, Tx};
 use yiyang_vitals::{Avpu, Spo2Scale, Vitals};
 
 /// A nurse's latest observation of a person and the person's SpO2 scale.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Obs {
     pub rr: Option<f64>,
     pub avpu: Option<Avpu>,
     pub on_oxygen: Option<bool>,
     pub scale2: bool,
     pub at: i64,
+    /// The person's own thresholds (per-rule overrides set by a clinician).
+    pub overrides: yiyang_vitals::Overrides,
 }
 
 /// Observations older than this are not used in scores (µs).
@@ -53,19 +55,24 @@ pub async fn observations_of(mut db: impl Conn, persons: &[i64]) -> AppResult<Ha
             on_oxygen: o2,
             scale2: false,
             at,
+            overrides: Default::default(),
         });
     }
     let mut f = Filter::new();
     f.any_of("person_id", persons);
-    f.raw("news2_scale2 = TRUE");
-    let scale2: Vec<(i64,)> = db
+    let settings: Vec<(i64, bool, String)> = db
         .fetch_all(
-            &format!("SELECT person_id FROM iot_person_settings{}", f.sql()),
+            &format!(
+                "SELECT person_id, news2_scale2, thresholds FROM iot_person_settings{}",
+                f.sql()
+            ),
             f.args,
         )
         .await?;
-    for (p,) in scale2 {
-        out.entry(p).or_default().scale2 = true;
+    for (p, scale2, thresholds) in settings {
+        let o = out.entry(p).or_default();
+        o.scale2 = scale2;
+        o.overrides = serde_json::from_str(&thresholds).unwrap_or_default();
     }
     Ok(out)
 }
@@ -207,7 +214,7 @@ impl Evaluator {
             let got = observations_of(&mut *tx, &need).await?;
             for p in need {
                 self.obs
-                    .insert(p, (got.get(&p).copied().unwrap_or_default(), now));
+                    .insert(p, (got.get(&p).cloned().unwrap_or_default(), now));
             }
         }
         Ok(())
@@ -225,16 +232,17 @@ impl Evaluator {
             .dev
             .person_id
             .and_then(|p| self.obs.get(&p))
-            .map(|(o, _)| *o);
+            .map(|(o, _)| o.clone());
         let v = vitals_of(&r.vitals, r.at, o.as_ref());
         let scale = scale_of(o.as_ref());
+        let overrides = o.map(|o| o.overrides).unwrap_or_default();
         let t = yiyang_vitals::tally(yiyang_vitals::ScoreKind::News2, &v, scale);
         let subject = match r.dev.person_id {
             Some(p) => p,
             None => -r.dev.id,
         };
         let mut n = 0;
-        for ev in self.rules.evaluate(subject, r.at, &v, scale) {
+        for ev in self.rules.evaluate(subject, r.at, &v, scale, &overrides) {
             let raise = Raise {
                 org_id: r.dev.org_id,
                 person_id: r.dev.person_id,

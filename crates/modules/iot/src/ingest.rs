@@ -75,12 +75,19 @@ pub struct Dev {
 }
 
 /// The devices and institutions known to the ingest (reloaded after a change).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     pub by_serial: HashMap<String, Dev>,
     pub org_codes: HashMap<String, i64>,
     pub generation: u64,
+    /// When it was read: another node (or `yiyang iot provision`) may have registered
+    /// devices since, so a snapshot older than [`SNAPSHOT_FRESH`] is read again when an
+    /// unknown sender shows up, and every [`SNAPSHOT_MAX_AGE`] anyway.
+    pub loaded: std::time::Instant,
 }
+
+const SNAPSHOT_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(60);
 
 static GENERATION: AtomicU64 = AtomicU64::new(1);
 /// Snapshots by database (one process may serve several, as the tests do).
@@ -101,6 +108,7 @@ pub async fn snapshot(st: &AppState) -> AppResult<Arc<Snapshot>> {
         .as_ref()
         .and_then(|m| m.get(&key))
         && s.generation == generation
+        && s.loaded.elapsed() < SNAPSHOT_MAX_AGE
     {
         return Ok(s.clone());
     }
@@ -157,6 +165,7 @@ pub async fn snapshot(st: &AppState) -> AppResult<Arc<Snapshot>> {
         by_serial,
         org_codes,
         generation,
+        loaded: std::time::Instant::now(),
     });
     CACHE
         .write()
@@ -226,7 +235,19 @@ impl Ingestor {
     /// Stores one batch of uplinks in one transaction; the caller acknowledges them only
     /// after this returns `Ok`.
     pub async fn ingest(&mut self, batch: &[Uplink]) -> AppResult<Outcome> {
-        let snap = snapshot(&self.st).await?;
+        let mut snap = snapshot(&self.st).await?;
+        // A sender this node does not know yet may have been registered elsewhere.
+        if snap.loaded.elapsed() >= SNAPSHOT_FRESH
+            && batch.iter().any(|u| {
+                let mut parts = u.topic.split('/');
+                parts
+                    .nth(4)
+                    .is_some_and(|sn| !snap.by_serial.contains_key(sn))
+            })
+        {
+            invalidate();
+            snap = snapshot(&self.st).await?;
+        }
         let now = self.st.clock.now_micros();
         let cfg = crate::IotConfig::get();
         let mut out = Outcome::default();

@@ -207,6 +207,7 @@ const AUDIT_LABELS: &[(&str, &str)] = &[
     ("iot.rules.import", "导入预警规则"),
     ("iot.observation.create", "录入护理观察"),
     ("iot.scale.set", "设定 SpO2 量表"),
+    ("iot.thresholds.set", "设定个人预警阈值"),
     ("iot.plan.create", "新增维护计划"),
     ("iot.work.done", "完成维护工单"),
     ("iot.work.cancel", "取消维护工单"),

@@ -37,6 +37,7 @@ pub fn routes() -> Router<AppState> {
         .route("/iot/persons/{id}", get(person_page))
         .route("/iot/persons/{id}/observe", post(person_observe))
         .route("/iot/persons/{id}/scale", post(person_scale))
+        .route("/iot/persons/{id}/thresholds", post(person_thresholds))
         .route("/iot/my", get(my_page))
 }
 
@@ -838,6 +839,10 @@ async fn person_view(
     let can_scale =
         a.ctx.actor.roles.iter().any(|r| r == "doctor") || a.ctx.scope_of(IOT_MANAGE).is_some();
     let err = FormError::pick("observe", q, failed);
+    let terr = FormError::pick("thresholds", q, failed);
+    let (limits, rule_list) = crate::rules::thresholds(st, id).await?;
+    let own_count = limits.iter().filter(|t| t.own.is_some()).count()
+        + rule_list.iter().filter(|r| !r.2).count();
     let here = format!("/iot/persons/{id}");
     Ok(shell(
         &st.nav,
@@ -875,6 +880,21 @@ async fn person_view(
                 }))
             }
             @if can_scale {
+                div.page-actions { (dialog_button("thresholds", &format!("个人预警阈值（已调整 {own_count} 项）"), &here)) }
+                (dialog(&terr, "个人预警阈值", &here, html! {
+                    p.muted { "为这位患者单独设定阈值（留空则用全院规则），或关闭不适用的规则；保存后对其后的读数生效，并记入审计。" }
+                    form.grid method="post" action=(format!("{here}/thresholds")) novalidate {
+                        (csrf(a))
+                        @for t in &limits {
+                            @let name = format!("t.{}.{}", t.rule, t.key);
+                            (terr.input(&name, &format!("{}：{}（全院 {}）", t.rule_name, t.condition, t.default), &t.own.map(|v| v.to_string()).unwrap_or_default()).kind("number").step("any"))
+                        }
+                        fieldset { legend { "关闭的规则" }
+                            @for (code, name, on) in &rule_list { (terr.check("off", code, name, !on)) }
+                        }
+                        div.actions { button type="submit" { "保存" } }
+                    }
+                }))
                 form.inline method="post" action=(format!("{here}/scale")) {
                     (csrf(a))
                     input type="hidden" name="scale2" value=(if o.is_some_and(|o| o.scale2) { "0" } else { "1" });
@@ -935,6 +955,40 @@ async fn person_observe(
         ),
         Err(e) => {
             let failed = FormError::from_error("observe", &e, f);
+            form_failed(
+                &e,
+                person_view(&st, &a, id, &Params::new(), Some(&failed)).await,
+            )
+        }
+    }
+}
+
+async fn person_thresholds(
+    State(st): State<AppState>,
+    Page(a): Page,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> Response {
+    let values: Vec<(String, String, String)> = f
+        .iter()
+        .filter_map(|(k, v)| {
+            let rest = k.strip_prefix("t.")?;
+            let (rule, key) = rest.split_once('.')?;
+            Some((rule.to_string(), key.to_string(), v.clone()))
+        })
+        .collect();
+    let off: Vec<String> = f
+        .iter()
+        .filter(|(k, _)| k == "off")
+        .map(|(_, v)| v.clone())
+        .collect();
+    match crate::rules::set_overrides(&st, &a.ctx, id, &values, &off).await {
+        Ok(()) => back(
+            &format!("/iot/persons/{id}"),
+            Ok("个人预警阈值已保存".into()),
+        ),
+        Err(e) => {
+            let failed = FormError::from_error("thresholds", &e, f);
             form_failed(
                 &e,
                 person_view(&st, &a, id, &Params::new(), Some(&failed)).await,

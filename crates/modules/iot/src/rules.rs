@@ -99,18 +99,19 @@ impl Active {
         at: i64,
         v: &Vitals,
         scale: Spo2Scale,
+        overrides: &yiyang_vitals::Overrides,
     ) -> Vec<RuleEvent> {
         let Some(set) = self.set.clone() else {
             return vec![];
         };
         let fresh = match self.subjects.get(&subject) {
-            Some(s) => s.profile().scale != scale,
+            Some(s) => s.profile().scale != scale || &s.profile().overrides != overrides,
             None => true,
         };
         if fresh {
             let profile = Profile {
                 scale,
-                ..Default::default()
+                overrides: overrides.clone(),
             };
             match set.subject(profile, at) {
                 Ok(s) => {
@@ -455,6 +456,134 @@ pub async fn set_scale2(
         &[AuditEntry::new(ctx, "iot.scale.set", "person", person)
             .org(Some(org))
             .details(serde_json::json!({"scale2": on}))],
+    )
+    .await?;
+    tx.commit().await?;
+    OBS_GENERATION.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+
+/// One threshold of one rule as the person page edits it.
+#[derive(Debug, Clone)]
+pub struct Threshold {
+    pub rule: String,
+    pub rule_name: String,
+    pub key: String,
+    /// What the leaf tests, in words (血氧饱和度 低于 90%).
+    pub condition: String,
+    pub default: f64,
+    /// The person's own value, if set.
+    pub own: Option<f64>,
+}
+
+/// The thresholds of the rules in force with the person's own values, and the rules with
+/// whether they are on for the person.
+pub async fn thresholds(
+    st: &AppState,
+    person_id: i64,
+) -> AppResult<(Vec<Threshold>, Vec<(String, String, bool)>)> {
+    let (_, set) = load(&st.db).await?;
+    let row: Option<(String,)> = st
+        .db
+        .fetch_optional(
+            "SELECT thresholds FROM iot_person_settings WHERE person_id = $1",
+            args![person_id],
+        )
+        .await?;
+    let own: yiyang_vitals::Overrides = row
+        .and_then(|r| serde_json::from_str(&r.0).ok())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    let mut rules = Vec::new();
+    for r in set.rules().iter().filter(|r| r.enabled) {
+        let o = own.get(&r.code);
+        rules.push((
+            r.code.clone(),
+            r.name.clone(),
+            o.and_then(|o| o.enabled).unwrap_or(true),
+        ));
+        r.condition.for_each_leaf(&mut |leaf| {
+            if let (Some(key), Some(v)) = (leaf.key(), leaf.threshold()) {
+                out.push(Threshold {
+                    rule: r.code.clone(),
+                    rule_name: r.name.clone(),
+                    key: key.to_string(),
+                    condition: describe(leaf),
+                    default: v,
+                    own: o.and_then(|o| o.thresholds.get(key).copied()),
+                });
+            }
+        });
+    }
+    Ok((out, rules))
+}
+
+/// Sets a person's own thresholds and the rules switched off for them (a clinician's
+/// decision), checked against the rules in force (every problem at once); audited.
+pub async fn set_overrides(
+    st: &AppState,
+    ctx: &RequestContext,
+    person_id: i64,
+    values: &[(String, String, String)],
+    off: &[String],
+) -> AppResult<()> {
+    let (person, org) = clinical_person(st, ctx, person_id).await?;
+    let mut c = Checks::new();
+    let mut o: yiyang_vitals::Overrides = Default::default();
+    for (rule, key, text) in values {
+        let t = text.trim();
+        if t.is_empty() {
+            continue;
+        }
+        match t.parse::<f64>() {
+            Ok(v) if v.is_finite() => {
+                o.entry(rule.clone())
+                    .or_default()
+                    .thresholds
+                    .insert(key.clone(), v);
+            }
+            _ => {
+                c.add(&format!("t.{rule}.{key}"), format!("阈值须为数字：{t}"));
+            }
+        }
+    }
+    for rule in off {
+        o.entry(rule.clone()).or_default().enabled = Some(false);
+    }
+    c.finish()?;
+    let (_, set) = load(&st.db).await?;
+    if let Err(problems) = set.check_overrides(&o) {
+        let mut c = Checks::new();
+        for p in problems {
+            let f = p
+                .field
+                .replace("overrides.", "t.")
+                .replace(".thresholds.", ".");
+            c.add(&f, p.message);
+        }
+        c.finish()?;
+    }
+    let body = serde_json::to_string(&o).unwrap_or_else(|_| "{}".into());
+    let now = ctx.clock.now_micros();
+    let mut tx = st.db.begin().await?;
+    let n = tx
+        .execute(
+            "UPDATE iot_person_settings SET thresholds = $1, updated_by = $2, updated_at = $3 WHERE person_id = $4",
+            args![&body, &ctx.actor.login, now, person],
+        )
+        .await?;
+    if n == 0 {
+        tx.execute(
+            "INSERT INTO iot_person_settings (person_id, org_id, thresholds, updated_by, updated_at) VALUES ($1, $2, $3, $4, $5)",
+            args![person, org, &body, &ctx.actor.login, now],
+        )
+        .await?;
+    }
+    audit::append(
+        &mut tx,
+        &[AuditEntry::new(ctx, "iot.thresholds.set", "person", person)
+            .org(Some(org))
+            .details(serde_json::json!({"overrides": o}))],
     )
     .await?;
     tx.commit().await?;
